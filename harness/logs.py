@@ -1,0 +1,193 @@
+"""Per-trial logs: atomic writers and a strict reader (the format is in docs/log_format.md)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+HPARAMS_FILE = "hparams.json"
+META_FILE = "meta.json"
+EVALS_FILE = "eval_measurements.csv"
+EVENTS_FILE = "events.jsonl"
+CHECKPOINT_DIR = "checkpoint"
+
+# The accounts of a trial's wall clock, in column order; they add up to `total_duration`.
+TIME_ACCOUNTS = ("submission", "eval", "logging", "checkpoint", "setup", "other")
+LEADING_COLUMNS = (
+    "global_step",
+    "preemption_count",
+    "score",
+    "total_duration",
+    *(f"accumulated_{name}_time" for name in TIME_ACCOUNTS),
+)
+
+
+class CorruptLogError(ValueError):
+    """A trial folder whose files are missing, truncated or inconsistent."""
+
+
+def atomic_write_text(path: Path | str, text: str) -> None:
+    """Write `text` to `path` so that readers see either the old or the new file, never a mix."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "item"):  # NumPy scalars
+        return value.item()
+    if isinstance(value, (set, tuple)):
+        return list(value)
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def atomic_write_json(path: Path | str, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def _csv_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else str(value)
+    return str(value)
+
+
+class TrialLog:
+    """Writes one trial's folder. All files are rewritten atomically; rows and events live in memory.
+
+    On resume, `TrialLog.resume(folder)` reloads the rows and events already written, so nothing
+    already on disk is lost.
+    """
+
+    def __init__(self, folder: Path | str):
+        self.folder = Path(folder)
+        self.rows: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []
+
+    @classmethod
+    def resume(cls, folder: Path | str) -> "TrialLog":
+        log = cls(folder)
+        if (log.folder / EVALS_FILE).exists():
+            log.rows = read_eval_rows(log.folder / EVALS_FILE)
+        if (log.folder / EVENTS_FILE).exists():
+            log.events = read_events(log.folder / EVENTS_FILE)
+        return log
+
+    def write_hparams(self, hparams: dict[str, Any]) -> None:
+        atomic_write_json(self.folder / HPARAMS_FILE, dict(hparams))
+
+    def write_meta(self, meta: dict[str, Any]) -> None:
+        atomic_write_json(self.folder / META_FILE, meta)
+
+    def add_eval_row(self, row: dict[str, Any]) -> None:
+        self.rows.append(dict(row))
+        columns = list(LEADING_COLUMNS)
+        for r in self.rows:
+            columns.extend(k for k in r if k not in columns)
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(columns)
+        for r in self.rows:
+            writer.writerow([_csv_value(r.get(c)) for c in columns])
+        atomic_write_text(self.folder / EVALS_FILE, out.getvalue())
+
+    def add_event(self, event: str, **fields: Any) -> None:
+        self.events.append({"event": event, **fields})
+        text = "".join(json.dumps(e, sort_keys=True, default=_json_default) + "\n" for e in self.events)
+        atomic_write_text(self.folder / EVENTS_FILE, text)
+
+
+def _parse_number(text: str) -> float | int | None:
+    if text == "":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)  # accepts 'nan', 'inf'
+
+
+def read_eval_rows(path: Path | str) -> list[dict[str, Any]]:
+    """Read eval_measurements.csv; raise CorruptLogError naming the file on any malformed row."""
+    path = Path(path)
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            if header is None:
+                raise CorruptLogError(f"{path}: empty file; re-run the trial")
+            missing = [c for c in LEADING_COLUMNS if c not in header]
+            if missing:
+                raise CorruptLogError(f"{path}: missing columns {missing}; re-run the trial")
+            rows = []
+            for line_no, values in enumerate(reader, start=2):
+                if len(values) != len(header):
+                    raise CorruptLogError(
+                        f"{path}:{line_no}: {len(values)} fields, expected {len(header)} "
+                        "(truncated or hand-edited); re-run the trial"
+                    )
+                rows.append({k: _parse_number(v) for k, v in zip(header, values)})
+    except (UnicodeDecodeError, ValueError) as err:
+        if isinstance(err, CorruptLogError):
+            raise
+        raise CorruptLogError(f"{path}: unreadable ({err}); re-run the trial") from err
+    steps = [r["global_step"] for r in rows]
+    if any(s is None for s in steps) or steps != sorted(steps):
+        raise CorruptLogError(f"{path}: global_step missing or not increasing; re-run the trial")
+    return rows
+
+
+def read_events(path: Path | str) -> list[dict[str, Any]]:
+    path = Path(path)
+    events = []
+    with open(path, encoding="utf-8") as f:
+        for line_no, line in enumerate(f, start=1):
+            try:
+                events.append(json.loads(line))
+            except json.JSONDecodeError as err:
+                raise CorruptLogError(f"{path}:{line_no}: not JSON ({err.msg}); re-run the trial") from err
+    return events
+
+
+def read_json(path: Path | str) -> Any:
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise CorruptLogError(f"{path}: missing; re-run the trial") from err
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CorruptLogError(f"{path}: not valid JSON ({err}); re-run the trial") from err
+
+
+def read_trial(folder: Path | str) -> dict[str, Any]:
+    """Read one trial folder: {'meta', 'hparams', 'evals'}; CorruptLogError names the bad file."""
+    folder = Path(folder)
+    meta = read_json(folder / META_FILE)
+    if not isinstance(meta, dict) or "status" not in meta or "workload" not in meta:
+        raise CorruptLogError(f"{folder / META_FILE}: not a trial's meta.json; re-run the trial")
+    hparams = read_json(folder / HPARAMS_FILE) if (folder / HPARAMS_FILE).exists() else {}
+    evals_path = folder / EVALS_FILE
+    evals = read_eval_rows(evals_path) if evals_path.exists() else []
+    return {"folder": str(folder), "meta": meta, "hparams": hparams, "evals": evals}
+
+
+def find_trial_folders(root: Path | str) -> list[Path]:
+    """Every folder under `root` (itself included) that holds a meta.json, sorted."""
+    root = Path(root)
+    return sorted(p.parent for p in root.rglob(META_FILE) if CHECKPOINT_DIR not in p.parts)
