@@ -13,13 +13,14 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ._atomic import atomic_write
 
 try:  # POSIX only; elsewhere concurrent builders just race (still correct, atomic writes).
     import fcntl
@@ -52,20 +53,6 @@ def sha256_file(path: str | os.PathLike, chunk_size: int = 1 << 22) -> str:
         while chunk := f.read(chunk_size):
             h.update(chunk)
     return h.hexdigest()
-
-
-def _atomic_write(path: Path, write: Callable[[Any], None]) -> None:
-    """Write ``path`` via ``write(fileobj)`` into a temp file, fsync, then ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @contextlib.contextmanager
@@ -133,10 +120,10 @@ def cached_arrays(
             if k in _RESERVED_KEYS:
                 raise ValueError(f"array name {k!r} is reserved by np.savez")
             arrays[k] = v
-        _atomic_write(npz, lambda f: np.savez(f, **arrays))
+        atomic_write(npz, lambda f: np.savez(f, **arrays))
         digest = sha256_file(npz)
-        _atomic_write(sidecar, lambda f: f.write(f"{digest}  {npz.name}\n".encode()))
+        atomic_write(sidecar, lambda f: f.write(f"{digest}  {npz.name}\n".encode()))
         meta = {"name": name, "params": params, "key": key}
-        _atomic_write(directory / f"{stem}.json",
+        atomic_write(directory / f"{stem}.json",
                       lambda f: f.write(json.dumps(meta, sort_keys=True, indent=1).encode()))
         return arrays
