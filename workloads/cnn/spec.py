@@ -1,0 +1,46 @@
+"""`cnn`: a small ResNet with batch norm classifying Fashion-MNIST (AlgoPerf's ResNet domain)."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+
+from workloads.init import truncated_normal
+from workloads.spec import LossType, WorkloadSpec
+
+
+def init_rule(config: Mapping):
+    """He init for convs (the default); LeCun for the classifier; `bn_scale_init` for BN scales."""
+
+    def rule(name: str, shape: tuple, rng: np.random.Generator):
+        if name == "head/kernel":
+            return truncated_normal(rng, shape, np.sqrt(1.0 / shape[0]))
+        if name.endswith("/scale"):
+            return np.full(shape, config.get("bn_scale_init", 1.0))
+        return None
+
+    return rule
+
+
+CNN = WorkloadSpec(
+    name="cnn",
+    family="cnn",
+    description="ResNet-style CNN with batch norm on Fashion-MNIST (28x28 grey, 10 classes)",
+    data_source="fashion_mnist",
+    input_shape=(28, 28, 1),
+    num_outputs=10,
+    loss_type=LossType.SOFTMAX_CROSS_ENTROPY,
+    target_metric="accuracy",
+    lower_is_better=False,
+    validation_target=0.91,
+    test_target=0.90,
+    max_runtime_sec=300.0,
+    eval_period_sec=10.0,
+    step_hint=3000,
+    eval_batch_size=1000,
+    model_config={"widths": (8, 16, 32), "activation": "relu", "bn_scale_init": 1.0},
+    targets_source="docs/targets.md#cnn",
+)
+
+SPECS = [CNN]

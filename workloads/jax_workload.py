@@ -1,0 +1,200 @@
+"""The JAX side of every workload: AlgoPerf's workload functions over a family's flax module.
+
+`model_params` is a nested dict of arrays (flax's `params` collection) and `model_state` holds the
+other collections (`{'batch_stats': ...}` for batch norm, `{}` otherwise). Arrays are placed on a
+one-axis device mesh named `batch`: parameters replicated, input batches split along their first
+axis, so a submission's `jax.jit` runs data-parallel on every local device without changes.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from workloads.init import init_canonical, parameter_types, seed_from_rng
+from workloads.spec import ForwardPassMode, LossType, ShapeTuple, WorkloadSpec
+
+
+def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
+    """{'a': {'b': x}} -> {'a/b': x}."""
+    out = {}
+    for key, value in tree.items():
+        name = f"{prefix}/{key}" if prefix else str(key)
+        if isinstance(value, dict) or hasattr(value, "items"):
+            out.update(flatten(dict(value), name))
+        else:
+            out[name] = value
+    return out
+
+
+def unflatten(flat: dict[str, Any]) -> dict:
+    """{'a/b': x} -> {'a': {'b': x}}."""
+    tree: dict = {}
+    for name, value in flat.items():
+        node = tree
+        *parents, leaf = name.split("/")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return tree
+
+
+class JaxWorkload:
+    """AlgoPerf's workload interface in JAX for one `WorkloadSpec`."""
+
+    framework = "jax"
+
+    def __init__(self, spec: WorkloadSpec, devices: list | None = None):
+        self._spec = spec
+        self.mesh = Mesh(np.array(devices or jax.devices()), ("batch",))
+        self.replicated = NamedSharding(self.mesh, PartitionSpec())
+        self.batch_sharded = NamedSharding(self.mesh, PartitionSpec("batch"))
+        model_module = importlib.import_module(f"workloads.{spec.family}.model_jax")
+        family = importlib.import_module(f"workloads.{spec.family}.spec")
+        self._init_rule = family.init_rule(spec.model_config) if hasattr(family, "init_rule") else None
+        self._model = model_module.Model(**spec.model_config)
+        dummy = jnp.zeros((1, *spec.input_shape), jnp.float32)
+        shapes = jax.eval_shape(lambda: self._model.init(jax.random.PRNGKey(0), dummy, train=False))
+        shapes = {k: v for k, v in shapes.items()}
+        param_shapes = {n: tuple(v.shape) for n, v in flatten(shapes.pop("params")).items()}
+        state_shapes = {
+            f"{collection}/{n}": tuple(v.shape)
+            for collection, tree in shapes.items()
+            for n, v in flatten(tree).items()
+        }
+        self._state_collections = sorted(shapes)
+        self._canonical_shapes = {**param_shapes, **{self._state_name(n): s for n, s in state_shapes.items()}}
+        types = parameter_types(param_shapes, {self._state_name(n) for n in state_shapes})
+        self.param_shapes = unflatten({n: ShapeTuple(s) for n, s in param_shapes.items()})
+        self.model_params_types = unflatten(types)
+        self._eval_forward = jax.jit(
+            lambda params, state, x: self._model.apply({"params": params, **state}, x, train=False)
+        )
+
+    @staticmethod
+    def _state_name(collection_path: str) -> str:
+        """'batch_stats/bn/mean' -> canonical 'bn/mean' (state names never clash with params)."""
+        return collection_path.split("/", 1)[1]
+
+    # -- the spec's public numbers (AlgoPerf's attribute names) ------------------------------
+    @property
+    def loss_type(self) -> LossType:
+        return self._spec.loss_type
+
+    @property
+    def target_metric_name(self) -> str:
+        return self._spec.target_metric
+
+    @property
+    def validation_target_value(self) -> float:
+        return self._spec.validation_target
+
+    @property
+    def test_target_value(self) -> float:
+        return self._spec.test_target
+
+    @property
+    def step_hint(self) -> int:
+        return self._spec.step_hint
+
+    @property
+    def max_allowed_runtime_sec(self) -> float:
+        return self._spec.max_runtime_sec
+
+    @property
+    def eval_period_time_sec(self) -> float:
+        return self._spec.eval_period_sec
+
+    def has_reached_validation_target(self, eval_result: dict[str, float]) -> bool:
+        value = eval_result[f"validation/{self._spec.target_metric}"]
+        return self._spec.is_better_or_equal(value, self._spec.validation_target)
+
+    # -- model ----------------------------------------------------------------------------------
+    def init_model_fn(self, rng: Any, dropout_rate: float | None = None) -> tuple[dict, dict]:
+        """Parameters and state with the workload's explicit initialization (identical in PyTorch)."""
+        values = init_canonical(self._canonical_shapes, seed_from_rng(rng), self._init_rule)
+        return self.from_canonical(values)
+
+    def model_fn(
+        self,
+        params: dict,
+        augmented_and_preprocessed_input_batch: dict[str, Any],
+        model_state: dict,
+        mode: ForwardPassMode,
+        rng: Any,
+        update_batch_norm: bool,
+        dropout_rate: float | None = None,
+    ) -> tuple[jax.Array, dict]:
+        """Forward pass (jit-able). In TRAIN mode batch norm uses batch statistics and the returned
+        state holds the updated running averages only when `update_batch_norm`."""
+        variables = {"params": params, **model_state}
+        inputs = augmented_and_preprocessed_input_batch["inputs"]
+        if mode == ForwardPassMode.EVAL:
+            return self._model.apply(variables, inputs, train=False), model_state
+        rngs = {"dropout": rng} if rng is not None else {}
+        if not model_state:
+            return self._model.apply(variables, inputs, train=True, rngs=rngs), model_state
+        logits, new_state = self._model.apply(
+            variables, inputs, train=True, rngs=rngs, mutable=list(model_state)
+        )
+        return logits, (dict(new_state) if update_batch_norm else model_state)
+
+    def loss_fn(
+        self,
+        label_batch: jax.Array,
+        logits_batch: jax.Array,
+        mask_batch: jax.Array | None = None,
+        label_smoothing: float = 0.0,
+    ) -> dict[str, jax.Array]:
+        """Per-example loss, its masked sum and the number of valid examples (AlgoPerf's dict)."""
+        if self._spec.loss_type != LossType.SOFTMAX_CROSS_ENTROPY:
+            raise NotImplementedError(f"loss {self._spec.loss_type.name} is not implemented")
+        num_classes = logits_batch.shape[-1]
+        one_hot = jax.nn.one_hot(label_batch, num_classes)
+        smoothed = optax.smooth_labels(one_hot, label_smoothing) if label_smoothing else one_hot
+        per_example = optax.softmax_cross_entropy(logits_batch, smoothed)
+        if mask_batch is not None:
+            per_example = per_example * mask_batch
+            n_valid = mask_batch.sum()
+        else:
+            n_valid = jnp.asarray(per_example.shape[0], jnp.float32)
+        return {"summed": per_example.sum(), "n_valid_examples": n_valid, "per_example": per_example}
+
+    # -- harness side (never called by a submission) -------------------------------------------
+    def eval_outputs(self, params: dict, model_state: dict, inputs: np.ndarray) -> np.ndarray:
+        return np.asarray(self._eval_forward(params, model_state, self._put_batch(inputs)))
+
+    def _put_batch(self, array: np.ndarray) -> jax.Array:
+        sharding = self.batch_sharded if len(array) % self.mesh.size == 0 else self.replicated
+        return jax.device_put(array, sharding)
+
+    def to_device(self, batch: dict[str, np.ndarray]) -> dict[str, jax.Array]:
+        return {k: self._put_batch(v) for k, v in batch.items()}
+
+    def to_canonical(self, params: dict, model_state: dict) -> dict[str, np.ndarray]:
+        out = {n: np.asarray(v) for n, v in flatten(params).items()}
+        for collection in model_state:
+            out.update({n: np.asarray(v) for n, v in flatten(model_state[collection]).items()})
+        return out
+
+    def from_canonical(self, values: dict[str, np.ndarray]) -> tuple[dict, dict]:
+        if set(values) != set(self._canonical_shapes):
+            raise ValueError(
+                f"parameter names differ: missing {sorted(set(self._canonical_shapes) - set(values))}, "
+                f"unexpected {sorted(set(values) - set(self._canonical_shapes))}"
+            )
+        for name, shape in self._canonical_shapes.items():
+            if tuple(values[name].shape) != tuple(shape):
+                raise ValueError(f"{name}: shape {values[name].shape} does not fit {shape}")
+        put = lambda v: jax.device_put(jnp.asarray(v, jnp.float32), self.replicated)  # noqa: E731
+        state_leaves = {n for n in self._canonical_shapes if n.rsplit("/", 1)[-1] in ("mean", "var")}
+        params = unflatten({n: put(v) for n, v in values.items() if n not in state_leaves})
+        state_flat = {n: put(v) for n, v in values.items() if n in state_leaves}
+        model_state = {"batch_stats": unflatten(state_flat)} if state_flat else {}
+        return params, model_state

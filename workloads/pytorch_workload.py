@@ -1,0 +1,230 @@
+"""The PyTorch side of every workload: AlgoPerf's workload functions over a family's model module.
+
+The object a submission receives holds the model code and the spec's public numbers, never data.
+Parameters live in the `nn.Module` (AlgoPerf's PyTorch convention: `model_params` is the module,
+`model_state` is None, batch-norm statistics are buffers).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from workloads.init import init_canonical, parameter_types, seed_from_rng
+from workloads.spec import ForwardPassMode, LossType, ShapeTuple, WorkloadSpec
+
+_KERNEL_MODULES = (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)
+_NORM_MODULES = (torch.nn.modules.batchnorm._BatchNorm, torch.nn.LayerNorm, torch.nn.GroupNorm)
+_BUFFER_NAMES = {"running_mean": "mean", "running_var": "var"}
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The model inside a DistributedDataParallel wrapper (or the model itself)."""
+    return model.module if hasattr(model, "module") and isinstance(model.module, torch.nn.Module) else model
+
+
+def _canonical_prefix(module_path: str) -> str:
+    """'blocks.0.conv1' -> 'blocks_0/conv1' (flax names list members `blocks_0`)."""
+    out: list[str] = []
+    for part in module_path.split(".") if module_path else []:
+        if part.isdigit() and out:
+            out[-1] = f"{out[-1]}_{part}"
+        else:
+            out.append(part)
+    return "/".join(out)
+
+
+def _entries(model: torch.nn.Module):
+    """(canonical name, torch name, tensor, module) for every parameter and running statistic."""
+    model = unwrap(model)
+    for module_path, module in model.named_modules():
+        prefix = _canonical_prefix(module_path)
+        tensors = list(module.named_parameters(recurse=False))
+        tensors += [(n, b) for n, b in module.named_buffers(recurse=False) if n in _BUFFER_NAMES]
+        for name, tensor in tensors:
+            leaf = name
+            if leaf == "weight" and isinstance(module, _KERNEL_MODULES):
+                leaf = "kernel"
+            elif leaf == "weight" and isinstance(module, _NORM_MODULES):
+                leaf = "scale"
+            elif leaf == "weight" and isinstance(module, torch.nn.Embedding):
+                leaf = "embedding"
+            torch_name = f"{module_path}.{name}" if module_path else name
+            leaf = _BUFFER_NAMES.get(leaf, leaf)
+            yield (f"{prefix}/{leaf}" if prefix else leaf), torch_name, tensor, module
+
+
+def _to_canonical_layout(array: np.ndarray, module: torch.nn.Module, leaf: str) -> np.ndarray:
+    if leaf == "kernel" and isinstance(module, torch.nn.Linear):
+        return array.T
+    if leaf == "kernel":  # (out, in, *spatial) -> (*spatial, in, out)
+        return np.transpose(array, (*range(2, array.ndim), 1, 0))
+    return array
+
+
+def _from_canonical_layout(array: np.ndarray, module: torch.nn.Module, leaf: str) -> np.ndarray:
+    if leaf == "kernel" and isinstance(module, torch.nn.Linear):
+        return array.T
+    if leaf == "kernel":  # (*spatial, in, out) -> (out, in, *spatial)
+        n = array.ndim
+        return np.transpose(array, (n - 1, n - 2, *range(n - 2)))
+    return array
+
+
+def to_canonical(model: torch.nn.Module) -> dict[str, np.ndarray]:
+    """All parameters and batch-norm statistics as canonical NumPy arrays (flax names and layout)."""
+    return {
+        name: np.ascontiguousarray(
+            _to_canonical_layout(t.detach().cpu().numpy(), m, name.rsplit("/", 1)[-1])
+        )
+        for name, _, t, m in _entries(model)
+    }
+
+
+def load_canonical(model: torch.nn.Module, values: dict[str, np.ndarray]) -> None:
+    """Copy canonical arrays into the model in place; names and shapes must match exactly."""
+    entries = list(_entries(model))
+    names = {name for name, _, _, _ in entries}
+    if names != set(values):
+        raise ValueError(
+            f"parameter names differ: missing {sorted(names - set(values))}, "
+            f"unexpected {sorted(set(values) - names)}"
+        )
+    with torch.no_grad():
+        for name, _, tensor, module in entries:
+            array = _from_canonical_layout(values[name], module, name.rsplit("/", 1)[-1])
+            if tuple(array.shape) != tuple(tensor.shape):
+                raise ValueError(f"{name}: shape {array.shape} does not fit {tuple(tensor.shape)}")
+            tensor.copy_(torch.from_numpy(np.ascontiguousarray(array)))
+
+
+class PyTorchWorkload:
+    """AlgoPerf's workload interface in PyTorch for one `WorkloadSpec`."""
+
+    framework = "pytorch"
+
+    def __init__(self, spec: WorkloadSpec, device: torch.device | None = None):
+        self._spec = spec
+        self._device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self._model_module = importlib.import_module(f"workloads.{spec.family}.model_pytorch")
+        family = importlib.import_module(f"workloads.{spec.family}.spec")
+        self._init_rule = family.init_rule(spec.model_config) if hasattr(family, "init_rule") else None
+        template = self._build_model()
+        canonical = to_canonical(template)
+        self._canonical_shapes = {n: v.shape for n, v in canonical.items()}
+        params = {c: t for c, t, tensor, _ in _entries(template) if isinstance(tensor, torch.nn.Parameter)}
+        state_names = set(canonical) - set(params)
+        types = parameter_types({c: canonical[c].shape for c in params}, state_names)
+        shapes = dict(template.named_parameters())
+        self.param_shapes = {t: ShapeTuple(tuple(shapes[t].shape)) for t in params.values()}
+        self.model_params_types = {t: types[c] for c, t in params.items()}
+
+    # -- the spec's public numbers (AlgoPerf's attribute names) ------------------------------
+    @property
+    def loss_type(self) -> LossType:
+        return self._spec.loss_type
+
+    @property
+    def target_metric_name(self) -> str:
+        return self._spec.target_metric
+
+    @property
+    def validation_target_value(self) -> float:
+        return self._spec.validation_target
+
+    @property
+    def test_target_value(self) -> float:
+        return self._spec.test_target
+
+    @property
+    def step_hint(self) -> int:
+        return self._spec.step_hint
+
+    @property
+    def max_allowed_runtime_sec(self) -> float:
+        return self._spec.max_runtime_sec
+
+    @property
+    def eval_period_time_sec(self) -> float:
+        return self._spec.eval_period_sec
+
+    def has_reached_validation_target(self, eval_result: dict[str, float]) -> bool:
+        value = eval_result[f"validation/{self._spec.target_metric}"]
+        return self._spec.is_better_or_equal(value, self._spec.validation_target)
+
+    # -- model ----------------------------------------------------------------------------------
+    def _build_model(self) -> torch.nn.Module:
+        return self._model_module.Model(**self._spec.model_config)
+
+    def init_model_fn(self, rng: Any, dropout_rate: float | None = None) -> tuple[torch.nn.Module, None]:
+        """A new model with the workload's explicit initialization for `rng` (identical in JAX)."""
+        model = self._build_model()
+        seed = seed_from_rng(rng)
+        load_canonical(model, init_canonical(self._canonical_shapes, seed, self._init_rule))
+        return model.to(self._device), None
+
+    def model_fn(
+        self,
+        params: torch.nn.Module,
+        augmented_and_preprocessed_input_batch: dict[str, Any],
+        model_state: Any,
+        mode: ForwardPassMode,
+        rng: Any,
+        update_batch_norm: bool,
+        dropout_rate: float | None = None,
+    ) -> tuple[torch.Tensor, Any]:
+        """Forward pass. In TRAIN mode batch norm uses batch statistics and updates its running
+        averages only when `update_batch_norm`; in EVAL mode it uses the running averages."""
+        model = params
+        model.train(mode == ForwardPassMode.TRAIN)
+        momentum = 0.1 if update_batch_norm else 0.0
+        for module in model.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                module.momentum = momentum
+        inputs = augmented_and_preprocessed_input_batch["inputs"]
+        with torch.set_grad_enabled(mode == ForwardPassMode.TRAIN and torch.is_grad_enabled()):
+            logits = model(inputs)
+        return logits, model_state
+
+    def loss_fn(
+        self,
+        label_batch: torch.Tensor,
+        logits_batch: torch.Tensor,
+        mask_batch: torch.Tensor | None = None,
+        label_smoothing: float = 0.0,
+    ) -> dict[str, torch.Tensor]:
+        """Per-example loss, its masked sum and the number of valid examples (AlgoPerf's dict)."""
+        if self._spec.loss_type != LossType.SOFTMAX_CROSS_ENTROPY:
+            raise NotImplementedError(f"loss {self._spec.loss_type.name} is not implemented")
+        per_example = F.cross_entropy(
+            logits_batch, label_batch.long(), reduction="none", label_smoothing=label_smoothing
+        )
+        if mask_batch is not None:
+            per_example = per_example * mask_batch
+            n_valid = mask_batch.sum()
+        else:
+            n_valid = torch.tensor(float(len(per_example)), device=per_example.device)
+        return {"summed": per_example.sum(), "n_valid_examples": n_valid, "per_example": per_example}
+
+    # -- harness side (never called by a submission) -------------------------------------------
+    def eval_outputs(self, params: torch.nn.Module, model_state: Any, inputs: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            batch = {"inputs": torch.from_numpy(inputs).to(self._device)}
+            logits, _ = self.model_fn(params, batch, model_state, ForwardPassMode.EVAL, None, False)
+        return logits.float().cpu().numpy()
+
+    def to_device(self, batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+        return {k: torch.from_numpy(v).to(self._device, non_blocking=True) for k, v in batch.items()}
+
+    def to_canonical(self, params: torch.nn.Module, model_state: Any) -> dict[str, np.ndarray]:
+        return to_canonical(params)
+
+    def from_canonical(self, values: dict[str, np.ndarray]) -> tuple[torch.nn.Module, None]:
+        model = self._build_model()
+        load_canonical(model, values)
+        return model.to(self._device), None
+

@@ -1,0 +1,34 @@
+"""Data sources by name: each returns {'train'|'validation'|'test': {'inputs', 'targets'}} in NumPy.
+
+`data_dir` is the user's override of where a source's files live (ignored by generated sources).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from workloads.data import load_digits, load_fashion_mnist
+
+Splits = dict[str, dict[str, np.ndarray]]
+
+
+def _fashion_mnist(data_dir: str | None = None) -> Splits:
+    return load_fashion_mnist(data_dir)
+
+
+def _digits(data_dir: str | None = None) -> Splits:
+    return load_digits()
+
+
+SOURCES: dict[str, Callable[..., Splits]] = {
+    "fashion_mnist": _fashion_mnist,
+    "digits": _digits,
+}
+
+
+def load_source(name: str, data_dir: str | None = None) -> Splits:
+    if name not in SOURCES:
+        raise KeyError(f"unknown data source {name!r}; known: {sorted(SOURCES)}")
+    return SOURCES[name](data_dir)

@@ -1,0 +1,141 @@
+"""The framework-neutral workload spec: everything about a workload except its model code.
+
+A variant is a spec with a few fields overridden and its own targets (`variant()`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Mapping
+
+
+class ForwardPassMode(enum.Enum):
+    TRAIN = 0
+    EVAL = 1
+
+
+class LossType(enum.Enum):
+    SOFTMAX_CROSS_ENTROPY = 0
+    SIGMOID_CROSS_ENTROPY = 1
+    MEAN_SQUARED_ERROR = 2
+    CTC_LOSS = 3
+    MEAN_ABSOLUTE_ERROR = 4
+
+
+class ParameterType(enum.Enum):
+    WEIGHT = 0
+    BIAS = 1
+    CONV_WEIGHT = 2
+    BATCH_NORM_SCALE = 3
+    BATCH_NORM_BIAS = 4
+    LAYER_NORM_SCALE = 5
+    LAYER_NORM_BIAS = 6
+    EMBEDDING = 7
+
+
+@dataclass(frozen=True)
+class ShapeTuple:
+    shape: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class WorkloadSpec:
+    """One workload: data, model family and config, loss, metric, targets and budget.
+
+    `family` names the folder `workloads/<family>/` that holds `model_pytorch.py` and
+    `model_jax.py`; `data_source` names a loader in `workloads.sources`. `model_config` is passed to
+    both model modules unchanged. Targets refer to `target_metric` on the validation and test
+    splits, compared inclusively in the direction `lower_is_better` says.
+    """
+
+    name: str
+    family: str
+    description: str
+    data_source: str
+    input_shape: tuple[int, ...]  # one example, channels last
+    num_outputs: int
+    loss_type: LossType
+    target_metric: str
+    lower_is_better: bool
+    validation_target: float
+    test_target: float
+    max_runtime_sec: float
+    eval_period_sec: float
+    step_hint: int
+    eval_batch_size: int
+    metrics: str = "classification"  # a key of workloads.metrics.METRICS
+    model_config: Mapping[str, Any] = field(default_factory=dict)
+    base: str | None = None  # the base workload's name, for a variant
+    targets_source: str = ""  # where the targets came from (a target-setting record)
+
+    def __post_init__(self):
+        object.__setattr__(self, "model_config", MappingProxyType(dict(self.model_config)))
+
+    @property
+    def base_name(self) -> str:
+        """The name a submission's `get_batch_size` sees: the base workload's, for a variant."""
+        return self.base or self.name
+
+    def is_better_or_equal(self, value: float, target: float) -> bool:
+        """Whether a metric value meets a target (inclusive comparison)."""
+        return value <= target if self.lower_is_better else value >= target
+
+    def __reduce__(self):
+        # MappingProxyType does not pickle; trials cross process boundaries.
+        kwargs = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        kwargs["model_config"] = dict(self.model_config)
+        return (_rebuild_spec, (kwargs,))
+
+    def summary(self) -> dict[str, Any]:
+        """The registry entry as plain JSON-able values (`algobench workloads --json`)."""
+        return {
+            "name": self.name,
+            "base": self.base,
+            "family": self.family,
+            "description": self.description,
+            "data_source": self.data_source,
+            "metric": self.target_metric,
+            "lower_is_better": self.lower_is_better,
+            "validation_target": self.validation_target,
+            "test_target": self.test_target,
+            "max_runtime_sec": self.max_runtime_sec,
+            "eval_period_sec": self.eval_period_sec,
+            "step_hint": self.step_hint,
+            "eval_batch_size": self.eval_batch_size,
+            "loss_type": self.loss_type.name,
+            "metrics": self.metrics,
+            "model_config": dict(self.model_config),
+            "targets_source": self.targets_source,
+        }
+
+
+def _rebuild_spec(kwargs: dict[str, Any]) -> WorkloadSpec:
+    return WorkloadSpec(**kwargs)
+
+
+def variant(
+    base: WorkloadSpec,
+    name: str,
+    *,
+    validation_target: float,
+    test_target: float,
+    model_config: Mapping[str, Any] | None = None,
+    **overrides: Any,
+) -> WorkloadSpec:
+    """A variant of `base`: `model_config` entries are merged into the base's; other fields replace.
+
+    A variant must bring its own targets, found by its own target-setting runs.
+    """
+    config = {**base.model_config, **(model_config or {})}
+    return dataclasses.replace(
+        base,
+        name=name,
+        base=base.name,
+        model_config=config,
+        validation_target=validation_target,
+        test_target=test_target,
+        **overrides,
+    )
