@@ -1,0 +1,39 @@
+"""Scoring: time to target, performance profiles, benchmark scores, intervals, plots and reports.
+
+Read logs with `load_results`, score one ruleset with `score_results`, then write tables
+(`write_tables`), plots (`scoring.plots.write_plots`) or the HTML report
+(`scoring.report.write_report`). docs/scoring.md defines every quantity. Plotting modules import
+matplotlib and are not imported here.
+"""
+
+from scoring.leaderboard import Scoreboard, ScoringInputError, leaderboard_markdown, leaderboard_text, score_results, write_tables
+from scoring.profiles import (
+    TAU_MAX,
+    apply_variant_rule,
+    benchmark_scores,
+    geometric_mean_speedups,
+    performance_profile,
+    performance_ratios,
+    score_times,
+)
+from scoring.tables import Results, load_results
+from scoring.time_to_target import time_to_target
+
+__all__ = [
+    "TAU_MAX",
+    "Results",
+    "Scoreboard",
+    "ScoringInputError",
+    "apply_variant_rule",
+    "benchmark_scores",
+    "geometric_mean_speedups",
+    "leaderboard_markdown",
+    "leaderboard_text",
+    "load_results",
+    "performance_profile",
+    "performance_ratios",
+    "score_results",
+    "score_times",
+    "time_to_target",
+    "write_tables",
+]
