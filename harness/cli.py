@@ -1,0 +1,136 @@
+"""The `algobench` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from harness import loader, search_space
+from harness.search_space import SearchSpaceError
+from workloads.registry import DEFAULT_WORKLOADS, REGISTRY, UnknownWorkloadError
+
+
+def _fail(message: str) -> int:
+    print(f"algobench: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _progress_printer(framework: str, workload: str, metric: str, target: float):
+    def on_eval(row: dict) -> None:
+        value = row[f"validation/{metric}"]
+        print(f"[{framework} {workload}] step {row['global_step']:>6}  "
+              f"submission time {row['score']:8.1f}s  validation {metric} {value:.4f} "
+              f"(target {target})  test {row[f'test/{metric}']:.4f}", flush=True)
+
+    return on_eval
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from harness.trial import run_trial
+
+    try:
+        spec = REGISTRY[args.workload] if args.workload in REGISTRY else None
+        if spec is None:
+            raise UnknownWorkloadError(
+                f"unknown workload {args.workload!r}; `algobench workloads` lists them: "
+                f"{', '.join(sorted(REGISTRY))}")
+        hparams = json.loads(Path(args.hparams).read_text()) if args.hparams else None
+        meta = run_trial(
+            args.submission, args.workload, args.framework, args.out, base_seed=args.seed,
+            study=args.study, trial=args.trial, hyperparameters=hparams, threads=args.threads,
+            data_dir=args.data_dir, keep_checkpoint=not args.no_keep_checkpoint,
+            on_eval=_progress_printer(args.framework, args.workload, spec.target_metric,
+                                      spec.validation_target))
+    except (loader.SubmissionError, SearchSpaceError, UnknownWorkloadError, FileNotFoundError,
+            json.JSONDecodeError, ValueError, ImportError) as err:
+        return _fail(str(err))
+    final = meta.get("final", {})
+    ttt = final.get("time_to_target")
+    print(f"{meta['submission']} on {meta['workload']} ({meta['framework']}): {meta['status']}, "
+          f"stopped by {meta['stop_reason']} after {final.get('global_step')} steps")
+    if meta["status"] == "failed":
+        print(meta["error"], file=sys.stderr)
+        return 1
+    shown = f"{ttt:.1f} s" if ttt is not None else "inf (target not reached)"
+    print(f"time-to-target: {shown}  [{meta['framework']} {meta['workload']}]")
+    return 0
+
+
+def cmd_workloads(args: argparse.Namespace) -> int:
+    entries = [spec.summary() for spec in REGISTRY.values()]
+    if args.json:
+        print(json.dumps(entries, indent=2))
+        return 0
+    header = f"{'name':<14}{'base':<10}{'metric':<12}{'val target':>11}{'test target':>12}" \
+             f"{'budget s':>10}{'eval s':>8}{'step hint':>10}"
+    print(header)
+    for e in entries:
+        direction = "<=" if e["lower_is_better"] else ">="
+        print(f"{e['name']:<14}{(e['base'] or '-'):<10}{e['metric']:<12}"
+              f"{direction + str(e['validation_target']):>11}{direction + str(e['test_target']):>12}"
+              f"{e['max_runtime_sec']:>10g}{e['eval_period_sec']:>8g}{e['step_hint']:>10}")
+    print(f"\ndefault workloads: {', '.join(DEFAULT_WORKLOADS)}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    folder = Path(args.submission)
+    frameworks = [args.framework] if args.framework else loader.frameworks_of(folder)
+    if not folder.is_dir():
+        return _fail(f"{folder}: no such submission folder")
+    if not frameworks:
+        return _fail(f"{folder}: no submission_pytorch.py or submission_jax.py found")
+    try:
+        for framework in frameworks:
+            loader.load_submission(folder, framework)
+        space_path = folder / loader.SEARCH_SPACE_FILE
+        if space_path.exists():
+            space = search_space.load(space_path)
+            kind = f"external tuning, {search_space.num_points(space) or 'quasi-random'} points"
+        else:
+            kind = "self-tuning (no search space)"
+    except (loader.SubmissionError, SearchSpaceError) as err:
+        return _fail(str(err))
+    print(f"{folder}: ok ({', '.join(frameworks)}; {kind})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="algobench", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run one trial of a submission on a workload")
+    run.add_argument("submission", help="submission folder (e.g. submissions/nadamw)")
+    run.add_argument("--workload", default=DEFAULT_WORKLOADS[0])
+    run.add_argument("--framework", choices=("pytorch", "jax"), required=True)
+    run.add_argument("--out", default="results", help="results folder (default: results)")
+    run.add_argument("--seed", type=int, default=0, help="base seed (default: 0)")
+    run.add_argument("--study", type=int, default=0)
+    run.add_argument("--trial", type=int, default=0, help="trial index: the search-space point")
+    run.add_argument("--hparams", help="JSON file of hyperparameter values (overrides --trial)")
+    run.add_argument("--threads", type=int, help="CPU cores to use (default: all)")
+    run.add_argument("--data-dir", help="where the workload's data files live (e.g. Fashion-MNIST)")
+    run.add_argument("--no-keep-checkpoint", action="store_true",
+                     help="delete the trial's checkpoint when it ends")
+    run.set_defaults(func=cmd_run)
+
+    workloads = sub.add_parser("workloads", help="list the workload registry")
+    workloads.add_argument("--json", action="store_true", help="machine-readable output")
+    workloads.set_defaults(func=cmd_workloads)
+
+    check = sub.add_parser("check", help="validate a submission without training")
+    check.add_argument("submission")
+    check.add_argument("--framework", choices=("pytorch", "jax"))
+    check.set_defaults(func=cmd_check)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

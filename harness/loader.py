@@ -1,0 +1,92 @@
+"""Loads a submission package and validates it before any training starts.
+
+A package is a folder with `submission_pytorch.py` and/or `submission_jax.py`, an optional
+`tuning_search_space.json` (external tuning; none means self-tuning) and a README.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import sys
+import traceback
+from pathlib import Path
+from types import ModuleType
+
+from harness.spec import OPTIONAL_FUNCTIONS, REQUIRED_FUNCTIONS
+
+SEARCH_SPACE_FILE = "tuning_search_space.json"
+
+
+class SubmissionError(ValueError):
+    """A submission that cannot run; the message is one line naming the file and the fix."""
+
+
+def module_path(submission_dir: Path | str, framework: str) -> Path:
+    return Path(submission_dir) / f"submission_{framework}.py"
+
+
+def frameworks_of(submission_dir: Path | str) -> list[str]:
+    return [fw for fw in ("pytorch", "jax") if module_path(submission_dir, fw).exists()]
+
+
+def check_signature(path: Path, name: str, fn, keywords: tuple[str, ...]) -> None:
+    """The function must accept every keyword the runner passes (or **kwargs), and need no others."""
+    if not callable(fn):
+        raise SubmissionError(f"{path}: `{name}` is not a function; define def {name}({', '.join(keywords)})")
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return
+    try:
+        sig.bind(**{k: None for k in keywords})
+    except TypeError as err:
+        raise SubmissionError(
+            f"{path}:{_line(fn)}: `{name}` has the wrong signature ({err}); "
+            f"it must accept the keyword arguments {', '.join(keywords)}"
+        ) from None
+
+
+def _line(fn) -> int | str:
+    try:
+        return inspect.getsourcelines(fn)[1]
+    except (OSError, TypeError):
+        return "?"
+
+
+def load_submission(submission_dir: Path | str, framework: str) -> ModuleType:
+    """Import and validate the framework module of a submission package."""
+    submission_dir = Path(submission_dir).resolve()
+    if not submission_dir.is_dir():
+        raise SubmissionError(f"{submission_dir}: no such submission folder; `algobench new NAME` makes one")
+    path = module_path(submission_dir, framework)
+    if not path.exists():
+        have = frameworks_of(submission_dir)
+        raise SubmissionError(
+            f"{path}: missing; this submission supports {', '.join(have) or 'no framework'} "
+            f"(add {path.name} to run it in {framework})"
+        )
+    name = f"algobench_submission_{submission_dir.name}_{framework}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(submission_dir))  # the package's own helper modules
+    try:
+        spec.loader.exec_module(module)
+    except Exception as err:
+        frame = traceback.extract_tb(err.__traceback__)[-1]
+        raise SubmissionError(
+            f"{frame.filename}:{frame.lineno}: importing the submission failed: "
+            f"{type(err).__name__}: {err}"
+        ) from err
+    finally:
+        sys.path.remove(str(submission_dir))
+    for fn_name, keywords in REQUIRED_FUNCTIONS.items():
+        if not hasattr(module, fn_name):
+            raise SubmissionError(
+                f"{path}: missing function `{fn_name}({', '.join(keywords)})`; see docs/submitting.md"
+            )
+        check_signature(path, fn_name, getattr(module, fn_name), keywords)
+    for fn_name, keywords in OPTIONAL_FUNCTIONS.items():
+        if hasattr(module, fn_name):
+            check_signature(path, fn_name, getattr(module, fn_name), keywords)
+    return module

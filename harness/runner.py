@@ -1,0 +1,306 @@
+"""The timed runner: one trial of one submission on one workload, under DESIGN.md's timing rules.
+
+The rules, all in `_train` below:
+- On the clock (the `submission` account): `init_optimizer_state`, `data_selection` (which pulls
+  the batch, so batch fetching is timed), `update_params` and `prepare_for_eval`, each followed by
+  a device sync inside the account, so queued work is charged to the submission.
+- Off the clock, each in its own account: setup (data, model init), evals, logging, checkpoints,
+  and the runner's own checks (`other`). The accounts add up to the wall time (`clock.Ledger`).
+- After every step: parameters must be finite (else the trial ends as diverged), and the budget is
+  checked (submission time >= budget ends the trial).
+- An eval runs when `eval_period_sec` of submission time has passed since the last one, and once
+  at the end unless the last step was just evaluated. A trial ends when the validation and the test
+  target have both been reached, on the budget, on divergence, or on `TrainingCompleteError`.
+- Time to target = submission time at the first eval whose validation metric meets the target.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from harness import checkpoint
+from harness.clock import Ledger
+from harness.logs import TrialLog
+from harness.seeds import derive_seed
+from harness.spec import Hyperparameters, TrainingCompleteError, TrainState
+from workloads.data import TrainStream, eval_batches, train_eval_subset
+from workloads.metrics import METRICS, finalize
+from workloads.spec import WorkloadSpec
+
+
+@dataclass
+class TrialConfig:
+    """Everything that identifies a trial; recorded in its meta.json."""
+
+    spec: WorkloadSpec
+    framework: str
+    submission_name: str
+    submission_dir: str
+    ruleset: str  # "external" or "self"
+    study: int
+    trial: int
+    seed: int
+    hyperparameters: dict[str, Any]
+    folder: Path
+    data_dir: str | None = None
+    keep_checkpoint: bool = True
+    meta_extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def budget_sec(self) -> float:
+        return self.spec.max_runtime_sec * (1.5 if self.ruleset == "self" else 1.0)
+
+
+class InputQueue(Iterator):
+    """The training batches a submission's `data_selection` pulls: NumPy batches from a resumable
+    stream, moved to the device when pulled (so the transfer is on the clock)."""
+
+    def __init__(self, stream: TrainStream, to_device: Callable[[dict], dict]):
+        self._stream, self._to_device = stream, to_device
+
+    @property
+    def position(self) -> int:
+        return self._stream.position
+
+    def __next__(self) -> dict:
+        return self._to_device(next(self._stream))
+
+
+def evaluate(workload, params, model_state, eval_sets: dict[str, list[dict]], metric_fn) -> dict:
+    """Metrics on every eval split, as AlgoPerf names them (`validation/accuracy`, ...)."""
+    results = {}
+    for split, batches in eval_sets.items():
+        sums: dict[str, float] = {}
+        for batch in batches:
+            outputs = workload.eval_outputs(params, model_state, batch["inputs"])
+            for key, value in metric_fn(outputs, batch).items():
+                sums[key] = sums.get(key, 0.0) + value
+        for key, value in finalize(sums).items():
+            if not (split == "train" and key == "num_examples"):
+                results[f"{split}/{key}"] = value
+    return results
+
+
+class Trial:
+    """One trial's state; `run()` trains it to its end (or resumes it from its checkpoint)."""
+
+    def __init__(self, config: TrialConfig, submission, backend, *, splits: dict | None = None,
+                 time_fn: Callable[[], float] = time.perf_counter,
+                 on_eval: Callable[[dict], None] | None = None, meta: dict | None = None):
+        self.config, self.submission, self.backend = config, submission, backend
+        self.spec = config.spec
+        self.on_eval = on_eval or (lambda row: None)
+        self.meta = dict(meta or {})
+        resume_from = checkpoint.latest(config.folder)
+        saved = checkpoint.load_trial_state(resume_from) if resume_from else {}
+        self.ledger = Ledger(time_fn, saved.get("time_accounts"))
+        self.log = TrialLog.resume(config.folder) if resume_from else TrialLog(config.folder)
+        self.step = saved.get("global_step", 0)
+        self.log.rows = [r for r in self.log.rows if r["global_step"] <= self.step]
+        self.preemption_count = saved.get("preemption_count", -1) + 1 if resume_from else 0
+        self.last_eval_time = saved.get("last_eval_time", 0.0)
+        self.goals = saved.get("goals", {"validation": False, "test": False})
+        self.hparams = Hyperparameters(config.hyperparameters)
+        self._setup(splits, resume_from, saved.get("stream_position", 0))
+
+    # -- setup (off the clock) ----------------------------------------------------------------
+    def _setup(self, splits, resume_from, stream_position) -> None:
+        spec, cfg, backend = self.spec, self.config, self.backend
+        self.log.write_hparams(cfg.hyperparameters)
+        self.workload = backend.make_workload(spec)
+        if splits is None:
+            from workloads.sources import load_source
+
+            splits = load_source(spec.data_source, cfg.data_dir)
+        n_eval = len(splits["validation"]["targets"])
+        self.eval_sets = {
+            "train": list(eval_batches(train_eval_subset(splits["train"], n_eval), spec.eval_batch_size)),
+            "validation": list(eval_batches(splits["validation"], spec.eval_batch_size)),
+            "test": list(eval_batches(splits["test"], spec.eval_batch_size)),
+        }
+        self.metric_fn = METRICS[spec.metrics]
+        with self.ledger.charge("submission"):
+            self.batch_size = int(self.submission.get_batch_size(workload_name=spec.base_name))
+        stream = TrainStream(splits["train"], self.batch_size, derive_seed(cfg.seed, "data"),
+                             start_batch=stream_position)
+        self.input_queue = InputQueue(stream, self.workload.to_device)
+        self.params, self.model_state = self.workload.init_model_fn(self._rng("init"))
+        self.eval_results = [  # (step, metrics) of every eval so far, as AlgoPerf passes them
+            (r["global_step"], {k: v for k, v in r.items() if "/" in k}) for r in self.log.rows]
+        if resume_from:
+            with self.ledger.charge("checkpoint"):
+                self._restore(resume_from)
+            self._event("resume", checkpoint=resume_from.name)
+        else:
+            self._event("start")
+            rng = self._rng("optimizer")
+            with self.ledger.charge("submission"):
+                self.optimizer_state = self.submission.init_optimizer_state(
+                    workload=self.workload, model_params=self.params, model_state=self.model_state,
+                    hyperparameters=self.hparams, rng=rng)
+                self.backend.sync(self.optimizer_state)
+        self._write_meta("running", None)
+
+    def _rng(self, purpose: str, step: int = 0):
+        return self.backend.make_rng(derive_seed(self.config.seed, purpose, step))
+
+    # -- the timed loop --------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        self.ledger.switch("other")
+        try:
+            stop_reason = self._train()
+            status, error = ("diverged" if stop_reason == "diverged" else "completed"), None
+        except Exception:  # a broken submission loses this trial only
+            self.ledger.switch("other")
+            stop_reason, status, error = "error", "failed", traceback.format_exc()
+            self._event("error", traceback=error)
+        with self.ledger.charge("logging"):
+            result = self._write_meta(status, stop_reason, error)
+        if not self.config.keep_checkpoint and status != "running":
+            checkpoint.remove(self.config.folder)
+        return result
+
+    def _train(self) -> str:
+        spec, ledger = self.spec, self.ledger
+        while True:
+            select_rng, update_rng = self._rng("data_selection", self.step), self._rng("update", self.step)
+            train_state = self._train_state()
+            with ledger.charge("submission"):
+                try:
+                    batch = self.submission.data_selection(
+                        workload=self.workload, input_queue=self.input_queue,
+                        optimizer_state=self.optimizer_state, current_param_container=self.params,
+                        model_state=self.model_state, hyperparameters=self.hparams,
+                        global_step=self.step, rng=select_rng)
+                    self.optimizer_state, self.params, self.model_state = self.submission.update_params(
+                        workload=self.workload, current_param_container=self.params,
+                        current_params_types=self.workload.model_params_types,
+                        model_state=self.model_state, hyperparameters=self.hparams, batch=batch,
+                        loss_type=spec.loss_type, optimizer_state=self.optimizer_state,
+                        eval_results=self.eval_results, global_step=self.step,
+                        rng=update_rng, train_state=train_state)
+                    self.backend.sync((self.optimizer_state, self.params, self.model_state))
+                    stop = None
+                except TrainingCompleteError:
+                    stop = "training_complete"
+            if stop is None:
+                self.step += 1
+                if not self.backend.all_finite(self.params):
+                    return self._end("diverged")
+                if ledger.submission_time >= self.config.budget_sec:
+                    stop = "budget"
+            if stop is None and ledger.submission_time - self.last_eval_time < spec.eval_period_sec:
+                continue
+            row = self._eval()
+            if not np.isfinite(row["validation/loss"]):
+                return self._end("diverged")
+            if stop is None and self.goals["validation"] and self.goals["test"]:
+                stop = "targets_reached"
+            if stop is not None:
+                return self._end(stop)
+            with ledger.charge("checkpoint"):
+                self._checkpoint()
+
+    def _eval(self) -> dict[str, Any]:
+        spec, ledger = self.spec, self.ledger
+        if hasattr(self.submission, "prepare_for_eval"):
+            rng = self._rng("prepare_for_eval", self.step)
+            with ledger.charge("submission"):
+                self.optimizer_state, self.params, self.model_state = self.submission.prepare_for_eval(
+                    workload=self.workload, current_param_container=self.params,
+                    current_params_types=self.workload.model_params_types,
+                    model_state=self.model_state, hyperparameters=self.hparams,
+                    loss_type=spec.loss_type, optimizer_state=self.optimizer_state,
+                    eval_results=self.eval_results, global_step=self.step, rng=rng)
+                self.backend.sync((self.optimizer_state, self.params, self.model_state))
+        self.last_eval_time = ledger.submission_time
+        with ledger.charge("eval"):
+            metrics = evaluate(self.workload, self.params, self.model_state, self.eval_sets, self.metric_fn)
+        with ledger.charge("logging"):
+            for split, target in (("validation", spec.validation_target), ("test", spec.test_target)):
+                value = metrics[f"{split}/{spec.target_metric}"]
+                self.goals[split] = self.goals[split] or spec.is_better_or_equal(value, target)
+            self.eval_results.append((self.step, metrics))
+            times = ledger.read()
+            row = {"global_step": self.step, "preemption_count": self.preemption_count,
+                   "score": times["submission"], "total_duration": times["total_duration"],
+                   **{f"accumulated_{k}_time": v for k, v in times.items() if k != "total_duration"},
+                   **metrics}
+            self.log.add_eval_row(row)
+            self._event("eval", global_step=self.step, submission_time=times["submission"])
+            self.on_eval(row)
+        return row
+
+    def _end(self, reason: str) -> str:
+        with self.ledger.charge("logging"):
+            self._event("stop", reason=reason, global_step=self.step)
+        return reason
+
+    def _train_state(self) -> TrainState:
+        t = self.ledger.submission_time
+        return TrainState({
+            "accumulated_submission_time": t, "max_allowed_runtime_sec": self.config.budget_sec,
+            "remaining_time": max(0.0, self.config.budget_sec - t),
+            "last_eval_time": self.last_eval_time,
+            "next_eval_time": self.last_eval_time + self.spec.eval_period_sec,
+            "validation_goal_reached": self.goals["validation"], "test_goal_reached": self.goals["test"],
+            "training_complete": False, "global_step": self.step})
+
+    # -- checkpoints, events and meta (off the clock) ---------------------------------------------
+    def _checkpoint(self) -> None:
+        state = {"global_step": self.step, "time_accounts": self.ledger.read(),
+                 "last_eval_time": self.last_eval_time, "goals": self.goals,
+                 "stream_position": self.input_queue.position,
+                 "preemption_count": self.preemption_count}
+        state["time_accounts"].pop("total_duration")
+        canonical = self.workload.to_canonical(self.params, self.model_state)
+        folder = checkpoint.save(self.config.folder, self.step, canonical, self.optimizer_state,
+                                 state, self.backend)
+        self._event("checkpoint", global_step=self.step, folder=folder.name)
+
+    def _restore(self, folder: Path) -> None:
+        self.params, self.model_state = self.workload.from_canonical(checkpoint.load_params(folder))
+        template = self.submission.init_optimizer_state(
+            workload=self.workload, model_params=self.params, model_state=self.model_state,
+            hyperparameters=self.hparams, rng=self._rng("optimizer"))
+        self.optimizer_state = self.backend.load_optimizer_state(template, folder)
+
+    def _event(self, event: str, **fields: Any) -> None:
+        self.log.add_event(event, wall_time=time.time(), **fields)
+
+    def _write_meta(self, status: str, stop_reason: str | None, error: str | None = None) -> dict:
+        cfg, spec = self.config, self.spec
+        meta = {
+            **self.meta,
+            "submission": cfg.submission_name, "submission_dir": cfg.submission_dir,
+            "workload": spec.name, "base_workload": spec.base, "framework": cfg.framework,
+            "ruleset": cfg.ruleset, "study": cfg.study, "trial": cfg.trial, "seed": cfg.seed,
+            "target_metric": spec.target_metric, "lower_is_better": spec.lower_is_better,
+            "validation_target": spec.validation_target, "test_target": spec.test_target,
+            "max_runtime_sec": spec.max_runtime_sec, "budget_sec": cfg.budget_sec,
+            "eval_period_sec": spec.eval_period_sec, "step_hint": spec.step_hint,
+            "global_batch_size": self.batch_size, "status": status, "stop_reason": stop_reason,
+            "error": error, **cfg.meta_extra,
+        }
+        if status != "running":
+            times = self.ledger.read()
+            meta["final"] = {"global_step": self.step, "time_to_target": self.time_to_target(),
+                             **{f"accumulated_{k}_time": v for k, v in times.items() if k != "total_duration"},
+                             "total_duration": times["total_duration"]}
+            meta["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        self.meta = meta
+        self.log.write_meta(meta)
+        return meta
+
+    def time_to_target(self) -> float | None:
+        key = f"validation/{self.spec.target_metric}"
+        for row in self.log.rows:
+            if self.spec.is_better_or_equal(row[key], self.spec.validation_target):
+                return row["score"]
+        return None

@@ -1,0 +1,110 @@
+"""Search spaces in AlgoPerf's JSON format, and the quasi-random trial points drawn from them.
+
+Two shapes are accepted, as in AlgoPerf:
+- an object mapping each hyperparameter to `{"feasible_points": [...]}` or to
+  `{"min": a, "max": b, "scaling": "linear" | "log"}`: trial points are a scrambled Halton
+  sequence (`scipy.stats.qmc.Halton`) seeded per study, so studies differ and trial `t` of a study
+  can be regenerated on its own;
+- a list of points (objects of values): trial `t` is point `t`, the same in every study.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from scipy.stats import qmc
+
+SCALINGS = ("linear", "log")
+
+
+class SearchSpaceError(ValueError):
+    """A malformed search space; the message names the file, the key and the fix."""
+
+
+def _check_axis(path: str, name: str, axis: Any) -> None:
+    where = f"{path}: hyperparameter {name!r}"
+    if not isinstance(axis, dict):
+        raise SearchSpaceError(f"{where}: expected an object with feasible_points or min/max/scaling")
+    if "feasible_points" in axis:
+        extra = set(axis) - {"feasible_points"}
+        points = axis["feasible_points"]
+        if extra:
+            raise SearchSpaceError(f"{where}: unexpected keys {sorted(extra)} beside feasible_points")
+        if not isinstance(points, list) or not points:
+            raise SearchSpaceError(f"{where}: feasible_points must be a non-empty list")
+        return
+    missing = {"min", "max", "scaling"} - set(axis)
+    if missing:
+        raise SearchSpaceError(f"{where}: missing key(s) {sorted(missing)}; give min, max and scaling")
+    extra = set(axis) - {"min", "max", "scaling"}
+    if extra:
+        raise SearchSpaceError(f"{where}: unexpected key(s) {sorted(extra)}")
+    lo, hi, scaling = axis["min"], axis["max"], axis["scaling"]
+    if scaling not in SCALINGS:
+        raise SearchSpaceError(f"{where}: scaling {scaling!r} is not one of {SCALINGS}")
+    if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in (lo, hi)) or lo > hi:
+        raise SearchSpaceError(f"{where}: min and max must be finite numbers with min <= max")
+    if scaling == "log" and lo <= 0:
+        raise SearchSpaceError(f"{where}: log scaling needs min > 0")
+
+
+def validate(space: Any, path: str = "<search space>") -> dict | list:
+    """Check a parsed search space; raise SearchSpaceError naming the bad key."""
+    if isinstance(space, list):
+        if not space:
+            raise SearchSpaceError(f"{path}: the list of points is empty")
+        for i, point in enumerate(space):
+            if not isinstance(point, dict) or not point:
+                raise SearchSpaceError(f"{path}: point {i} must be a non-empty object of values")
+            if set(point) != set(space[0]):
+                raise SearchSpaceError(f"{path}: point {i} has keys {sorted(point)}, point 0 has {sorted(space[0])}")
+        return space
+    if not isinstance(space, dict) or not space:
+        raise SearchSpaceError(f"{path}: expected a non-empty JSON object or list of points")
+    for name, axis in space.items():
+        _check_axis(path, name, axis)
+    return space
+
+
+def load(path: Path | str) -> dict | list:
+    path = Path(path)
+    try:
+        space = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise SearchSpaceError(f"{path}: missing") from None
+    except json.JSONDecodeError as err:
+        raise SearchSpaceError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from None
+    return validate(space, str(path))
+
+
+def num_points(space: dict | list) -> int | None:
+    """How many distinct trials a list space holds (None: unbounded quasi-random)."""
+    return len(space) if isinstance(space, list) else None
+
+
+def trial_point(space: dict | list, study_seed: int, trial: int) -> dict[str, Any]:
+    """The hyperparameters of trial `trial` (0-based) in the study seeded by `study_seed`."""
+    if isinstance(space, list):
+        if trial >= len(space):
+            raise SearchSpaceError(f"trial {trial} asked of a list of {len(space)} points")
+        return dict(space[trial])
+    names = sorted(space)
+    sampler = qmc.Halton(d=len(names), scramble=True, seed=study_seed)
+    sampler.fast_forward(trial)
+    u = sampler.random(1)[0]
+    point = {}
+    for name, x in zip(names, u):
+        axis = space[name]
+        if "feasible_points" in axis:
+            points = axis["feasible_points"]
+            point[name] = points[min(int(x * len(points)), len(points) - 1)]
+        elif axis["scaling"] == "log":
+            lo, hi = math.log(axis["min"]), math.log(axis["max"])
+            point[name] = float(math.exp(lo + x * (hi - lo)))
+        else:
+            point[name] = float(axis["min"] + x * (axis["max"] - axis["min"]))
+    return point
+

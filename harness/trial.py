@@ -1,0 +1,74 @@
+"""Run one trial from plain arguments: the function `algobench run` calls, and that study
+executors call in a process of its own per trial."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from harness import backends, loader, search_space
+from harness.logs import META_FILE, read_json
+from harness.provenance import provenance
+from harness.seeds import derive_seed, trial_seed
+from workloads.registry import get_spec
+
+
+def trial_folder(out: Path | str, submission: str, ruleset: str, framework: str, workload: str,
+                 study: int, trial: int) -> Path:
+    return Path(out) / submission / ruleset / framework / workload / f"study_{study}" / f"trial_{trial}"
+
+
+def ruleset_of(submission_dir: Path | str) -> str:
+    """`external` when the package ships a search space, else `self` (self-tuning)."""
+    return "external" if (Path(submission_dir) / loader.SEARCH_SPACE_FILE).exists() else "self"
+
+
+def hyperparameters_for(submission_dir: Path | str, ruleset: str, base_seed: int, study: int,
+                        trial: int) -> dict[str, Any]:
+    if ruleset == "self":
+        return {}
+    space = search_space.load(Path(submission_dir) / loader.SEARCH_SPACE_FILE)
+    return search_space.trial_point(space, derive_seed(base_seed, "study", study), trial)
+
+
+def finished_meta(folder: Path) -> dict | None:
+    """The meta.json of a trial that already ended (any status but `running`), else None."""
+    meta_path = folder / META_FILE
+    if not meta_path.exists():
+        return None
+    meta = read_json(meta_path)
+    return meta if meta.get("status") != "running" else None
+
+
+def run_trial(submission_dir: str, workload: str, framework: str, out: str, *, base_seed: int = 0,
+              study: int = 0, trial: int = 0, ruleset: str | None = None,
+              hyperparameters: dict | None = None, threads: int | None = None,
+              data_dir: str | None = None, keep_checkpoint: bool = True,
+              on_eval: Callable[[dict], None] | None = None) -> dict:
+    """Train one trial to its end (resuming it when its folder holds a checkpoint) and return its
+    meta.json. A trial that already ended is not run again: its meta.json is returned."""
+    submission_dir = str(Path(submission_dir).resolve())
+    spec = get_spec(workload)
+    ruleset = ruleset or ruleset_of(submission_dir)
+    module = loader.load_submission(submission_dir, framework)
+    if hyperparameters is None:
+        hyperparameters = hyperparameters_for(submission_dir, ruleset, base_seed, study, trial)
+    name = Path(submission_dir).name
+    folder = trial_folder(out, name, ruleset, framework, workload, study, trial)
+    done = finished_meta(folder)
+    if done is not None:
+        return done
+    cores = backends.pin_cores(threads)
+    backend = backends.load_backend(framework)
+    backend.configure_threads(len(cores))
+    from harness.runner import Trial, TrialConfig  # imports the data layer; after pinning
+
+    config = TrialConfig(
+        spec=spec, framework=framework, submission_name=name, submission_dir=submission_dir,
+        ruleset=ruleset, study=study, trial=trial, seed=trial_seed(base_seed, study, trial),
+        hyperparameters=hyperparameters, folder=folder, data_dir=data_dir,
+        keep_checkpoint=keep_checkpoint)
+    device = backend.device_info()
+    meta = provenance(framework, len(cores), device["num_devices"], device["accelerator"])
+    meta["base_seed"] = base_seed
+    return Trial(config, module, backend, on_eval=on_eval, meta=meta).run()
