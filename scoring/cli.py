@@ -74,8 +74,6 @@ def _score_logs(args: argparse.Namespace, command: str):
     """Load and score the logs named by `args`; returns (scoreboard, None) or (None, exit code)."""
     if not args.results:
         return None, _fail(command, "no RESULTS_DIR given; pass the folder written by algobench run --out")
-    if args.tau_max <= 1:
-        return None, _fail(command, f"--tau-max {args.tau_max:g} must be greater than 1")
     if args.bootstrap < 1:
         return None, _fail(command, f"--bootstrap {args.bootstrap} must be at least 1")
     try:
@@ -99,6 +97,8 @@ def _score_logs(args: argparse.Namespace, command: str):
 
 def run_score(args: argparse.Namespace) -> int:
     """`algobench score`: print the leaderboard; with --out write tables and plots too."""
+    if args.tau_max <= 1:
+        return _fail("score", f"--tau-max {args.tau_max:g} must be greater than 1")
     if args.times is not None:
         if args.results:
             return _fail("score", "--times scores a CSV of times; drop the RESULTS_DIR arguments")
@@ -126,6 +126,8 @@ def run_score(args: argparse.Namespace) -> int:
 
 def run_report(args: argparse.Namespace) -> int:
     """`algobench report`: everything `score --out` writes, plus a self-contained report.html."""
+    if args.tau_max <= 1:
+        return _fail("report", f"--tau-max {args.tau_max:g} must be greater than 1")
     board, code = _score_logs(args, "report")
     if board is None:
         return code

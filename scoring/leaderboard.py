@@ -76,7 +76,9 @@ def choose_ruleset(trials: pd.DataFrame, ruleset: str | None) -> str:
     present = sorted(trials["ruleset"].unique())
     if ruleset is None:
         if len(present) != 1:
-            raise ScoringInputError(f"the results hold rulesets {', '.join(present)}; pass --ruleset")
+            raise ScoringInputError(
+                f"the results hold rulesets {', '.join(present)}; pass --ruleset "
+                + " or --ruleset ".join(present))
         return present[0]
     if ruleset not in present:
         raise ScoringInputError(
@@ -250,7 +252,8 @@ def score_results(
     if len(problems):
         counts = problems["kind"].value_counts().sort_index()
         notes.append(
-            "problems (counted as unsolved, never dropped): "
+            "problems (listed below and in problems.csv; missing, failed, diverged, unfinished, "
+            "corrupt and over-budget trials count as unsolved): "
             + ", ".join(f"{n} {kind}" for kind, n in counts.items())
         )
     settings = dict(tau_max=tau_max, variant_rule=variant_rule, baseline=baseline,

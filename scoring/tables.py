@@ -3,7 +3,8 @@
 Every folder under the given roots that holds a `meta.json` is read with `harness.logs.read_trial`.
 A folder that cannot be read (`CorruptLogError`: missing, truncated or malformed files, or a
 `meta.json` without the keys scoring needs) becomes a row of the problems table with its path and
-is never scored. Two folders that claim the same (submission, ruleset, framework, workload, study,
+is never scored. A trial whose `meta.json` records a different `final.time_to_target` than its
+eval rows give is scored from the eval rows (the contract) and reported. Two folders that claim the same (submission, ruleset, framework, workload, study,
 trial) are a problem too: the first in path order is scored, the others are reported and ignored.
 """
 
@@ -62,8 +63,9 @@ class Results:
       trials: one row per readable trial, columns `TRIAL_COLUMNS`, sorted by `TRIAL_KEY`.
       curves: validation metric (`value`) against submission time (`time`) for every eval row of
         every trial, columns `CURVE_COLUMNS`.
-      problems: logs that could not be scored (kinds `corrupt`, `duplicate`), columns
-        `PROBLEM_COLUMNS`.
+      problems: logs that could not be scored (kinds `corrupt`, `duplicate`) and scored trials
+        whose meta.json disagrees with their eval rows on the time to target (`mismatch`),
+        columns `PROBLEM_COLUMNS`.
     """
 
     trials: pd.DataFrame
@@ -91,8 +93,22 @@ def exclusion_reason(status: str, time: float, budget_sec: float) -> str:
     return ""
 
 
-def _trial_tables(trial: dict) -> tuple[dict, list[dict]]:
-    """The trial row and curve rows of one trial read by `read_trial`; CorruptLogError if unusable."""
+def final_time_mismatch(meta: dict, time: float) -> str:
+    """A message when meta.json's `final.time_to_target` disagrees with the eval rows, else ""."""
+    final = meta.get("final")
+    if not isinstance(final, dict) or "time_to_target" not in final:
+        return ""
+    recorded = final["time_to_target"]
+    recorded = math.inf if recorded is None else float(recorded)
+    if recorded == time or math.isclose(recorded, time, rel_tol=1e-9):
+        return ""
+    return (f"meta.json final.time_to_target is {recorded:g} s but eval_measurements.csv gives "
+            f"{time:g} s; scored {time:g} s")
+
+
+def _trial_tables(trial: dict) -> tuple[dict, list[dict], str]:
+    """The trial row, curve rows and a consistency warning ("" if none) of one trial read by
+    `read_trial`; CorruptLogError if it cannot be scored."""
     meta_path = Path(trial["folder"]) / "meta.json"
     meta = trial["meta"]
     missing = [k for k in REQUIRED_META if meta.get(k) is None]
@@ -138,7 +154,7 @@ def _trial_tables(trial: dict) -> tuple[dict, list[dict]]:
         for r in evals
         if r.get(column) is not None and r.get("score") is not None
     ]
-    return row, curve
+    return row, curve, final_time_mismatch(meta, ttt)
 
 
 def trial_folders(roots: Iterable[Path | str]) -> list[Path]:
@@ -161,7 +177,7 @@ def load_results(roots: Iterable[Path | str]) -> Results:
     seen: dict[tuple, str] = {}
     for folder in trial_folders(roots):
         try:
-            row, curve = _trial_tables(read_trial(folder))
+            row, curve, warning = _trial_tables(read_trial(folder))
         except CorruptLogError as err:
             problems.append(problem("corrupt", str(err), path=str(folder)))
             continue
@@ -177,6 +193,8 @@ def load_results(roots: Iterable[Path | str]) -> Results:
             )
             continue
         seen[key] = str(folder)
+        if warning:
+            problems.append(problem("mismatch", warning, path=str(folder), **dict(zip(TRIAL_KEY, key))))
         rows.append(row)
         curves.extend(curve)
     trials = pd.DataFrame(rows, columns=TRIAL_COLUMNS)

@@ -75,6 +75,7 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path, results, capsys):
         (["score", str(results), "--ruleset", "self"], "pass --ruleset external"),
         (["score", "--times", str(tmp_path / "missing.csv")], "missing.csv: no such file"),
         (["score"], "no RESULTS_DIR given"),
+        (["score", str(results), "--tau-max", "1"], "--tau-max 1 must be greater than 1"),
     ]
     for argv, message in cases:
         assert run(argv) == 2, argv
@@ -91,3 +92,14 @@ def test_report_writes_html_and_everything_score_writes(tmp_path, results, capsy
         assert (out / name).is_file(), name
     with pytest.raises(SystemExit):
         run(["report", str(results)])  # --out is required
+
+
+def test_two_rulesets_need_a_choice(tmp_path, results, time_writer, capsys):
+    for study in range(3):
+        time_writer(results, "adamw", "mnist", study, 30.0, ruleset="self")
+    assert run(["score", str(results)]) == 2
+    assert "hold rulesets external, self; pass --ruleset external or --ruleset self" in capsys.readouterr().err
+    assert run(["score", str(results), "--ruleset", "self", "--bootstrap", "50"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("algobench leaderboard: self-tuning (full run: 3 studies)")
+    assert "sgd" not in out

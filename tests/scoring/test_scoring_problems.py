@@ -1,5 +1,6 @@
 """What is missing, failed, corrupt or over budget is reported and counts as unsolved."""
 
+import json
 import math
 import shutil
 
@@ -109,3 +110,15 @@ def test_development_label_is_in_every_text_output(tmp_path, time_writer):
     assert label in leaderboard_text(board).splitlines()[0]
     assert label in leaderboard_markdown(board).splitlines()[0]
     assert "zero width" in leaderboard_text(board)
+
+
+def test_meta_final_time_that_disagrees_with_the_eval_rows_is_reported(tmp_path, time_writer):
+    folder = time_writer(tmp_path, "a", "w", 0, 40.0)
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["final"]["time_to_target"] == 40.0
+    meta["final"]["time_to_target"] = 20.0
+    (folder / "meta.json").write_text(json.dumps(meta))
+    results = load_results([tmp_path])
+    assert results.trials["scored_time"].tolist() == [40.0]  # the eval rows are the contract
+    assert results.problems["kind"].tolist() == ["mismatch"]
+    assert "20 s but eval_measurements.csv gives 40 s" in results.problems["message"].iloc[0]
