@@ -1,0 +1,177 @@
+"""The runner's timing rules, driven by a fake clock: what is on the clock, when evals happen,
+when training stops, and that the accounts add up to the wall time."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from harness.logs import TIME_ACCOUNTS, read_trial
+from harness.runner import Trial, TrialConfig
+from tests.harness.fakes import FakeBackend, FakeClock, make_spec, make_splits, make_submission
+
+
+def run(tmp_path, clock, submission, *, ruleset="external", folder="trial", **spec_overrides):
+    config = TrialConfig(
+        spec=make_spec(**spec_overrides), framework="fake", submission_name="fake",
+        submission_dir=str(tmp_path), ruleset=ruleset, study=0, trial=0, seed=1,
+        hyperparameters={"learning_rate": 0.1}, folder=tmp_path / folder)
+    trial = Trial(config, submission, FakeBackend(clock), splits=make_splits(), time_fn=clock)
+    return trial.run(), read_trial(tmp_path / folder)
+
+
+def column(evals, name):
+    return [row[name] for row in evals]
+
+
+def test_init_optimizer_state_and_steps_are_on_the_clock_evals_are_not(tmp_path):
+    clock = FakeClock()
+    meta, logs = run(tmp_path, clock, make_submission(clock, init_cost=2.0))
+    # submission time after step k is 2 + k; evals when 3 s have passed since the last one:
+    # at steps 1 (3 s), 4 (6 s), 7 (9 s); accuracy = 0.1 k reaches 0.55 and 0.5 at step 7.
+    assert column(logs["evals"], "global_step") == [1, 4, 7]
+    assert column(logs["evals"], "score") == pytest.approx([3.0, 6.0, 9.0])
+    # each eval: 3 splits x 2 batches x 0.1 s, never on the submission clock
+    assert column(logs["evals"], "accumulated_eval_time") == pytest.approx([0.6, 1.2, 1.8])
+    assert meta["stop_reason"] == "targets_reached" and meta["status"] == "completed"
+    assert meta["final"]["time_to_target"] == pytest.approx(9.0)
+    assert meta["final"]["global_step"] == 7
+
+
+def test_data_selection_is_on_the_clock(tmp_path):
+    clock = FakeClock()
+    meta, logs = run(tmp_path, clock, make_submission(clock, select_cost=0.5))
+    # each step costs 1.5 s: evals at steps 2 (3.0 s), 4 (6.0 s), 6 (9.0 s) -> targets at step 6
+    assert column(logs["evals"], "global_step") == [2, 4, 6]
+    assert column(logs["evals"], "score") == pytest.approx([3.0, 6.0, 9.0])
+
+
+def test_prepare_for_eval_is_on_the_clock(tmp_path):
+    clock = FakeClock()
+    meta, logs = run(tmp_path, clock, make_submission(clock, prepare_cost=0.5))
+    # step 3 -> 3.0 s, + prepare 0.5 = 3.5; next eval when 3 s more: step 6 -> 6.5 + 0.5 = 7.0
+    assert column(logs["evals"], "global_step") == [3, 6]
+    assert column(logs["evals"], "score") == pytest.approx([3.5, 7.0])
+
+
+def test_accounts_add_up_to_the_wall_time(tmp_path):
+    clock = FakeClock()
+    start = clock.now
+    meta, logs = run(tmp_path, clock, make_submission(clock, init_cost=1.0, select_cost=0.25))
+    final = meta["final"]
+    accounts = [final[f"accumulated_{name}_time"] for name in TIME_ACCOUNTS]
+    assert sum(accounts) == pytest.approx(final["total_duration"])
+    assert final["total_duration"] == pytest.approx(clock.now - start)
+    for row in logs["evals"]:
+        assert sum(row[f"accumulated_{n}_time"] for n in TIME_ACCOUNTS) == pytest.approx(row["total_duration"])
+    assert final["accumulated_submission_time"] == pytest.approx(1.0 + 1.25 * final["global_step"])
+
+
+def test_budget_is_checked_every_step_with_a_final_eval(tmp_path):
+    clock = FakeClock()
+    meta, logs = run(tmp_path, clock, make_submission(clock), validation_target=2.0,
+                     max_runtime_sec=10.0)
+    assert meta["stop_reason"] == "budget" and meta["status"] == "completed"
+    assert column(logs["evals"], "global_step") == [3, 6, 9, 10]  # 10: the final eval
+    assert meta["final"]["time_to_target"] is None
+    assert meta["budget_sec"] == 10.0
+
+
+def test_self_tuning_gets_one_and_a_half_times_the_budget(tmp_path):
+    clock = FakeClock()
+    meta, _ = run(tmp_path, clock, make_submission(clock), ruleset="self", validation_target=2.0,
+                  max_runtime_sec=10.0)
+    assert meta["budget_sec"] == 15.0 and meta["final"]["global_step"] == 15
+
+
+def test_both_targets_must_be_reached(tmp_path):
+    clock = FakeClock()
+    # validation target 0.3 is met at step 3, test target 0.85 only at step 9
+    meta, logs = run(tmp_path, clock, make_submission(clock), validation_target=0.3, test_target=0.85)
+    assert column(logs["evals"], "global_step") == [3, 6, 9]
+    assert meta["stop_reason"] == "targets_reached"
+    assert meta["final"]["time_to_target"] == pytest.approx(3.0)  # the validation target's time
+
+
+def test_target_comparison_is_inclusive(tmp_path):
+    clock = FakeClock()
+    meta, logs = run(tmp_path, clock, make_submission(clock, gain=0.25), validation_target=0.75,
+                     test_target=0.75)
+    # accuracy after 3 steps is exactly 0.75 (15 of 20 examples)
+    assert logs["evals"][0]["validation/accuracy"] == 0.75
+    assert meta["final"]["time_to_target"] == pytest.approx(3.0)
+
+
+def test_nan_parameters_end_the_trial_at_once(tmp_path):
+    clock = FakeClock()
+    meta, logs = run(tmp_path, clock, make_submission(clock, nan_at=4))
+    assert meta["status"] == "diverged" and meta["stop_reason"] == "diverged"
+    assert meta["final"]["global_step"] == 5  # the step that produced NaN, and no further
+    assert column(logs["evals"], "global_step") == [3]
+
+
+def test_training_complete_error_ends_with_a_final_eval(tmp_path):
+    clock = FakeClock()
+    meta, logs = run(tmp_path, clock, make_submission(clock, complete_at=4))
+    assert meta["stop_reason"] == "training_complete" and meta["status"] == "completed"
+    assert column(logs["evals"], "global_step") == [3, 4]
+
+
+def test_an_exception_fails_only_this_trial_with_its_traceback(tmp_path):
+    clock = FakeClock()
+    meta, logs = run(tmp_path, clock, make_submission(clock, raise_at=2))
+    assert meta["status"] == "failed" and meta["stop_reason"] == "error"
+    assert "RuntimeError: submission bug" in meta["error"]
+    assert logs["meta"]["status"] == "failed"
+
+
+def test_killed_and_resumed_trial_continues_its_clock(tmp_path):
+    clock = FakeClock()
+    reference, ref_logs = run(tmp_path, clock, make_submission(clock), folder="reference",
+                              validation_target=2.0, max_runtime_sec=12.0)
+
+    clock = FakeClock()
+    with pytest.raises(KeyboardInterrupt):  # killed at step 8; last checkpoint at the step-6 eval
+        run(tmp_path, clock, make_submission(clock, interrupt_at=8), folder="killed",
+            validation_target=2.0, max_runtime_sec=12.0)
+    clock.advance(500.0)  # downtime is nobody's time
+    meta, logs = run(tmp_path, clock, make_submission(clock), folder="killed",
+                     validation_target=2.0, max_runtime_sec=12.0)
+
+    assert meta["final"]["global_step"] == reference["final"]["global_step"] == 12
+    assert column(logs["evals"], "global_step") == column(ref_logs["evals"], "global_step")
+    assert column(logs["evals"], "score") == pytest.approx(column(ref_logs["evals"], "score"))
+    assert column(logs["evals"], "preemption_count") == [0, 0, 1, 1]
+    assert meta["final"]["accumulated_submission_time"] == pytest.approx(12.0)
+    assert meta["final"]["total_duration"] < 500.0
+    events = [e["event"] for e in logs and read_events(tmp_path / "killed")]
+    assert "resume" in events
+
+
+def read_events(folder):
+    from harness.logs import read_events as read
+
+    return read(folder / "events.jsonl")
+
+
+def test_train_state_is_read_only_and_hyperparameters_immutable(tmp_path):
+    clock = FakeClock()
+    seen = {}
+    submission = make_submission(clock)
+    inner = submission.update_params
+
+    def update_params(**kwargs):
+        seen["train_state"], seen["hp"] = kwargs["train_state"], kwargs["hyperparameters"]
+        return inner(**kwargs)
+
+    submission.update_params = update_params
+    run(tmp_path, clock, submission)
+    with pytest.raises(TypeError):
+        seen["train_state"]["accumulated_submission_time"] = 0.0
+    with pytest.raises(TypeError):
+        seen["hp"].learning_rate = 1.0
+    with pytest.raises(AttributeError, match="known"):
+        seen["hp"].momentum
+    assert seen["hp"].learning_rate == 0.1
+    assert math.isfinite(seen["train_state"]["remaining_time"])
