@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs algobench and everything it needs into .venv, and Fashion-MNIST from Debian's package.
+# Idempotent: a second run only checks. torch is installed first, pinned to its CPU build, so
+# that pip never resolves an unpinned torch (with several GB of CUDA packages).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+.venv/bin/pip install --quiet --disable-pip-version-check torch==2.13.0
+.venv/bin/pip install --quiet --disable-pip-version-check -e ".[all]"
+
+FMNIST=/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+if [ ! -e "$FMNIST" ] && [ -z "${ALGOBENCH_FASHION_MNIST_DIR:-}" ]; then
+  SUDO=""
+  if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+  echo "installing Fashion-MNIST (Debian package dataset-fashion-mnist)"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq dataset-fashion-mnist >/dev/null
+fi
+echo "setup done: .venv/bin/algobench is ready"
