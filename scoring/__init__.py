@@ -6,7 +6,14 @@ Read logs with `load_results`, score one ruleset with `score_results`, then writ
 matplotlib and are not imported here.
 """
 
-from scoring.leaderboard import Scoreboard, ScoringInputError, leaderboard_markdown, leaderboard_text, score_results, write_tables
+from scoring.leaderboard import (
+    Scoreboard,
+    ScoringInputError,
+    leaderboard_markdown,
+    leaderboard_text,
+    score_results,
+    write_tables,
+)
 from scoring.profiles import (
     TAU_MAX,
     apply_variant_rule,

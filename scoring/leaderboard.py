@@ -17,9 +17,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scoring.bootstrap import CONFIDENCE, N_BOOTSTRAP, bootstrap_medians, interval, pairwise_comparisons, timing_noise
+from scoring.bootstrap import (
+    CONFIDENCE,
+    N_BOOTSTRAP,
+    bootstrap_medians,
+    interval,
+    pairwise_comparisons,
+    timing_noise,
+)
 from scoring.completeness import RunSize, excluded_trial_problems, missing_problems, problems_table, run_size
-from scoring.profiles import TAU_MAX, apply_variant_rule, benchmark_scores, geometric_mean_speedups, performance_ratios, profile_steps
+from scoring.profiles import (
+    TAU_MAX,
+    apply_variant_rule,
+    base_workloads,
+    benchmark_scores,
+    geometric_mean_speedups,
+    performance_ratios,
+    profile_steps,
+)
 from scoring.tables import Results, problem
 from scoring.time_to_target import best_trials, study_time_array
 
@@ -96,7 +111,8 @@ def inconsistent_workloads(trials: pd.DataFrame) -> list[dict]:
         settings = group[columns].drop_duplicates()
         if len(settings) > 1:
             values = "; ".join(
-                ", ".join(f"{c}={v}" for c, v in zip(columns, row)) for row in settings.itertuples(index=False)
+                ", ".join(f"{c}={v}" for c, v in zip(columns, row))
+                for row in settings.itertuples(index=False)
             )
             out.append(problem("inconsistent", f"trials ran under different settings: {values}",
                                workload=workload, ruleset=group["ruleset"].iloc[0]))
@@ -163,61 +179,59 @@ def score_results(
             raise ScoringInputError(f"baseline {baseline!r} is not an entry; entries: {', '.join(entries)}")
     run = run_size(ruleset, studies, trial_ids)
 
-    # Point estimates.
+    def scored(t: np.ndarray) -> np.ndarray:
+        """The times that enter the score (the variant rule applied when it is on)."""
+        return apply_variant_rule(t, workloads, base_of, tau_max)[0] if variant_rule else t
+
+    scored_workloads = base_workloads(workloads, base_of) if variant_rule else list(workloads)
+
+    # Point estimates, then the same statistics on every bootstrap replicate.
     study_times = study_time_array(trials, entries, workloads, studies)
     times = np.median(study_times, axis=-1)
-    own_ratios = performance_ratios(times, tau_max)
-    if variant_rule:
-        scored_times, scored_workloads = apply_variant_rule(times, workloads, base_of, tau_max)
-    else:
-        scored_times, scored_workloads = times, list(workloads)
-    ratios = performance_ratios(scored_times, tau_max)
-    scores = benchmark_scores(ratios, tau_max)
-
-    # Bootstrap over studies.
+    ratios = performance_ratios(scored(times), tau_max)
     reps = bootstrap_medians(study_times, entries, workloads, n_bootstrap, seed)
-    scored_reps = apply_variant_rule(reps, workloads, base_of, tau_max)[0] if variant_rule else reps
-    score_low, score_high = interval(benchmark_scores(performance_ratios(scored_reps, tau_max), tau_max), confidence)
-    time_low, time_high = interval(reps, confidence)
+    rep_scores = benchmark_scores(performance_ratios(scored(reps), tau_max), tau_max)
     noise = timing_noise(study_times)
 
     board = pd.DataFrame({
         "entry": entries,
         "submission": entries_table["submission"].tolist(),
         "framework": entries_table["framework"].tolist(),
-        "score": scores,
-        "score_ci_low": score_low,
-        "score_ci_high": score_high,
+        "score": benchmark_scores(ratios, tau_max),
+        **dict(zip(["score_ci_low", "score_ci_high"], interval(rep_scores, confidence))),
         "solved": np.isfinite(ratios).sum(axis=-1),
         "workloads": len(scored_workloads),
         "noise_cv_median": [np.nan if np.isnan(row).all() else np.nanmedian(row) for row in noise],
     })
     if baseline is not None:
         b = entries.index(baseline)
-        board["speedup_vs_baseline"] = geometric_mean_speedups(scored_times, b, tau_max)
-        low, high = interval(geometric_mean_speedups(scored_reps, b, tau_max), confidence)
+        board["speedup_vs_baseline"] = geometric_mean_speedups(scored(times), b, tau_max)
+        low, high = interval(geometric_mean_speedups(scored(reps), b, tau_max), confidence)
         board["speedup_ci_low"], board["speedup_ci_high"] = low, high
     board = board.sort_values(["score", "entry"], ascending=[False, True], kind="mergesort")
     board.insert(0, "rank", board["score"].rank(method="min", ascending=False).astype(int))
     board = board.reset_index(drop=True)
 
-    score_ratio = {(e, w): ratios[i, j] for i, e in enumerate(entries) for j, w in enumerate(scored_workloads)}
-    rows = []
-    for i, e in enumerate(entries):
-        for j, w in enumerate(workloads):
-            cell = study_times[i, j]
-            rows.append({
-                "entry": e, "workload": w, "base_workload": base_of.get(w, ""),
-                "studies": len(cell), "studies_solved": int(np.isfinite(cell).sum()),
-                "time": times[i, j], "time_ci_low": time_low[i, j], "time_ci_high": time_high[i, j],
-                "ratio": own_ratios[i, j], "score_ratio": score_ratio.get((e, w), math.nan),
-                "noise_cv": noise[i, j],
-                "study_times": " ".join(f"{t:.6g}" for t in cell),
-            })
-    workload_times = pd.DataFrame(rows)
+    time_low, time_high = interval(reps, confidence)
+    own_ratios = performance_ratios(times, tau_max)
+    score_ratio = {
+        (e, w): ratios[i, j] for i, e in enumerate(entries) for j, w in enumerate(scored_workloads)
+    }
+    workload_times = pd.DataFrame([
+        {
+            "entry": e, "workload": w, "base_workload": base_of.get(w, ""),
+            "studies": len(studies), "studies_solved": int(np.isfinite(study_times[i, j]).sum()),
+            "time": times[i, j], "time_ci_low": time_low[i, j], "time_ci_high": time_high[i, j],
+            "ratio": own_ratios[i, j], "score_ratio": score_ratio.get((e, w), math.nan),
+            "noise_cv": noise[i, j],
+            "study_times": " ".join(f"{t:.6g}" for t in study_times[i, j]),
+        }
+        for i, e in enumerate(entries) for j, w in enumerate(workloads)
+    ])
 
     profile = pd.DataFrame(
-        [{"entry": e, "tau": tau, "rho": rho} for i, e in enumerate(entries) for tau, rho in profile_steps(ratios[i], tau_max)],
+        [{"entry": e, "tau": tau, "rho": rho}
+         for i, e in enumerate(entries) for tau, rho in profile_steps(ratios[i], tau_max)],
         columns=["entry", "tau", "rho"],
     )
     pairwise = pairwise_comparisons(times, reps, entries, workloads, len(studies), confidence)
@@ -237,7 +251,8 @@ def score_results(
         run.label,
         f"score: exact area under the performance profile on [1, {tau_max:g}] divided by "
         f"{tau_max - 1:g}; ratios above {tau_max:g} count as unsolved",
-        f"{confidence:.0%} intervals: percentile bootstrap over studies ({n_bootstrap} replicates, seed {seed})"
+        f"{confidence:.0%} intervals: percentile bootstrap over studies "
+        f"({n_bootstrap} replicates, seed {seed})"
         + ("; with one study they have zero width and say nothing about noise" if len(studies) < 2 else ""),
         _noise_note(noise, entries, workloads),
     ]

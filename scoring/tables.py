@@ -4,8 +4,9 @@ Every folder under the given roots that holds a `meta.json` is read with `harnes
 A folder that cannot be read (`CorruptLogError`: missing, truncated or malformed files, or a
 `meta.json` without the keys scoring needs) becomes a row of the problems table with its path and
 is never scored. A trial whose `meta.json` records a different `final.time_to_target` than its
-eval rows give is scored from the eval rows (the contract) and reported. Two folders that claim the same (submission, ruleset, framework, workload, study,
-trial) are a problem too: the first in path order is scored, the others are reported and ignored.
+eval rows give is scored from the eval rows (the contract) and reported. Two folders that claim
+the same (submission, ruleset, framework, workload, study, trial) are a problem too: the first in
+path order is scored, the others are reported and ignored.
 """
 
 from __future__ import annotations

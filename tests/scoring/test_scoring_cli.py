@@ -88,7 +88,8 @@ def test_report_writes_html_and_everything_score_writes(tmp_path, results, capsy
     out = tmp_path / "report"
     assert run(["report", str(results), "--out", str(out), "--bootstrap", "100"]) == 0
     assert f"wrote {out / 'report.html'}" in capsys.readouterr().out
-    for name in ("report.html", "leaderboard.csv", "leaderboard.md", "performance_profile.svg", "curves_mnist.png"):
+    for name in ("report.html", "leaderboard.csv", "leaderboard.md", "performance_profile.svg",
+                 "curves_mnist.png"):
         assert (out / name).is_file(), name
     with pytest.raises(SystemExit):
         run(["report", str(results)])  # --out is required
@@ -98,7 +99,8 @@ def test_two_rulesets_need_a_choice(tmp_path, results, time_writer, capsys):
     for study in range(3):
         time_writer(results, "adamw", "mnist", study, 30.0, ruleset="self")
     assert run(["score", str(results)]) == 2
-    assert "hold rulesets external, self; pass --ruleset external or --ruleset self" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "hold rulesets external, self; pass --ruleset external or --ruleset self" in err
     assert run(["score", str(results), "--ruleset", "self", "--bootstrap", "50"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("algobench leaderboard: self-tuning (full run: 3 studies)")

@@ -19,6 +19,11 @@ from scoring.tables import load_results
 
 INF = math.inf
 
+
+def scores_of(board):
+    return dict(zip(board.leaderboard["entry"], board.leaderboard["score"]))
+
+
 # Times (s) of three submissions on three workloads:
 #          w1    w2    w3
 #   A      10    20    30
@@ -37,7 +42,9 @@ def test_hand_computed_ratios_profile_and_score():
     ratios = performance_ratios(HAND_TIMES)
     np.testing.assert_array_equal(ratios, [[1, 2, 1], [2, 2, INF], [INF, 1, 2]])
     rho = performance_profile(ratios, [1.0, 1.5, 2.0, 4.0])
-    np.testing.assert_allclose(rho, [[2 / 3, 2 / 3, 1, 1], [0, 0, 2 / 3, 2 / 3], [1 / 3, 1 / 3, 2 / 3, 2 / 3]])
+    np.testing.assert_allclose(
+        rho, [[2 / 3, 2 / 3, 1, 1], [0, 0, 2 / 3, 2 / 3], [1 / 3, 1 / 3, 2 / 3, 2 / 3]]
+    )
     np.testing.assert_allclose(benchmark_scores(ratios), [8 / 9, 4 / 9, 5 / 9], rtol=1e-15)
     assert profile_steps(ratios[0]) == [(1.0, 2 / 3), (2.0, 1.0), (4.0, 1.0)]
 
@@ -119,9 +126,8 @@ def test_missing_workload_scores_as_unsolved_and_is_reported(tmp_path, time_writ
         time_writer(tmp_path, "a", "w2", study, 10.0)
         time_writer(tmp_path, "b", "w1", study, 20.0)  # b never ran w2
     board = score_results(load_results([tmp_path]), n_bootstrap=50)
-    scores = dict(zip(board.leaderboard["entry"], board.leaderboard["score"]))
     # a: 1; b: w1 ratio 2, w2 unsolved -> (2 + 0) / (2 * 3) = 1/3.
-    assert scores == pytest.approx({"a": 1.0, "b": 1 / 3})
+    assert scores_of(board) == pytest.approx({"a": 1.0, "b": 1 / 3})
     missing = board.problems[board.problems["kind"] == "missing"]
     assert missing[["submission", "workload"]].values.tolist() == [["b", "w2"]]
     assert "no trials of workload w2" in missing["message"].iloc[0]
@@ -160,7 +166,7 @@ def test_variant_rule_on_logs(tmp_path, time_writer):
     #                   b = conv 1, conv_wide inf, mlp 1, rnn_deep 1 -> (3+0+3+3)/12 = 3/4.
     # With the rule: b's conv is unsolved, so a is fastest on conv:
     #                   a = conv 1, mlp 1, rnn inf -> 6/9 = 2/3; b = conv inf, mlp 1, rnn inf -> 1/3.
-    assert dict(zip(plain.leaderboard["entry"], plain.leaderboard["score"])) == pytest.approx({"a": 11 / 12, "b": 3 / 4})
-    assert dict(zip(ruled.leaderboard["entry"], ruled.leaderboard["score"])) == pytest.approx({"a": 2 / 3, "b": 1 / 3})
+    assert scores_of(plain) == pytest.approx({"a": 11 / 12, "b": 3 / 4})
+    assert scores_of(ruled) == pytest.approx({"a": 2 / 3, "b": 1 / 3})
     missing = ruled.problems[ruled.problems["kind"] == "missing"]
     assert sorted(missing["workload"] + "/" + missing["submission"]) == ["rnn/a", "rnn/b"]
