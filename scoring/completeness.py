@@ -63,7 +63,7 @@ def excluded_trial_problems(trials: pd.DataFrame) -> list[dict]:
     out = []
     for row in trials[trials["excluded"] != ""].itertuples(index=False):
         key = {k: getattr(row, k) for k in ("submission", "ruleset", "framework", "workload")}
-        if row.excluded == "over budget":
+        if row.excluded == "over_budget":
             message = (
                 f"time to target {row.time_to_target:g} s exceeds the budget "
                 f"{row.budget_sec:g} s; counted as unsolved"
@@ -71,11 +71,9 @@ def excluded_trial_problems(trials: pd.DataFrame) -> list[dict]:
         elif row.excluded == "running":
             message = "trial never finished (status running); counted as unsolved"
         else:
-            message = f"trial {row.excluded} (stop reason {row.stop_reason or 'none'}); counted as unsolved"
-        out.append(
-            problem(row.excluded.replace(" ", "_"), message, path=row.path,
-                    study=row.study, trial=row.trial, **key)
-        )
+            cause = row.error or f"stop reason {row.stop_reason or 'none'}"
+            message = f"trial {row.excluded} ({cause}); counted as unsolved"
+        out.append(problem(row.excluded, message, path=row.path, study=row.study, trial=row.trial, **key))
     return out
 
 

@@ -41,6 +41,7 @@ TRIAL_COLUMNS = [
     "base_workload",  # "" for a workload that is not a variant
     "status",
     "stop_reason",
+    "error",  # the last line of meta.json's traceback for a failed trial, else ""
     "target_metric",
     "lower_is_better",
     "validation_target",
@@ -85,12 +86,13 @@ def exclusion_reason(status: str, time: float, budget_sec: float) -> str:
     """Why a trial's time does not count, or "" when it does.
 
     Only `completed` trials count; `failed`, `diverged` and `running` (never finished) trials do
-    not, whatever their logs reached. A time to target above the trial's budget does not count.
+    not, whatever their logs reached. A time to target above the trial's budget does not count
+    (`over_budget`).
     """
     if status != "completed":
         return status
     if math.isfinite(time) and time > budget_sec:
-        return "over budget"
+        return "over_budget"
     return ""
 
 
@@ -138,6 +140,7 @@ def _trial_tables(trial: dict) -> tuple[dict, list[dict], str]:
         "base_workload": meta.get("base_workload") or "",
         "status": str(meta["status"]),
         "stop_reason": meta.get("stop_reason") or "",
+        "error": (str(meta.get("error") or "").strip().splitlines() or [""])[-1],
         "target_metric": metric,
         "lower_is_better": lower,
         "validation_target": target,

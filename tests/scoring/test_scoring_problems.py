@@ -47,7 +47,7 @@ def test_over_budget_trials_do_not_count(tmp_path, time_writer):
     b = board.trials[(board.trials["entry"] == "b") & (board.trials["workload"] == "w")]
     assert (b["time_to_target"] == 250.0).all()
     assert b["scored_time"].map(math.isinf).all()
-    assert (b["excluded"] == "over budget").all()
+    assert (b["excluded"] == "over_budget").all()
     assert kinds(board) == ["over_budget"] * 3
     # b: w unsolved, w2 ratio 1 -> (0 + 3) / 6.
     assert dict(zip(board.leaderboard["entry"], board.leaderboard["score"])) == {"a": 1.0, "b": 0.5}
@@ -62,7 +62,10 @@ def test_failed_diverged_and_unfinished_trials_are_reported_as_unsolved(tmp_path
     board = score_results(load_results([tmp_path]), n_bootstrap=20)
     assert kinds(board) == ["diverged", "failed", "running"]
     assert board.leaderboard.set_index("entry").loc["a", "score"] == 0.0
-    assert "never finished" in board.problems.set_index("kind").loc["running", "message"]
+    messages = board.problems.set_index("kind")["message"]
+    assert "never finished" in messages["running"]
+    assert "(RuntimeError: boom)" in messages["failed"]
+    assert "(stop reason diverged)" in messages["diverged"]
 
 
 def test_missing_studies_and_trials_are_reported(tmp_path, time_writer):
