@@ -70,12 +70,19 @@ def register(subparsers) -> None:
     report.set_defaults(func=run_report)
 
 
+def _bad_option(args: argparse.Namespace) -> str:
+    """What is wrong with --tau-max or --bootstrap, or ""."""
+    if args.tau_max <= 1:
+        return f"--tau-max {args.tau_max:g} must be greater than 1"
+    if args.bootstrap < 1:
+        return f"--bootstrap {args.bootstrap} must be at least 1"
+    return ""
+
+
 def _score_logs(args: argparse.Namespace, command: str):
     """Load and score the logs named by `args`; returns (scoreboard, None) or (None, exit code)."""
     if not args.results:
         return None, _fail(command, "no RESULTS_DIR given; pass the folder written by algobench run --out")
-    if args.bootstrap < 1:
-        return None, _fail(command, f"--bootstrap {args.bootstrap} must be at least 1")
     try:
         results = load_results(args.results)
     except FileNotFoundError as err:
@@ -97,8 +104,8 @@ def _score_logs(args: argparse.Namespace, command: str):
 
 def run_score(args: argparse.Namespace) -> int:
     """`algobench score`: print the leaderboard; with --out write tables and plots too."""
-    if args.tau_max <= 1:
-        return _fail("score", f"--tau-max {args.tau_max:g} must be greater than 1")
+    if message := _bad_option(args):
+        return _fail("score", message)
     if args.times is not None:
         if args.results:
             return _fail("score", "--times scores a CSV of times; drop the RESULTS_DIR arguments")
@@ -126,8 +133,8 @@ def run_score(args: argparse.Namespace) -> int:
 
 def run_report(args: argparse.Namespace) -> int:
     """`algobench report`: everything `score --out` writes, plus a self-contained report.html."""
-    if args.tau_max <= 1:
-        return _fail("report", f"--tau-max {args.tau_max:g} must be greater than 1")
+    if message := _bad_option(args):
+        return _fail("report", message)
     board, code = _score_logs(args, "report")
     if board is None:
         return code
