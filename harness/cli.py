@@ -97,7 +97,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Commands that train or inspect; they skip importing scoring (pandas, matplotlib) to start fast.
+LIGHT_COMMANDS = ("run", "workloads", "check")
+
+
+def build_parser(with_scoring: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="algobench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -124,11 +128,17 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("submission")
     check.add_argument("--framework", choices=("pytorch", "jax"))
     check.set_defaults(func=cmd_check)
+
+    if with_scoring:
+        from scoring.cli import register  # `score` and `report`
+
+        register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(with_scoring=not argv or argv[0] not in LIGHT_COMMANDS).parse_args(argv)
     return args.func(args)
 
 
