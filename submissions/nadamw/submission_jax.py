@@ -49,7 +49,11 @@ def init_optimizer_state(workload, model_params, model_state, hyperparameters, r
     tx = make_optimizer(hyperparameters, workload.step_hint)
     step = jax.jit(functools.partial(
         _train_step, workload, tx, hyperparameters.get("label_smoothing", 0.0)))
-    return {"opt_state": tx.init(model_params), "train_step": step}
+    # Place the optimizer state like the parameters (replicated on the workload's device mesh), so
+    # that the first call of the step sees the same input shardings as every later one: one compile.
+    replicated = jax.tree.leaves(model_params)[0].sharding
+    opt_state = jax.device_put(tx.init(model_params), replicated)
+    return {"opt_state": opt_state, "train_step": step}
 
 
 def update_params(workload, current_param_container, current_params_types, model_state,
