@@ -1,9 +1,14 @@
-"""JAX backend: device sync, rngs, divergence check and optimizer-state checkpoints."""
+"""JAX backend: device sync, rngs, divergence check and optimizer-state checkpoints.
+
+Data parallelism needs nothing here: one process drives every local device through the one-axis
+`batch` mesh of workloads/jax_workload.py (parameters replicated, batches split along that axis).
+"""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -81,3 +86,16 @@ def device_info() -> dict:
     devices = jax.devices()
     kind = devices[0].platform
     return {"accelerator": None if kind == "cpu" else devices[0].device_kind, "num_devices": len(devices)}
+
+
+def init_distributed() -> tuple[int, int]:
+    """(rank, number of processes): always one process, which drives all local devices."""
+    return 0, 1
+
+
+def shutdown_distributed() -> None:
+    pass
+
+
+def time_fn() -> Callable[[], float]:
+    return time.perf_counter

@@ -1,12 +1,16 @@
-"""PyTorch backend: device sync, rngs, divergence check and optimizer-state checkpoints."""
+"""PyTorch backend: device sync, rngs, divergence check, optimizer-state checkpoints, and the
+process group of a data-parallel trial launched by torchrun (DDP itself: workloads/pytorch_workload.py)."""
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
+import torch.distributed as dist
 
 from workloads.pytorch_workload import PyTorchWorkload, unwrap
 from workloads.spec import WorkloadSpec
@@ -88,6 +92,61 @@ def load_optimizer_state(template: Any, folder: Path) -> Any:
 
 
 def device_info() -> dict:
+    world = dist.get_world_size() if dist.is_initialized() else 1
     if torch.cuda.is_available():
-        return {"accelerator": torch.cuda.get_device_name(0), "num_devices": 1}
-    return {"accelerator": None, "num_devices": 1}
+        return {"accelerator": torch.cuda.get_device_name(), "num_devices": world}
+    return {"accelerator": None, "num_devices": world}
+
+
+# -- data parallelism (torchrun + DDP) ---------------------------------------------------------
+_clock_group = None
+
+
+def init_distributed() -> tuple[int, int]:
+    """(rank, world size). Under torchrun (WORLD_SIZE > 1) join the process group from the
+    environment torchrun sets: NCCL on GPUs (one per local rank), gloo on the CPU."""
+    global _clock_group
+    if int(os.environ.get("WORLD_SIZE", 1)) <= 1:
+        return 0, 1
+    if not dist.is_initialized():
+        cuda = torch.cuda.is_available()
+        if cuda:
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+        dist.init_process_group("nccl" if cuda else "gloo")
+        # The clock is a CPU float: keep it off NCCL (which wants CUDA tensors) in a gloo group.
+        _clock_group = dist.new_group(backend="gloo") if cuda else None
+    return dist.get_rank(), dist.get_world_size()
+
+
+def shutdown_distributed() -> None:
+    global _clock_group
+    if dist.is_initialized():
+        dist.destroy_process_group()
+    _clock_group = None
+
+
+class Rank0Clock:
+    """`time.perf_counter` of rank 0, broadcast to every rank at each reading.
+
+    The runner decides from its clock when to evaluate and when the budget is spent; each rank
+    reading its own clock could decide differently and deadlock the next collective. Every rank
+    reads this clock at the same points of the (identical) control flow, so all ledgers, and every
+    decision made from them, equal rank 0's. Hand-written: torch.distributed has no shared clock.
+    """
+
+    def __init__(self, group=None):
+        self._group = group
+        self._buffer = torch.zeros(1, dtype=torch.float64)
+
+    def __call__(self) -> float:
+        if dist.get_rank() == 0:
+            self._buffer[0] = time.perf_counter()
+        dist.broadcast(self._buffer, src=0, group=self._group)
+        return float(self._buffer[0])
+
+
+def time_fn() -> Callable[[], float]:
+    """The clock of a trial: rank 0's under DDP, the process's own otherwise."""
+    if dist.is_initialized() and dist.get_world_size() > 1:
+        return Rank0Clock(_clock_group)
+    return time.perf_counter

@@ -12,6 +12,10 @@ The rules, all in `_train` below:
   at the end unless the last step was just evaluated. A trial ends when the validation and the test
   target have both been reached, on the budget, on divergence, or on `TrainingCompleteError`.
 - Time to target = submission time at the first eval whose validation metric meets the target.
+
+Data parallelism: every process of a trial runs this same loop in lockstep, on a clock all of them
+agree on (`backend.time_fn()`), so they take the same decisions; only the main process (rank 0)
+writes files.
 """
 
 from __future__ import annotations
@@ -87,20 +91,41 @@ def evaluate(workload, params, model_state, eval_sets: dict[str, list[dict]], me
     return results
 
 
+class _ReadOnlyLog(TrialLog):
+    """The log of a data-parallel process other than rank 0: rows and events in memory, no files."""
+
+    def write_hparams(self, hparams: dict[str, Any]) -> None:
+        pass
+
+    def write_meta(self, meta: dict[str, Any]) -> None:
+        pass
+
+    def add_eval_row(self, row: dict[str, Any]) -> None:
+        self.rows.append(dict(row))
+
+    def add_event(self, event: str, **fields: Any) -> None:
+        self.events.append({"event": event, **fields})
+
+
 class Trial:
-    """One trial's state; `run()` trains it to its end (or resumes it from its checkpoint)."""
+    """One trial's state; `run()` trains it to its end (or resumes it from its checkpoint).
+
+    `main_process=False` (data-parallel ranks but 0) runs the same steps without writing files."""
 
     def __init__(self, config: TrialConfig, submission, backend, *, splits: dict | None = None,
                  time_fn: Callable[[], float] = time.perf_counter,
-                 on_eval: Callable[[dict], None] | None = None, meta: dict | None = None):
+                 on_eval: Callable[[dict], None] | None = None, meta: dict | None = None,
+                 main_process: bool = True):
         self.config, self.submission, self.backend = config, submission, backend
+        self.main_process = main_process
         self.spec = config.spec
-        self.on_eval = on_eval or (lambda row: None)
+        self.on_eval = (on_eval if main_process else None) or (lambda row: None)
         self.meta = dict(meta or {})
         resume_from = checkpoint.latest(config.folder)
         saved = checkpoint.load_trial_state(resume_from) if resume_from else {}
         self.ledger = Ledger(time_fn, saved.get("time_accounts"))
-        self.log = TrialLog.resume(config.folder) if resume_from else TrialLog(config.folder)
+        log_type = TrialLog if main_process else _ReadOnlyLog
+        self.log = log_type.resume(config.folder) if resume_from else log_type(config.folder)
         self.step = saved.get("global_step", 0)
         self.log.rows = [r for r in self.log.rows if r["global_step"] <= self.step]
         self.preemption_count = saved.get("preemption_count", -1) + 1 if resume_from else 0
@@ -162,7 +187,7 @@ class Trial:
             self._event("error", traceback=error)
         with self.ledger.charge("logging"):
             result = self._write_meta(status, stop_reason, error)
-        if not self.config.keep_checkpoint and status != "running":
+        if self.main_process and not self.config.keep_checkpoint and status != "running":
             checkpoint.remove(self.config.folder)
         return result
 
@@ -259,6 +284,8 @@ class Trial:
                  "stream_position": self.input_queue.position,
                  "preemption_count": self.preemption_count}
         state["time_accounts"].pop("total_duration")
+        if not self.main_process:  # after the clock reading above, which every rank takes
+            return
         canonical = self.workload.to_canonical(self.params, self.model_state)
         folder = checkpoint.save(self.config.folder, self.step, canonical, self.optimizer_state,
                                  state, self.backend)

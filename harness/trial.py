@@ -58,7 +58,7 @@ def run_trial(submission_dir: str, workload: str, framework: str, out: str, *, b
     done = finished_meta(folder)
     if done is not None:
         return done
-    cores = backends.pin_cores(threads)
+    cores = backends.pin_cores(threads)  # under torchrun: this rank's share of the cores
     backend = backends.load_backend(framework)
     backend.configure_threads(len(cores))
     from harness.runner import Trial, TrialConfig  # imports the data layer; after pinning
@@ -68,7 +68,12 @@ def run_trial(submission_dir: str, workload: str, framework: str, out: str, *, b
         ruleset=ruleset, study=study, trial=trial, seed=trial_seed(base_seed, study, trial),
         hyperparameters=hyperparameters, folder=folder, data_dir=data_dir,
         keep_checkpoint=keep_checkpoint)
-    device = backend.device_info()
-    meta = provenance(framework, len(cores), device["num_devices"], device["accelerator"])
-    meta["base_seed"] = base_seed
-    return Trial(config, module, backend, on_eval=on_eval, meta=meta).run()
+    rank, _ = backend.init_distributed()  # joins torchrun's process group, if launched by it
+    try:
+        device = backend.device_info()
+        meta = provenance(framework, len(cores), device["num_devices"], device["accelerator"])
+        meta["base_seed"] = base_seed
+        return Trial(config, module, backend, on_eval=on_eval, meta=meta, time_fn=backend.time_fn(),
+                     main_process=rank == 0).run()
+    finally:
+        backend.shutdown_distributed()

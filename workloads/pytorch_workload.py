@@ -3,6 +3,13 @@
 The object a submission receives holds the model code and the spec's public numbers, never data.
 Parameters live in the `nn.Module` (AlgoPerf's PyTorch convention: `model_params` is the module,
 `model_state` is None, batch-norm statistics are buffers).
+
+Data parallelism (a trial launched by torchrun, process group joined by the backend): the model is
+wrapped in `DistributedDataParallel`, so the backward pass of a submission's `update_params`
+averages gradients over the ranks; every rank takes its contiguous shard of each global training
+batch; evaluations split each eval batch over the ranks and gather the outputs, so every rank sees
+the same metrics. Batch norm is synchronized over the ranks on GPUs (`SyncBatchNorm`); on the CPU,
+where PyTorch has no SyncBatchNorm, each rank normalizes its own shard.
 """
 
 from __future__ import annotations
@@ -12,8 +19,10 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 
+from workloads.data.batching import shard_batch
 from workloads.init import init_canonical, parameter_types, seed_from_rng
 from workloads.spec import ForwardPassMode, LossType, ShapeTuple, WorkloadSpec
 
@@ -25,6 +34,13 @@ _BUFFER_NAMES = {"running_mean": "mean", "running_var": "var"}
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
     """The model inside a DistributedDataParallel wrapper (or the model itself)."""
     return model.module if hasattr(model, "module") and isinstance(model.module, torch.nn.Module) else model
+
+
+def data_parallel_rank() -> tuple[int, int]:
+    """(rank, world size) of the data-parallel process group; (0, 1) without one."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
 
 
 def _canonical_prefix(module_path: str) -> str:
@@ -109,7 +125,10 @@ class PyTorchWorkload:
 
     def __init__(self, spec: WorkloadSpec, device: torch.device | None = None):
         self._spec = spec
-        self._device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if device is None:  # under DDP the backend has made this rank's GPU the current one
+            cuda = torch.cuda.is_available()
+            device = torch.device("cuda", torch.cuda.current_device()) if cuda else torch.device("cpu")
+        self._device = device
         self._model_module = importlib.import_module(f"workloads.{spec.family}.model_pytorch")
         family = importlib.import_module(f"workloads.{spec.family}.spec")
         self._init_rule = family.init_rule(spec.model_config) if hasattr(family, "init_rule") else None
@@ -160,12 +179,22 @@ class PyTorchWorkload:
     def _build_model(self) -> torch.nn.Module:
         return self._model_module.Model(**self._spec.model_config)
 
+    def _place(self, model: torch.nn.Module) -> torch.nn.Module:
+        """Move the model to the device; wrap it in DDP when the trial runs data-parallel."""
+        model = model.to(self._device)
+        if data_parallel_rank()[1] == 1:
+            return model
+        if self._device.type == "cuda":
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        device_ids = [self._device.index] if self._device.type == "cuda" else None
+        return torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+
     def init_model_fn(self, rng: Any, dropout_rate: float | None = None) -> tuple[torch.nn.Module, None]:
         """A new model with the workload's explicit initialization for `rng` (identical in JAX)."""
         model = self._build_model()
         seed = seed_from_rng(rng)
         load_canonical(model, init_canonical(self._canonical_shapes, seed, self._init_rule))
-        return model.to(self._device), None
+        return self._place(model), None
 
     def model_fn(
         self,
@@ -212,13 +241,35 @@ class PyTorchWorkload:
 
     # -- harness side (never called by a submission) -------------------------------------------
     def eval_outputs(self, params: torch.nn.Module, model_state: Any, inputs: np.ndarray) -> np.ndarray:
+        """Outputs for a whole eval batch. Under DDP each rank computes its shard and the shards
+        are gathered, so every rank returns the same array (a batch that does not split evenly is
+        computed whole on every rank)."""
+        rank, world = data_parallel_rank()
+        split = world > 1 and len(inputs) % world == 0
+        if split:
+            inputs = shard_batch({"inputs": inputs}, world, rank)["inputs"]
         with torch.no_grad():
-            batch = {"inputs": torch.from_numpy(inputs).to(self._device)}
-            logits, _ = self.model_fn(params, batch, model_state, ForwardPassMode.EVAL, None, False)
+            batch = {"inputs": torch.from_numpy(np.ascontiguousarray(inputs)).to(self._device)}
+            # the bare model: a DDP forward would add collectives of its own
+            logits, _ = self.model_fn(unwrap(params), batch, model_state, ForwardPassMode.EVAL,
+                                      None, False)
+            if split:
+                shards = [torch.empty_like(logits) for _ in range(world)]
+                dist.all_gather(shards, logits.contiguous())
+                logits = torch.cat(shards)
         return logits.float().cpu().numpy()
 
     def to_device(self, batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
-        return {k: torch.from_numpy(v).to(self._device, non_blocking=True) for k, v in batch.items()}
+        """A global batch to the device; under DDP, this rank's contiguous shard of it."""
+        rank, world = data_parallel_rank()
+        if world > 1:
+            size = len(next(iter(batch.values())))
+            if size % world:
+                raise ValueError(f"global batch size {size} does not split over {world} "
+                                 f"data-parallel processes; use a multiple of {world}")
+            batch = shard_batch(batch, world, rank)
+        return {k: torch.from_numpy(np.ascontiguousarray(v)).to(self._device, non_blocking=True)
+                for k, v in batch.items()}
 
     def to_canonical(self, params: torch.nn.Module, model_state: Any) -> dict[str, np.ndarray]:
         return to_canonical(params)
@@ -226,5 +277,5 @@ class PyTorchWorkload:
     def from_canonical(self, values: dict[str, np.ndarray]) -> tuple[torch.nn.Module, None]:
         model = self._build_model()
         load_canonical(model, values)
-        return model.to(self._device), None
+        return self._place(model), None
 
