@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -97,8 +98,60 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _split_names(values: list[str]) -> list[str]:
+    """`--workloads a b` and `--workloads a,b` alike."""
+    return [name for value in values for name in value.split(",") if name]
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    import signal
+
+    from harness import executors, study
+
+    try:
+        plan = study.build_plan(
+            args.submission, _split_names(args.workloads), _split_names(args.framework),
+            out=args.out, ruleset=args.ruleset, studies=args.studies, trials=args.trials,
+            base_seed=args.seed, devices=args.devices, data_dir=args.data_dir,
+            keep_checkpoint=not args.no_keep_checkpoint)
+        if args.executor == "local":
+            parallel = 1 if args.parallel is None else args.parallel
+            executor = executors.LocalExecutor(parallel, args.threads)
+            executor.check(plan.tasks)
+        else:
+            executor = executors.SubmititExecutor(
+                Path(args.out) / "submitit", cluster="local" if args.executor == "submitit-local"
+                else "slurm", parallel=args.parallel, threads=args.threads,
+                timeout_min=args.timeout_min, slurm_partition=args.slurm_partition,
+                gpus_per_trial=args.gpus_per_trial)
+            if args.executor == "slurm" and shutil.which("sbatch") is None:
+                raise study.PlanError("--executor slurm needs Slurm's sbatch on the PATH; "
+                                      "use --executor local on this machine")
+        path = study.write_plan(plan)
+    except (loader.SubmissionError, SearchSpaceError, UnknownWorkloadError, ValueError,
+            ImportError) as err:
+        return _fail(str(err))
+    progress = study.Progress(plan)
+    print(f"plan: {plan.describe()}\nplan written to {path}", flush=True)
+
+    def terminate(signum, frame):  # SIGTERM like Ctrl-C: stop the trials, keep them resumable
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        executor.run(plan.tasks, progress)
+    except KeyboardInterrupt:
+        print(f"interrupted: {progress.status_line()}; run the same command again to finish "
+              "the plan (finished trials are kept, interrupted ones resume)", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    print(progress.summary())
+    return 1 if progress.counts()["failed"] else 0
+
+
 # Commands that train or inspect; they skip importing scoring (pandas, matplotlib) to start fast.
-LIGHT_COMMANDS = ("run", "workloads", "check")
+LIGHT_COMMANDS = ("run", "workloads", "check", "tune")
 
 
 def build_parser(with_scoring: bool = True) -> argparse.ArgumentParser:
@@ -119,6 +172,43 @@ def build_parser(with_scoring: bool = True) -> argparse.ArgumentParser:
     run.add_argument("--no-keep-checkpoint", action="store_true",
                      help="delete the trial's checkpoint when it ends")
     run.set_defaults(func=cmd_run)
+
+    tune = sub.add_parser(
+        "tune", help="run a study plan: workloads x frameworks x studies x trials",
+        description="Run every trial of a plan (submission x workloads x frameworks x ruleset x "
+        "studies x trials), each in its own process; OUT/plan.json lists the trials and their "
+        "hyperparameters before any starts. Re-running the same command skips finished trials "
+        "and resumes interrupted ones. Exit code 1 when a trial failed.")
+    tune.add_argument("submission", help="submission folder (e.g. submissions/nadamw)")
+    tune.add_argument("--workloads", nargs="+", default=list(DEFAULT_WORKLOADS),
+                      help="workload names, space- or comma-separated (default: the default set)")
+    tune.add_argument("--framework", nargs="+", required=True, help="pytorch and/or jax")
+    tune.add_argument("--ruleset", choices=("external", "self"),
+                      help="default: external when the package has a search space, else self")
+    tune.add_argument("--studies", type=int, help="studies per workload (default: 3)")
+    tune.add_argument("--trials", type=int,
+                      help="trials per study (default: 5 external; self-tuning runs 1)")
+    tune.add_argument("--executor", choices=("local", "slurm", "submitit-local"), default="local",
+                      help="local processes, Slurm through submitit, or submitit's local backend")
+    tune.add_argument("--parallel", type=int,
+                      help="trials at a time (local default 1: each trial gets all cores; "
+                           "slurm: the job array's parallelism)")
+    tune.add_argument("--threads", type=int,
+                      help="cores per trial (local default: cores / --parallel; slurm default 2)")
+    tune.add_argument("--devices", type=int, default=1,
+                      help="data-parallel devices per trial: torchrun processes (PyTorch) or mesh "
+                           "devices (JAX); host CPU devices when there is no GPU (default 1)")
+    tune.add_argument("--out", default="results", help="results folder (default: results)")
+    tune.add_argument("--seed", type=int, default=0, help="base seed (default: 0)")
+    tune.add_argument("--data-dir", help="where the workloads' data files live")
+    tune.add_argument("--no-keep-checkpoint", action="store_true",
+                      help="delete each trial's checkpoint when it ends")
+    tune.add_argument("--slurm-partition", help="Slurm partition (--executor slurm)")
+    tune.add_argument("--timeout-min", type=int,
+                      help="job time limit in minutes (--executor slurm; default: 3x budget + 10)")
+    tune.add_argument("--gpus-per-trial", type=int, default=0,
+                      help="GPUs per Slurm job (--executor slurm)")
+    tune.set_defaults(func=cmd_tune)
 
     workloads = sub.add_parser("workloads", help="list the workload registry")
     workloads.add_argument("--json", action="store_true", help="machine-readable output")

@@ -61,6 +61,20 @@ class TrialConfig:
         return self.spec.max_runtime_sec * (1.5 if self.ruleset == "self" else 1.0)
 
 
+def identity_meta(cfg: TrialConfig) -> dict[str, Any]:
+    """The meta.json fields that say which trial this is and what it is measured against."""
+    spec = cfg.spec
+    return {
+        "submission": cfg.submission_name, "submission_dir": cfg.submission_dir,
+        "workload": spec.name, "base_workload": spec.base, "framework": cfg.framework,
+        "ruleset": cfg.ruleset, "study": cfg.study, "trial": cfg.trial, "seed": cfg.seed,
+        "target_metric": spec.target_metric, "lower_is_better": spec.lower_is_better,
+        "validation_target": spec.validation_target, "test_target": spec.test_target,
+        "max_runtime_sec": spec.max_runtime_sec, "budget_sec": cfg.budget_sec,
+        "eval_period_sec": spec.eval_period_sec, "step_hint": spec.step_hint,
+    }
+
+
 class InputQueue(Iterator):
     """The training batches a submission's `data_selection` pulls: NumPy batches from a resumable
     stream, moved to the device when pulled (so the transfer is on the clock)."""
@@ -302,16 +316,9 @@ class Trial:
         self.log.add_event(event, wall_time=time.time(), **fields)
 
     def _write_meta(self, status: str, stop_reason: str | None, error: str | None = None) -> dict:
-        cfg, spec = self.config, self.spec
+        cfg = self.config
         meta = {
-            **self.meta,
-            "submission": cfg.submission_name, "submission_dir": cfg.submission_dir,
-            "workload": spec.name, "base_workload": spec.base, "framework": cfg.framework,
-            "ruleset": cfg.ruleset, "study": cfg.study, "trial": cfg.trial, "seed": cfg.seed,
-            "target_metric": spec.target_metric, "lower_is_better": spec.lower_is_better,
-            "validation_target": spec.validation_target, "test_target": spec.test_target,
-            "max_runtime_sec": spec.max_runtime_sec, "budget_sec": cfg.budget_sec,
-            "eval_period_sec": spec.eval_period_sec, "step_hint": spec.step_hint,
+            **self.meta, **identity_meta(cfg),
             "global_batch_size": self.batch_size, "status": status, "stop_reason": stop_reason,
             "error": error, **cfg.meta_extra,
         }

@@ -1,0 +1,337 @@
+"""Executors: run the trials of a plan, each in a process of its own, so that a crash, an OOM kill or
+a NaN loses that trial only.
+
+- `run_task(task)`: the trial function every executor runs in the trial's own process; it calls
+  `harness.trial.run_trial`, which skips a finished trial and resumes an interrupted one from its
+  checkpoint, so re-running a plan finishes it without redoing anything.
+- `LocalExecutor`: trials in parallel on this machine, each on its own disjoint share of the cores
+  (and of the GPUs, where there are any); a data-parallel PyTorch trial runs under torchrun.
+- `SubmititExecutor`: the same `run_task` as a Slurm job array through submitit (or through
+  submitit's local backend, the same code path minus the scheduler).
+
+A trial whose process dies without ending the trial (a signal, `os._exit`, an error before the
+runner could record it) is recorded by `record_failure`: meta.json gets status `failed`, stop
+reason `error`, the exit code, and the tail of the process's output as `error`.
+
+The local executor's trial processes run harness/worker.py.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from harness.logs import META_FILE, atomic_write_json
+from harness.study import PlanError, Progress, TrialTask, has_ended, trial_meta
+
+WORKER_LOG = "worker.log"  # the trial process's stdout and stderr, appended on every run
+_XLA_DEVICES = re.compile(r"--xla_force_host_platform_device_count=\S+")
+
+
+# -- the trial function ------------------------------------------------------------------------
+def trial_environment(task: TrialTask, environ: dict | None = None) -> dict[str, str]:
+    """The environment a trial process needs. JAX: as many host (CPU) devices as the task has
+    data-parallel devices, which XLA reads once, when jax is first imported."""
+    env = dict(os.environ if environ is None else environ)
+    if task.framework == "jax":
+        flags = _XLA_DEVICES.sub("", env.get("XLA_FLAGS", "")).strip()
+        env["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={task.devices}".strip()
+    return env
+
+
+def run_task(task: TrialTask | str | dict) -> dict:
+    """Run one trial in this process and return its meta.json (also when it was already done)."""
+    if isinstance(task, str):
+        task = TrialTask.from_json(task)
+    elif isinstance(task, dict):
+        task = TrialTask(**task)
+    if task.framework == "jax":
+        env = trial_environment(task)
+        if "jax" in sys.modules and os.environ.get("XLA_FLAGS") != env["XLA_FLAGS"]:
+            raise RuntimeError("jax was imported before the trial could set its device count; "
+                               "run the trial in a fresh process")
+        os.environ["XLA_FLAGS"] = env["XLA_FLAGS"]
+    from harness.trial import run_trial  # after XLA_FLAGS
+
+    return run_trial(task.submission_dir, task.workload, task.framework, task.out,
+                     base_seed=task.base_seed, study=task.study, trial=task.trial,
+                     ruleset=task.ruleset, hyperparameters=task.hyperparameters,
+                     data_dir=task.data_dir, keep_checkpoint=task.keep_checkpoint)
+
+
+def describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name} (exit code {code})"
+        except ValueError:
+            return f"killed by signal {-code} (exit code {code})"
+    return f"exited with code {code} before the trial ended"
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - 16384))
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def record_failure(task: TrialTask, reason: str, exit_code: int | None = None,
+                   output: str = "") -> dict:
+    """Record a trial whose process ended without ending the trial as `failed`. A meta.json that
+    already says how the trial ended (the runner wrote it) is kept as it is."""
+    meta = trial_meta(task)
+    if has_ended(meta):
+        return meta
+    if meta is None:  # died before the runner wrote anything: the identity from the plan
+        from harness.runner import TrialConfig, identity_meta
+        from workloads.registry import get_spec
+
+        config = TrialConfig(
+            spec=get_spec(task.workload), framework=task.framework,
+            submission_name=task.submission, submission_dir=task.submission_dir,
+            ruleset=task.ruleset, study=task.study, trial=task.trial, seed=task.seed,
+            hyperparameters=task.hyperparameters, folder=task.folder)
+        meta = {**identity_meta(config), "base_seed": task.base_seed}
+    meta.update(status="failed", stop_reason="error", exit_code=exit_code,
+                error=f"{output.rstrip()}\n{reason}".strip(),  # the reason is the last line
+                finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    atomic_write_json(task.folder / META_FILE, meta)
+    return meta
+
+
+# -- the local executor ------------------------------------------------------------------------
+def visible_gpus() -> list[str]:
+    """The GPUs trials may use: CUDA_VISIBLE_DEVICES when set, else what `nvidia-smi -L` lists."""
+    if "CUDA_VISIBLE_DEVICES" in os.environ:
+        return [g for g in os.environ["CUDA_VISIBLE_DEVICES"].split(",") if g.strip()]
+    if shutil.which("nvidia-smi") is None:
+        return []
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return [str(i) for i, line in enumerate(out.stdout.splitlines()) if line.startswith("GPU ")]
+
+
+class LocalExecutor:
+    """Runs trials in parallel on this machine, `parallel` at a time, each in a process of its own
+    on its own equal, disjoint share of the cores (and `task.devices` GPUs each, where there are
+    GPUs). Hand-written scheduling rather than a process pool: a pool worker that dies breaks the
+    whole pool (concurrent.futures' BrokenProcessPool), and per-trial cores, environment and exit
+    codes are what this executor is for."""
+
+    def __init__(self, parallel: int = 1, threads: int | None = None, *,
+                 cores: Sequence[int] | None = None, gpus: Sequence[str] | None = None,
+                 poll_s: float = 0.1):
+        cores = sorted(os.sched_getaffinity(0) if cores is None else cores)
+        self.gpus = list(visible_gpus() if gpus is None else gpus)
+        if parallel < 1:
+            raise PlanError(f"--parallel must be at least 1, got {parallel}")
+        if parallel > len(cores):
+            raise PlanError(f"--parallel {parallel} is more than the {len(cores)} cores available; "
+                            f"use --parallel {len(cores)} or fewer")
+        threads = len(cores) // parallel if threads is None else threads
+        if threads < 1 or threads * parallel > len(cores):
+            raise PlanError(f"--threads {threads} x --parallel {parallel} needs "
+                            f"{threads * parallel} cores, {len(cores)} are available; lower one")
+        self.parallel, self.threads, self.poll_s = parallel, threads, poll_s
+        self.core_slots = [cores[i * threads:(i + 1) * threads] for i in range(parallel)]
+
+    def check(self, tasks: Sequence[TrialTask]) -> None:
+        """Reject what cannot run here, before anything starts."""
+        devices = max((t.devices for t in tasks), default=1)
+        if self.gpus and devices * self.parallel > len(self.gpus):
+            raise PlanError(f"--devices {devices} x --parallel {self.parallel} needs "
+                            f"{devices * self.parallel} GPUs, {len(self.gpus)} are visible; lower one")
+        torch_dp = max((t.devices for t in tasks if t.framework == "pytorch"), default=1)
+        if not self.gpus and torch_dp > self.threads:
+            raise PlanError(f"--devices {torch_dp} runs {torch_dp} PyTorch processes per trial but "
+                            f"each trial has {self.threads} cores; use --parallel "
+                            f"{max(1, len(sum(self.core_slots, [])) // torch_dp)} or fewer devices")
+
+    def _launch(self, task: TrialTask, cores: list[int], gpus: list[str]):
+        env = trial_environment(task)
+        env.update(ALGOBENCH_CORES=",".join(map(str, cores)), ALGOBENCH_PARENT_PID=str(os.getpid()),
+                   OMP_NUM_THREADS=str(max(1, len(cores) // task.devices)))
+        if self.gpus:
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
+        task.folder.mkdir(parents=True, exist_ok=True)
+        log = open(task.folder / WORKER_LOG, "ab")
+        log.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%S%z')} cores {cores}\n".encode())
+        log.flush()
+        # its own session: a Ctrl-C in the terminal reaches this executor only, which stops the
+        # trials itself (they stay resumable)
+        proc = subprocess.Popen([sys.executable, "-m", "harness.worker", task.to_json()],
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                env=env, start_new_session=True)
+        return proc, log
+
+    def run(self, tasks: Sequence[TrialTask], progress: Progress) -> None:
+        self.check(tasks)
+        pending = deque()
+        for task in tasks:
+            meta = trial_meta(task)
+            if has_ended(meta):
+                progress.ended(task, meta, skipped=True)
+            else:
+                pending.append(task)
+        free_cores = list(self.core_slots)
+        per_trial = max((t.devices for t in tasks), default=1)
+        free_gpus = [self.gpus[i:i + per_trial] for i in range(0, len(self.gpus), per_trial)]
+        free_gpus = [g for g in free_gpus if len(g) == per_trial] or [[]]
+        running: dict[Any, tuple] = {}
+        try:
+            while pending or running:
+                while pending and free_cores and (free_gpus or not self.gpus):
+                    task, cores = pending.popleft(), free_cores.pop(0)
+                    gpus = free_gpus.pop(0) if self.gpus else []
+                    proc, log = self._launch(task, cores, gpus)
+                    running[proc] = (task, cores, gpus, log)
+                    progress.started(task, f"(cores {','.join(map(str, cores))}"
+                                           f"{', gpus ' + ','.join(gpus) if gpus else ''})")
+                time.sleep(self.poll_s)
+                for proc in [p for p in running if p.poll() is not None]:
+                    task, cores, gpus, log = running.pop(proc)
+                    log.close()
+                    free_cores.append(cores)
+                    if self.gpus:
+                        free_gpus.append(gpus)
+                    meta = trial_meta(task)
+                    if not has_ended(meta):
+                        meta = record_failure(task, f"trial process {describe_exit(proc.returncode)}",
+                                              proc.returncode, _tail(task.folder / WORKER_LOG))
+                    progress.ended(task, meta)
+        finally:  # interrupted (Ctrl-C, SIGTERM): stop the trials; each resumes on the next run
+            for proc, (task, _, _, log) in running.items():
+                _stop(proc)
+                log.close()
+
+
+def _stop(proc: subprocess.Popen, grace_s: float = 10.0) -> None:
+    """Stop a trial process and everything it started (its own process group; torchrun stops its
+    workers on SIGTERM, and they die with it). The trial keeps status `running`: not failed, resumable."""
+    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(wait_s)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+# -- the submitit (Slurm) executor ---------------------------------------------------------------
+class SubmititExecutor:
+    """Submits `run_task` for every unfinished trial as one job array through submitit (Slurm, or
+    submitit's local backend with `cluster="local"`), waits for the jobs and records the ones that
+    died. A data-parallel PyTorch trial gets `devices` tasks per node, whose torch.distributed
+    environment submitit sets; a preempted or timed-out job is requeued and resumes from its
+    checkpoint (`TrialFunction` is submitit-checkpointable)."""
+
+    def __init__(self, folder: str | Path, *, cluster: str | None = None,
+                 parallel: int | None = None, threads: int | None = None,
+                 timeout_min: int | None = None, slurm_partition: str | None = None,
+                 gpus_per_trial: int = 0, poll_s: float = 1.0, **parameters: Any):
+        if parallel is not None and parallel < 1:
+            raise PlanError(f"--parallel must be at least 1, got {parallel}")
+        if threads is not None and threads < 1:
+            raise PlanError(f"--threads must be at least 1, got {threads}")
+        self.folder, self.cluster, self.parallel = Path(folder), cluster, parallel
+        self.threads, self.timeout_min, self.partition = threads, timeout_min, slurm_partition
+        self.gpus_per_trial, self.poll_s, self.parameters = gpus_per_trial, poll_s, parameters
+
+    def _executor(self, tasks: Sequence[TrialTask]):
+        import submitit
+
+        from workloads.registry import get_spec
+
+        executor = submitit.AutoExecutor(folder=self.folder / "%j", cluster=self.cluster)
+        devices = max(t.devices for t in tasks)
+        torch_dp = any(t.framework == "pytorch" for t in tasks) and devices > 1
+        # generous: the budget is submission time only; setup and evals come on top
+        budget_min = max(get_spec(t.workload).max_runtime_sec * (1.5 if t.ruleset == "self" else 1)
+                         for t in tasks) / 60
+        params: dict[str, Any] = {
+            "timeout_min": self.timeout_min or int(math.ceil(3 * budget_min)) + 10,
+            "tasks_per_node": devices if torch_dp else 1, "nodes": 1,
+            "cpus_per_task": self.threads or 2, **self.parameters}
+        if self.gpus_per_trial:
+            params["gpus_per_node"] = self.gpus_per_trial
+        if self.parallel:
+            params["slurm_array_parallelism"] = self.parallel
+        if self.partition:
+            params["slurm_partition"] = self.partition
+        executor.update_parameters(name="algobench", **params)
+        return executor
+
+    def run(self, tasks: Sequence[TrialTask], progress: Progress) -> None:
+        todo = []
+        for task in tasks:
+            meta = trial_meta(task)
+            if has_ended(meta):
+                progress.ended(task, meta, skipped=True)
+            else:
+                todo.append(task)
+        if not todo:
+            return
+        executor = self._executor(todo)
+        # a job array needs one set of resources: one array per (framework, devices)
+        jobs: list[tuple[Any, TrialTask]] = []
+        for group in sorted({(t.framework, t.devices) for t in todo}):
+            members = [t for t in todo if (t.framework, t.devices) == group]
+            submitted = executor.map_array(TrialFunction(), [t.to_json() for t in members])
+            jobs.extend(zip(submitted, members))
+        for job, task in jobs:
+            progress.started(task, f"(job {job.job_id})")
+        waiting = list(jobs)
+        while waiting:
+            time.sleep(self.poll_s)
+            for job, task in [w for w in waiting if w[0].done()]:
+                waiting.remove((job, task))
+                meta = trial_meta(task)
+                if not has_ended(meta):
+                    try:
+                        job.result()
+                        reason = f"job {job.job_id} ended before the trial did"
+                    except Exception as err:  # submitit's FailedJobError / UncompletedJobError
+                        lines = str(err).strip().splitlines()
+                        reason = f"job {job.job_id} failed: {lines[-1] if lines else type(err).__name__}"
+                        output = "\n".join(lines[-20:-1])
+                    else:
+                        output = ""
+                    meta = record_failure(task, reason, None, output)
+                progress.ended(task, meta)
+
+
+try:  # submitit is optional (the `slurm` extra); without it only the local executor runs
+    from submitit.helpers import Checkpointable as _Checkpointable
+except ImportError:  # pragma: no cover
+    _Checkpointable = object
+
+
+class TrialFunction(_Checkpointable):
+    """The callable submitit runs: `run_task` in the job's process. Checkpointable: on preemption
+    or timeout submitit requeues the same call, and `run_trial` resumes from the checkpoint."""
+
+    def __call__(self, task_json: str) -> dict:
+        task = TrialTask.from_json(task_json)
+        if task.framework == "pytorch" and task.devices > 1:
+            import submitit
+
+            # RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR/PORT for torch.distributed, from Slurm
+            submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+        return run_task(task)
