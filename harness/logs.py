@@ -6,10 +6,10 @@ import csv
 import io
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from workloads.data.atomic import atomic_write
 
 HPARAMS_FILE = "hparams.json"
 META_FILE = "meta.json"
@@ -36,17 +36,7 @@ def atomic_write_text(path: Path | str, text: str) -> None:
     """Write `text` to `path` so that readers see either the old or the new file, never a mix."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
 
 def _json_default(value: Any) -> Any:

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ._atomic import atomic_write
+from .atomic import atomic_write
 
 try:  # POSIX only; elsewhere concurrent builders just race (still correct, atomic writes).
     import fcntl

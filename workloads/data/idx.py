@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._atomic import atomic_write
+from .atomic import atomic_write
 
 __all__ = ["read_idx", "write_idx"]
 
