@@ -1,0 +1,22 @@
+"""AdamW with linear warmup and cosine decay keyed to the workload's step hint, in JAX.
+
+Adam (Kingma & Ba 2015) with decoupled weight decay (Loshchilov & Hutter 2019): `optax.adamw`.
+The hyperparameters mean the same as in submission_pytorch.py (see its docstring).
+"""
+
+import optax
+
+from submissions.common.jax import (data_selection, get_batch_size, init_optimizer_state as init_state,  # noqa: F401
+                                    lr_schedule, update_params, with_grad_clip)
+
+EPSILON = 1e-8
+
+
+def make_optimizer(hp, step_hint: int) -> optax.GradientTransformation:
+    return with_grad_clip(optax.adamw(lr_schedule(hp, step_hint), b1=1.0 - hp.one_minus_beta1,
+                                      b2=hp.beta2, eps=EPSILON, weight_decay=hp.weight_decay), hp)
+
+
+def init_optimizer_state(workload, model_params, model_state, hyperparameters, rng):
+    return init_state(workload, model_params, hyperparameters,
+                      make_optimizer(hyperparameters, workload.step_hint))
