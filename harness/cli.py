@@ -8,7 +8,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from harness import loader, search_space
+from harness import loader
 from harness.search_space import SearchSpaceError
 from workloads.registry import DEFAULT_WORKLOADS, REGISTRY, UnknownWorkloadError
 
@@ -77,24 +77,14 @@ def cmd_workloads(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    folder = Path(args.submission)
-    frameworks = [args.framework] if args.framework else loader.frameworks_of(folder)
-    if not folder.is_dir():
-        return _fail(f"{folder}: no such submission folder")
-    if not frameworks:
-        return _fail(f"{folder}: no submission_pytorch.py or submission_jax.py found")
-    try:
-        for framework in frameworks:
-            loader.load_submission(folder, framework)
-        space_path = folder / loader.SEARCH_SPACE_FILE
-        if space_path.exists():
-            space = search_space.load(space_path)
-            kind = f"external tuning, {search_space.num_points(space) or 'quasi-random'} points"
-        else:
-            kind = "self-tuning (no search space)"
-    except (loader.SubmissionError, SearchSpaceError) as err:
-        return _fail(str(err))
-    print(f"{folder}: ok ({', '.join(frameworks)}; {kind})")
+    frameworks = [args.framework] if args.framework else None
+    problems, ruleset = loader.check_submission(args.submission, frameworks)
+    for problem in problems:
+        print(f"algobench check: {problem}", file=sys.stderr)
+    if problems:
+        return 2
+    shipped = frameworks or loader.frameworks_of(args.submission)
+    print(f"{args.submission}: ok ({', '.join(shipped)}; {ruleset})")
     return 0
 
 

@@ -13,6 +13,7 @@ import traceback
 from pathlib import Path
 from types import ModuleType
 
+from harness import checker, search_space
 from harness.spec import OPTIONAL_FUNCTIONS, REQUIRED_FUNCTIONS
 
 SEARCH_SPACE_FILE = "tuning_search_space.json"
@@ -55,10 +56,14 @@ def _line(fn) -> int | str:
 
 
 def load_submission(submission_dir: Path | str, framework: str) -> ModuleType:
-    """Import and validate the framework module of a submission package."""
+    """Check the package's source (`harness.checker`), then import and validate its module."""
     submission_dir = Path(submission_dir).resolve()
     if not submission_dir.is_dir():
         raise SubmissionError(f"{submission_dir}: no such submission folder; `algobench new NAME` makes one")
+    violations = checker.check_package(submission_dir)
+    if violations:
+        more = f" (and {len(violations) - 1} more: `algobench check` lists them)" if len(violations) > 1 else ""
+        raise SubmissionError(f"{violations[0]}{more}")
     path = module_path(submission_dir, framework)
     if not path.exists():
         have = frameworks_of(submission_dir)
@@ -90,3 +95,32 @@ def load_submission(submission_dir: Path | str, framework: str) -> ModuleType:
         if hasattr(module, fn_name):
             check_signature(path, fn_name, getattr(module, fn_name), keywords)
     return module
+
+
+def check_submission(submission_dir: Path | str, frameworks: list[str] | None = None) -> tuple[list[str], str]:
+    """Every problem `algobench check` reports (one line each), and the ruleset the package is for.
+
+    Static rules first; the modules are imported only when the source passes them.
+    """
+    folder = Path(submission_dir)
+    if not folder.is_dir():
+        return [f"{folder}: no such submission folder"], ""
+    frameworks = frameworks or frameworks_of(folder)
+    if not frameworks:
+        return [f"{folder}: no submission_pytorch.py or submission_jax.py found"], ""
+    problems = [str(v) for v in checker.check_package(folder)]
+    if not problems:
+        for framework in frameworks:
+            try:
+                load_submission(folder, framework)
+            except SubmissionError as err:
+                problems.append(str(err))
+    space_path = folder / SEARCH_SPACE_FILE
+    ruleset = "self-tuning (no search space)"
+    if space_path.exists():
+        try:
+            space = search_space.load(space_path)
+            ruleset = f"external tuning, {search_space.num_points(space) or 'quasi-random'} points"
+        except search_space.SearchSpaceError as err:
+            problems.append(str(err))
+    return problems, ruleset
