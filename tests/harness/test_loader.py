@@ -61,8 +61,8 @@ def test_kwargs_signature_is_accepted(tmp_path):
 
 
 def test_import_error_is_reported_with_file_and_line(tmp_path):
-    folder = write(tmp_path, "import not_a_module_anywhere\n" + GOOD)
-    with pytest.raises(SubmissionError, match=r"submission_pytorch.py:1: importing the submission failed: ModuleNotFoundError"):
+    folder = write(tmp_path, "SCALE = 1 / 0\n" + GOOD)
+    with pytest.raises(SubmissionError, match=r"submission_pytorch.py:1: importing the submission failed: ZeroDivisionError"):
         load_submission(folder, "pytorch")
 
 
@@ -94,3 +94,12 @@ def test_check_command_exit_status(tmp_path, capsys):
 def test_check_passes_on_the_nadamw_baseline(capsys):
     assert main(["check", "submissions/nadamw"]) == 0
     assert "pytorch, jax" in capsys.readouterr().out
+
+
+def test_undeclared_dependency_is_rejected_before_import(tmp_path):
+    folder = write(tmp_path, "import not_a_module_anywhere\n" + GOOD)
+    with pytest.raises(SubmissionError, match=r"submission_pytorch.py:1: \[dependencies\] imports not_a_module_anywhere"):
+        load_submission(folder, "pytorch")
+    (folder / "requirements.txt").write_text("not-a-module-anywhere==1.0\n")
+    with pytest.raises(SubmissionError, match="ModuleNotFoundError"):  # declared, so it is imported
+        load_submission(folder, "pytorch")
