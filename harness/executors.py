@@ -259,7 +259,7 @@ class SubmititExecutor:
 
         from workloads.registry import get_spec
 
-        executor = submitit.AutoExecutor(folder=self.folder / "%j", cluster=self.cluster)
+        executor = submitit.AutoExecutor(folder=self.folder, cluster=self.cluster)
         devices = max(t.devices for t in tasks)
         torch_dp = any(t.framework == "pytorch" for t in tasks) and devices > 1
         # generous: the budget is submission time only; setup and evals come on top
@@ -304,17 +304,25 @@ class SubmititExecutor:
                 waiting.remove((job, task))
                 meta = trial_meta(task)
                 if not has_ended(meta):
-                    try:
-                        job.result()
-                        reason = f"job {job.job_id} ended before the trial did"
-                    except Exception as err:  # submitit's FailedJobError / UncompletedJobError
-                        lines = str(err).strip().splitlines()
-                        reason = f"job {job.job_id} failed: {lines[-1] if lines else type(err).__name__}"
-                        output = "\n".join(lines[-20:-1])
-                    else:
-                        output = ""
-                    meta = record_failure(task, reason, None, output)
+                    meta = record_failure(task, *self._failure(job))
                 progress.ended(task, meta)
+
+
+    @staticmethod
+    def _failure(job) -> tuple[str, None, str]:
+        """Why a job ended without ending its trial, and the tail of its stderr."""
+        output = "\n".join((job.stderr() or "").strip().splitlines()[-20:])
+        if job.paths.result_pickle.exists():  # the job's Python code ended: returned or raised
+            try:
+                job.result()
+                return f"job {job.job_id} ended before the trial did", None, output
+            except Exception as err:  # submitit's FailedJobError holds the job's traceback
+                lines = str(err).strip().splitlines()
+                return (f"job {job.job_id} failed: {lines[-1] if lines else type(err).__name__}",
+                        None, output)
+        # died hard (signal, OOM kill, node failure): no result; `job.result()` would first wait
+        # 15 s for a result file that never comes
+        return f"job {job.job_id} died without a result (state {job.state})", None, output
 
 
 try:  # submitit is optional (the `slurm` extra); without it only the local executor runs

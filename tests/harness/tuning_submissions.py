@@ -20,7 +20,6 @@ WRAPPER = '''"""NAdamW (submissions/nadamw) with an update_params that behaves a
 
 import importlib.util as _util
 import os as _os
-import signal as _signal
 import time as _time
 
 from harness.spec import TrainingCompleteError as _Done
@@ -42,7 +41,7 @@ def update_params(workload, current_param_container, current_params_types, model
     if mode == "raise":
         raise RuntimeError("broken on purpose")
     if mode == "kill":
-        _os.kill(_os.getpid(), _signal.SIGKILL)
+        _os.kill(_os.getpid(), 9)  # SIGKILL (the checker forbids `import signal`)
     if mode == "exit":
         _os._exit(3)
     if global_step >= hyperparameters.get("stop_at", 10**9):
@@ -90,7 +89,8 @@ def make_submission(root: Path, points: list[dict] | dict | None, name: str = "m
         source = WRAPPER.replace("{framework}", framework).replace("{path!r}", repr(str(base)))
         (folder / f"submission_{framework}.py").write_text(source + POISON[framework])
     if isinstance(points, list):
-        space = [{**NADAMW, **p} for p in points]
+        # every point of a list space has the same keys
+        space = [{**NADAMW, "mode": "ok", "stop_at": 10**9, "sleep": 0.0, **p} for p in points]
         (folder / "tuning_search_space.json").write_text(json.dumps(space))
     elif isinstance(points, dict):
         (folder / "tuning_search_space.json").write_text(json.dumps(points))
