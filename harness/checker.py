@@ -91,6 +91,7 @@ class _Visitor(ast.NodeVisitor):
         self.local_modules, self.declared = local_modules, declared
         self.violations: list[Violation] = []
         self.module_aliases: dict[str, str] = {}  # local name -> imported module path
+        self.shape_derived: set[str] = set()  # names assigned from parameter shapes or counts
 
     def flag(self, node: ast.AST, rule: str, message: str) -> None:
         self.violations.append(Violation(self.path, getattr(node, "lineno", 0), rule, message))
@@ -163,8 +164,12 @@ class _Visitor(ast.NodeVisitor):
             target = node.args[0]
             if isinstance(target, ast.Name) and (target.id == "workload" or target.id in self.module_aliases):
                 self.flag(node, "monkeypatch", f"calls {node.func.id} on {target.id}")
-        if isinstance(node.func, ast.Name) and node.func.id == "__import__":
-            self.flag(node, "dependencies", "imports dynamically with __import__")
+        is_import_call = (isinstance(node.func, ast.Name) and node.func.id == "__import__") or (
+            self.dotted(node.func) == ("importlib", "import_module"))
+        if is_import_call and node.args and isinstance(node.args[0], ast.Constant):
+            self.check_module(node, str(node.args[0].value))
+        elif is_import_call:
+            self.flag(node, "dependencies", "imports a module whose name is computed at run time")
         self.generic_visit(node)
 
     def visit_Constant(self, node: ast.Constant) -> None:
@@ -183,6 +188,8 @@ class _Visitor(ast.NodeVisitor):
     def visit_Assign(self, node: ast.Assign) -> None:
         for target in node.targets:
             self.check_target(target)
+            if isinstance(target, ast.Name) and self.mentions_shapes(node.value):
+                self.shape_derived.add(target.id)
         self.generic_visit(node)
 
     def visit_AugAssign(self, node: ast.AugAssign) -> None:
@@ -194,7 +201,7 @@ class _Visitor(ast.NodeVisitor):
         for sub in ast.walk(node):
             if isinstance(sub, ast.Attribute) and sub.attr in SHAPE_WORDS:
                 return True
-            if isinstance(sub, ast.Name) and sub.id in SHAPE_WORDS:
+            if isinstance(sub, ast.Name) and (sub.id in SHAPE_WORDS or sub.id in self.shape_derived):
                 return True
         return False
 

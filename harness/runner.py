@@ -30,6 +30,7 @@ import numpy as np
 
 from harness import checkpoint
 from harness.clock import Ledger
+from harness.guards import Guards, RuleViolation
 from harness.logs import TrialLog
 from harness.seeds import derive_seed
 from harness.spec import Hyperparameters, TrainingCompleteError, TrainState
@@ -54,6 +55,7 @@ class TrialConfig:
     folder: Path
     data_dir: str | None = None
     keep_checkpoint: bool = True
+    guards: bool = True  # the run-time rule guards (harness/guards.py); off only to measure them
     meta_extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -170,6 +172,8 @@ class Trial:
                              start_batch=stream_position)
         self.input_queue = InputQueue(stream, self.workload.to_device)
         self.params, self.model_state = self.workload.init_model_fn(self._rng("init"))
+        self.guards = Guards(self.workload, self.params) if cfg.guards else None
+        self._setup_violation: RuleViolation | None = None
         self.eval_results = [  # (step, metrics) of every eval so far, as AlgoPerf passes them
             (r["global_step"], {k: v for k, v in r.items() if "/" in k}) for r in self.log.rows]
         if resume_from:
@@ -184,7 +188,15 @@ class Trial:
                     workload=self.workload, model_params=self.params, model_state=self.model_state,
                     hyperparameters=self.hparams, rng=rng)
                 self.backend.sync(self.optimizer_state)
+            try:
+                self._guard("init_optimizer_state")
+            except RuleViolation as violation:  # raised again when the trial runs, to be logged
+                self._setup_violation = violation
         self._write_meta("running", None)
+
+    def _guard(self, function: str) -> None:
+        if self.guards:
+            self.guards.after_submission_call(function)
 
     def _rng(self, purpose: str, step: int = 0):
         return self.backend.make_rng(derive_seed(self.config.seed, purpose, step))
@@ -195,6 +207,10 @@ class Trial:
         try:
             stop_reason = self._train()
             status, error = ("diverged" if stop_reason == "diverged" else "completed"), None
+        except RuleViolation as violation:
+            self.ledger.switch("other")
+            stop_reason, status, error = "rule_violation", "failed", str(violation)
+            self._event("rule_violation", reason=error)
         except Exception:  # a broken submission loses this trial only
             self.ledger.switch("other")
             stop_reason, status, error = "error", "failed", traceback.format_exc()
@@ -207,6 +223,8 @@ class Trial:
 
     def _train(self) -> str:
         spec, ledger = self.spec, self.ledger
+        if self._setup_violation:
+            raise self._setup_violation
         while True:
             select_rng, update_rng = self._rng("data_selection", self.step), self._rng("update", self.step)
             train_state = self._train_state()
@@ -228,6 +246,7 @@ class Trial:
                     stop = None
                 except TrainingCompleteError:
                     stop = "training_complete"
+            self._guard("update_params")
             if stop is None:
                 self.step += 1
                 if not self.backend.all_finite(self.params):
@@ -258,7 +277,10 @@ class Trial:
                     loss_type=spec.loss_type, optimizer_state=self.optimizer_state,
                     eval_results=self.eval_results, global_step=self.step, rng=rng)
                 self.backend.sync((self.optimizer_state, self.params, self.model_state))
+            self._guard("prepare_for_eval")
         self.last_eval_time = ledger.submission_time
+        if self.guards:
+            self.guards.before_eval(self.params)
         with ledger.charge("eval"):
             metrics = evaluate(self.workload, self.params, self.model_state, self.eval_sets, self.metric_fn)
         with ledger.charge("logging"):

@@ -174,6 +174,10 @@ class JaxWorkload:
         sharding = self.batch_sharded if len(array) % self.mesh.size == 0 else self.replicated
         return jax.device_put(array, sharding)
 
+    def param_signature(self, params: dict) -> tuple:
+        """Names and shapes of the parameters: what a submission may not change."""
+        return tuple(sorted((name, tuple(v.shape)) for name, v in flatten(params).items()))
+
     def to_device(self, batch: dict[str, np.ndarray]) -> dict[str, jax.Array]:
         return {k: self._put_batch(v) for k, v in batch.items()}
 

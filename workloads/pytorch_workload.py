@@ -259,6 +259,10 @@ class PyTorchWorkload:
                 logits = torch.cat(shards)
         return logits.float().cpu().numpy()
 
+    def param_signature(self, params: torch.nn.Module) -> tuple:
+        """Names and shapes of the parameters: what a submission may not change."""
+        return tuple((name, tuple(p.shape)) for name, p in unwrap(params).named_parameters())
+
     def to_device(self, batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
         """A global batch to the device; under DDP, this rank's contiguous shard of it."""
         rank, world = data_parallel_rank()

@@ -64,6 +64,9 @@ class FakeWorkload:
         predicted = np.where(correct, targets, 1 - targets)
         return np.eye(2)[predicted] * 5.0
 
+    def param_signature(self, params):
+        return (("q", params["q"].shape),)
+
     def to_canonical(self, params, model_state):
         return {"q": params["q"]}
 
