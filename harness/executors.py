@@ -128,7 +128,8 @@ def visible_gpus() -> list[str]:
 class LocalExecutor:
     """Runs trials in parallel on this machine, `parallel` at a time, each in a process of its own
     on its own equal, disjoint share of the cores (and `task.devices` GPUs each, where there are
-    GPUs). Hand-written scheduling rather than a process pool: a pool worker that dies breaks the
+    GPUs; `gpus=[]` keeps the trials on the CPU). Cores left over by the division stay idle, so
+    that every trial of a plan runs on the same number of cores. Hand-written scheduling rather than a process pool: a pool worker that dies breaks the
     whole pool (concurrent.futures' BrokenProcessPool), and per-trial cores, environment and exit
     codes are what this executor is for."""
 
@@ -137,6 +138,7 @@ class LocalExecutor:
                  poll_s: float = 0.1):
         cores = sorted(os.sched_getaffinity(0) if cores is None else cores)
         self.gpus = list(visible_gpus() if gpus is None else gpus)
+        self.hide_gpus = gpus is not None and not self.gpus  # gpus=[]: trials on the CPU only
         if parallel < 1:
             raise PlanError(f"--parallel must be at least 1, got {parallel}")
         if parallel > len(cores):
@@ -165,7 +167,7 @@ class LocalExecutor:
         env = trial_environment(task)
         env.update(ALGOBENCH_CORES=",".join(map(str, cores)), ALGOBENCH_PARENT_PID=str(os.getpid()),
                    OMP_NUM_THREADS=str(max(1, len(cores) // task.devices)))
-        if self.gpus:
+        if self.gpus or self.hide_gpus:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
         task.folder.mkdir(parents=True, exist_ok=True)
         log = open(task.folder / WORKER_LOG, "ab")
