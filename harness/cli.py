@@ -140,8 +140,29 @@ def cmd_tune(args: argparse.Namespace) -> int:
     return 1 if progress.counts()["failed"] else 0
 
 
+def cmd_new(args: argparse.Namespace) -> int:
+    """Write a submission package from harness/templates, with every function's contract."""
+    import re
+
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", args.name):
+        return _fail(f"{args.name!r}: a submission name is lower case letters, digits and _ "
+                     "(it becomes a folder and a module name)")
+    folder = Path(args.dir) / args.name
+    if folder.exists():
+        return _fail(f"{folder}: already exists; choose another name or --dir (nothing was written)")
+    templates = Path(__file__).parent / "templates"
+    folder.mkdir(parents=True)
+    for template in sorted(templates.iterdir()):
+        if template.is_file():
+            (folder / template.name).write_text(template.read_text().replace("{name}", args.name))
+    print(f"wrote {folder}/: submission_pytorch.py, submission_jax.py, tuning_search_space.json, "
+          f"README.md\nnext: fill in init_optimizer_state and update_params, then "
+          f"`algobench check {folder}` (docs/submitting.md walks through the rest)")
+    return 0
+
+
 # Commands that train or inspect; they skip importing scoring (pandas, matplotlib) to start fast.
-LIGHT_COMMANDS = ("run", "workloads", "check", "tune")
+LIGHT_COMMANDS = ("run", "workloads", "check", "new", "tune")
 
 
 def build_parser(with_scoring: bool = True) -> argparse.ArgumentParser:
@@ -208,6 +229,11 @@ def build_parser(with_scoring: bool = True) -> argparse.ArgumentParser:
     check.add_argument("submission")
     check.add_argument("--framework", choices=("pytorch", "jax"))
     check.set_defaults(func=cmd_check)
+
+    new = sub.add_parser("new", help="write a new submission package from the template")
+    new.add_argument("name", help="the submission's name (its folder name)")
+    new.add_argument("--dir", default="submissions", help="where to write it (default: submissions)")
+    new.set_defaults(func=cmd_new)
 
     if with_scoring:
         from scoring.cli import register  # `score` and `report`
