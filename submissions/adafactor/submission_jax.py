@@ -17,6 +17,11 @@ EPSILON = 1e-30  # added to g^2 (optax's default)
 MIN_SCALE = 1e-3  # the floor of rms(p) in the relative step (optax's default)
 
 
+def learning_rate(hp, step_hint: int) -> optax.Schedule:
+    """The learning rate at each update (from 0): linear warmup, then cosine decay to 0 at step_hint."""
+    return lr_schedule(hp, step_hint)
+
+
 def make_optimizer(hp, step_hint: int) -> optax.GradientTransformation:
     return with_grad_clip(optax.chain(
         optax.scale_by_factored_rms(decay_rate=hp.decay_rate, epsilon=EPSILON,
@@ -24,7 +29,7 @@ def make_optimizer(hp, step_hint: int) -> optax.GradientTransformation:
         optax.clip_by_block_rms(hp.clipping_threshold),
         optax.scale_by_param_block_rms(MIN_SCALE),
         optax.add_decayed_weights(hp.weight_decay),
-        optax.scale_by_learning_rate(lr_schedule(hp, step_hint)),
+        optax.scale_by_learning_rate(learning_rate(hp, step_hint)),
     ), hp)
 
 

@@ -12,8 +12,13 @@ from submissions.common.jax import (data_selection, get_batch_size, init_optimiz
 EPSILON = 1e-8
 
 
+def learning_rate(hp, step_hint: int) -> optax.Schedule:
+    """The learning rate at each update (from 0): linear warmup, then cosine decay to 0 at step_hint."""
+    return lr_schedule(hp, step_hint)
+
+
 def make_optimizer(hp, step_hint: int) -> optax.GradientTransformation:
-    return with_grad_clip(optax.nadamw(lr_schedule(hp, step_hint), b1=1.0 - hp.one_minus_beta1,
+    return with_grad_clip(optax.nadamw(learning_rate(hp, step_hint), b1=1.0 - hp.one_minus_beta1,
                                        b2=hp.beta2, eps=EPSILON, weight_decay=hp.weight_decay), hp)
 
 

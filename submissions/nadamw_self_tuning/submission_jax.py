@@ -20,8 +20,13 @@ HPARAMS = Hyperparameters({
 })
 
 
+def learning_rate(hp, step_hint: int) -> optax.Schedule:
+    """The learning rate at each update (from 0): linear warmup, then cosine decay to 0 at step_hint."""
+    return lr_schedule(hp, step_hint)
+
+
 def init_optimizer_state(workload, model_params, model_state, hyperparameters, rng):
     hp = HPARAMS
-    tx = optax.nadamw(lr_schedule(hp, workload.step_hint), b1=1.0 - hp.one_minus_beta1, b2=hp.beta2,
+    tx = optax.nadamw(learning_rate(hp, workload.step_hint), b1=1.0 - hp.one_minus_beta1, b2=hp.beta2,
                       eps=EPSILON, weight_decay=hp.weight_decay)
     return init_state(workload, model_params, hp, tx)

@@ -13,10 +13,15 @@ from submissions.common.jax import (data_selection, get_batch_size, init_optimiz
 NESTEROV = True
 
 
+def learning_rate(hp, step_hint: int) -> optax.Schedule:
+    """The learning rate at each update (from 0): linear warmup, then linear decay to 0 at step_hint."""
+    return lr_schedule(hp, step_hint, decay="linear")
+
+
 def make_optimizer(hp, step_hint: int) -> optax.GradientTransformation:
     return with_grad_clip(optax.chain(
         optax.add_decayed_weights(hp.weight_decay),
-        optax.sgd(lr_schedule(hp, step_hint, decay="linear"), momentum=1.0 - hp.one_minus_beta1,
+        optax.sgd(learning_rate(hp, step_hint), momentum=1.0 - hp.one_minus_beta1,
                   nesterov=NESTEROV)), hp)
 
 

@@ -20,22 +20,32 @@ from submissions.common.jax import (data_selection, get_batch_size, init_optimiz
 EPSILON = 1e-8
 
 
+def _warmup(hp, step_hint: int) -> optax.Schedule:
+    return optax.warmup_constant_schedule(0.0, hp.learning_rate,
+                                          schedules.warmup_steps(hp.warmup_factor, step_hint))
+
+
+def learning_rate(hp, step_hint: int) -> optax.Schedule:
+    """The learning rate of update k (from 0): lr min(1, (k+1) / warmup), then constant."""
+    warmup = _warmup(hp, step_hint)
+    return lambda count: warmup(count + 1)
+
+
 def make_optimizer(hp, step_hint: int) -> optax.GradientTransformation:
     """`optax.contrib.schedule_free_adamw`'s composition, with one fix so that it is the authors'
     algorithm (their `schedulefree` package, submission_pytorch.py): there, update k (from 0)
     uses the warmed-up rate lr min(1, (k+1)/warmup) both for the z step and for the averaging
-    weight. optax 0.2.8 reads the schedule at k+1 for the weight but at k for the z step (its
-    base optimizer's `scale_by_learning_rate` counts from 0), so the z step lags one update
-    behind; the base optimizer here reads it one step ahead."""
-    lr = optax.warmup_constant_schedule(0.0, hp.learning_rate,
-                                        schedules.warmup_steps(hp.warmup_factor, step_hint))
+    weight. optax 0.2.8's `schedule_free` reads the schedule at k+1 (its step count starts at 1)
+    for the weight, but its base optimizer's `scale_by_learning_rate` reads it at k, so the z step
+    lags one update behind; here the base optimizer gets `learning_rate`, one step ahead."""
     adamw_without_momentum = optax.chain(
         optax.scale_by_rms(decay=hp.beta2, eps=EPSILON, eps_in_sqrt=False, bias_correction=True),
         optax.add_decayed_weights(hp.weight_decay),
-        optax.scale_by_learning_rate(lambda count: lr(count + 1)),
+        optax.scale_by_learning_rate(learning_rate(hp, step_hint)),
     )
     return with_grad_clip(optax.contrib.schedule_free(
-        adamw_without_momentum, lr, b1=1.0 - hp.one_minus_beta1, weight_lr_power=hp.weight_lr_power), hp)
+        adamw_without_momentum, _warmup(hp, step_hint), b1=1.0 - hp.one_minus_beta1,
+        weight_lr_power=hp.weight_lr_power), hp)
 
 
 def _schedule_free_state(opt_state) -> optax.contrib.ScheduleFreeState:

@@ -14,8 +14,13 @@ from submissions.common.optax_soap import soap
 EPSILON = 1e-8
 
 
+def learning_rate(hp, step_hint: int) -> optax.Schedule:
+    """The learning rate at each update (from 0): linear warmup, then cosine decay to 0 at step_hint."""
+    return lr_schedule(hp, step_hint)
+
+
 def make_optimizer(hp, step_hint: int) -> optax.GradientTransformation:
-    return with_grad_clip(soap(lr_schedule(hp, step_hint), b1=1.0 - hp.one_minus_beta1, b2=hp.beta2,
+    return with_grad_clip(soap(learning_rate(hp, step_hint), b1=1.0 - hp.one_minus_beta1, b2=hp.beta2,
                                eps=EPSILON, weight_decay=hp.weight_decay,
                                precondition_frequency=hp.precondition_frequency,
                                max_precond_dim=hp.max_precond_dim), hp)
