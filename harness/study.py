@@ -102,7 +102,8 @@ class Plan:
         if self.development:
             size += (f" (development counts, below the {DEFAULT_STUDIES} x "
                      f"{DEFAULT_TRIALS[self.ruleset]} of the {self.ruleset} ruleset)")
-        return (f"{len(self.tasks)} trials: {Path(self.submission_dir).name}, {self.ruleset} "
+        count = f"{len(self.tasks)} {'trial' if len(self.tasks) == 1 else 'trials'}"
+        return (f"{count}: {Path(self.submission_dir).name}, {self.ruleset} "
                 f"tuning, {'/'.join(self.frameworks)}, {', '.join(self.workloads)}; {size}")
 
 
