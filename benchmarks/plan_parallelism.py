@@ -6,7 +6,9 @@ through `algobench tune` (the executor, one process per trial, as a user runs it
 setting: the plan's wall-clock (median / min / max), the median time to target of its trials and
 the mean cores per trial, and the ratios to parallelism 1. At parallelism K each trial gets 1/K of
 the cores, so per-trial times to target change too: parallel plans trade measurement fidelity for
-throughput, and the two must not be compared with each other.
+throughput, and the two must not be compared with each other. A plan cannot end before its longest
+trial (printed with the sum of the trials' own wall-clock, process start-up excluded), which bounds
+the speed-up.
 
     .venv/bin/python benchmarks/plan_parallelism.py --repeats 2
 """
@@ -38,9 +40,11 @@ def one_plan(args: argparse.Namespace, parallel: int, out: Path) -> dict:
         sys.exit(f"plan_parallelism: `{' '.join(command)}` failed:\n{result.stderr}")
     metas = [json.loads(p.read_text()) for p in out.rglob("meta.json")]
     times = [m["final"]["time_to_target"] for m in metas if m["final"]["time_to_target"] is not None]
+    durations = [m["final"]["total_duration"] for m in metas]
     return {"wall": wall, "trials": len(metas),
             "ttt": statistics.median(times) if times else float("inf"),
-            "cores": statistics.mean(m["hardware"]["cores_used"] for m in metas)}
+            "cores": statistics.mean(m["hardware"]["cores_used"] for m in metas),
+            "longest": max(durations), "sum": sum(durations)}
 
 
 def summary(values: list[float]) -> str:
@@ -71,13 +75,16 @@ def main() -> None:
           f"trials, local executor, {len(os.sched_getaffinity(0))} of {cpu} cores, "
           f"{args.repeats} repeat(s); load average before: {load:.2f}, after: {os.getloadavg()[0]:.2f}")
     print(f"{'parallel':>8} {'plan wall s: median [min, max]':>32} {'vs parallel 1':>14} "
-          f"{'cores/trial':>12} {'median time to target s':>24}")
+          f"{'cores/trial':>12} {'median time to target s':>24} {'trial walls: sum':>17} "
+          f"{'longest':>8}")
     base = statistics.median(r["wall"] for r in runs[1])
     for k in settings:
         walls = [r["wall"] for r in runs[k]]
         ttt = statistics.median(r["ttt"] for r in runs[k])
         print(f"{k:>8} {summary(walls):>32} {statistics.median(walls) / base:>13.2f}x "
-              f"{statistics.mean(r['cores'] for r in runs[k]):>12.1f} {ttt:>24.2f}")
+              f"{statistics.mean(r['cores'] for r in runs[k]):>12.1f} {ttt:>24.2f} "
+              f"{statistics.median(r['sum'] for r in runs[k]):>17.1f} "
+              f"{statistics.median(r['longest'] for r in runs[k]):>8.1f}")
     if len(settings) > 1:
         k = settings[-1]
         print(f"speed-up of the plan at parallel {k}: "

@@ -28,7 +28,7 @@ import sys
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from harness.logs import META_FILE, atomic_write_json
 from harness.study import PlanError, Progress, TrialTask, has_ended, trial_meta
@@ -129,9 +129,11 @@ class LocalExecutor:
     """Runs trials in parallel on this machine, `parallel` at a time, each in a process of its own
     on its own equal, disjoint share of the cores (and `task.devices` GPUs each, where there are
     GPUs; `gpus=[]` keeps the trials on the CPU). Cores left over by the division stay idle, so
-    that every trial of a plan runs on the same number of cores. Hand-written scheduling rather than a process pool: a pool worker that dies breaks the
-    whole pool (concurrent.futures' BrokenProcessPool), and per-trial cores, environment and exit
-    codes are what this executor is for."""
+    that every trial of a plan runs on the same number of cores.
+
+    Hand-written scheduling rather than a process pool: a pool worker that dies breaks the whole
+    pool (concurrent.futures' BrokenProcessPool), and per-trial cores, environment and exit codes
+    are what this executor is for."""
 
     def __init__(self, parallel: int = 1, threads: int | None = None, *,
                  cores: Sequence[int] | None = None, gpus: Sequence[str] | None = None,
