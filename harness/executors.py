@@ -65,7 +65,8 @@ def run_task(task: TrialTask | str | dict) -> dict:
     return run_trial(task.submission_dir, task.workload, task.framework, task.out,
                      base_seed=task.base_seed, study=task.study, trial=task.trial,
                      ruleset=task.ruleset, hyperparameters=task.hyperparameters,
-                     data_dir=task.data_dir, keep_checkpoint=task.keep_checkpoint)
+                     data_dir=task.data_dir, keep_checkpoint=task.keep_checkpoint,
+                     spec_overrides=task.spec_overrides)
 
 
 def describe_exit(code: int) -> str:

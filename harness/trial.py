@@ -3,6 +3,7 @@ executors call in a process of its own per trial."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any, Callable
 
@@ -44,11 +45,15 @@ def run_trial(submission_dir: str, workload: str, framework: str, out: str, *, b
               study: int = 0, trial: int = 0, ruleset: str | None = None,
               hyperparameters: dict | None = None, threads: int | None = None,
               data_dir: str | None = None, keep_checkpoint: bool = True,
+              spec_overrides: dict | None = None,
               on_eval: Callable[[dict], None] | None = None) -> dict:
     """Train one trial to its end (resuming it when its folder holds a checkpoint) and return its
-    meta.json. A trial that already ended is not run again: its meta.json is returned."""
+    meta.json. A trial that already ended is not run again: its meta.json is returned.
+
+    `spec_overrides` replaces fields of the workload's spec for this trial (target setting runs
+    with an unreachable target and its own budget); meta.json records them."""
     submission_dir = str(Path(submission_dir).resolve())
-    spec = get_spec(workload)
+    spec = dataclasses.replace(get_spec(workload), **(spec_overrides or {}))
     ruleset = ruleset or ruleset_of(submission_dir)
     module = loader.load_submission(submission_dir, framework)
     if hyperparameters is None:
@@ -67,7 +72,7 @@ def run_trial(submission_dir: str, workload: str, framework: str, out: str, *, b
         spec=spec, framework=framework, submission_name=name, submission_dir=submission_dir,
         ruleset=ruleset, study=study, trial=trial, seed=trial_seed(base_seed, study, trial),
         hyperparameters=hyperparameters, folder=folder, data_dir=data_dir,
-        keep_checkpoint=keep_checkpoint)
+        keep_checkpoint=keep_checkpoint, meta_extra={"spec_overrides": spec_overrides or {}})
     rank, _ = backend.init_distributed()  # joins torchrun's process group, if launched by it
     try:
         device = backend.device_info()
