@@ -322,9 +322,14 @@ def test_schedule_free_composition_is_the_authors_algorithm():
     def run(tx):
         p = {k: jnp.asarray(v, jnp.float32) for k, v in params.items()}
         state = tx.init(p)
+
+        @jax.jit
+        def step(p, state, g):
+            updates, state = tx.update(g, state, p)
+            return optax.apply_updates(p, updates), state
+
         for g in grads:
-            updates, state = tx.update({k: jnp.asarray(v, jnp.float32) for k, v in g.items()}, state, p)
-            p = optax.apply_updates(p, updates)
+            p, state = step(p, state, {k: jnp.asarray(v, jnp.float32) for k, v in g.items()})
         x = optax.contrib.schedule_free_eval_params(state, p)
         return {k: np.asarray(v) for k, v in p.items()}, {k: np.asarray(v) for k, v in x.items()}
 
