@@ -3,7 +3,7 @@
 Schedule-Free AdamW (Defazio et al. 2024, "The Road Less Scheduled"): gradients are taken at
 y = (1 - b1) z + b1 x, the base AdamW step (without momentum) moves z, and x is a running average
 of the z's weighted by max_lr^weight_lr_power; x is the point to evaluate. The `schedulefree`
-package's `AdamWScheduleFree` (pinned in pyproject.toml's `pytorch` extra), the same algorithm as
+package's `AdamWScheduleFree` (schedulefree==1.4.1, in requirements.txt), the same algorithm as
 `optax.contrib.schedule_free_adamw` in submission_jax.py (the tests prove it step for step). The
 parameters hold y while training and x from `prepare_for_eval` until the next `update_params`.
 Hyperparameters, the same in both modules:
@@ -24,7 +24,7 @@ try:
     from schedulefree import AdamWScheduleFree
 except ImportError as err:  # fail with the fix, not a bare traceback
     raise ImportError("schedule_free_adamw needs the `schedulefree` package: "
-                      "pip install -e .[pytorch] (it pins schedulefree)") from err
+                      "pip install -r submissions/schedule_free_adamw/requirements.txt") from err
 
 EPSILON = 1e-8
 

@@ -98,7 +98,7 @@ def learning_rates(name, hp, step_hint, n):
             torch_lrs.append(group["lr"])
             state["scheduler"].step()
     schedule = jax_module.learning_rate(getattr(jax_module, "HPARAMS", hp), step_hint)
-    return np.array(torch_lrs), np.array([float(schedule(k)) for k in range(n)])
+    return np.array(torch_lrs), np.asarray(schedule(np.arange(n)))
 
 
 @pytest.mark.parametrize("step_hint", [STEP_HINT, 400])
@@ -138,7 +138,7 @@ def test_schedule_free_warms_up_then_stays_constant(step_hint):
         state["optimizer"].step()
         torch_lrs.append(state["optimizer"].param_groups[0]["scheduled_lr"])
     schedule = load_submission(SUBMISSIONS / name, "jax").learning_rate(hp, step_hint)
-    jax_lrs = np.array([float(schedule(k)) for k in range(step_hint + 2)])
+    jax_lrs = np.asarray(schedule(np.arange(step_hint + 2)))
     peak, warmup = hp.learning_rate, schedules.warmup_steps(hp.warmup_factor, step_hint)
     for lrs in (np.array(torch_lrs), jax_lrs):
         assert lrs[0] == pytest.approx(peak / warmup, rel=1e-6)  # update k uses (k + 1) / warmup
