@@ -161,8 +161,25 @@ def cmd_new(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_set_targets(args: argparse.Namespace) -> int:
+    from harness.targets import set_targets
+
+    try:
+        spec = REGISTRY.get(args.workload) or UnknownWorkloadError.raise_for(args.workload)
+        targets = set_targets(
+            spec, args.submission, _split_names(args.framework), args.out, trials=args.trials,
+            seeds=args.seeds, budget_sec=args.budget, step_hint=args.step_hint,
+            resolution=args.resolution, base_seed=args.seed, parallel=args.parallel)
+    except (loader.SubmissionError, SearchSpaceError, UnknownWorkloadError, ValueError,
+            ImportError) as err:
+        return _fail(str(err))
+    print(f"\ntargets for {args.workload} (runs and targets.json in {args.out}); paste into its spec:")
+    print(targets.spec_fields())
+    return 0
+
+
 # Commands that train or inspect; they skip importing scoring (pandas, matplotlib) to start fast.
-LIGHT_COMMANDS = ("run", "workloads", "check", "new", "tune")
+LIGHT_COMMANDS = ("run", "workloads", "check", "new", "set-targets", "tune")
 
 
 def build_parser(with_scoring: bool = True) -> argparse.ArgumentParser:
@@ -229,6 +246,27 @@ def build_parser(with_scoring: bool = True) -> argparse.ArgumentParser:
     check.add_argument("submission")
     check.add_argument("--framework", choices=("pytorch", "jax"))
     check.set_defaults(func=cmd_check)
+
+    targets = sub.add_parser(
+        "set-targets", help="run the target-setting procedure (docs/targets.md) for a workload",
+        description="Tune the reference submission at a budget, confirm its best point over seeds "
+        "in every framework, and print the validation/test targets, step hint, budget and eval "
+        "period to paste into the workload's spec. Runs are kept under --out as evidence.")
+    targets.add_argument("workload")
+    targets.add_argument("--submission", default="submissions/nadamw",
+                         help="the reference submission (default: submissions/nadamw)")
+    targets.add_argument("--framework", nargs="+", default=["pytorch", "jax"])
+    targets.add_argument("--trials", type=int, default=5, help="search-space points to tune (default 5)")
+    targets.add_argument("--seeds", type=int, default=2,
+                         help="confirmation runs of the best point per framework (default 2)")
+    targets.add_argument("--budget", type=float, help="seconds per run (default: the spec's budget)")
+    targets.add_argument("--step-hint", type=int, help="schedule length (default: the spec's)")
+    targets.add_argument("--resolution", type=float, default=0.005,
+                         help="targets are rounded to this, in the safe direction (default 0.005)")
+    targets.add_argument("--parallel", type=int, default=1, help="runs at a time (default 1)")
+    targets.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
+    targets.add_argument("--out", required=True, help="where the runs and targets.json go")
+    targets.set_defaults(func=cmd_set_targets)
 
     new = sub.add_parser("new", help="write a new submission package from the template")
     new.add_argument("name", help="the submission's name (its folder name)")

@@ -18,6 +18,11 @@ class UnknownWorkloadError(KeyError):
     def __str__(self) -> str:
         return self.args[0]
 
+    @classmethod
+    def raise_for(cls, name: str):
+        raise cls(f"unknown workload {name!r}; `algobench workloads` lists them: "
+                  f"{', '.join(sorted(REGISTRY))}")
+
 
 def validate(specs: list[WorkloadSpec]) -> dict[str, WorkloadSpec]:
     """Index specs by name; reject name clashes, variants of unknown bases and missing targets."""
@@ -47,9 +52,4 @@ REGISTRY: dict[str, WorkloadSpec] = _load()
 
 
 def get_spec(name: str) -> WorkloadSpec:
-    try:
-        return REGISTRY[name]
-    except KeyError:
-        raise UnknownWorkloadError(
-            f"unknown workload {name!r}; `algobench workloads` lists them: {', '.join(sorted(REGISTRY))}"
-        ) from None
+    return REGISTRY[name] if name in REGISTRY else UnknownWorkloadError.raise_for(name)

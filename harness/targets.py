@@ -1,0 +1,166 @@
+"""The target-setting procedure of docs/targets.md, as code (`algobench set-targets`).
+
+1. Tune: the reference submission's first `trials` search-space points run at `budget_sec` with an
+   unreachable target (so each trains to its budget and logs its whole curve), in one framework.
+2. Confirm: the best point (by the best validation metric it reached) runs `seeds` times in every
+   framework.
+3. Derive: the validation target is the best validation metric that *every* confirmation run
+   reached, rounded to `resolution` in the safe direction; the test target likewise from the test
+   metric. The step hint is the schedule length the runs used; the budget is twice the slowest
+   run's time to the new validation target, rounded up to 10 s; the eval period a 30th of it.
+
+Every run is kept under the output folder as evidence, with `targets.json` summarizing them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from harness import loader, search_space
+from harness.logs import atomic_write_json, read_trial
+from harness.seeds import derive_seed
+from workloads.spec import WorkloadSpec
+
+TARGETS_FILE = "targets.json"
+
+
+@dataclass(frozen=True)
+class Targets:
+    validation_target: float
+    test_target: float
+    step_hint: int
+    max_runtime_sec: float
+    eval_period_sec: float
+
+    def spec_fields(self) -> str:
+        """The lines to paste into the workload's spec."""
+        return "\n".join(f"    {k}={v!r}," for k, v in vars(self).items())
+
+
+def unreachable(spec: WorkloadSpec) -> float:
+    """A target no run reaches, so that every tuning run trains to its budget."""
+    return -math.inf if spec.lower_is_better else math.inf
+
+
+def _round_safe(value: float, resolution: float, lower_is_better: bool) -> float:
+    """Round to the resolution in the direction that makes the target easier to meet."""
+    steps = value / resolution
+    steps = math.ceil(steps - 1e-9) if lower_is_better else math.floor(steps + 1e-9)
+    return round(steps * resolution, 10)
+
+
+def best_value(rows: Sequence[dict], key: str, lower_is_better: bool) -> float:
+    values = [r[key] for r in rows if r.get(key) is not None and math.isfinite(r[key])]
+    if not values:
+        return math.nan
+    return min(values) if lower_is_better else max(values)
+
+
+def derive_targets(runs: Sequence[Sequence[dict]], metric: str, lower_is_better: bool,
+                   step_hint: int, resolution: float) -> Targets:
+    """Targets from the eval rows of the confirmation runs (docs/targets.md, step 3)."""
+    if not runs or any(not rows for rows in runs):
+        raise ValueError("every confirmation run needs at least one evaluation")
+    worst = max if lower_is_better else min
+    targets = {}
+    for split in ("validation", "test"):
+        reached = [best_value(rows, f"{split}/{metric}", lower_is_better) for rows in runs]
+        if any(math.isnan(v) for v in reached):
+            raise ValueError(f"a confirmation run has no finite {split}/{metric}; it diverged")
+        targets[split] = _round_safe(worst(reached), resolution, lower_is_better)
+    times = []
+    for rows in runs:
+        meets = (lambda v: v <= targets["validation"]) if lower_is_better else (
+            lambda v: v >= targets["validation"])
+        times.append(next(r["score"] for r in rows if meets(r[f"validation/{metric}"])))
+    budget = 10.0 * math.ceil(2 * max(times) / 10.0)
+    return Targets(targets["validation"], targets["test"], int(step_hint), budget,
+                   round(budget / 30.0, 1))
+
+
+def best_point(trial_dirs: Sequence[Path], metric: str, lower_is_better: bool) -> tuple[int, dict]:
+    """(index, hyperparameters) of the tuning trial with the best validation metric."""
+    scored = []
+    for index, folder in enumerate(trial_dirs):
+        trial = read_trial(folder)
+        value = best_value(trial["evals"], f"validation/{metric}", lower_is_better)
+        if not math.isnan(value):
+            scored.append((value, index, trial["hparams"]))
+    if not scored:
+        raise ValueError("no tuning trial produced a finite validation metric")
+    value, index, hparams = (min if lower_is_better else max)(scored, key=lambda s: s[0])
+    return index, hparams
+
+
+def tuning_points(submission_dir: Path, trials: int, base_seed: int) -> list[dict[str, Any]]:
+    space = search_space.load(Path(submission_dir) / loader.SEARCH_SPACE_FILE)
+    size = search_space.num_points(space)
+    trials = min(trials, size) if size is not None else trials
+    study_seed = derive_seed(base_seed, "study", 0)
+    return [search_space.trial_point(space, study_seed, t) for t in range(trials)]
+
+
+def write_summary(out: Path, spec: WorkloadSpec, targets: Targets, tuning: list[dict],
+                  best_index: int, confirmations: list[dict]) -> Path:
+    path = Path(out) / TARGETS_FILE
+    atomic_write_json(path, {
+        "workload": spec.name, "base": spec.base, "metric": spec.target_metric,
+        "lower_is_better": spec.lower_is_better, "targets": vars(targets),
+        "tuning": tuning, "best_point": best_index, "confirmation": confirmations,
+    })
+    return path
+
+
+def set_targets(spec: WorkloadSpec, submission_dir: Path | str, frameworks: Sequence[str], out: Path | str,
+                *, trials: int = 5, seeds: int = 2, budget_sec: float | None = None,
+                step_hint: int | None = None, resolution: float = 0.005, base_seed: int = 0,
+                parallel: int = 1, tune_framework: str | None = None, stream=None) -> Targets:
+    """Run the procedure (module docstring) and return the derived targets; runs are kept in
+    `out/tuning` and `out/confirmation`, their summary in `out/targets.json`. Finished runs are
+    reused when the same command runs again."""
+    from harness import executors, study  # the trial machinery, only when runs are made
+
+    out = Path(out)
+    budget_sec = spec.max_runtime_sec if budget_sec is None else budget_sec
+    step_hint = spec.step_hint if step_hint is None else step_hint
+    overrides = {"validation_target": unreachable(spec), "test_target": unreachable(spec),
+                 "max_runtime_sec": budget_sec, "step_hint": step_hint,
+                 "eval_period_sec": min(spec.eval_period_sec, budget_sec / 10)}
+    executor = executors.LocalExecutor(parallel)
+
+    def run(plan) -> list[dict]:
+        executor.check(plan.tasks)
+        study.write_plan(plan)
+        executor.run(plan.tasks, study.Progress(plan, stream))
+        return [read_trial(task.folder) for task in plan.tasks]
+
+    tuning_framework = tune_framework or frameworks[0]
+    tuning = study.build_plan(submission_dir, [spec.name], [tuning_framework], out=out / "tuning",
+                              ruleset="external", studies=1, trials=trials, base_seed=base_seed,
+                              spec_overrides=overrides)
+    tuned = run(tuning)
+    index, hparams = best_point([Path(t["folder"]) for t in tuned], spec.target_metric,
+                                spec.lower_is_better)
+    confirmation = study.build_plan(submission_dir, [spec.name], frameworks, out=out / "confirmation",
+                                    ruleset="external", studies=seeds, trials=index + 1,
+                                    base_seed=base_seed, spec_overrides=overrides)
+    confirmation.tasks = [dataclasses.replace(task, hyperparameters=hparams)
+                          for task in confirmation.tasks if task.trial == index]
+    confirmed = run(confirmation)
+    failed = [t["folder"] for t in confirmed if t["meta"]["status"] != "completed"]
+    if failed:
+        raise ValueError(f"confirmation runs did not complete: {failed}; see their meta.json")
+    targets = derive_targets([t["evals"] for t in confirmed], spec.target_metric,
+                             spec.lower_is_better, step_hint, resolution)
+    summarize = lambda t: {"folder": t["folder"], "hyperparameters": t["hparams"],  # noqa: E731
+                           "framework": t["meta"]["framework"], "study": t["meta"]["study"],
+                           "best_validation": best_value(t["evals"], f"validation/{spec.target_metric}", spec.lower_is_better),
+                           "best_test": best_value(t["evals"], f"test/{spec.target_metric}", spec.lower_is_better),
+                           "steps": t["meta"]["final"]["global_step"]}
+    write_summary(out, spec, targets, [summarize(t) for t in tuned], index,
+                  [summarize(t) for t in confirmed])
+    return targets

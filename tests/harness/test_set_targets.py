@@ -1,0 +1,65 @@
+"""`algobench set-targets`: the target-setting procedure of docs/targets.md."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.targets import Targets, derive_targets
+from harness.trial import run_trial
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def rows(*points):
+    return [{"global_step": 10 * (i + 1), "score": t, "validation/accuracy": v, "test/accuracy": te}
+            for i, (t, v, te) in enumerate(points)]
+
+
+def test_targets_are_what_every_run_reaches_rounded_safely():
+    runs = [rows((5.0, 0.80, 0.79), (10.0, 0.912, 0.905), (15.0, 0.90, 0.91)),
+            rows((6.0, 0.85, 0.84), (12.0, 0.9071, 0.899))]
+    targets = derive_targets(runs, "accuracy", False, step_hint=300, resolution=0.005)
+    # best validation per run: 0.912 and 0.9071 -> the worse, 0.9071, floored to 0.905;
+    # best test per run: 0.91 and 0.899 -> 0.899 floored to 0.895
+    assert targets.validation_target == 0.905 and targets.test_target == 0.895
+    # time to 0.905: 10 s (run 1), 12 s (run 2) -> budget 2 x 12 = 24, rounded up to 30 s
+    assert targets == Targets(0.905, 0.895, 300, 30.0, 1.0)
+
+
+def test_lower_is_better_rounds_up():
+    runs = [[{"global_step": 5, "score": 3.0, "validation/loss": 1.8123, "test/loss": 1.83}],
+            [{"global_step": 5, "score": 4.0, "validation/loss": 1.79, "test/loss": 1.801}]]
+    targets = derive_targets(runs, "loss", True, step_hint=100, resolution=0.01)
+    assert targets.validation_target == 1.82 and targets.test_target == 1.83
+
+
+def test_a_diverged_run_is_refused():
+    with pytest.raises(ValueError, match="diverged"):
+        derive_targets([rows((1.0, float("nan"), 0.1))], "accuracy", False, 10, 0.005)
+
+
+def test_set_targets_on_smoke_gives_targets_the_baseline_reaches(tmp_path):
+    out = tmp_path / "targets"
+    result = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "set-targets", "smoke", "--trials", "2", "--seeds", "1",
+         "--budget", "8", "--resolution", "0.01", "--out", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "validation_target=" in result.stdout and "step_hint=400" in result.stdout
+    summary = json.loads((out / "targets.json").read_text())
+    assert len(summary["tuning"]) == 2 and len(summary["confirmation"]) == 2  # both frameworks
+    targets = summary["targets"]
+    assert 0.5 < targets["validation_target"] <= 1.0
+    for run in summary["confirmation"]:  # the evidence is kept
+        assert (Path(run["folder"]) / "eval_measurements.csv").exists()
+
+    overrides = {k: targets[k] for k in ("validation_target", "test_target", "max_runtime_sec",
+                                         "eval_period_sec", "step_hint")}
+    meta = run_trial("submissions/nadamw", "smoke", "pytorch", str(tmp_path / "check"),
+                     spec_overrides=overrides)
+    assert meta["stop_reason"] == "targets_reached", meta
