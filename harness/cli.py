@@ -10,7 +10,7 @@ from pathlib import Path
 
 from harness import loader
 from harness.search_space import SearchSpaceError
-from workloads.registry import DEFAULT_WORKLOADS, REGISTRY, UnknownWorkloadError
+from workloads.registry import DEFAULT_WORKLOADS, REGISTRY, UnknownWorkloadError, get_spec
 
 
 def _fail(message: str) -> int:
@@ -32,11 +32,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.trial import run_trial
 
     try:
-        spec = REGISTRY[args.workload] if args.workload in REGISTRY else None
-        if spec is None:
-            raise UnknownWorkloadError(
-                f"unknown workload {args.workload!r}; `algobench workloads` lists them: "
-                f"{', '.join(sorted(REGISTRY))}")
+        spec = get_spec(args.workload)
         hparams = json.loads(Path(args.hparams).read_text()) if args.hparams else None
         meta = run_trial(
             args.submission, args.workload, args.framework, args.out, base_seed=args.seed,
@@ -165,7 +161,7 @@ def cmd_set_targets(args: argparse.Namespace) -> int:
     from harness.targets import set_targets
 
     try:
-        spec = REGISTRY.get(args.workload) or UnknownWorkloadError.raise_for(args.workload)
+        spec = get_spec(args.workload, pending_ok=True)
         targets = set_targets(
             spec, args.submission, _split_names(args.framework), args.out, trials=args.trials,
             seeds=args.seeds, budget_sec=args.budget, step_hint=args.step_hint,

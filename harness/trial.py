@@ -53,7 +53,8 @@ def run_trial(submission_dir: str, workload: str, framework: str, out: str, *, b
     `spec_overrides` replaces fields of the workload's spec for this trial (target setting runs
     with an unreachable target and its own budget); meta.json records them."""
     submission_dir = str(Path(submission_dir).resolve())
-    spec = dataclasses.replace(get_spec(workload), **(spec_overrides or {}))
+    spec = dataclasses.replace(get_spec(workload, pending_ok=bool(spec_overrides)),
+                               **(spec_overrides or {}))
     ruleset = ruleset or ruleset_of(submission_dir)
     module = loader.load_submission(submission_dir, framework)
     if hyperparameters is None:

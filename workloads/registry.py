@@ -24,8 +24,9 @@ class UnknownWorkloadError(KeyError):
                   f"{', '.join(sorted(REGISTRY))}")
 
 
-def validate(specs: list[WorkloadSpec]) -> dict[str, WorkloadSpec]:
-    """Index specs by name; reject name clashes, variants of unknown bases and missing targets."""
+def validate(specs: list[WorkloadSpec]) -> tuple[dict[str, WorkloadSpec], dict[str, WorkloadSpec]]:
+    """Index specs by name: (complete ones, ones still without targets). Name clashes and variants
+    of unknown bases are rejected with a ValueError naming the spec and the fix."""
     by_name: dict[str, WorkloadSpec] = {}
     for spec in specs:
         if spec.name in by_name:
@@ -33,23 +34,34 @@ def validate(specs: list[WorkloadSpec]) -> dict[str, WorkloadSpec]:
         by_name[spec.name] = spec
     for spec in specs:
         if spec.base is not None and spec.base not in by_name:
-            raise ValueError(f"variant {spec.name!r} names unknown base workload {spec.base!r}")
-        for field in ("validation_target", "test_target"):
-            value = getattr(spec, field)
-            if not isinstance(value, (int, float)) or value != value:
-                raise ValueError(f"workload {spec.name!r} has no {field}; run `algobench set-targets`")
-    return by_name
+            raise ValueError(f"variant {spec.name!r} names unknown base workload {spec.base!r}; "
+                             f"known: {', '.join(sorted(by_name))}")
+        if spec.base is not None and by_name[spec.base].base is not None:
+            raise ValueError(f"variant {spec.name!r} has a variant ({spec.base!r}) as its base; "
+                             "derive it from the base workload")
+    complete = {n: s for n, s in by_name.items() if s.has_targets}
+    return complete, {n: s for n, s in by_name.items() if not s.has_targets}
 
 
-def _load() -> dict[str, WorkloadSpec]:
+def _load() -> tuple[dict[str, WorkloadSpec], dict[str, WorkloadSpec]]:
     specs: list[WorkloadSpec] = []
     for family in FAMILIES:
         specs.extend(importlib.import_module(f"workloads.{family}.spec").SPECS)
     return validate(specs)
 
 
-REGISTRY: dict[str, WorkloadSpec] = _load()
+# REGISTRY holds the workloads that can be run; PENDING the ones still without targets, which
+# only `algobench set-targets` may run (with targets of its own).
+REGISTRY, PENDING = _load()
 
 
-def get_spec(name: str) -> WorkloadSpec:
-    return REGISTRY[name] if name in REGISTRY else UnknownWorkloadError.raise_for(name)
+def get_spec(name: str, *, pending_ok: bool = False) -> WorkloadSpec:
+    if name in REGISTRY:
+        return REGISTRY[name]
+    if name in PENDING and pending_ok:
+        return PENDING[name]
+    if name in PENDING:
+        raise UnknownWorkloadError(f"workload {name!r} has no validation and test targets yet; "
+                                   f"run `algobench set-targets {name} --out DIR` and paste them "
+                                   "into its spec")
+    UnknownWorkloadError.raise_for(name)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import math
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
@@ -75,6 +76,11 @@ class WorkloadSpec:
         object.__setattr__(self, "model_config", MappingProxyType(dict(self.model_config)))
 
     @property
+    def has_targets(self) -> bool:
+        return all(isinstance(t, (int, float)) and math.isfinite(t)
+                   for t in (self.validation_target, self.test_target))
+
+    @property
     def base_name(self) -> str:
         """The name a submission's `get_batch_size` sees: the base workload's, for a variant."""
         return self.base or self.name
@@ -120,14 +126,15 @@ def variant(
     base: WorkloadSpec,
     name: str,
     *,
-    validation_target: float,
-    test_target: float,
+    validation_target: float | None,
+    test_target: float | None,
     model_config: Mapping[str, Any] | None = None,
     **overrides: Any,
 ) -> WorkloadSpec:
     """A variant of `base`: `model_config` entries are merged into the base's; other fields replace.
 
-    A variant must bring its own targets, found by its own target-setting runs.
+    A variant must bring its own targets, found by its own target-setting runs: until then pass
+    `None` for both, and the registry offers it to `algobench set-targets` only.
     """
     config = {**base.model_config, **(model_config or {})}
     return dataclasses.replace(
@@ -135,7 +142,7 @@ def variant(
         name=name,
         base=base.name,
         model_config=config,
-        validation_target=validation_target,
-        test_target=test_target,
+        validation_target=math.nan if validation_target is None else validation_target,
+        test_target=math.nan if test_target is None else test_target,
         **overrides,
     )

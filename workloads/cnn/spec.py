@@ -7,7 +7,7 @@ from typing import Mapping
 import numpy as np
 
 from workloads.init import truncated_normal
-from workloads.spec import LossType, WorkloadSpec
+from workloads.spec import LossType, WorkloadSpec, variant
 
 
 def init_rule(config: Mapping):
@@ -43,4 +43,15 @@ CNN = WorkloadSpec(
     targets_source="docs/targets.md#cnn",
 )
 
-SPECS = [CNN]
+# AlgoPerf's ResNet variants. Each has its own targets from `algobench set-targets` (docs/targets.md).
+CNN_SILU = variant(
+    CNN,
+    "cnn_silu",
+    model_config={"activation": "silu"},
+    description="cnn with SiLU activations",
+    validation_target=None,
+    test_target=None,
+    targets_source="docs/targets.md#cnn_silu",
+)
+
+SPECS = [CNN, CNN_SILU]
