@@ -10,7 +10,10 @@ from pathlib import Path
 
 from harness import loader
 from harness.search_space import SearchSpaceError
-from workloads.registry import DEFAULT_WORKLOADS, REGISTRY, UnknownWorkloadError, get_spec
+try:
+    from workloads.registry import DEFAULT_WORKLOADS, REGISTRY, UnknownWorkloadError, get_spec
+except ValueError as err:  # a malformed workload spec: one line naming it, not a traceback
+    sys.exit(f"algobench: error: {err}")
 
 
 def _fail(message: str) -> int:
