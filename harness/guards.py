@@ -33,7 +33,7 @@ class Guards:
         self.threads = threading.active_count()
         self.signature = workload.param_signature(params)
         self.workload_state = _identity(vars(workload))
-        self.class_state = _identity(vars(type(workload)))
+        self.class_state = _class_identity(type(workload))
 
     def after_submission_call(self, function: str) -> None:
         """No thread started by the submission outlives its call."""
@@ -51,11 +51,16 @@ class Guards:
             changed = sorted(set(signature) ^ set(self.signature))[:3]
             raise RuleViolation(f"the model's parameters changed names or shapes ({changed}); "
                                 "a submission may not change the model")
-        if _identity(vars(self.workload)) != self.workload_state or _identity(
-                vars(type(self.workload))) != self.class_state:
+        if _identity(vars(self.workload)) != self.workload_state or _class_identity(
+                type(self.workload)) != self.class_state:
             raise RuleViolation("the workload object was modified; a submission may not change "
                                 "the model, the loss, or the evaluation")
 
 
 def _identity(namespace: dict) -> dict[str, int]:
     return {name: id(value) for name, value in namespace.items()}
+
+
+def _class_identity(cls: type) -> list[dict[str, int]]:
+    """The attributes of the class and of every base it inherits from (but `object`)."""
+    return [_identity(vars(base)) for base in cls.__mro__ if base is not object]

@@ -19,6 +19,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from workloads.init import init_canonical, parameter_types, seed_from_rng
 from workloads.spec import ForwardPassMode, LossType, ShapeTuple, WorkloadSpec
+from workloads.workload_base import WorkloadBase
 
 
 def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
@@ -45,19 +46,17 @@ def unflatten(flat: dict[str, Any]) -> dict:
     return tree
 
 
-class JaxWorkload:
+class JaxWorkload(WorkloadBase):
     """AlgoPerf's workload interface in JAX for one `WorkloadSpec`."""
 
     framework = "jax"
 
     def __init__(self, spec: WorkloadSpec, devices: list | None = None):
-        self._spec = spec
+        super().__init__(spec)
         self.mesh = Mesh(np.array(devices or jax.devices()), ("batch",))
         self.replicated = NamedSharding(self.mesh, PartitionSpec())
         self.batch_sharded = NamedSharding(self.mesh, PartitionSpec("batch"))
         model_module = importlib.import_module(f"workloads.{spec.family}.model_jax")
-        family = importlib.import_module(f"workloads.{spec.family}.spec")
-        self._init_rule = family.init_rule(spec.model_config) if hasattr(family, "init_rule") else None
         self._model = model_module.Model(**spec.model_config)
         dummy = jnp.zeros((1, *spec.input_shape), jnp.float32)
         shapes = jax.eval_shape(lambda: self._model.init(jax.random.PRNGKey(0), dummy, train=False))
@@ -81,39 +80,6 @@ class JaxWorkload:
     def _state_name(collection_path: str) -> str:
         """'batch_stats/bn/mean' -> canonical 'bn/mean' (state names never clash with params)."""
         return collection_path.split("/", 1)[1]
-
-    # -- the spec's public numbers (AlgoPerf's attribute names) ------------------------------
-    @property
-    def loss_type(self) -> LossType:
-        return self._spec.loss_type
-
-    @property
-    def target_metric_name(self) -> str:
-        return self._spec.target_metric
-
-    @property
-    def validation_target_value(self) -> float:
-        return self._spec.validation_target
-
-    @property
-    def test_target_value(self) -> float:
-        return self._spec.test_target
-
-    @property
-    def step_hint(self) -> int:
-        return self._spec.step_hint
-
-    @property
-    def max_allowed_runtime_sec(self) -> float:
-        return self._spec.max_runtime_sec
-
-    @property
-    def eval_period_time_sec(self) -> float:
-        return self._spec.eval_period_sec
-
-    def has_reached_validation_target(self, eval_result: dict[str, float]) -> bool:
-        value = eval_result[f"validation/{self._spec.target_metric}"]
-        return self._spec.is_better_or_equal(value, self._spec.validation_target)
 
     # -- model ----------------------------------------------------------------------------------
     def init_model_fn(self, rng: Any, dropout_rate: float | None = None) -> tuple[dict, dict]:

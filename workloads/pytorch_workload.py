@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from workloads.data.batching import shard_batch
 from workloads.init import init_canonical, parameter_types, seed_from_rng
 from workloads.spec import ForwardPassMode, LossType, ShapeTuple, WorkloadSpec
+from workloads.workload_base import WorkloadBase
 
 _KERNEL_MODULES = (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)
 _NORM_MODULES = (torch.nn.modules.batchnorm._BatchNorm, torch.nn.LayerNorm, torch.nn.GroupNorm)
@@ -118,20 +119,18 @@ def load_canonical(model: torch.nn.Module, values: dict[str, np.ndarray]) -> Non
             tensor.copy_(torch.from_numpy(np.ascontiguousarray(array)))
 
 
-class PyTorchWorkload:
+class PyTorchWorkload(WorkloadBase):
     """AlgoPerf's workload interface in PyTorch for one `WorkloadSpec`."""
 
     framework = "pytorch"
 
     def __init__(self, spec: WorkloadSpec, device: torch.device | None = None):
-        self._spec = spec
+        super().__init__(spec)
         if device is None:  # under DDP the backend has made this rank's GPU the current one
             cuda = torch.cuda.is_available()
             device = torch.device("cuda", torch.cuda.current_device()) if cuda else torch.device("cpu")
         self._device = device
         self._model_module = importlib.import_module(f"workloads.{spec.family}.model_pytorch")
-        family = importlib.import_module(f"workloads.{spec.family}.spec")
-        self._init_rule = family.init_rule(spec.model_config) if hasattr(family, "init_rule") else None
         template = self._build_model()
         canonical = to_canonical(template)
         self._canonical_shapes = {n: v.shape for n, v in canonical.items()}
@@ -141,39 +140,6 @@ class PyTorchWorkload:
         shapes = dict(template.named_parameters())
         self.param_shapes = {t: ShapeTuple(tuple(shapes[t].shape)) for t in params.values()}
         self.model_params_types = {t: types[c] for c, t in params.items()}
-
-    # -- the spec's public numbers (AlgoPerf's attribute names) ------------------------------
-    @property
-    def loss_type(self) -> LossType:
-        return self._spec.loss_type
-
-    @property
-    def target_metric_name(self) -> str:
-        return self._spec.target_metric
-
-    @property
-    def validation_target_value(self) -> float:
-        return self._spec.validation_target
-
-    @property
-    def test_target_value(self) -> float:
-        return self._spec.test_target
-
-    @property
-    def step_hint(self) -> int:
-        return self._spec.step_hint
-
-    @property
-    def max_allowed_runtime_sec(self) -> float:
-        return self._spec.max_runtime_sec
-
-    @property
-    def eval_period_time_sec(self) -> float:
-        return self._spec.eval_period_sec
-
-    def has_reached_validation_target(self, eval_result: dict[str, float]) -> bool:
-        value = eval_result[f"validation/{self._spec.target_metric}"]
-        return self._spec.is_better_or_equal(value, self._spec.validation_target)
 
     # -- model ----------------------------------------------------------------------------------
     def _build_model(self) -> torch.nn.Module:
