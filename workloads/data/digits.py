@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .cache import cached_arrays
 from .splits import split_indices
 
 __all__ = ["NUM_CLASSES", "SPLIT_SEED", "load_digits"]
@@ -21,6 +22,16 @@ def load_digits(
     mean and std (features constant on train are only centered); ``targets`` int32 (N,).
     Splits come from ``split_indices(1797, {'validation', 'test'}, seed=SPLIT_SEED)``.
     """
+    params = {"num_validation": num_validation, "num_test": num_test, "format": 1}
+    # Cached so that a trial process does not import sklearn (about 1 s) once the cache exists.
+    flat = cached_arrays("digits", params, lambda: _build(num_validation, num_test))
+    return {
+        split: {"inputs": flat[f"{split}.inputs"], "targets": flat[f"{split}.targets"]}
+        for split in ("train", "validation", "test")
+    }
+
+
+def _build(num_validation: int, num_test: int) -> dict[str, np.ndarray]:
     from sklearn.datasets import load_digits as _sk_load_digits  # lazy: sklearn is slow to import
 
     x, y = _sk_load_digits(return_X_y=True)
@@ -28,10 +39,8 @@ def load_digits(
     train = x[idx["train"]].astype(np.float64)
     mean, std = train.mean(axis=0), train.std(axis=0)
     std[std == 0] = 1.0
-    return {
-        split: {
-            "inputs": ((x[idx[split]] - mean) / std).astype(np.float32),
-            "targets": y[idx[split]].astype(np.int32),
-        }
-        for split in ("train", "validation", "test")
-    }
+    out = {}
+    for split in ("train", "validation", "test"):
+        out[f"{split}.inputs"] = ((x[idx[split]] - mean) / std).astype(np.float32)
+        out[f"{split}.targets"] = y[idx[split]].astype(np.int32)
+    return out
