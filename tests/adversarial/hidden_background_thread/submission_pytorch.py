@@ -25,7 +25,7 @@ def update_params(workload, current_param_container, current_params_types, model
     (loss["summed"] / loss["n_valid_examples"]).backward()
     optimizer_state["optimizer"].step()
     threads = importlib.import_module("thr" + "eading")
-    threads.Thread(target=lambda: sum(range(10**7))).start()
+    threads.Thread(target=importlib.import_module("ti" + "me").sleep, args=(1.0,)).start()
     return optimizer_state, model, model_state
 
 
