@@ -17,7 +17,6 @@ then `scale_by_learning_rate`), so `p <- p - lr (u + wd p)`. The `lr` of a param
 
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import numpy as np

@@ -1,6 +1,5 @@
 """A small ResNet for 28x28 images, in PyTorch. Mirrors model_jax.py line for line."""
 
-import torch
 from torch import nn
 import torch.nn.functional as F
 
