@@ -6,7 +6,6 @@ Data parallelism needs nothing here: one process drives every local device throu
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -14,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from harness import clock
 from workloads.jax_workload import JaxWorkload
 from workloads.spec import WorkloadSpec
 
@@ -98,4 +98,4 @@ def shutdown_distributed() -> None:
 
 
 def time_fn() -> Callable[[], float]:
-    return time.perf_counter
+    return clock.perf_counter

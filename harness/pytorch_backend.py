@@ -4,7 +4,6 @@ process group of a data-parallel trial launched by torchrun (DDP itself: workloa
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -16,6 +15,7 @@ import torch
 import torch._dynamo  # noqa: F401
 import torch.distributed as dist
 
+from harness import clock
 from workloads.pytorch_workload import PyTorchWorkload, unwrap
 from workloads.spec import WorkloadSpec
 
@@ -144,7 +144,7 @@ class Rank0Clock:
 
     def __call__(self) -> float:
         if dist.get_rank() == 0:
-            self._buffer[0] = time.perf_counter()
+            self._buffer[0] = clock.perf_counter()
         dist.broadcast(self._buffer, src=0, group=self._group)
         return float(self._buffer[0])
 
@@ -153,4 +153,4 @@ def time_fn() -> Callable[[], float]:
     """The clock of a trial: rank 0's under DDP, the process's own otherwise."""
     if dist.is_initialized() and dist.get_world_size() > 1:
         return Rank0Clock(_clock_group)
-    return time.perf_counter
+    return clock.perf_counter

@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from harness import checkpoint
+from harness import clock
 from harness.clock import Ledger
 from harness.guards import Guards, RuleViolation
 from harness.logs import TrialLog
@@ -129,7 +130,7 @@ class Trial:
     `main_process=False` (data-parallel ranks but 0) runs the same steps without writing files."""
 
     def __init__(self, config: TrialConfig, submission, backend, *, splits: dict | None = None,
-                 time_fn: Callable[[], float] = time.perf_counter,
+                 time_fn: Callable[[], float] = clock.perf_counter,
                  on_eval: Callable[[dict], None] | None = None, meta: dict | None = None,
                  main_process: bool = True):
         self.config, self.submission, self.backend = config, submission, backend

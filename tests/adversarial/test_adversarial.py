@@ -134,3 +134,22 @@ def test_sleeping_past_the_budget_ends_the_trial_and_does_not_count(tmp_path):
     trial = results.trials.iloc[0]
     if meta["final"]["time_to_target"] is not None and meta["final"]["time_to_target"] > meta["budget_sec"]:
         assert trial["time_to_target"] == float("inf")
+
+
+def test_a_clock_patched_when_the_submission_is_imported_does_not_reach_the_harness():
+    """The loader binds the harness's clock before importing any submission, so even a patch made
+    at import time (which the checker would also reject) leaves every clock the runner uses."""
+    from harness import clock, jax_backend
+    from harness.clock import Ledger
+
+    original = time.perf_counter
+    try:
+        time.perf_counter = lambda: 0.0  # what a cheating submission's import would do
+        for backend in (pytorch_backend, jax_backend):
+            assert backend.time_fn() is original
+        assert clock.perf_counter is original
+        ledger = Ledger()
+        time.sleep(0.01)
+        assert ledger.read()["total_duration"] > 0.0
+    finally:
+        time.perf_counter = original
