@@ -27,6 +27,20 @@ def _bias_correction(beta: float, step: int) -> float:
     return 1.0 - beta**step
 
 
+def _adam_moments(state: dict, p: torch.Tensor, b1: float, b2: float):
+    """Advance Adam's step count and moments in place (m = b1 m + (1 - b1) g,
+    v = b2 v + (1 - b2) g^2); returns (t, m, v, g)."""
+    if not state:
+        state["step"] = 0
+        state["exp_avg"] = torch.zeros_like(p)
+        state["exp_avg_sq"] = torch.zeros_like(p)
+    state["step"] += 1
+    m, v, g = state["exp_avg"], state["exp_avg_sq"], p.grad
+    m.mul_(b1).add_(g, alpha=1 - b1)
+    v.mul_(b2).addcmul_(g, g, value=1 - b2)
+    return state["step"], m, v, g
+
+
 class NAdamW(torch.optim.Optimizer):
     """`optax.nadamw` (Dozat 2016, "Incorporating Nesterov Momentum into Adam"; decoupled weight
     decay, Loshchilov & Hutter 2019):
@@ -46,16 +60,7 @@ class NAdamW(torch.optim.Optimizer):
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                state = self.state[p]
-                if not state:
-                    state["step"] = 0
-                    state["exp_avg"] = torch.zeros_like(p)
-                    state["exp_avg_sq"] = torch.zeros_like(p)
-                state["step"] += 1
-                t = state["step"]
-                m, v, g = state["exp_avg"], state["exp_avg_sq"], p.grad
-                m.mul_(b1).add_(g, alpha=1 - b1)
-                v.mul_(b2).addcmul_(g, g, value=1 - b2)
+                t, m, v, g = _adam_moments(self.state[p], p, b1, b2)
                 m_hat = m * (b1 / _bias_correction(b1, t + 1)) + g * ((1 - b1) / _bias_correction(b1, t))
                 update = m_hat / ((v / _bias_correction(b2, t)).sqrt_().add_(eps))
                 p.sub_(update.add_(p, alpha=wd), alpha=lr)
@@ -80,16 +85,7 @@ class LAMB(torch.optim.Optimizer):
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                state = self.state[p]
-                if not state:
-                    state["step"] = 0
-                    state["exp_avg"] = torch.zeros_like(p)
-                    state["exp_avg_sq"] = torch.zeros_like(p)
-                state["step"] += 1
-                t = state["step"]
-                m, v, g = state["exp_avg"], state["exp_avg_sq"], p.grad
-                m.mul_(b1).add_(g, alpha=1 - b1)
-                v.mul_(b2).addcmul_(g, g, value=1 - b2)
+                t, m, v, g = _adam_moments(self.state[p], p, b1, b2)
                 update = (m / _bias_correction(b1, t)) / ((v / _bias_correction(b2, t)).sqrt_().add_(eps))
                 update.add_(p, alpha=wd)
                 p_norm, u_norm = torch.linalg.vector_norm(p), torch.linalg.vector_norm(update)
