@@ -23,7 +23,7 @@ from typing import Any, Sequence
 from harness import loader, search_space
 from harness.logs import atomic_write_json, read_trial
 from harness.seeds import derive_seed
-from workloads.spec import WorkloadSpec
+from workloads.spec import WorkloadSpec, meets_target
 
 TARGETS_FILE = "targets.json"
 
@@ -74,9 +74,8 @@ def derive_targets(runs: Sequence[Sequence[dict]], metric: str, lower_is_better:
         targets[split] = _round_safe(worst(reached), resolution, lower_is_better)
     times = []
     for rows in runs:
-        meets = (lambda v: v <= targets["validation"]) if lower_is_better else (
-            lambda v: v >= targets["validation"])
-        times.append(next(r["score"] for r in rows if meets(r[f"validation/{metric}"])))
+        times.append(next(r["score"] for r in rows if meets_target(
+            r[f"validation/{metric}"], targets["validation"], lower_is_better)))
     budget = 10.0 * math.ceil(2 * max(times) / 10.0)
     return Targets(targets["validation"], targets["test"], int(step_hint), budget,
                    round(budget / 30.0, 1))

@@ -17,17 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workloads.spec import meets_target
+
 INF = math.inf
-
-
-def meets_target(value: Any, target: float, lower_is_better: bool) -> bool:
-    """Whether a validation metric `value` reaches `target` (inclusive); missing or NaN never does."""
-    if value is None:
-        return False
-    value = float(value)
-    if math.isnan(value):
-        return False
-    return value <= target if lower_is_better else value >= target
 
 
 def time_to_target(

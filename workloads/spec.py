@@ -42,6 +42,18 @@ class ShapeTuple:
     shape: tuple[int, ...]
 
 
+def meets_target(value: Any, target: float, lower_is_better: bool) -> bool:
+    """Whether a metric `value` reaches `target` (inclusive); a missing or NaN value never does.
+
+    The one definition of "reached": the runner, target setting and scoring all use it."""
+    if value is None:
+        return False
+    value = float(value)
+    if math.isnan(value):
+        return False
+    return value <= target if lower_is_better else value >= target
+
+
 @dataclass(frozen=True)
 class WorkloadSpec:
     """One workload: data, model family and config, loss, metric, targets and budget.
@@ -87,7 +99,7 @@ class WorkloadSpec:
 
     def is_better_or_equal(self, value: float, target: float) -> bool:
         """Whether a metric value meets a target (inclusive comparison)."""
-        return value <= target if self.lower_is_better else value >= target
+        return meets_target(value, target, self.lower_is_better)
 
     def __reduce__(self):
         # MappingProxyType does not pickle; trials cross process boundaries.
