@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from harness.logs import META_FILE, atomic_write_json
-from harness.study import PlanError, Progress, TrialTask, has_ended, trial_meta
+from harness.study import PlanError, Progress, TrialTask, trial_meta
+from harness.trial import has_ended
 
 WORKER_LOG = "worker.log"  # the trial process's stdout and stderr, appended on every run
 _XLA_DEVICES = re.compile(r"--xla_force_host_platform_device_count=\S+")

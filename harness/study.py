@@ -231,10 +231,6 @@ def trial_meta(task: TrialTask) -> dict | None:
         return None
 
 
-def has_ended(meta: dict | None) -> bool:
-    return meta is not None and meta.get("status") not in (None, "running")
-
-
 def _time_to_target(meta: dict) -> float:
     ttt = (meta.get("final") or {}).get("time_to_target")
     return math.inf if meta.get("status") != "completed" or ttt is None else float(ttt)

@@ -32,13 +32,16 @@ def hyperparameters_for(submission_dir: Path | str, ruleset: str, base_seed: int
     return search_space.trial_point(space, derive_seed(base_seed, "study", study), trial)
 
 
+def has_ended(meta: dict | None) -> bool:
+    """Whether a trial's meta.json says it ended (any status but `running`)."""
+    return meta is not None and meta.get("status") not in (None, "running")
+
+
 def finished_meta(folder: Path) -> dict | None:
-    """The meta.json of a trial that already ended (any status but `running`), else None."""
+    """The meta.json of a trial that already ended, else None."""
     meta_path = folder / META_FILE
-    if not meta_path.exists():
-        return None
-    meta = read_json(meta_path)
-    return meta if meta.get("status") != "running" else None
+    meta = read_json(meta_path) if meta_path.exists() else None
+    return meta if has_ended(meta) else None
 
 
 def run_trial(submission_dir: str, workload: str, framework: str, out: str, *, base_seed: int = 0,
