@@ -36,7 +36,7 @@ from harness.logs import TrialLog
 from harness.seeds import derive_seed
 from harness.spec import Hyperparameters, TrainingCompleteError, TrainState
 from workloads.data import TrainStream, eval_batches, train_eval_subset
-from workloads.metrics import METRICS, finalize
+from workloads.metrics import METRICS
 from workloads.spec import WorkloadSpec
 
 
@@ -94,15 +94,13 @@ class InputQueue(Iterator):
 
 
 def evaluate(workload, params, model_state, eval_sets: dict[str, list[dict]], metric_fn) -> dict:
-    """Metrics on every eval split, as AlgoPerf names them (`validation/accuracy`, ...)."""
+    """Metrics on every eval split, as AlgoPerf names them (`validation/accuracy`, ...): the
+    outputs of all of a split's batches, then `metric_fn` once over the whole split."""
     results = {}
     for split, batches in eval_sets.items():
-        sums: dict[str, float] = {}
-        for batch in batches:
-            outputs = workload.eval_outputs(params, model_state, batch["inputs"])
-            for key, value in metric_fn(outputs, batch).items():
-                sums[key] = sums.get(key, 0.0) + value
-        for key, value in finalize(sums).items():
+        outputs = np.concatenate([workload.eval_outputs(params, model_state, b) for b in batches])
+        whole = {key: np.concatenate([b[key] for b in batches]) for key in batches[0]}
+        for key, value in metric_fn(outputs, whole).items():
             if not (split == "train" and key == "num_examples"):
                 results[f"{split}/{key}"] = value
     return results

@@ -19,7 +19,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from workloads.init import init_canonical, parameter_types, seed_from_rng
 from workloads.spec import ForwardPassMode, LossType, ShapeTuple, WorkloadSpec
-from workloads.workload_base import WorkloadBase
+from workloads.workload_base import WorkloadBase, example_batch
 
 
 def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
@@ -58,7 +58,7 @@ class JaxWorkload(WorkloadBase):
         self.batch_sharded = NamedSharding(self.mesh, PartitionSpec("batch"))
         model_module = importlib.import_module(f"workloads.{spec.family}.model_jax")
         self._model = model_module.Model(**spec.model_config)
-        dummy = jnp.zeros((1, *spec.input_shape), jnp.float32)
+        dummy = jax.tree.map(jnp.asarray, self.model_inputs(example_batch(spec, 1)))
         shapes = jax.eval_shape(lambda: self._model.init(jax.random.PRNGKey(0), dummy, train=False))
         shapes = {k: v for k, v in shapes.items()}
         param_shapes = {n: tuple(v.shape) for n, v in flatten(shapes.pop("params")).items()}
@@ -100,7 +100,7 @@ class JaxWorkload(WorkloadBase):
         """Forward pass (jit-able). In TRAIN mode batch norm uses batch statistics and the returned
         state holds the updated running averages only when `update_batch_norm`."""
         variables = {"params": params, **model_state}
-        inputs = augmented_and_preprocessed_input_batch["inputs"]
+        inputs = self.model_inputs(augmented_and_preprocessed_input_batch)
         if mode == ForwardPassMode.EVAL:
             return self._model.apply(variables, inputs, train=False), model_state
         rngs = {"dropout": rng} if rng is not None else {}
@@ -118,23 +118,40 @@ class JaxWorkload(WorkloadBase):
         mask_batch: jax.Array | None = None,
         label_smoothing: float = 0.0,
     ) -> dict[str, jax.Array]:
-        """Per-example loss, its masked sum and the number of valid examples (AlgoPerf's dict)."""
-        if self._spec.loss_type != LossType.SOFTMAX_CROSS_ENTROPY:
-            raise NotImplementedError(f"loss {self._spec.loss_type.name} is not implemented")
-        num_classes = logits_batch.shape[-1]
-        one_hot = jax.nn.one_hot(label_batch, num_classes)
-        smoothed = optax.smooth_labels(one_hot, label_smoothing) if label_smoothing else one_hot
-        per_example = optax.softmax_cross_entropy(logits_batch, smoothed)
-        if mask_batch is not None:
-            per_example = per_example * mask_batch
-            n_valid = mask_batch.sum()
+        """Per-example loss, its masked sum and the number of valid examples (AlgoPerf's dict).
+
+        Softmax cross-entropy: one loss per example. Sigmoid cross-entropy: one per (example,
+        label), each counted (AlgoPerf's OGBG and Criteo), with label smoothing towards 1/2.
+        Mean absolute / squared error: the mean over each example's elements. A mask of shape
+        (batch,) weights whole examples."""
+        loss_type = self._spec.loss_type
+        if loss_type == LossType.SOFTMAX_CROSS_ENTROPY:
+            one_hot = jax.nn.one_hot(label_batch, logits_batch.shape[-1])
+            smoothed = optax.smooth_labels(one_hot, label_smoothing) if label_smoothing else one_hot
+            per_example = optax.softmax_cross_entropy(logits_batch, smoothed)
+        elif loss_type == LossType.SIGMOID_CROSS_ENTROPY:
+            targets = label_batch.astype(logits_batch.dtype)
+            targets = targets * (1.0 - label_smoothing) + 0.5 * label_smoothing
+            per_example = optax.sigmoid_binary_cross_entropy(logits_batch, targets)
+        elif loss_type in (LossType.MEAN_ABSOLUTE_ERROR, LossType.MEAN_SQUARED_ERROR):
+            diff = logits_batch - label_batch.astype(logits_batch.dtype)
+            per_element = jnp.abs(diff) if loss_type == LossType.MEAN_ABSOLUTE_ERROR else diff * diff
+            per_example = per_element.reshape(per_element.shape[0], -1).mean(axis=1)
         else:
-            n_valid = jnp.asarray(per_example.shape[0], jnp.float32)
-        return {"summed": per_example.sum(), "n_valid_examples": n_valid, "per_example": per_example}
+            raise NotImplementedError(f"loss {loss_type.name} is not implemented")
+        if mask_batch is None:
+            mask = jnp.ones_like(per_example)
+        else:
+            mask = mask_batch.astype(per_example.dtype)
+            mask = jnp.broadcast_to(mask.reshape(*mask.shape, *[1] * (per_example.ndim - mask.ndim)),
+                                    per_example.shape)
+        per_example = per_example * mask
+        return {"summed": per_example.sum(), "n_valid_examples": mask.sum(), "per_example": per_example}
 
     # -- harness side (never called by a submission) -------------------------------------------
-    def eval_outputs(self, params: dict, model_state: dict, inputs: np.ndarray) -> np.ndarray:
-        return np.asarray(self._eval_forward(params, model_state, self._put_batch(inputs)))
+    def eval_outputs(self, params: dict, model_state: dict, batch: dict[str, np.ndarray]) -> np.ndarray:
+        inputs = self.model_inputs({k: self._put_batch(batch[k]) for k in self._spec.input_keys})
+        return np.asarray(self._eval_forward(params, model_state, inputs))
 
     def _put_batch(self, array: np.ndarray) -> jax.Array:
         sharding = self.batch_sharded if len(array) % self.mesh.size == 0 else self.replicated

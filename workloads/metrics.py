@@ -1,7 +1,10 @@
 """Evaluation metrics, computed in NumPy from a model's outputs so that both frameworks agree exactly.
 
-A metric function maps (outputs, batch) to *sums* over the batch's real examples (padding has
-weight 0); the harness adds the sums over all batches and `finalize` divides by the example count.
+A metric function maps (outputs, batch) for a whole split to its metrics. `outputs` and every array
+of `batch` hold the split's examples in order, padding included; `batch["weights"]` is 1 for a real
+example and 0 for padding, so every metric ignores padding. The harness concatenates the eval
+batches before calling it, because some metrics (average precision, AUC) do not decompose into
+per-batch sums.
 """
 
 from __future__ import annotations
@@ -10,7 +13,12 @@ from typing import Callable
 
 import numpy as np
 
-MetricSums = dict[str, float]
+Metrics = dict[str, float]
+
+
+def _weights(batch: dict[str, np.ndarray]) -> np.ndarray:
+    n = len(batch["targets"])
+    return batch.get("weights", np.ones(n, np.float32)).astype(np.float64)
 
 
 def _log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -19,26 +27,53 @@ def _log_softmax(logits: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
-def classification(outputs: np.ndarray, batch: dict[str, np.ndarray]) -> MetricSums:
-    """Sums of accuracy and softmax cross-entropy (no label smoothing) over weighted examples."""
+def _sigmoid_cross_entropy(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Elementwise binary cross-entropy of logits against 0/1 targets, in float64 (stable form)."""
+    x = logits.astype(np.float64)
+    return np.maximum(x, 0) - x * targets + np.log1p(np.exp(-np.abs(x)))
+
+
+def classification(outputs: np.ndarray, batch: dict[str, np.ndarray]) -> Metrics:
+    """Accuracy and softmax cross-entropy (no label smoothing) over the real examples."""
     targets = batch["targets"].astype(np.int64)
-    weights = batch.get("weights", np.ones(len(targets), np.float32)).astype(np.float64)
-    log_probs = _log_softmax(outputs)
-    nll = -np.take_along_axis(log_probs, targets[:, None], axis=-1)[:, 0]
+    w = _weights(batch)
+    nll = -np.take_along_axis(_log_softmax(outputs), targets[:, None], axis=-1)[:, 0]
     correct = (outputs.argmax(axis=-1) == targets).astype(np.float64)
-    return {
-        "accuracy": float((correct * weights).sum()),
-        "loss": float((nll * weights).sum()),
-        "num_examples": float(weights.sum()),
-    }
+    n = w.sum()
+    return {"accuracy": float((correct * w).sum() / n), "loss": float((nll * w).sum() / n),
+            "num_examples": float(n)}
 
 
-METRICS: dict[str, Callable[[np.ndarray, dict], MetricSums]] = {
+def binary_classification(outputs: np.ndarray, batch: dict[str, np.ndarray]) -> Metrics:
+    """Click-through style: `loss` is the mean log-loss (binary cross-entropy of the logits), `auc`
+    the ROC AUC (scikit-learn), over the real examples. Outputs and targets have shape (N,)."""
+    from sklearn.metrics import roc_auc_score  # lazy: sklearn takes about 1 s to import
+
+    w = _weights(batch)
+    real = w > 0
+    logits, targets = outputs.reshape(-1)[real], batch["targets"].reshape(-1)[real].astype(np.float64)
+    loss = _sigmoid_cross_entropy(logits, targets)
+    auc = roc_auc_score(targets, logits) if 0 < targets.sum() < len(targets) else float("nan")
+    return {"loss": float(loss.mean()), "auc": float(auc), "num_examples": float(real.sum())}
+
+
+def multilabel_average_precision(outputs: np.ndarray, batch: dict[str, np.ndarray]) -> Metrics:
+    """OGBG-molpcba's metric: average precision (scikit-learn) of each task over the real examples,
+    averaged over the tasks that have both a positive and a negative example; `loss` is the mean
+    binary cross-entropy over all real (example, task) pairs. Outputs and targets: (N, tasks)."""
+    from sklearn.metrics import average_precision_score  # lazy: sklearn takes about 1 s to import
+
+    real = _weights(batch) > 0
+    logits, targets = outputs[real].astype(np.float64), batch["targets"][real].astype(np.float64)
+    per_task = [average_precision_score(targets[:, t], logits[:, t])
+                for t in range(targets.shape[1]) if 0 < targets[:, t].sum() < len(targets)]
+    return {"mean_average_precision": float(np.mean(per_task)) if per_task else float("nan"),
+            "loss": float(_sigmoid_cross_entropy(logits, targets).mean()),
+            "num_examples": float(real.sum())}
+
+
+METRICS: dict[str, Callable[[np.ndarray, dict], Metrics]] = {
     "classification": classification,
+    "binary_classification": binary_classification,
+    "multilabel_average_precision": multilabel_average_precision,
 }
-
-
-def finalize(sums: MetricSums) -> dict[str, float]:
-    """Means from sums; `num_examples` stays a count."""
-    n = sums["num_examples"]
-    return {k: (v if k == "num_examples" else v / n) for k, v in sums.items()}

@@ -180,7 +180,7 @@ class PyTorchWorkload(WorkloadBase):
         for module in model.modules():
             if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
                 module.momentum = momentum
-        inputs = augmented_and_preprocessed_input_batch["inputs"]
+        inputs = self.model_inputs(augmented_and_preprocessed_input_batch)
         with torch.set_grad_enabled(mode == ForwardPassMode.TRAIN and torch.is_grad_enabled()):
             logits = model(inputs)
         return logits, model_state
@@ -192,30 +192,46 @@ class PyTorchWorkload(WorkloadBase):
         mask_batch: torch.Tensor | None = None,
         label_smoothing: float = 0.0,
     ) -> dict[str, torch.Tensor]:
-        """Per-example loss, its masked sum and the number of valid examples (AlgoPerf's dict)."""
-        if self._spec.loss_type != LossType.SOFTMAX_CROSS_ENTROPY:
-            raise NotImplementedError(f"loss {self._spec.loss_type.name} is not implemented")
-        per_example = F.cross_entropy(
-            logits_batch, label_batch.long(), reduction="none", label_smoothing=label_smoothing
-        )
-        if mask_batch is not None:
-            per_example = per_example * mask_batch
-            n_valid = mask_batch.sum()
+        """Per-example loss, its masked sum and the number of valid examples (AlgoPerf's dict).
+
+        Softmax cross-entropy: one loss per example. Sigmoid cross-entropy: one per (example,
+        label), each counted (AlgoPerf's OGBG and Criteo), with label smoothing towards 1/2.
+        Mean absolute / squared error: the mean over each example's elements. A mask of shape
+        (batch,) weights whole examples."""
+        loss_type = self._spec.loss_type
+        if loss_type == LossType.SOFTMAX_CROSS_ENTROPY:
+            per_example = F.cross_entropy(logits_batch, label_batch.long(), reduction="none",
+                                          label_smoothing=label_smoothing)
+        elif loss_type == LossType.SIGMOID_CROSS_ENTROPY:
+            targets = label_batch.to(logits_batch.dtype)
+            targets = targets * (1.0 - label_smoothing) + 0.5 * label_smoothing
+            per_example = F.binary_cross_entropy_with_logits(logits_batch, targets, reduction="none")
+        elif loss_type in (LossType.MEAN_ABSOLUTE_ERROR, LossType.MEAN_SQUARED_ERROR):
+            diff = logits_batch - label_batch.to(logits_batch.dtype)
+            per_element = diff.abs() if loss_type == LossType.MEAN_ABSOLUTE_ERROR else diff * diff
+            per_example = per_element.reshape(len(per_element), -1).mean(dim=1)
         else:
-            n_valid = torch.tensor(float(len(per_example)), device=per_example.device)
-        return {"summed": per_example.sum(), "n_valid_examples": n_valid, "per_example": per_example}
+            raise NotImplementedError(f"loss {loss_type.name} is not implemented")
+        if mask_batch is None:
+            mask = torch.ones_like(per_example)
+        else:
+            mask = mask_batch.to(per_example.dtype)
+            mask = mask.reshape(*mask.shape, *[1] * (per_example.ndim - mask.ndim)).expand_as(per_example)
+        per_example = per_example * mask
+        return {"summed": per_example.sum(), "n_valid_examples": mask.sum(), "per_example": per_example}
 
     # -- harness side (never called by a submission) -------------------------------------------
-    def eval_outputs(self, params: torch.nn.Module, model_state: Any, inputs: np.ndarray) -> np.ndarray:
+    def eval_outputs(self, params: torch.nn.Module, model_state: Any, batch: dict[str, np.ndarray]) -> np.ndarray:
         """Outputs for a whole eval batch. Under DDP each rank computes its shard and the shards
         are gathered, so every rank returns the same array (a batch that does not split evenly is
         computed whole on every rank)."""
         rank, world = data_parallel_rank()
-        split = world > 1 and len(inputs) % world == 0
+        batch = {k: batch[k] for k in self._spec.input_keys}
+        split = world > 1 and len(next(iter(batch.values()))) % world == 0
         if split:
-            inputs = shard_batch({"inputs": inputs}, world, rank)["inputs"]
+            batch = shard_batch(batch, world, rank)
         with torch.no_grad():
-            batch = {"inputs": torch.from_numpy(np.ascontiguousarray(inputs)).to(self._device)}
+            batch = {k: torch.from_numpy(np.ascontiguousarray(v)).to(self._device) for k, v in batch.items()}
             # the bare model: a DDP forward would add collectives of its own
             logits, _ = self.model_fn(unwrap(params), batch, model_state, ForwardPassMode.EVAL,
                                       None, False)

@@ -80,6 +80,9 @@ class WorkloadSpec:
     step_hint: int
     eval_batch_size: int
     metrics: str = "classification"  # a key of workloads.metrics.METRICS
+    # The batch arrays the model reads: for ("inputs",) the model gets that array, else a dict of
+    # the named arrays (graphs, for example). The family's `example_batch` gives their shapes.
+    input_keys: tuple[str, ...] = ("inputs",)
     model_config: Mapping[str, Any] = field(default_factory=dict)
     base: str | None = None  # the base workload's name, for a variant
     targets_source: str = ""  # where the targets came from (a target-setting record)
@@ -125,6 +128,7 @@ class WorkloadSpec:
             "eval_batch_size": self.eval_batch_size,
             "loss_type": self.loss_type.name,
             "metrics": self.metrics,
+            "input_keys": list(self.input_keys),
             "model_config": dict(self.model_config),
             "targets_source": self.targets_source,
         }

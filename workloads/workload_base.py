@@ -4,8 +4,25 @@ attribute names, and the family's init rule. Framework-free."""
 from __future__ import annotations
 
 import importlib
+from typing import Any
+
+import numpy as np
 
 from workloads.spec import LossType, WorkloadSpec
+
+
+def default_example_batch(spec: WorkloadSpec, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Standard-normal `inputs` of the spec's input shape and integer class `targets`."""
+    return {"inputs": rng.standard_normal((n, *spec.input_shape)).astype(np.float32),
+            "targets": rng.integers(0, spec.num_outputs, n).astype(np.int32)}
+
+
+def example_batch(spec: WorkloadSpec, n: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """A valid batch of `n` made-up examples, as the family's data would give it (the family's
+    `example_batch(spec, n, rng)` in its spec module, if it has one): for shape inference and tests."""
+    family = importlib.import_module(f"workloads.{spec.family}.spec")
+    make = getattr(family, "example_batch", default_example_batch)
+    return make(spec, n, np.random.default_rng(seed))
 
 
 class WorkloadBase:
@@ -15,6 +32,11 @@ class WorkloadBase:
         self._spec = spec
         family = importlib.import_module(f"workloads.{spec.family}.spec")
         self._init_rule = family.init_rule(spec.model_config) if hasattr(family, "init_rule") else None
+
+    def model_inputs(self, batch: dict[str, Any]) -> Any:
+        """What the model reads from a batch: the `inputs` array, or a dict of the spec's input keys."""
+        keys = self._spec.input_keys
+        return batch["inputs"] if tuple(keys) == ("inputs",) else {k: batch[k] for k in keys}
 
     @property
     def loss_type(self) -> LossType:

@@ -57,8 +57,9 @@ class FakeWorkload:
     def to_device(self, batch):
         return batch
 
-    def eval_outputs(self, params, model_state, inputs):
+    def eval_outputs(self, params, model_state, batch):
         self.clock.advance(self.eval_cost)
+        inputs = batch["inputs"]
         targets, u = inputs[:, 0].astype(int), inputs[:, 1]
         correct = u < params["q"][0]
         predicted = np.where(correct, targets, 1 - targets)

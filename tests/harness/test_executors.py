@@ -60,7 +60,8 @@ def _processes_mentioning(text: str) -> list[int]:
 
 def test_a_killed_plan_finishes_on_a_rerun_without_redoing_finished_trials(tmp_path, capsys):
     # two trials side by side: a quick one that ends, and a slow one killed after a checkpoint
-    modes = [{"mode": "ok", "stop_at": 20}, {"mode": "slow", "sleep": 0.02, "stop_at": 100}]
+    modes = [{"mode": "ok", "stop_at": 20}, {"mode": "slow", "sleep": 0.02, "stop_at": 400,
+                                                "learning_rate": 1e-7}]  # never reaches the target
     submission = make_submission(tmp_path, modes, frameworks=("jax",))
     out = tmp_path / "out"
     args = ["tune", str(submission), "--workloads", "smoke", "--framework", "jax",

@@ -17,6 +17,7 @@ from workloads.metrics import METRICS
 from workloads.pytorch_workload import PyTorchWorkload
 from workloads.registry import PENDING, REGISTRY
 from workloads.spec import ForwardPassMode
+from workloads.workload_base import example_batch
 
 ALL_SPECS = {**REGISTRY, **PENDING}  # variants still without targets are tested too
 NAMES = sorted(ALL_SPECS)
@@ -31,9 +32,7 @@ def pair(request):
 
 
 def batch(spec, seed, n=16):
-    rng = np.random.default_rng(seed)
-    return {"inputs": rng.standard_normal((n, *spec.input_shape)).astype(np.float32),
-            "targets": rng.integers(0, spec.num_outputs, n).astype(np.int32)}
+    return example_batch(spec, n, seed)
 
 
 def test_same_seed_gives_identical_initial_weights(pair):
@@ -53,8 +52,8 @@ def test_same_outputs_and_metrics_from_the_same_weights(pair):
     t_params, t_state = tw.init_model_fn(torch_rng(5))
     j_params, j_state = jw.init_model_fn(jax_rng(5))
     x = batch(spec, 0)
-    np.testing.assert_allclose(tw.eval_outputs(t_params, t_state, x["inputs"]),
-                               jw.eval_outputs(j_params, j_state, x["inputs"]), atol=OUTPUT_TOL)
+    np.testing.assert_allclose(tw.eval_outputs(t_params, t_state, x),
+                               jw.eval_outputs(j_params, j_state, x), atol=OUTPUT_TOL)
     eval_sets = {"validation": [{**x, "weights": np.ones(16, np.float32)}]}
     t_metrics = evaluate(tw, t_params, t_state, eval_sets, METRICS[spec.metrics])
     j_metrics = evaluate(jw, j_params, j_state, eval_sets, METRICS[spec.metrics])
@@ -122,10 +121,15 @@ def test_parameter_types_agree(pair):
 
 def test_loss_with_mask_counts_only_valid_examples(pair):
     spec, tw, jw = pair
-    logits = np.random.default_rng(1).standard_normal((6, spec.num_outputs)).astype(np.float32)
-    labels = np.arange(6, dtype=np.int32) % spec.num_outputs
+    labels = example_batch(spec, 6, seed=1)["targets"]
+    t_params, t_state = tw.init_model_fn(torch_rng(5))
+    logits = tw.eval_outputs(t_params, t_state, example_batch(spec, 6, seed=2))
     mask = np.array([1, 1, 1, 0, 0, 1], np.float32)
     t = tw.loss_fn(torch.from_numpy(labels), torch.from_numpy(logits), torch.from_numpy(mask))
     j = jw.loss_fn(jnp.asarray(labels), jnp.asarray(logits), jnp.asarray(mask))
-    assert float(t["n_valid_examples"]) == float(j["n_valid_examples"]) == 4.0
+    per_example_count = int(np.prod(t["per_example"].shape[1:]))  # labels per example
+    assert float(t["n_valid_examples"]) == float(j["n_valid_examples"]) == 4.0 * per_example_count
     assert float(t["summed"]) == pytest.approx(float(j["summed"]), rel=1e-5)
+    unmasked = tw.loss_fn(torch.from_numpy(labels), torch.from_numpy(logits))
+    kept = torch.from_numpy(mask).bool()
+    assert float(t["summed"]) == pytest.approx(float(unmasked["per_example"][kept].sum()), rel=1e-5)
