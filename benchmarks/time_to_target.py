@@ -1,17 +1,21 @@
-"""Time-to-target of one submission on one workload in PyTorch and JAX, measured side by side.
+"""Time-to-target of submissions on workloads in PyTorch and JAX, measured side by side.
 
-Runs the trial `--repeats` times per framework, alternating frameworks so that machine noise hits
-both alike, each in a fresh process and a fresh output folder, and prints per framework the
-median / min / max of time-to-target, steps, and submission time per step, and the JAX/PyTorch
-ratios of the medians.
+Runs every (submission, workload) pair `--repeats` times per framework with the search space's
+point `--trial` (self-tuning submissions need none), alternating frameworks so that machine noise
+hits both alike, each run in a fresh process and a fresh output folder. Prints one line per run,
+then a Markdown table with, per pair and framework, the median [min, max] time-to-target, steps and
+submission time per step, and the JAX/PyTorch ratio of the median times. A run that misses the
+target counts as infinitely slow (shown as `-`).
 
-    .venv/bin/python benchmarks/time_to_target.py --workload cnn --repeats 5
+    .venv/bin/python benchmarks/time_to_target.py --workloads cnn --repeats 5
+    .venv/bin/python benchmarks/time_to_target.py --submissions submissions/adamw submissions/lion
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import subprocess
 import sys
@@ -19,50 +23,66 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+FRAMEWORKS = ("pytorch", "jax")
 
 
-def one_run(submission: str, workload: str, framework: str, out: Path, seed: int) -> dict:
+def one_run(submission: str, workload: str, framework: str, out: Path, seed: int, trial: int) -> dict:
     subprocess.run([sys.executable, "-m", "harness.cli", "run", submission, "--workload", workload,
                     "--framework", framework, "--out", str(out), "--seed", str(seed),
-                    "--no-keep-checkpoint"], cwd=REPO, check=True, capture_output=True)
-    meta_path = next(out.rglob("meta.json"))
-    meta = json.loads(meta_path.read_text())
+                    "--trial", str(trial), "--no-keep-checkpoint"],
+                   cwd=REPO, check=True, capture_output=True)
+    meta = json.loads(next(out.rglob("meta.json")).read_text())
     final = meta["final"]
-    return {"time_to_target": final["time_to_target"], "steps": final["global_step"],
+    ttt = final["time_to_target"]
+    return {"time_to_target": math.inf if ttt is None else ttt, "steps": final["global_step"],
             "step_time": final["accumulated_submission_time"] / max(1, final["global_step"]),
-            "wall": final["total_duration"]}
+            "stop_reason": meta.get("stop_reason")}
 
 
-def summary(values: list[float]) -> str:
-    return f"{statistics.median(values):8.2f} [{min(values):.2f}, {max(values):.2f}]"
+def summary(values: list[float], digits: int = 1) -> str:
+    if all(math.isinf(v) for v in values):
+        return "-"
+    fmt = lambda v: "-" if math.isinf(v) else f"{v:.{digits}f}"  # noqa: E731
+    return f"{fmt(statistics.median(values))} [{fmt(min(values))}, {fmt(max(values))}]"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--submission", default="submissions/nadamw")
-    parser.add_argument("--workload", default="cnn")
+    parser.add_argument("--submissions", nargs="+", default=["submissions/nadamw"])
+    parser.add_argument("--workloads", nargs="+", default=["cnn"])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--trial", type=int, default=0, help="search-space point (default 0)")
     parser.add_argument("--vary-seed", action="store_true", help="seed i for repeat i (default: seed 0)")
     args = parser.parse_args()
-    results: dict[str, list[dict]] = {"pytorch": [], "jax": []}
+    pairs = [(s, w) for s in args.submissions for w in args.workloads]
+    results: dict[tuple, list[dict]] = {(s, w, f): [] for s, w in pairs for f in FRAMEWORKS}
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.repeats):
-            for framework in results:
-                run = one_run(args.submission, args.workload, framework, Path(tmp) / f"{framework}_{i}",
-                              i if args.vary_seed else 0)
-                results[framework].append(run)
-                print(f"repeat {i} {framework:8} time-to-target {run['time_to_target']} s, "
-                      f"{run['steps']} steps, {1000 * run['step_time']:.1f} ms/step", flush=True)
-    print(f"\n{args.submission} on {args.workload}, {args.repeats} repeats: median [min, max]")
-    medians = {}
-    for framework, runs in results.items():
-        ttt = [r["time_to_target"] if r["time_to_target"] is not None else float("inf") for r in runs]
-        medians[framework] = {k: statistics.median(v) for k, v in
-                              (("ttt", ttt), ("step", [r["step_time"] for r in runs]))}
-        print(f"{framework:8} time-to-target s {summary(ttt)}   steps {summary([r['steps'] for r in runs])}"
-              f"   ms/step {summary([1000 * r['step_time'] for r in runs])}")
-    print(f"JAX / PyTorch: time-to-target {medians['jax']['ttt'] / medians['pytorch']['ttt']:.2f}x, "
-          f"submission time per step {medians['jax']['step'] / medians['pytorch']['step']:.2f}x")
+            for submission, workload in pairs:
+                for framework in (FRAMEWORKS if i % 2 == 0 else FRAMEWORKS[::-1]):
+                    out = Path(tmp) / f"{len(list(Path(tmp).iterdir()))}"
+                    run = one_run(submission, workload, framework, out, i if args.vary_seed else 0,
+                                  args.trial)
+                    results[submission, workload, framework].append(run)
+                    print(f"repeat {i} {Path(submission).name} {workload} {framework:8} "
+                          f"time-to-target {run['time_to_target']:.1f} s, {run['steps']} steps, "
+                          f"{1000 * run['step_time']:.1f} ms/step ({run['stop_reason']})", flush=True)
+    print(f"\n{args.repeats} repeat(s), point {args.trial}: median [min, max]; '-' = target not reached")
+    print("| submission | workload | framework | time-to-target (s) | steps | ms/step | JAX/PyTorch |")
+    print("|---|---|---|---|---|---|---|")
+    for submission, workload in pairs:
+        medians = {}
+        for framework in FRAMEWORKS:
+            runs = results[submission, workload, framework]
+            ttt = [r["time_to_target"] for r in runs]
+            medians[framework] = statistics.median(ttt)
+            ratio = ""
+            if framework == "jax":
+                a, b = medians["jax"], medians["pytorch"]
+                ratio = f"{a / b:.2f}x" if math.isfinite(a) and math.isfinite(b) else "-"
+            print(f"| {Path(submission).name} | {workload} | {framework} | {summary(ttt)} | "
+                  f"{summary([r['steps'] for r in runs], 0)} | "
+                  f"{summary([1000 * r['step_time'] for r in runs])} | {ratio} |")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,113 @@
+"""PyTorch and JAX step times of the same workloads, measured side by side.
+
+A step is what the harness times per training step: the submission's `data_selection` (with the
+batch's transfer to the device) and `update_params`, then a device sync. Each measurement is a
+fresh process per (workload, framework) that takes `--warmup` steps (JAX compiles there), then
+times `--steps` steps; frameworks alternate inside every repeat, so machine noise hits both alike.
+Prints, per workload, the median [min, max] milliseconds per step of each framework over the
+repeats and the JAX/PyTorch ratio of the medians.
+
+    .venv/bin/python benchmarks/step_time.py --workloads cnn dlrm gnn --repeats 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+FRAMEWORKS = ("pytorch", "jax")
+
+
+def measure(submission: str, workload: str, framework: str, steps: int, warmup: int,
+            threads: int | None) -> float:
+    """Seconds per step of `submission` on `workload` in `framework`, in this process."""
+    import os
+    import time
+
+    from harness import backends, loader
+    from harness.seeds import derive_seed
+    from harness.spec import Hyperparameters
+    from harness.trial import hyperparameters_for, ruleset_of
+    from workloads.data import TrainStream
+    from workloads.registry import get_spec
+    from workloads.sources import load_source
+
+    backends.pin_cores(threads)
+    backend = backends.load_backend(framework)
+    backend.configure_threads(threads or len(os.sched_getaffinity(0)))
+    spec = get_spec(workload)
+    module = loader.load_submission(submission, framework)
+    hparams = Hyperparameters(hyperparameters_for(submission, ruleset_of(submission), 0, 0, 0))
+    wl = backend.make_workload(spec)
+    batch_size = int(module.get_batch_size(workload_name=spec.base_name))
+    stream = TrainStream(load_source(spec.data_source)["train"], batch_size, derive_seed(0, "data"))
+    params, model_state = wl.init_model_fn(backend.make_rng(1))
+    opt = module.init_optimizer_state(workload=wl, model_params=params, model_state=model_state,
+                                      hyperparameters=hparams, rng=backend.make_rng(2))
+    queue = (wl.to_device(b) for b in stream)
+    start = 0.0
+    for step in range(warmup + steps):
+        if step == warmup:
+            backend.sync((opt, params, model_state))
+            start = time.perf_counter()
+        batch = module.data_selection(workload=wl, input_queue=queue, optimizer_state=opt,
+                                      current_param_container=params, model_state=model_state,
+                                      hyperparameters=hparams, global_step=step, rng=backend.make_rng(3))
+        opt, params, model_state = module.update_params(
+            workload=wl, current_param_container=params, current_params_types=wl.model_params_types,
+            model_state=model_state, hyperparameters=hparams, batch=batch, loss_type=spec.loss_type,
+            optimizer_state=opt, eval_results=[], global_step=step, rng=backend.make_rng(4),
+            train_state=None)
+        backend.sync((opt, params, model_state))
+    return (time.perf_counter() - start) / steps
+
+
+def run_child(args, workload: str, framework: str) -> float:
+    command = [sys.executable, __file__, "--child", workload, framework, "--submission", args.submission,
+               "--steps", str(args.steps), "--warmup", str(args.warmup)]
+    if args.threads:
+        command += ["--threads", str(args.threads)]
+    done = subprocess.run(command, cwd=REPO, check=True, capture_output=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])["seconds_per_step"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workloads", nargs="+", default=["cnn"])
+    parser.add_argument("--submission", default="submissions/nadamw")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=None, help="CPU cores (default: all)")
+    parser.add_argument("--child", nargs=2, metavar=("WORKLOAD", "FRAMEWORK"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        seconds = measure(args.submission, *args.child, args.steps, args.warmup, args.threads)
+        print(json.dumps({"seconds_per_step": seconds}))
+        return
+    results = {(w, f): [] for w in args.workloads for f in FRAMEWORKS}
+    for i in range(args.repeats):
+        for workload in args.workloads:
+            for framework in (FRAMEWORKS if i % 2 == 0 else FRAMEWORKS[::-1]):
+                ms = 1000 * run_child(args, workload, framework)
+                results[workload, framework].append(ms)
+                print(f"repeat {i} {workload:12} {framework:8} {ms:8.1f} ms/step", flush=True)
+    print(f"\n{args.submission}, {args.steps} steps after {args.warmup} warm-up steps, "
+          f"{args.repeats} repeats: ms/step median [min, max]")
+    print(f"| workload | PyTorch ms/step | JAX ms/step | JAX/PyTorch |\n|---|---|---|---|")
+    for workload in args.workloads:
+        cells, medians = [], []
+        for framework in FRAMEWORKS:
+            values = results[workload, framework]
+            medians.append(statistics.median(values))
+            cells.append(f"{medians[-1]:.1f} [{min(values):.1f}, {max(values):.1f}]")
+        print(f"| {workload} | {cells[0]} | {cells[1]} | {medians[1] / medians[0]:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()
