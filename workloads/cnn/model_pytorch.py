@@ -1,5 +1,6 @@
 """A small ResNet for 28x28 images, in PyTorch. Mirrors model_jax.py line for line."""
 
+import torch
 from torch import nn
 import torch.nn.functional as F
 
@@ -10,8 +11,27 @@ def conv3x3(c_in: int, c_out: int, stride: int) -> nn.Conv2d:
     return nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
 
 
-def batch_norm(c: int) -> nn.BatchNorm2d:
-    return nn.BatchNorm2d(c, eps=1e-5, momentum=0.1)
+class BatchNorm2d(nn.BatchNorm2d):
+    """Batch norm whose running variance averages the *biased* batch variance, as flax's does.
+
+    `nn.BatchNorm2d` averages the unbiased one (a factor n/(n-1), 0.1% at n = 784), so the
+    frameworks' eval outputs would drift apart during training. Normalization itself is the same.
+    """
+
+    def forward(self, x):
+        if not self.training:
+            return super().forward(x)
+        y = F.batch_norm(x, None, None, self.weight, self.bias, training=True, eps=self.eps)
+        if self.momentum:
+            with torch.no_grad():
+                var, mean = torch.var_mean(x, dim=(0, 2, 3), correction=0)
+                self.running_mean.lerp_(mean, self.momentum)
+                self.running_var.lerp_(var, self.momentum)
+        return y
+
+
+def batch_norm(c: int) -> BatchNorm2d:
+    return BatchNorm2d(c, eps=1e-5, momentum=0.1)
 
 
 class Block(nn.Module):

@@ -58,4 +58,24 @@ CNN_SILU = variant(
     targets_source="docs/targets.md#cnn_silu",
 )
 
-SPECS = [CNN, CNN_SILU]
+CNN_GELU = variant(
+    CNN,
+    "cnn_gelu",
+    model_config={"activation": "gelu"},  # the exact (erf) GELU in both frameworks
+    description="cnn with GELU activations",
+    validation_target=None,
+    test_target=None,
+    targets_source="docs/targets.md#cnn_gelu",
+)
+
+CNN_BN_SCALE = variant(
+    CNN,
+    "cnn_bn_scale",
+    model_config={"bn_scale_init": 8.0},  # AlgoPerf's ResNet "large BN init" variant uses 8
+    description="cnn with batch-norm scales initialized to 8 instead of 1",
+    validation_target=None,
+    test_target=None,
+    targets_source="docs/targets.md#cnn_bn_scale",
+)
+
+SPECS = [CNN, CNN_SILU, CNN_GELU, CNN_BN_SCALE]
