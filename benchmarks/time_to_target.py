@@ -53,6 +53,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--trial", type=int, default=0, help="search-space point (default 0)")
     parser.add_argument("--vary-seed", action="store_true", help="seed i for repeat i (default: seed 0)")
+    parser.add_argument("--json", help="also write every run's result to this JSON file "
+                                       "(scripts/workloads_table.py reads it)")
     args = parser.parse_args()
     pairs = [(s, w) for s in args.submissions for w in args.workloads]
     results: dict[tuple, list[dict]] = {(s, w, f): [] for s, w in pairs for f in FRAMEWORKS}
@@ -67,6 +69,11 @@ def main() -> None:
                     print(f"repeat {i} {Path(submission).name} {workload} {framework:8} "
                           f"time-to-target {run['time_to_target']:.1f} s, {run['steps']} steps, "
                           f"{1000 * run['step_time']:.1f} ms/step ({run['stop_reason']})", flush=True)
+    if args.json:
+        rows = [{"submission": Path(s).name, "workload": w, "framework": f, **run,
+                 "time_to_target": None if math.isinf(run["time_to_target"]) else run["time_to_target"]}
+                for (s, w, f), runs in results.items() for run in runs]
+        Path(args.json).write_text(json.dumps(rows, indent=1))
     print(f"\n{args.repeats} repeat(s), point {args.trial}: median [min, max]; '-' = target not reached")
     print("| submission | workload | framework | time-to-target (s) | steps | ms/step | JAX/PyTorch |")
     print("|---|---|---|---|---|---|---|")

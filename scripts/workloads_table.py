@@ -1,0 +1,63 @@
+"""Print the workloads table of docs/workloads.md from the registry and measured times.
+
+Every number but the times comes from the code: the spec (targets, budget, step hint, metric) and
+the JAX model's parameter shapes (the parameter count; PyTorch's is the same, the parity tests
+check it). Times to target come from `benchmarks/time_to_target.py --json FILE` runs of the
+reference baseline, passed with `--times FILE ...`: the median over the runs per framework, and
+how many of them reached the target.
+
+    .venv/bin/python scripts/workloads_table.py --times results/ttt_*.json > table.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+import numpy as np
+
+
+def parameter_count(spec) -> int:
+    import jax
+
+    from workloads.jax_workload import JaxWorkload
+
+    shapes = jax.tree.leaves(JaxWorkload(spec).param_shapes)
+    return int(sum(np.prod(s.shape) for s in shapes))
+
+
+def measured(times: list[dict], workload: str, framework: str) -> str:
+    runs = [r for r in times if r["workload"] == workload and r["framework"] == framework
+            and r["submission"] == "nadamw"]
+    if not runs:
+        return "not measured"
+    reached = [r["time_to_target"] for r in runs if r["time_to_target"] is not None]
+    if not reached:
+        return f"not reached (0/{len(runs)})"
+    return f"{statistics.median(reached):.0f} s ({len(reached)}/{len(runs)})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--times", nargs="*", default=[], help="JSON files from time_to_target.py")
+    args = parser.parse_args()
+    from workloads.registry import PENDING, REGISTRY
+
+    times = [row for path in args.times for row in json.loads(Path(path).read_text())]
+    print("| workload | task and data | parameters | metric (direction) | validation / test target "
+          "| budget | eval period | step hint | NAdamW time-to-target, PyTorch | JAX |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name, spec in sorted({**REGISTRY, **PENDING}.items(), key=lambda kv: (kv[1].family, kv[1].base or "", kv[0])):
+        direction = "lower is better" if spec.lower_is_better else "higher is better"
+        targets = (f"{spec.validation_target:g} / {spec.test_target:g}" if spec.has_targets
+                   else "pending (`algobench set-targets`)")
+        label = f"`{name}`" + (f" (variant of `{spec.base}`)" if spec.base else "")
+        print(f"| {label} | {spec.description} | {parameter_count(spec):,} | {spec.target_metric} "
+              f"({direction}) | {targets} | {spec.max_runtime_sec:g} s | {spec.eval_period_sec:g} s "
+              f"| {spec.step_hint} | {measured(times, name, 'pytorch')} | {measured(times, name, 'jax')} |")
+
+
+if __name__ == "__main__":
+    main()
