@@ -12,7 +12,7 @@ from submissions.common.torch_optimizers import NAdamW
 
 EPSILON = 1e-8
 HPARAMS = Hyperparameters({
-    "learning_rate": 0.003,
+    "learning_rate": 0.006,
     "one_minus_beta1": 0.1,
     "beta2": 0.999,
     "weight_decay": 0.05,
