@@ -10,7 +10,7 @@ import importlib
 
 from workloads.spec import WorkloadSpec
 
-FAMILIES = ("cnn", "smoke")
+FAMILIES = ("cnn", "smoke", "dlrm")
 DEFAULT_WORKLOADS = ("cnn",)
 
 

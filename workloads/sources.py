@@ -22,9 +22,16 @@ def _digits(data_dir: str | None = None) -> Splits:
     return load_digits()
 
 
+def _click_logs(data_dir: str | None = None) -> Splits:
+    from workloads.data.click_logs import load_click_logs
+
+    return load_click_logs()
+
+
 SOURCES: dict[str, Callable[..., Splits]] = {
     "fashion_mnist": _fashion_mnist,
     "digits": _digits,
+    "click_logs": _click_logs,
 }
 
 
