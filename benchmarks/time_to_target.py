@@ -2,7 +2,8 @@
 
 Runs every (submission, workload) pair `--repeats` times per framework with the search space's
 point `--trial` (self-tuning submissions need none), alternating frameworks so that machine noise
-hits both alike, each run in a fresh process and a fresh output folder. Prints one line per run,
+hits both alike, each run in a fresh process (and a fresh output folder, unless `--out` keeps
+them all in one results tree that `algobench score` reads). Prints one line per run,
 then a Markdown table with, per pair and framework, the median [min, max] time-to-target, steps and
 submission time per step, and the JAX/PyTorch ratio of the median times. A run that misses the
 target counts as infinitely slow (shown as `-`).
@@ -26,12 +27,14 @@ REPO = Path(__file__).resolve().parents[1]
 FRAMEWORKS = ("pytorch", "jax")
 
 
-def one_run(submission: str, workload: str, framework: str, out: Path, seed: int, trial: int) -> dict:
+def one_run(submission: str, workload: str, framework: str, out: Path, seed: int, trial: int,
+            study: int) -> dict:
     subprocess.run([sys.executable, "-m", "harness.cli", "run", submission, "--workload", workload,
                     "--framework", framework, "--out", str(out), "--seed", str(seed),
-                    "--trial", str(trial), "--no-keep-checkpoint"],
+                    "--study", str(study), "--trial", str(trial), "--no-keep-checkpoint"],
                    cwd=REPO, check=True, capture_output=True)
-    meta = json.loads(next(out.rglob("meta.json")).read_text())
+    folder = f"{Path(submission).name}/*/{framework}/{workload}/study_{study}/trial_{trial}/meta.json"
+    meta = json.loads(next(out.glob(folder)).read_text())
     final = meta["final"]
     ttt = final["time_to_target"]
     return {"time_to_target": math.inf if ttt is None else ttt, "steps": final["global_step"],
@@ -53,6 +56,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--trial", type=int, default=0, help="search-space point (default 0)")
     parser.add_argument("--vary-seed", action="store_true", help="seed i for repeat i (default: seed 0)")
+    parser.add_argument("--out", help="keep the runs' logs here, repeat i as study i (a finished "
+                                      "run found there is reused); default: a temporary folder")
     parser.add_argument("--json", help="also write every run's result to this JSON file "
                                        "(scripts/workloads_table.py reads it)")
     args = parser.parse_args()
@@ -62,9 +67,12 @@ def main() -> None:
         for i in range(args.repeats):
             for submission, workload in pairs:
                 for framework in (FRAMEWORKS if i % 2 == 0 else FRAMEWORKS[::-1]):
-                    out = Path(tmp) / f"{len(list(Path(tmp).iterdir()))}"
-                    run = one_run(submission, workload, framework, out, i if args.vary_seed else 0,
-                                  args.trial)
+                    if args.out:  # one results tree; the study index varies the seed
+                        out, seed, study = Path(args.out), 0, i
+                    else:  # a fresh folder per run
+                        out, study = Path(tmp) / f"{len(list(Path(tmp).iterdir()))}", 0
+                        seed = i if args.vary_seed else 0
+                    run = one_run(submission, workload, framework, out, seed, args.trial, study)
                     results[submission, workload, framework].append(run)
                     print(f"repeat {i} {Path(submission).name} {workload} {framework:8} "
                           f"time-to-target {run['time_to_target']:.1f} s, {run['steps']} steps, "
