@@ -10,7 +10,7 @@ import importlib
 
 from workloads.spec import WorkloadSpec
 
-FAMILIES = ("cnn", "smoke", "dlrm")
+FAMILIES = ("cnn", "smoke", "dlrm", "gnn")
 DEFAULT_WORKLOADS = ("cnn",)
 
 

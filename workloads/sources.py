@@ -28,9 +28,16 @@ def _click_logs(data_dir: str | None = None) -> Splits:
     return load_click_logs()
 
 
+def _nci_molecules(data_dir: str | None = None) -> Splits:
+    from workloads.data.molecules import load_molecules
+
+    return load_molecules()
+
+
 SOURCES: dict[str, Callable[..., Splits]] = {
     "fashion_mnist": _fashion_mnist,
     "digits": _digits,
+    "nci_molecules": _nci_molecules,
     "click_logs": _click_logs,
 }
 
