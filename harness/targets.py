@@ -3,7 +3,7 @@
 1. Tune: the reference submission's first `trials` search-space points run at `budget_sec` with an
    unreachable target (so each trains to its budget and logs its whole curve), in one framework.
 2. Confirm: the best point (by the best validation metric it reached) runs `seeds` times in every
-   framework.
+   framework; its tuning run is the first of these in the tuning framework (the same run).
 3. Derive: the validation target is the best validation metric that *every* confirmation run
    reached, rounded to `resolution` in the safe direction; the test target likewise from the test
    metric. The step hint is the schedule length the runs used; the budget is twice the slowest
@@ -147,9 +147,12 @@ def set_targets(spec: WorkloadSpec, submission_dir: Path | str, frameworks: Sequ
     confirmation = study.build_plan(submission_dir, [spec.name], frameworks, out=out / "confirmation",
                                     ruleset="external", studies=seeds, trials=index + 1,
                                     base_seed=base_seed, spec_overrides=overrides)
+    # The tuning run of the best point is the confirmation run of study 0 in the tuning framework
+    # (same point, seed, overrides and budget): it counts as one, instead of being run again.
+    same_as_tuned = lambda task: task.framework == tuning_framework and task.study == 0  # noqa: E731
     confirmation.tasks = [dataclasses.replace(task, hyperparameters=hparams)
-                          for task in confirmation.tasks if task.trial == index]
-    confirmed = run(confirmation)
+                          for task in confirmation.tasks if task.trial == index and not same_as_tuned(task)]
+    confirmed = [tuned[index], *run(confirmation)]
     failed = [t["folder"] for t in confirmed if t["meta"]["status"] != "completed"]
     if failed:
         raise ValueError(f"confirmation runs did not complete: {failed}; see their meta.json")
