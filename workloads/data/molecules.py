@@ -103,26 +103,30 @@ def nci_smiles() -> list[str]:
     return [line.split()[0] for line in path.read_text().splitlines() if line.strip()]
 
 
-def load_molecules() -> dict[str, dict[str, np.ndarray]]:
+def load_molecules(num_validation: int = NUM_VALIDATION, num_test: int = NUM_TEST,
+                   limit: int | None = None) -> dict[str, dict[str, np.ndarray]]:
     """The NCI graphs as ``{'train'|'validation'|'test': {GRAPH_KEYS..., 'targets'}}``.
 
-    Built once (about 10 s) and cached; the split comes from
+    Built once (about 15 s) and cached; the split comes from
     ``split_indices(N, {'validation': 500, 'test': 500}, seed=SPLIT_SEED)`` over the kept
-    molecules in file order (3,906 / 500 / 500).
+    molecules in file order (3,906 / 500 / 500). ``limit`` builds from the file's first
+    ``limit`` SMILES only (for tests).
     """
     params = {"source": "rdkit/Data/NCI/first_5K.smi", "rdkit": importlib.metadata.version("rdkit"),
               "max_nodes": MAX_NODES, "max_edges": MAX_EDGES, "tasks": list(TASKS),
-              "validation": NUM_VALIDATION, "test": NUM_TEST, "seed": SPLIT_SEED,
-              "format": _FORMAT_VERSION}
-    flat = cached_arrays("nci_molecules", params, _build_splits)
+              "references": [smiles for _, smiles in REFERENCE_DRUGS],
+              "similar_fraction": SIMILAR_FRACTION, "validation": num_validation, "test": num_test,
+              "seed": SPLIT_SEED, "limit": limit, "format": _FORMAT_VERSION}
+    flat = cached_arrays("nci_molecules", params,
+                         lambda: _build_splits(nci_smiles()[:limit], num_validation, num_test))
     return {split: {key: flat[f"{split}.{key}"] for key in (*GRAPH_KEYS, "targets")}
             for split in ("train", "validation", "test")}
 
 
-def _build_splits() -> dict[str, np.ndarray]:
-    graphs = build_graphs(nci_smiles())
+def _build_splits(smiles: Sequence[str], num_validation: int, num_test: int) -> dict[str, np.ndarray]:
+    graphs = build_graphs(smiles)
     n = len(graphs["targets"])
-    idx = split_indices(n, {"validation": NUM_VALIDATION, "test": NUM_TEST}, SPLIT_SEED)
+    idx = split_indices(n, {"validation": num_validation, "test": num_test}, SPLIT_SEED)
     return {f"{split}.{key}": value[idx[split]]
             for split in ("train", "validation", "test") for key, value in graphs.items()}
 
