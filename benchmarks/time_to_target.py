@@ -28,10 +28,11 @@ FRAMEWORKS = ("pytorch", "jax")
 
 
 def one_run(submission: str, workload: str, framework: str, out: Path, seed: int, trial: int,
-            study: int) -> dict:
+            study: int, threads: int | None) -> dict:
+    threads_arg = ["--threads", str(threads)] if threads else []
     subprocess.run([sys.executable, "-m", "harness.cli", "run", submission, "--workload", workload,
                     "--framework", framework, "--out", str(out), "--seed", str(seed),
-                    "--study", str(study), "--trial", str(trial), "--no-keep-checkpoint"],
+                    "--study", str(study), "--trial", str(trial), "--no-keep-checkpoint", *threads_arg],
                    cwd=REPO, check=True, capture_output=True)
     folder = f"{Path(submission).name}/*/{framework}/{workload}/study_{study}/trial_{trial}/meta.json"
     meta = json.loads(next(out.glob(folder)).read_text())
@@ -56,6 +57,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--trial", type=int, default=0, help="search-space point (default 0)")
     parser.add_argument("--vary-seed", action="store_true", help="seed i for repeat i (default: seed 0)")
+    parser.add_argument("--threads", type=int, help="CPU cores per run (default: all)")
     parser.add_argument("--out", help="keep the runs' logs here, repeat i as study i (a finished "
                                       "run found there is reused); default: a temporary folder")
     parser.add_argument("--json", help="also write every run's result to this JSON file "
@@ -72,7 +74,8 @@ def main() -> None:
                     else:  # a fresh folder per run
                         out, study = Path(tmp) / f"{len(list(Path(tmp).iterdir()))}", 0
                         seed = i if args.vary_seed else 0
-                    run = one_run(submission, workload, framework, out, seed, args.trial, study)
+                    run = one_run(submission, workload, framework, out, seed, args.trial, study,
+                                  args.threads)
                     results[submission, workload, framework].append(run)
                     print(f"repeat {i} {Path(submission).name} {workload} {framework:8} "
                           f"time-to-target {run['time_to_target']:.1f} s, {run['steps']} steps, "
