@@ -103,8 +103,11 @@ def test_cache_hit_needs_no_rdkit(tmp_path):
     code = ("import sys; from workloads.data.molecules import load_molecules; "
             "d = load_molecules(num_validation=5, num_test=5, limit=40); "
             "print(sorted(len(v['targets']) for v in d.values()), 'rdkit' in sys.modules)")
-    run = lambda: subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,  # noqa: E731
-                                 text=True, check=True).stdout.split("\n")[-2]
+
+    def run():
+        return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                              check=True).stdout.split("\n")[-2]
+
     assert run() == "[5, 5, 30] True"  # built: RDKit imported
     assert run() == "[5, 5, 30] False"  # from the cache: RDKit never imported
 

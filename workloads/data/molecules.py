@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -99,7 +99,7 @@ def nci_smiles() -> list[str]:
     spec = importlib.util.find_spec("rdkit")  # locates the package without importing it
     if spec is None or not spec.submodule_search_locations:
         raise ModuleNotFoundError("the gnn workloads' data needs RDKit: pip install rdkit")
-    path = Path(list(spec.submodule_search_locations)[0]) / "Data" / "NCI" / "first_5K.smi"
+    path = Path(next(iter(spec.submodule_search_locations))) / "Data" / "NCI" / "first_5K.smi"
     return [line.split()[0] for line in path.read_text().splitlines() if line.strip()]
 
 
