@@ -111,8 +111,12 @@ GNN_LARGE = variant(
     "gnn_large",
     model_config={"hidden": 48, "num_steps": 4},
     description="gnn wider and deeper: width 48, 4 message-passing steps",
-    validation_target=None,
-    test_target=None,
+    # from `algobench set-targets gnn_large --trials 1 --seeds 1 --budget 420` (docs/targets.md)
+    validation_target=0.94,
+    test_target=0.91,
+    step_hint=2500,
+    max_runtime_sec=470.0,
+    eval_period_sec=15.7,
     targets_source="docs/targets.md#gnn_large",
 )
 
