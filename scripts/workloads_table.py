@@ -4,7 +4,8 @@ Every number but the times comes from the code: the spec (targets, budget, step 
 the JAX model's parameter shapes (the parameter count; PyTorch's is the same, the parity tests
 check it). Times to target come from `benchmarks/time_to_target.py --json FILE` runs of the
 reference baseline, passed with `--times FILE ...`: the median over the runs per framework, and
-how many of them reached the target.
+how many of them reached the target. Rows whose `source` is `target-setting` (times read off the
+confirmation runs of `algobench set-targets`) are marked with a dagger.
 
     .venv/bin/python scripts/workloads_table.py --times results/ttt_*.json > table.md
 """
@@ -36,7 +37,8 @@ def measured(times: list[dict], workload: str, framework: str) -> str:
     reached = [r["time_to_target"] for r in runs if r["time_to_target"] is not None]
     if not reached:
         return f"not reached (0/{len(runs)})"
-    return f"{statistics.median(reached):.0f} s ({len(reached)}/{len(runs)})"
+    mark = " †" if any(r.get("source") == "target-setting" for r in runs) else ""
+    return f"{statistics.median(reached):.0f} s ({len(reached)}/{len(runs)}){mark}"
 
 
 def main() -> None:
