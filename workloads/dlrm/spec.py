@@ -73,8 +73,12 @@ DLRM_LAYERNORM = variant(
     "dlrm_layernorm",
     model_config={"layer_norm": True},
     description="dlrm with layer norm after every hidden dense layer of both MLPs",
-    validation_target=None,
-    test_target=None,
+    # from `algobench set-targets dlrm_layernorm --trials 1 --seeds 1 --budget 450 --resolution 0.001`
+    validation_target=0.387,
+    test_target=0.384,
+    step_hint=5800,
+    max_runtime_sec=430.0,
+    eval_period_sec=14.3,
     targets_source="docs/targets.md#dlrm_layernorm",
 )
 
@@ -83,8 +87,12 @@ DLRM_EMBED_SCALE = variant(
     "dlrm_embed_scale",
     model_config={"embed_init_scale": EMBED_SCALE_VARIANT},
     description=f"dlrm with embeddings initialized {EMBED_SCALE_VARIANT}x larger",
-    validation_target=None,
-    test_target=None,
+    # from `algobench set-targets dlrm_embed_scale --trials 1 --seeds 1 --budget 450 --resolution 0.001`
+    validation_target=0.397,
+    test_target=0.393,
+    step_hint=5800,
+    max_runtime_sec=320.0,
+    eval_period_sec=10.7,
     targets_source="docs/targets.md#dlrm_embed_scale",
 )
 
@@ -93,8 +101,12 @@ DLRM_RESNET = variant(
     "dlrm_resnet",
     model_config={"residual": True, "top_widths": (128, 128, 128, 128)},
     description="dlrm with a residual top MLP (a projection, then three residual layers)",
-    validation_target=None,
-    test_target=None,
+    # from `algobench set-targets dlrm_resnet --trials 1 --seeds 1 --budget 450 --resolution 0.001`
+    validation_target=0.387,
+    test_target=0.383,
+    step_hint=5800,
+    max_runtime_sec=360.0,
+    eval_period_sec=12.0,
     targets_source="docs/targets.md#dlrm_resnet",
 )
 
