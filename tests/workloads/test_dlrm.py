@@ -15,7 +15,7 @@ from workloads.metrics import binary_classification
 from workloads.registry import PENDING, REGISTRY
 from workloads.workload_base import example_batch
 
-SIZES = dict(num_train=20_000, num_validation=5_000, num_test=5_000)
+SIZES = {"num_train": 20_000, "num_validation": 5_000, "num_test": 5_000}
 DLRM_SPECS = [s for n, s in {**REGISTRY, **PENDING}.items() if s.family == "dlrm"]
 
 
@@ -132,7 +132,7 @@ def test_binary_classification_metric_by_hand():
     logits = np.array([2.0, -1.0, 0.0, 3.0, -2.0], np.float32)
     targets = np.array([1.0, 0.0, 1.0, 0.0, 1.0], np.float32)
     weights = np.array([1, 1, 1, 1, 0], np.float32)  # the last one is padding
-    sig = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
+    sig = lambda x: 1 / (1 + math.exp(-x))
     losses = [-math.log(sig(2.0)), -math.log(1 - sig(-1.0)), -math.log(0.5), -math.log(1 - sig(3.0))]
     # positives score 2 and 0, negatives -1 and 3: of the 4 (positive, negative) pairs, 2 are
     # ordered right (2 > -1, 0 > -1), so the AUC is 2 / 4

@@ -6,7 +6,7 @@ concatenated table, each feature's rows starting at its offset); the pairwise do
 27 vectors (upper triangle) and the bottom vector feed the top MLP, whose one output is the logit.
 """
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp

@@ -6,10 +6,12 @@ concatenated table, each feature's rows starting at its offset); the pairwise do
 27 vectors (upper triangle) and the bottom vector feed the top MLP, whose one output is the logit.
 """
 
+from itertools import pairwise
+
 import numpy as np
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 
 def interaction_pairs(num_vectors: int) -> np.ndarray:
@@ -32,10 +34,10 @@ class Model(nn.Module):
                              persistent=False)
         self.embedding = nn.Embedding(int(sum(table_sizes)), embed_dim)
         bottom = (num_dense, *bottom_widths, embed_dim)
-        self.bottom = nn.ModuleList(nn.Linear(a, b) for a, b in zip(bottom[:-1], bottom[1:]))
+        self.bottom = nn.ModuleList(nn.Linear(a, b) for a, b in pairwise(bottom))
         n = len(table_sizes) + 1
         top = (embed_dim + n * (n - 1) // 2, *top_widths)
-        self.top = nn.ModuleList(nn.Linear(a, b) for a, b in zip(top[:-1], top[1:]))
+        self.top = nn.ModuleList(nn.Linear(a, b) for a, b in pairwise(top))
         if layer_norm:
             self.bottom_norm = nn.ModuleList(nn.LayerNorm(b, eps=1e-6) for b in bottom[1:])
             self.top_norm = nn.ModuleList(nn.LayerNorm(b, eps=1e-6) for b in top[1:])
