@@ -63,12 +63,14 @@ def cmd_workloads(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(entries, indent=2))
         return 0
-    header = f"{'name':<14}{'base':<10}{'metric':<12}{'val target':>11}{'test target':>12}" \
-             f"{'budget s':>10}{'eval s':>8}{'step hint':>10}"
-    print(header)
+    name_w = max(len(e["name"]) for e in entries) + 2
+    base_w = max(len(e["base"] or "-") for e in entries) + 2
+    metric_w = max(len(e["metric"]) for e in entries) + 2
+    print(f"{'name':<{name_w}}{'base':<{base_w}}{'metric':<{metric_w}}{'val target':>11}"
+          f"{'test target':>12}{'budget s':>10}{'eval s':>8}{'step hint':>10}")
     for e in entries:
         direction = "<=" if e["lower_is_better"] else ">="
-        print(f"{e['name']:<14}{(e['base'] or '-'):<10}{e['metric']:<12}"
+        print(f"{e['name']:<{name_w}}{(e['base'] or '-'):<{base_w}}{e['metric']:<{metric_w}}"
               f"{direction + str(e['validation_target']):>11}{direction + str(e['test_target']):>12}"
               f"{e['max_runtime_sec']:>10g}{e['eval_period_sec']:>8g}{e['step_hint']:>10}")
     print(f"\ndefault workloads: {', '.join(DEFAULT_WORKLOADS)}")
