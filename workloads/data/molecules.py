@@ -131,6 +131,18 @@ def _build_splits(smiles: Sequence[str], num_validation: int, num_test: int) -> 
             for split in ("train", "validation", "test") for key, value in graphs.items()}
 
 
+def empty_graphs(n: int) -> dict[str, np.ndarray]:
+    """`n` graphs with no atoms or bonds: the zeroed, fully padded input arrays, to be filled."""
+    return {
+        "nodes": np.zeros((n, MAX_NODES, NODE_FEATURES), np.float32),
+        "edges": np.zeros((n, MAX_EDGES, EDGE_FEATURES), np.float32),
+        "senders": np.zeros((n, MAX_EDGES), np.int32),
+        "receivers": np.zeros((n, MAX_EDGES), np.int32),
+        "node_mask": np.zeros((n, MAX_NODES), np.float32),
+        "edge_mask": np.zeros((n, MAX_EDGES), np.float32),
+    }
+
+
 def build_graphs(smiles: Sequence[str]) -> dict[str, np.ndarray]:
     """Padded graph arrays and labels of the molecules in ``smiles`` that RDKit parses and that
     have at most ``MAX_NODES`` atoms, in input order (the module docstring lists the arrays)."""
@@ -140,15 +152,7 @@ def build_graphs(smiles: Sequence[str]) -> dict[str, np.ndarray]:
     patterns = [Chem.MolFromSmarts(s) for _, s in SMARTS_TASKS]
     mols = [m for m in map(Chem.MolFromSmiles, smiles) if m is not None and m.GetNumAtoms() <= MAX_NODES]
     n = len(mols)
-    out = {
-        "nodes": np.zeros((n, MAX_NODES, NODE_FEATURES), np.float32),
-        "edges": np.zeros((n, MAX_EDGES, EDGE_FEATURES), np.float32),
-        "senders": np.zeros((n, MAX_EDGES), np.int32),
-        "receivers": np.zeros((n, MAX_EDGES), np.int32),
-        "node_mask": np.zeros((n, MAX_NODES), np.float32),
-        "edge_mask": np.zeros((n, MAX_EDGES), np.float32),
-        "targets": np.zeros((n, len(TASKS)), np.float32),
-    }
+    out = {**empty_graphs(n), "targets": np.zeros((n, len(TASKS)), np.float32)}
     for i, mol in enumerate(mols):
         for atom in mol.GetAtoms():
             out["nodes"][i, atom.GetIdx()] = _atom_features(atom)

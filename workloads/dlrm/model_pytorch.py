@@ -13,11 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-def interaction_pairs(num_vectors: int) -> np.ndarray:
-    """Flat indices (i * num_vectors + j, i < j) of the upper triangle of the dot-product matrix."""
-    i, j = np.triu_indices(num_vectors, k=1)
-    return i * num_vectors + j
+from workloads.dlrm.spec import interaction_pairs
 
 
 class Model(nn.Module):

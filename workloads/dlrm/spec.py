@@ -16,6 +16,12 @@ CLICK_RATE_LOGIT = math.log(0.25 / 0.75)  # the head's initial bias: the data's 
 EMBED_SCALE_VARIANT = 4.0  # dlrm_embed_scale's embed_init_scale
 
 
+def interaction_pairs(num_vectors: int) -> np.ndarray:
+    """Flat indices (i * num_vectors + j, i < j) of the upper triangle of the dot-product matrix."""
+    i, j = np.triu_indices(num_vectors, k=1)
+    return i * num_vectors + j
+
+
 def init_rule(config: Mapping):
     """Embeddings N(0, (embed_init_scale / sqrt(embed_dim))^2); LeCun for the output layer, whose
     bias starts at the logit of the click rate (25%); He for the other kernels (the default)."""

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from workloads.data.molecules import (EDGE_FEATURES, GRAPH_KEYS, MAX_EDGES, MAX_NODES,
+from workloads.data.molecules import (EDGE_FEATURES, GRAPH_KEYS, MAX_EDGES, MAX_NODES, empty_graphs,
                                       NODE_FEATURES, TASKS)
 from workloads.init import truncated_normal
 from workloads.spec import LossType, WorkloadSpec, variant
@@ -28,14 +28,7 @@ def example_batch(spec: WorkloadSpec, n: int, rng: np.random.Generator) -> dict[
     """Made-up graphs of the data's form: random molecule-like sizes (1 to MAX_NODES atoms, a
     chain plus random extra bonds, every bond in both directions, padding edges at node 0),
     random features on real atoms and bonds only, 0/1 targets."""
-    batch = {
-        "nodes": np.zeros((n, MAX_NODES, NODE_FEATURES), np.float32),
-        "edges": np.zeros((n, MAX_EDGES, EDGE_FEATURES), np.float32),
-        "senders": np.zeros((n, MAX_EDGES), np.int32),
-        "receivers": np.zeros((n, MAX_EDGES), np.int32),
-        "node_mask": np.zeros((n, MAX_NODES), np.float32),
-        "edge_mask": np.zeros((n, MAX_EDGES), np.float32),
-    }
+    batch = empty_graphs(n)
     for i in range(n):
         atoms = int(rng.integers(1, MAX_NODES + 1))
         bonds = [(a - 1, a) for a in range(1, atoms)]  # a chain, then a few ring closures
