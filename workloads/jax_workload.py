@@ -120,10 +120,11 @@ class JaxWorkload(WorkloadBase):
     ) -> dict[str, jax.Array]:
         """Per-example loss, its masked sum and the number of valid examples (AlgoPerf's dict).
 
-        Softmax cross-entropy: one loss per example. Sigmoid cross-entropy: one per (example,
-        label), each counted (AlgoPerf's OGBG and Criteo), with label smoothing towards 1/2.
-        Mean absolute / squared error: the mean over each example's elements. A mask of shape
-        (batch,) weights whole examples."""
+        Softmax cross-entropy: one loss per example, or one per position for sequence logits
+        (batch, positions, classes) and labels (batch, positions). Sigmoid cross-entropy: one per
+        (example, label), each counted (AlgoPerf's OGBG and Criteo), with label smoothing towards
+        1/2. Mean absolute / squared error: the mean over each example's elements. A mask of shape
+        (batch,) weights whole examples; one of the per-example loss's shape, single positions."""
         loss_type = self._spec.loss_type
         if loss_type == LossType.SOFTMAX_CROSS_ENTROPY:
             one_hot = jax.nn.one_hot(label_batch, logits_batch.shape[-1])

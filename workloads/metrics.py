@@ -21,6 +21,12 @@ def _weights(batch: dict[str, np.ndarray]) -> np.ndarray:
     return batch.get("weights", np.ones(n, np.float32)).astype(np.float64)
 
 
+def _weights_like(batch: dict[str, np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
+    """The batch's weights broadcast to `shape`: per-example weights (N,) over (N, positions)."""
+    w = _weights(batch)
+    return np.broadcast_to(w.reshape(*w.shape, *[1] * (len(shape) - w.ndim)), shape)
+
+
 def _log_softmax(logits: np.ndarray) -> np.ndarray:
     logits = logits.astype(np.float64)
     shifted = logits - logits.max(axis=-1, keepdims=True)
@@ -34,10 +40,13 @@ def _sigmoid_cross_entropy(logits: np.ndarray, targets: np.ndarray) -> np.ndarra
 
 
 def classification(outputs: np.ndarray, batch: dict[str, np.ndarray]) -> Metrics:
-    """Accuracy and softmax cross-entropy (no label smoothing) over the real examples."""
+    """Accuracy and softmax cross-entropy (no label smoothing) over the real examples: outputs
+    (N, classes) and targets (N,), or, for sequences, outputs (N, positions, classes) and targets
+    (N, positions) with weights (N,) or (N, positions); then every real position counts once and
+    `num_examples` counts positions."""
     targets = batch["targets"].astype(np.int64)
-    w = _weights(batch)
-    nll = -np.take_along_axis(_log_softmax(outputs), targets[:, None], axis=-1)[:, 0]
+    w = _weights_like(batch, targets.shape)
+    nll = -np.take_along_axis(_log_softmax(outputs), targets[..., None], axis=-1)[..., 0]
     correct = (outputs.argmax(axis=-1) == targets).astype(np.float64)
     n = w.sum()
     return {"accuracy": float((correct * w).sum() / n), "loss": float((nll * w).sum() / n),

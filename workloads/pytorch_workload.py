@@ -194,14 +194,16 @@ class PyTorchWorkload(WorkloadBase):
     ) -> dict[str, torch.Tensor]:
         """Per-example loss, its masked sum and the number of valid examples (AlgoPerf's dict).
 
-        Softmax cross-entropy: one loss per example. Sigmoid cross-entropy: one per (example,
-        label), each counted (AlgoPerf's OGBG and Criteo), with label smoothing towards 1/2.
-        Mean absolute / squared error: the mean over each example's elements. A mask of shape
-        (batch,) weights whole examples."""
+        Softmax cross-entropy: one loss per example, or one per position for sequence logits
+        (batch, positions, classes) and labels (batch, positions). Sigmoid cross-entropy: one per
+        (example, label), each counted (AlgoPerf's OGBG and Criteo), with label smoothing towards
+        1/2. Mean absolute / squared error: the mean over each example's elements. A mask of shape
+        (batch,) weights whole examples; one of the per-example loss's shape, single positions."""
         loss_type = self._spec.loss_type
         if loss_type == LossType.SOFTMAX_CROSS_ENTROPY:
-            per_example = F.cross_entropy(logits_batch, label_batch.long(), reduction="none",
-                                          label_smoothing=label_smoothing)
+            # classes on the last axis, as in JAX: logits (batch, [positions...,] classes)
+            per_example = F.cross_entropy(logits_batch.movedim(-1, 1), label_batch.long(),
+                                          reduction="none", label_smoothing=label_smoothing)
         elif loss_type == LossType.SIGMOID_CROSS_ENTROPY:
             targets = label_batch.to(logits_batch.dtype)
             targets = targets * (1.0 - label_smoothing) + 0.5 * label_smoothing
