@@ -81,8 +81,18 @@ def multilabel_average_precision(outputs: np.ndarray, batch: dict[str, np.ndarra
             "num_examples": float(real.sum())}
 
 
+def language_model(outputs: np.ndarray, batch: dict[str, np.ndarray]) -> Metrics:
+    """Next-token prediction: `classification` over every real position of outputs (N, positions,
+    vocabulary) and targets (N, positions), so `loss` is the cross-entropy per token (nats),
+    plus `perplexity` = exp(loss) and `bits_per_token` = loss / ln 2."""
+    metrics = classification(outputs, batch)
+    loss = metrics["loss"]
+    return {**metrics, "perplexity": float(np.exp(loss)), "bits_per_token": float(loss / np.log(2.0))}
+
+
 METRICS: dict[str, Callable[[np.ndarray, dict], Metrics]] = {
     "classification": classification,
     "binary_classification": binary_classification,
     "multilabel_average_precision": multilabel_average_precision,
+    "language_model": language_model,
 }
