@@ -34,11 +34,17 @@ def _nci_molecules(data_dir: str | None = None) -> Splits:
     return load_molecules()
 
 
+def _shakespeare(data_dir: str | None = None) -> Splits:
+    from workloads.data.shakespeare import load_shakespeare
+
+    return load_shakespeare()
+
 SOURCES: dict[str, Callable[..., Splits]] = {
     "fashion_mnist": _fashion_mnist,
     "digits": _digits,
     "nci_molecules": _nci_molecules,
     "click_logs": _click_logs,
+    "shakespeare": _shakespeare,
 }
 
 
