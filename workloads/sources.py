@@ -39,6 +39,7 @@ def _shakespeare(data_dir: str | None = None) -> Splits:
 
     return load_shakespeare()
 
+
 SOURCES: dict[str, Callable[..., Splits]] = {
     "fashion_mnist": _fashion_mnist,
     "digits": _digits,
