@@ -10,7 +10,7 @@ import importlib
 
 from workloads.spec import WorkloadSpec
 
-FAMILIES = ("cnn", "smoke", "dlrm", "gnn")
+FAMILIES = ("cnn", "smoke", "dlrm", "gnn", "vit")
 DEFAULT_WORKLOADS = ("cnn",)
 
 
