@@ -90,9 +90,51 @@ def language_model(outputs: np.ndarray, batch: dict[str, np.ndarray]) -> Metrics
     return {**metrics, "perplexity": float(np.exp(loss)), "bits_per_token": float(loss / np.log(2.0))}
 
 
+def phoneme_error_rate(outputs: np.ndarray, batch: dict[str, np.ndarray]) -> Metrics:
+    """Greedy-decoding metrics of a sequence-to-sequence model (the `translate` family): `outputs`
+    are the logits of its decoding (N, positions, vocab) (or decoded ids (N, positions)); the
+    hypothesis is their argmax up to the first EOS (or PAD), the reference `targets` up to its EOS.
+    `phoneme_error_rate`: edit distance (`editdistance`) summed over the real examples, divided
+    by the summed reference lengths. `word_error_rate`: the fraction of examples not decoded
+    exactly. `bleu`: sacrebleu's corpus BLEU (0-100) of the phoneme strings. `loss`: softmax
+    cross-entropy of the logits at the reference's positions, EOS included (the teacher-forced
+    loss while the decoded prefix matches the reference)."""
+    import editdistance  # lazy: only sequence workloads need them
+    import sacrebleu
+
+    from workloads.data.cmudict_g2p import EOS, PAD
+
+    targets = batch["targets"].astype(np.int64)
+    weights = _weights(batch)
+    real = weights.reshape(len(targets), -1).max(axis=1) > 0
+    ids = outputs.argmax(axis=-1) if outputs.ndim == 3 else outputs.astype(np.int64)
+
+    def until_eos(row: np.ndarray) -> list[int]:
+        stop = np.flatnonzero((row == EOS) | (row == PAD))
+        return row[: stop[0] if len(stop) else len(row)].tolist()
+
+    hyps = [until_eos(row) for row in ids[real]]
+    refs = [until_eos(row) for row in targets[real]]
+    errors = sum(editdistance.eval(h, r) for h, r in zip(hyps, refs))
+    length = sum(len(r) for r in refs)
+    bleu = sacrebleu.corpus_bleu([" ".join(map(str, h)) for h in hyps],
+                                 [[" ".join(map(str, r)) for r in refs]], tokenize="none")
+    metrics = {"phoneme_error_rate": errors / max(length, 1),
+               "word_error_rate": float(np.mean([h != r for h, r in zip(hyps, refs)])),
+               "bleu": float(bleu.score), "num_examples": float(real.sum())}
+    if outputs.ndim == 3:
+        positions = np.arange(targets.shape[1])
+        ref_len = np.array([len(r) for r in (until_eos(row) for row in targets)])
+        scored = (positions[None, :] <= ref_len[:, None]) & real[:, None]  # the phonemes and EOS
+        nll = -np.take_along_axis(_log_softmax(outputs), targets[..., None], axis=-1)[..., 0]
+        metrics["loss"] = float(nll[scored].sum() / max(scored.sum(), 1))
+    return metrics
+
+
 METRICS: dict[str, Callable[[np.ndarray, dict], Metrics]] = {
     "classification": classification,
     "binary_classification": binary_classification,
     "multilabel_average_precision": multilabel_average_precision,
+    "phoneme_error_rate": phoneme_error_rate,
     "language_model": language_model,
 }

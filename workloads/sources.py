@@ -40,12 +40,19 @@ def _shakespeare(data_dir: str | None = None) -> Splits:
     return load_shakespeare()
 
 
+def _cmudict(data_dir: str | None = None) -> Splits:
+    from workloads.data.cmudict_g2p import load_cmudict_g2p
+
+    return load_cmudict_g2p()
+
+
 SOURCES: dict[str, Callable[..., Splits]] = {
     "fashion_mnist": _fashion_mnist,
     "digits": _digits,
     "nci_molecules": _nci_molecules,
     "click_logs": _click_logs,
     "shakespeare": _shakespeare,
+    "cmudict": _cmudict,
 }
 
 
