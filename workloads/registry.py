@@ -10,7 +10,7 @@ import importlib
 
 from workloads.spec import WorkloadSpec
 
-FAMILIES = ("cnn", "smoke", "dlrm", "gnn", "vit")
+FAMILIES = ("cnn", "smoke", "dlrm", "gnn", "vit", "lm")
 DEFAULT_WORKLOADS = ("cnn",)
 
 

@@ -1,0 +1,1 @@
+"""`lm`: a character-level decoder-only Transformer on Shakespeare."""
