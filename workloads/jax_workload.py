@@ -72,8 +72,11 @@ class JaxWorkload(WorkloadBase):
         types = parameter_types(param_shapes, {self._state_name(n) for n in state_shapes})
         self.param_shapes = unflatten({n: ShapeTuple(s) for n, s in param_shapes.items()})
         self.model_params_types = unflatten(types)
+        # eval outputs: the forward in eval mode, or the Model's `predict` where it has one
+        # (sequence models that decode at eval), called as apply(..., method="predict")
+        eval_kwargs = {"method": "predict"} if hasattr(self._model, "predict") else {"train": False}
         self._eval_forward = jax.jit(
-            lambda params, state, x: self._model.apply({"params": params, **state}, x, train=False)
+            lambda params, state, x: self._model.apply({"params": params, **state}, x, **eval_kwargs)
         )
 
     @staticmethod
@@ -151,6 +154,8 @@ class JaxWorkload(WorkloadBase):
 
     # -- harness side (never called by a submission) -------------------------------------------
     def eval_outputs(self, params: dict, model_state: dict, batch: dict[str, np.ndarray]) -> np.ndarray:
+        """Outputs for a whole eval batch: the forward with train=False, or the Model's `predict`
+        where it defines one (then `apply(..., method="predict")`, e.g. greedy decoding)."""
         inputs = self.model_inputs({k: self._put_batch(batch[k]) for k in self._spec.input_keys})
         return np.asarray(self._eval_forward(params, model_state, inputs))
 

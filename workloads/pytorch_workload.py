@@ -224,7 +224,9 @@ class PyTorchWorkload(WorkloadBase):
 
     # -- harness side (never called by a submission) -------------------------------------------
     def eval_outputs(self, params: torch.nn.Module, model_state: Any, batch: dict[str, np.ndarray]) -> np.ndarray:
-        """Outputs for a whole eval batch. Under DDP each rank computes its shard and the shards
+        """Outputs for a whole eval batch: the model's forward in EVAL mode, or, when the family's
+        Model defines `predict` (sequence models that decode at eval), `model.predict(inputs)` in
+        eval mode without gradients. Under DDP each rank computes its shard and the shards
         are gathered, so every rank returns the same array (a batch that does not split evenly is
         computed whole on every rank)."""
         rank, world = data_parallel_rank()
@@ -235,8 +237,11 @@ class PyTorchWorkload(WorkloadBase):
         with torch.no_grad():
             batch = {k: torch.from_numpy(np.ascontiguousarray(v)).to(self._device) for k, v in batch.items()}
             # the bare model: a DDP forward would add collectives of its own
-            logits, _ = self.model_fn(unwrap(params), batch, model_state, ForwardPassMode.EVAL,
-                                      None, False)
+            model = unwrap(params)
+            if hasattr(model, "predict"):
+                logits = model.eval().predict(self.model_inputs(batch))
+            else:
+                logits, _ = self.model_fn(model, batch, model_state, ForwardPassMode.EVAL, None, False)
             if split:
                 shards = [torch.empty_like(logits) for _ in range(world)]
                 dist.all_gather(shards, logits.contiguous())

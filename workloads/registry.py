@@ -10,7 +10,7 @@ import importlib
 
 from workloads.spec import WorkloadSpec
 
-FAMILIES = ("cnn", "smoke", "dlrm", "gnn", "vit", "lm")
+FAMILIES = ("cnn", "smoke", "dlrm", "gnn", "vit", "lm", "translate")
 DEFAULT_WORKLOADS = ("cnn",)
 
 

@@ -1,0 +1,195 @@
+"""An encoder-decoder Transformer for grapheme-to-phoneme, in flax. Mirrors model_pytorch.py line
+for line (the same parameter names, the same operations in the same order).
+
+`__call__` is the teacher-forced pass (training): logits (batch, target positions, vocab) from the
+source ids and the decoder inputs (BOS + the target shifted right). `predict` (called with
+`apply(..., method="predict")`) is greedy decoding for evaluation: from the source ids alone, a
+fixed `tgt_len` steps, each feeding the previous step's argmax back in, with cached keys and
+values; it returns the logits of every step, whose argmax is the decoded sequence (what comes
+after the first EOS is ignored by the metric). Modules use `setup` so that both methods share them.
+"""
+
+import math
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+PAD, BOS = 0, 1
+NEG_INF = -1e9  # masked attention logits
+
+
+def layer_norm() -> nn.LayerNorm:
+    return nn.LayerNorm(epsilon=1e-6)
+
+
+class Attention(nn.Module):
+    """Multi-head dot-product attention: logits q.k / (sqrt(head dim) * temperature)."""
+
+    width: int
+    heads: int
+    temperature: float
+
+    def setup(self):
+        self.scale = 1.0 / (math.sqrt(self.width // self.heads) * self.temperature)
+        self.query, self.key = nn.Dense(self.width), nn.Dense(self.width)
+        self.value, self.out = nn.Dense(self.width), nn.Dense(self.width)
+
+    def split(self, x):  # (B, L, width) -> (B, L, heads, head dim)
+        return x.reshape(*x.shape[:2], self.heads, -1)
+
+    def keys_values(self, context):
+        return self.split(self.key(context)), self.split(self.value(context))
+
+    def attend(self, x, k, v, mask):  # mask: bool, broadcastable to (B, heads, Lq, Lk), or None
+        q = self.split(self.query(x))
+        logits = jnp.einsum("bqhd,bkhd->bhqk", q, k) * self.scale
+        if mask is not None:
+            logits = jnp.where(mask, logits, NEG_INF)
+        weights = jax.nn.softmax(logits, axis=-1)
+        y = jnp.einsum("bhqk,bkhd->bqhd", weights, v)
+        return self.out(y.reshape(*x.shape))
+
+    def __call__(self, x, context, mask):
+        return self.attend(x, *self.keys_values(context), mask)
+
+
+class Mlp(nn.Module):
+    """fc2(gelu(fc1(x))), or with `glu_tanh` fc2(tanh(fc1(x)) * gate(x))."""
+
+    width: int
+    hidden: int
+    glu_tanh: bool
+
+    def setup(self):
+        self.fc1, self.fc2 = nn.Dense(self.hidden), nn.Dense(self.width)
+        if self.glu_tanh:
+            self.gate = nn.Dense(self.hidden)
+
+    def __call__(self, x):
+        if self.glu_tanh:
+            return self.fc2(jnp.tanh(self.fc1(x)) * self.gate(x))
+        return self.fc2(nn.gelu(self.fc1(x), approximate=False))
+
+
+def residual(x, norm, fn, post_ln: bool):
+    """Pre-LN x + fn(norm(x)), or post-LN norm(x + fn(x))."""
+    return norm(x + fn(x)) if post_ln else x + fn(norm(x))
+
+
+class EncoderLayer(nn.Module):
+    width: int
+    heads: int
+    hidden: int
+    post_ln: bool
+    temperature: float
+    glu_tanh: bool
+
+    def setup(self):
+        self.ln_attn, self.attn = layer_norm(), Attention(self.width, self.heads, self.temperature)
+        self.ln_mlp, self.mlp = layer_norm(), Mlp(self.width, self.hidden, self.glu_tanh)
+
+    def __call__(self, x, mask):
+        x = residual(x, self.ln_attn, lambda h: self.attn(h, h, mask), self.post_ln)
+        return residual(x, self.ln_mlp, self.mlp, self.post_ln)
+
+
+class DecoderLayer(nn.Module):
+    width: int
+    heads: int
+    hidden: int
+    post_ln: bool
+    temperature: float
+    glu_tanh: bool
+
+    def setup(self):
+        self.ln_self, self.self_attn = layer_norm(), Attention(self.width, self.heads, self.temperature)
+        self.ln_cross, self.cross_attn = layer_norm(), Attention(self.width, self.heads, self.temperature)
+        self.ln_mlp, self.mlp = layer_norm(), Mlp(self.width, self.hidden, self.glu_tanh)
+
+    def __call__(self, x, encoded, src_mask, causal_mask):
+        x = residual(x, self.ln_self, lambda h: self.self_attn(h, h, causal_mask), self.post_ln)
+        x = residual(x, self.ln_cross, lambda h: self.cross_attn(h, encoded, src_mask), self.post_ln)
+        return residual(x, self.ln_mlp, self.mlp, self.post_ln)
+
+    def step(self, x, cache, cross_kv, src_mask):
+        """One decoding position x (B, 1, width) given the keys and values of the earlier ones in
+        `cache` (None at the first); returns its output and the cache with it appended."""
+        new_cache = []
+
+        def self_attend(h):
+            k, v = self.self_attn.keys_values(h)
+            kv = (k, v) if cache is None else (jnp.concatenate([cache[0], k], 1),
+                                               jnp.concatenate([cache[1], v], 1))
+            new_cache.append(kv)
+            return self.self_attn.attend(h, *kv, None)
+
+        x = residual(x, self.ln_self, self_attend, self.post_ln)
+        x = residual(x, self.ln_cross, lambda h: self.cross_attn.attend(h, *cross_kv, src_mask),
+                     self.post_ln)
+        return residual(x, self.ln_mlp, self.mlp, self.post_ln), new_cache[0]
+
+
+class Model(nn.Module):
+    """Token + learned position embeddings, `enc_layers` encoder and `dec_layers` decoder layers
+    (pre-LN with a final norm on each stack, or post-LN), a dense head over the target vocab."""
+
+    src_vocab: int = 30
+    tgt_vocab: int = 42
+    src_len: int = 14
+    tgt_len: int = 15
+    width: int = 64
+    heads: int = 4
+    hidden: int = 256
+    enc_layers: int = 2
+    dec_layers: int = 2
+    post_ln: bool = False
+    attention_temp: float = 1.0
+    glu_tanh: bool = False
+
+    def setup(self):
+        args = (self.width, self.heads, self.hidden, self.post_ln, self.attention_temp, self.glu_tanh)
+        self.src_embed, self.src_pos = nn.Embed(self.src_vocab, self.width), nn.Embed(self.src_len, self.width)
+        self.tgt_embed, self.tgt_pos = nn.Embed(self.tgt_vocab, self.width), nn.Embed(self.tgt_len, self.width)
+        self.encoder = [EncoderLayer(*args) for _ in range(self.enc_layers)]  # encoder_0, ...
+        self.decoder = [DecoderLayer(*args) for _ in range(self.dec_layers)]  # decoder_0, ...
+        if not self.post_ln:
+            self.enc_norm, self.dec_norm = layer_norm(), layer_norm()
+        self.head = nn.Dense(self.tgt_vocab)
+
+    def encode(self, src):
+        mask = (src != PAD)[:, None, None, :]  # attend to real source symbols only
+        x = self.src_embed(src) + self.src_pos(jnp.arange(src.shape[1]))
+        for layer in self.encoder:
+            x = layer(x, mask)
+        return (x if self.post_ln else self.enc_norm(x)), mask
+
+    def logits(self, x):
+        return self.head(x if self.post_ln else self.dec_norm(x))
+
+    def __call__(self, inputs, train: bool = False):  # {"inputs", "decoder_inputs"} int
+        encoded, src_mask = self.encode(inputs["inputs"].astype(jnp.int32))
+        tgt = inputs["decoder_inputs"].astype(jnp.int32)
+        length = tgt.shape[1]
+        causal = jnp.tril(jnp.ones((length, length), dtype=bool))
+        x = self.tgt_embed(tgt) + self.tgt_pos(jnp.arange(length))
+        for layer in self.decoder:
+            x = layer(x, encoded, src_mask, causal)
+        return self.logits(x)
+
+    def predict(self, inputs):
+        """Greedy decoding: the logits (B, tgt_len, tgt_vocab) of `tgt_len` steps from BOS."""
+        encoded, src_mask = self.encode(inputs["inputs"].astype(jnp.int32))
+        cross_kv = [layer.cross_attn.keys_values(encoded) for layer in self.decoder]
+        caches = [None] * len(self.decoder)
+        token = jnp.full((encoded.shape[0], 1), BOS, dtype=jnp.int32)
+        positions = self.tgt_pos(jnp.arange(self.tgt_len))
+        steps = []
+        for t in range(self.tgt_len):
+            x = self.tgt_embed(token) + positions[t]
+            for i, layer in enumerate(self.decoder):
+                x, caches[i] = layer.step(x, caches[i], cross_kv[i], src_mask)
+            logits = self.logits(x)
+            steps.append(logits)
+            token = logits.argmax(axis=-1).astype(jnp.int32)
+        return jnp.concatenate(steps, axis=1)

@@ -1,0 +1,167 @@
+"""An encoder-decoder Transformer for grapheme-to-phoneme, in PyTorch. Mirrors model_jax.py line
+for line (the same parameter names, the same operations in the same order).
+
+`forward` is the teacher-forced pass (training): logits (batch, target positions, vocab) from the
+source ids and the decoder inputs (BOS + the target shifted right). `predict` is greedy decoding
+for evaluation: from the source ids alone, a fixed `tgt_len` steps, each feeding the previous
+step's argmax back in, with cached keys and values; it returns the logits of every step, whose
+argmax is the decoded sequence (what comes after the first EOS is ignored by the metric).
+"""
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+PAD, BOS = 0, 1
+NEG_INF = -1e9  # masked attention logits
+
+
+def layer_norm(width: int) -> nn.LayerNorm:
+    return nn.LayerNorm(width, eps=1e-6)
+
+
+class Attention(nn.Module):
+    """Multi-head dot-product attention: logits q.k / (sqrt(head dim) * temperature)."""
+
+    def __init__(self, width: int, heads: int, temperature: float):
+        super().__init__()
+        self.heads, self.scale = heads, 1.0 / (math.sqrt(width // heads) * temperature)
+        self.query, self.key = nn.Linear(width, width), nn.Linear(width, width)
+        self.value, self.out = nn.Linear(width, width), nn.Linear(width, width)
+
+    def split(self, x):  # (B, L, width) -> (B, L, heads, head dim)
+        return x.reshape(*x.shape[:2], self.heads, -1)
+
+    def keys_values(self, context):
+        return self.split(self.key(context)), self.split(self.value(context))
+
+    def attend(self, x, k, v, mask):  # mask: bool, broadcastable to (B, heads, Lq, Lk), or None
+        q = self.split(self.query(x))
+        logits = torch.einsum("bqhd,bkhd->bhqk", q, k) * self.scale
+        if mask is not None:
+            logits = torch.where(mask, logits, NEG_INF)
+        weights = torch.softmax(logits, dim=-1)
+        y = torch.einsum("bhqk,bkhd->bqhd", weights, v)
+        return self.out(y.reshape(*x.shape))
+
+    def forward(self, x, context, mask):
+        return self.attend(x, *self.keys_values(context), mask)
+
+
+class Mlp(nn.Module):
+    """fc2(gelu(fc1(x))), or with `glu_tanh` fc2(tanh(fc1(x)) * gate(x))."""
+
+    def __init__(self, width: int, hidden: int, glu_tanh: bool):
+        super().__init__()
+        self.glu_tanh = glu_tanh
+        self.fc1, self.fc2 = nn.Linear(width, hidden), nn.Linear(hidden, width)
+        if glu_tanh:
+            self.gate = nn.Linear(width, hidden)
+
+    def forward(self, x):
+        if self.glu_tanh:
+            return self.fc2(torch.tanh(self.fc1(x)) * self.gate(x))
+        return self.fc2(F.gelu(self.fc1(x), approximate="none"))
+
+
+def residual(x, norm, fn, post_ln: bool):
+    """Pre-LN x + fn(norm(x)), or post-LN norm(x + fn(x))."""
+    return norm(x + fn(x)) if post_ln else x + fn(norm(x))
+
+
+class EncoderLayer(nn.Module):
+    def __init__(self, width, heads, hidden, post_ln, temperature, glu_tanh):
+        super().__init__()
+        self.post_ln = post_ln
+        self.ln_attn, self.attn = layer_norm(width), Attention(width, heads, temperature)
+        self.ln_mlp, self.mlp = layer_norm(width), Mlp(width, hidden, glu_tanh)
+
+    def forward(self, x, mask):
+        x = residual(x, self.ln_attn, lambda h: self.attn(h, h, mask), self.post_ln)
+        return residual(x, self.ln_mlp, self.mlp, self.post_ln)
+
+
+class DecoderLayer(nn.Module):
+    def __init__(self, width, heads, hidden, post_ln, temperature, glu_tanh):
+        super().__init__()
+        self.post_ln = post_ln
+        self.ln_self, self.self_attn = layer_norm(width), Attention(width, heads, temperature)
+        self.ln_cross, self.cross_attn = layer_norm(width), Attention(width, heads, temperature)
+        self.ln_mlp, self.mlp = layer_norm(width), Mlp(width, hidden, glu_tanh)
+
+    def forward(self, x, encoded, src_mask, causal_mask):
+        x = residual(x, self.ln_self, lambda h: self.self_attn(h, h, causal_mask), self.post_ln)
+        x = residual(x, self.ln_cross, lambda h: self.cross_attn(h, encoded, src_mask), self.post_ln)
+        return residual(x, self.ln_mlp, self.mlp, self.post_ln)
+
+    def step(self, x, cache, cross_kv, src_mask):
+        """One decoding position x (B, 1, width) given the keys and values of the earlier ones in
+        `cache` (None at the first); returns its output and the cache with it appended."""
+
+        def self_attend(h):
+            nonlocal cache
+            k, v = self.self_attn.keys_values(h)
+            cache = (k, v) if cache is None else (torch.cat([cache[0], k], 1), torch.cat([cache[1], v], 1))
+            return self.self_attn.attend(h, *cache, None)
+
+        x = residual(x, self.ln_self, self_attend, self.post_ln)
+        x = residual(x, self.ln_cross, lambda h: self.cross_attn.attend(h, *cross_kv, src_mask),
+                     self.post_ln)
+        return residual(x, self.ln_mlp, self.mlp, self.post_ln), cache
+
+
+class Model(nn.Module):
+    """Token + learned position embeddings, `enc_layers` encoder and `dec_layers` decoder layers
+    (pre-LN with a final norm on each stack, or post-LN), a dense head over the target vocab."""
+
+    def __init__(self, src_vocab=30, tgt_vocab=42, src_len=14, tgt_len=15, width=64, heads=4,
+                 hidden=256, enc_layers=2, dec_layers=2, post_ln=False, attention_temp=1.0,
+                 glu_tanh=False):
+        super().__init__()
+        self.post_ln, self.tgt_len = post_ln, tgt_len
+        args = (width, heads, hidden, post_ln, attention_temp, glu_tanh)
+        self.src_embed, self.src_pos = nn.Embedding(src_vocab, width), nn.Embedding(src_len, width)
+        self.tgt_embed, self.tgt_pos = nn.Embedding(tgt_vocab, width), nn.Embedding(tgt_len, width)
+        self.encoder = nn.ModuleList(EncoderLayer(*args) for _ in range(enc_layers))
+        self.decoder = nn.ModuleList(DecoderLayer(*args) for _ in range(dec_layers))
+        if not post_ln:
+            self.enc_norm, self.dec_norm = layer_norm(width), layer_norm(width)
+        self.head = nn.Linear(width, tgt_vocab)
+
+    def encode(self, src):
+        mask = (src != PAD)[:, None, None, :]  # attend to real source symbols only
+        x = self.src_embed(src) + self.src_pos.weight[: src.shape[1]]
+        for layer in self.encoder:
+            x = layer(x, mask)
+        return (x if self.post_ln else self.enc_norm(x)), mask
+
+    def logits(self, x):
+        return self.head(x if self.post_ln else self.dec_norm(x))
+
+    def forward(self, inputs):  # {"inputs": (B, src_len), "decoder_inputs": (B, tgt_len)} int
+        encoded, src_mask = self.encode(inputs["inputs"].long())
+        tgt = inputs["decoder_inputs"].long()
+        length = tgt.shape[1]
+        causal = torch.tril(torch.ones(length, length, dtype=torch.bool, device=tgt.device))
+        x = self.tgt_embed(tgt) + self.tgt_pos.weight[:length]
+        for layer in self.decoder:
+            x = layer(x, encoded, src_mask, causal)
+        return self.logits(x)
+
+    def predict(self, inputs):
+        """Greedy decoding: the logits (B, tgt_len, tgt_vocab) of `tgt_len` steps from BOS."""
+        encoded, src_mask = self.encode(inputs["inputs"].long())
+        cross_kv = [layer.cross_attn.keys_values(encoded) for layer in self.decoder]
+        caches = [None] * len(self.decoder)
+        token = torch.full((encoded.shape[0], 1), BOS, dtype=torch.long, device=encoded.device)
+        steps = []
+        for t in range(self.tgt_len):
+            x = self.tgt_embed(token) + self.tgt_pos.weight[t]
+            for i, layer in enumerate(self.decoder):
+                x, caches[i] = layer.step(x, caches[i], cross_kv[i], src_mask)
+            logits = self.logits(x)
+            steps.append(logits)
+            token = logits.argmax(dim=-1)
+        return torch.cat(steps, dim=1)
