@@ -70,3 +70,23 @@ def update_params(workload, current_param_container, current_params_types, model
     params, model_state, opt_state = optimizer_state["train_step"](
         current_param_container, model_state, optimizer_state["opt_state"], batch, rng)
     return {**optimizer_state, "opt_state": opt_state}, params, model_state
+
+
+def reestimate_batch_norm(workload, params, model_state, batches):
+    """Batch-norm running statistics of `params`: one forward pass in training mode per batch of
+    `batches`, each moving the running averages as training does (a no-op without batch norm).
+    For optimizers that evaluate other parameters than they train (Schedule-Free's x), whose
+    running statistics are those of the training point."""
+    if not model_state:
+        return model_state
+    for batch in batches:
+        model_state = _batch_norm_pass(workload, params, model_state, batch)
+    return model_state
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _batch_norm_pass(workload, params, model_state, batch):
+    return workload.model_fn(params=params, augmented_and_preprocessed_input_batch=batch,
+                             model_state=model_state, mode=ForwardPassMode.TRAIN, rng=None,
+                             update_batch_norm=True)[1]
+

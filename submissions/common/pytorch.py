@@ -56,3 +56,21 @@ def update_params(workload, current_param_container, current_params_types, model
     if optimizer_state.get("scheduler") is not None:
         optimizer_state["scheduler"].step()
     return optimizer_state, model, new_model_state
+
+
+def has_batch_norm(model: torch.nn.Module) -> bool:
+    return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+def reestimate_batch_norm(workload, model: torch.nn.Module, model_state: Any, batches) -> Any:
+    """Batch-norm running statistics of the current parameters: one forward pass in training mode
+    (no gradients) per batch of `batches`, each moving the running averages as training does.
+    For optimizers that evaluate other parameters than they train (Schedule-Free's x), whose
+    running statistics are those of the training point."""
+    with torch.no_grad():
+        for batch in batches:
+            _, model_state = workload.model_fn(
+                params=model, augmented_and_preprocessed_input_batch=batch, model_state=model_state,
+                mode=ForwardPassMode.TRAIN, rng=None, update_batch_norm=True)
+    return model_state
+

@@ -5,9 +5,12 @@ around AdamW without momentum, as `optax.contrib.schedule_free_adamw` builds it 
 warmup read one step ahead in the base optimizer (see `make_optimizer`), evaluated at
 `optax.contrib.schedule_free_eval_params`. The
 parameters hold y while training and x from `prepare_for_eval` until the next `update_params`,
-which goes back to y = b1 x + (1 - b1) z (as the PyTorch package's `train()` does). The
-hyperparameters mean the same as in submission_pytorch.py (see its docstring).
+which goes back to y = b1 x + (1 - b1) z (as the PyTorch package's `train()` does). Batch-norm
+statistics are re-estimated at x from the last `BN_BATCHES` training batches, as in
+submission_pytorch.py. The hyperparameters mean the same as there (see its docstring).
 """
+
+import collections
 
 import jax
 import jax.numpy as jnp
@@ -15,9 +18,10 @@ import optax
 
 from submissions.common import schedules
 from submissions.common.jax import (data_selection, get_batch_size, init_optimizer_state as init_state,  # noqa: F401
-                                    update_params as train_step, with_grad_clip)
+                                    reestimate_batch_norm, update_params as train_step, with_grad_clip)
 
 EPSILON = 1e-8
+BN_BATCHES = 20  # training batches re-run at x to re-estimate batch-norm statistics for eval
 
 
 def _warmup(hp, step_hint: int) -> optax.Schedule:
@@ -68,13 +72,17 @@ def init_optimizer_state(workload, model_params, model_state, hyperparameters, r
     state = init_state(workload, model_params, hyperparameters,
                        make_optimizer(hyperparameters, workload.step_hint))
     replicated = jax.tree.leaves(model_params)[0].sharding
-    return {**state, "at_eval_point": jax.device_put(jnp.array(False), replicated)}
+    # a deque is one opaque leaf for jax.tree: not checkpointed (empty again after a resume)
+    recent = collections.deque(maxlen=BN_BATCHES if model_state else 0)
+    return {**state, "at_eval_point": jax.device_put(jnp.array(False), replicated),
+            "recent_batches": recent}
 
 
 def update_params(workload, current_param_container, current_params_types, model_state,
                   hyperparameters, batch, loss_type, optimizer_state, eval_results, global_step,
                   rng, train_state):
     params = current_param_container
+    optimizer_state["recent_batches"].append(batch)
     if bool(optimizer_state["at_eval_point"]):
         params = _train_point(params, optimizer_state["opt_state"])
         optimizer_state = {**optimizer_state, "at_eval_point": jnp.zeros_like(optimizer_state["at_eval_point"])}
@@ -87,5 +95,6 @@ def prepare_for_eval(workload, current_param_container, current_params_types, mo
     if bool(optimizer_state["at_eval_point"]):
         return optimizer_state, current_param_container, model_state
     params = _eval_point(current_param_container, optimizer_state["opt_state"])
+    model_state = reestimate_batch_norm(workload, params, model_state, optimizer_state["recent_batches"])
     return ({**optimizer_state, "at_eval_point": jnp.ones_like(optimizer_state["at_eval_point"])},
             params, model_state)

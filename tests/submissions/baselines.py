@@ -21,19 +21,19 @@ EVAL_BEFORE = (6, 15)  # prepare_for_eval (where defined) runs before these step
 SEED = 3
 
 
-def spec():
-    return dataclasses.replace(REGISTRY["smoke"], step_hint=STEP_HINT)
+def spec(name: str = "smoke"):
+    return dataclasses.replace(REGISTRY[name], step_hint=STEP_HINT)
 
 
 @lru_cache(maxsize=None)
-def workload(framework: str):
+def workload(framework: str, name: str = "smoke"):
     if framework == "pytorch":
         from workloads.pytorch_workload import PyTorchWorkload
 
-        return PyTorchWorkload(spec())
+        return PyTorchWorkload(spec(name))
     from workloads.jax_workload import JaxWorkload
 
-    return JaxWorkload(spec())
+    return JaxWorkload(spec(name))
 
 
 def first_point(name: str, **overrides) -> Hyperparameters:
@@ -41,9 +41,9 @@ def first_point(name: str, **overrides) -> Hyperparameters:
     return Hyperparameters({**search_space.trial_point(space, 0, 0), **overrides})
 
 
-def batches(n: int = NUM_STEPS, batch_size: int = 64) -> list[dict[str, np.ndarray]]:
+def batches(n: int = NUM_STEPS, batch_size: int = 64, name: str = "smoke") -> list[dict[str, np.ndarray]]:
     rng = np.random.default_rng(0)
-    s = spec()
+    s = spec(name)
     return [{"inputs": rng.standard_normal((batch_size, *s.input_shape)).astype(np.float32),
              "targets": rng.integers(0, s.num_outputs, batch_size).astype(np.int32)}
             for _ in range(n)]
@@ -57,11 +57,12 @@ def make_rng(framework: str, seed: int):
     return make_rng(seed)
 
 
-def run(name: str, framework: str, hp: Hyperparameters, data: list[dict] | None = None) -> list[dict]:
-    """Parameters (canonical names and layout) after `prepare_for_eval` before each step of
-    EVAL_BEFORE and after the last step: what an evaluation would see."""
+def run(name: str, framework: str, hp: Hyperparameters, data: list[dict] | None = None,
+        workload_name: str = "smoke") -> list[dict]:
+    """Parameters and model state (canonical names and layout) after `prepare_for_eval` before
+    each step of EVAL_BEFORE and after the last step: what an evaluation would see."""
     module = load_submission(SUBMISSIONS / name, framework)
-    w = workload(framework)
+    w = workload(framework, workload_name)
     params, model_state = w.init_model_fn(make_rng(framework, SEED))
     opt = module.init_optimizer_state(workload=w, model_params=params, model_state=model_state,
                                       hyperparameters=hp, rng=make_rng(framework, 1))
@@ -77,7 +78,7 @@ def run(name: str, framework: str, hp: Hyperparameters, data: list[dict] | None 
         # copies: PyTorch's canonical arrays may share memory with the live parameters
         snapshots.append({k: np.array(v) for k, v in w.to_canonical(params, model_state).items()})
 
-    for step, batch in enumerate(data if data is not None else batches()):
+    for step, batch in enumerate(data if data is not None else batches(name=workload_name)):
         if step in EVAL_BEFORE:
             evaluate(step)
         opt, params, model_state = module.update_params(
