@@ -4,8 +4,8 @@ for line (the same parameter names, the same operations in the same order).
 `__call__` is the teacher-forced pass (training): logits (batch, target positions, vocab) from the
 source ids and the decoder inputs (BOS + the target shifted right). `predict` (called with
 `apply(..., method="predict")`) is greedy decoding for evaluation: from the source ids alone, a
-fixed `tgt_len` steps, each feeding the previous step's argmax back in, with cached keys and
-values; it returns the logits of every step, whose argmax is the decoded sequence (what comes
+fixed `tgt_len` steps (a lifted `nn.while_loop`, so it compiles once), each feeding the previous
+step's argmax back in, with a fixed-size cache of keys and values; it returns the logits of every step, whose argmax is the decoded sequence (what comes
 after the first EOS is ignored by the metric). Modules use `setup` so that both methods share them.
 """
 
@@ -112,17 +112,18 @@ class DecoderLayer(nn.Module):
         x = residual(x, self.ln_cross, lambda h: self.cross_attn(h, encoded, src_mask), self.post_ln)
         return residual(x, self.ln_mlp, self.mlp, self.post_ln)
 
-    def step(self, x, cache, cross_kv, src_mask):
-        """One decoding position x (B, 1, width) given the keys and values of the earlier ones in
-        `cache` (None at the first); returns its output and the cache with it appended."""
+    def step(self, x, t, cache, cross_kv, src_mask):
+        """Decoding position `t`: x (B, 1, width); `cache` holds the self-attention keys and
+        values (B, tgt_len, heads, head dim) of positions < t (zeros after). Returns the output
+        and the cache with position t written; attention masks the positions after t."""
         new_cache = []
 
         def self_attend(h):
             k, v = self.self_attn.keys_values(h)
-            kv = (k, v) if cache is None else (jnp.concatenate([cache[0], k], 1),
-                                               jnp.concatenate([cache[1], v], 1))
+            slot = (jnp.arange(cache[0].shape[1]) == t)[:, None, None]
+            kv = (jnp.where(slot, k, cache[0]), jnp.where(slot, v, cache[1]))
             new_cache.append(kv)
-            return self.self_attn.attend(h, *kv, None)
+            return self.self_attn.attend(h, *kv, jnp.arange(cache[0].shape[1]) <= t)
 
         x = residual(x, self.ln_self, self_attend, self.post_ln)
         x = residual(x, self.ln_cross, lambda h: self.cross_attn.attend(h, *cross_kv, src_mask),
@@ -181,15 +182,22 @@ class Model(nn.Module):
         """Greedy decoding: the logits (B, tgt_len, tgt_vocab) of `tgt_len` steps from BOS."""
         encoded, src_mask = self.encode(inputs["inputs"].astype(jnp.int32))
         cross_kv = [layer.cross_attn.keys_values(encoded) for layer in self.decoder]
-        caches = [None] * len(self.decoder)
-        token = jnp.full((encoded.shape[0], 1), BOS, dtype=jnp.int32)
+        batch, heads = encoded.shape[0], self.heads
+        empty = jnp.zeros((batch, self.tgt_len, heads, self.width // heads), encoded.dtype)
+        caches = [(empty, empty) for _ in self.decoder]
+        token = jnp.full((batch, 1), BOS, dtype=jnp.int32)
+        out = jnp.zeros((batch, self.tgt_len, self.tgt_vocab), encoded.dtype)
         positions = self.tgt_pos(jnp.arange(self.tgt_len))
-        steps = []
-        for t in range(self.tgt_len):
-            x = self.tgt_embed(token) + positions[t]
-            for i, layer in enumerate(self.decoder):
-                x, caches[i] = layer.step(x, caches[i], cross_kv[i], src_mask)
-            logits = self.logits(x)
-            steps.append(logits)
-            token = logits.argmax(axis=-1).astype(jnp.int32)
-        return jnp.concatenate(steps, axis=1)
+
+        def body(model, carry):  # one step; a lifted while loop (flax), PyTorch loops in Python
+            t, token, caches, out = carry
+            x = model.tgt_embed(token) + positions[t]
+            caches = list(caches)
+            for i, layer in enumerate(model.decoder):
+                x, caches[i] = layer.step(x, t, caches[i], cross_kv[i], src_mask)
+            logits = model.logits(x)
+            out = jnp.where((jnp.arange(self.tgt_len) == t)[:, None], logits, out)
+            return t + 1, logits.argmax(axis=-1).astype(jnp.int32), caches, out
+
+        carry = (jnp.int32(0), token, caches, out)
+        return nn.while_loop(lambda model, c: c[0] < self.tgt_len, body, self, carry)[3]

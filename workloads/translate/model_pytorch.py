@@ -96,20 +96,23 @@ class DecoderLayer(nn.Module):
         x = residual(x, self.ln_cross, lambda h: self.cross_attn(h, encoded, src_mask), self.post_ln)
         return residual(x, self.ln_mlp, self.mlp, self.post_ln)
 
-    def step(self, x, cache, cross_kv, src_mask):
-        """One decoding position x (B, 1, width) given the keys and values of the earlier ones in
-        `cache` (None at the first); returns its output and the cache with it appended."""
+    def step(self, x, t, cache, cross_kv, src_mask):
+        """Decoding position `t`: x (B, 1, width); `cache` holds the self-attention keys and
+        values (B, tgt_len, heads, head dim) of positions < t (zeros after). Returns the output
+        and the cache with position t written; attention masks the positions after t."""
+        new_cache = []
 
         def self_attend(h):
-            nonlocal cache
             k, v = self.self_attn.keys_values(h)
-            cache = (k, v) if cache is None else (torch.cat([cache[0], k], 1), torch.cat([cache[1], v], 1))
-            return self.self_attn.attend(h, *cache, None)
+            slot = (torch.arange(cache[0].shape[1], device=h.device) == t)[:, None, None]
+            kv = (torch.where(slot, k, cache[0]), torch.where(slot, v, cache[1]))
+            new_cache.append(kv)
+            return self.self_attn.attend(h, *kv, torch.arange(cache[0].shape[1], device=h.device) <= t)
 
         x = residual(x, self.ln_self, self_attend, self.post_ln)
         x = residual(x, self.ln_cross, lambda h: self.cross_attn.attend(h, *cross_kv, src_mask),
                      self.post_ln)
-        return residual(x, self.ln_mlp, self.mlp, self.post_ln), cache
+        return residual(x, self.ln_mlp, self.mlp, self.post_ln), new_cache[0]
 
 
 class Model(nn.Module):
@@ -120,7 +123,8 @@ class Model(nn.Module):
                  hidden=256, enc_layers=2, dec_layers=2, post_ln=False, attention_temp=1.0,
                  glu_tanh=False):
         super().__init__()
-        self.post_ln, self.tgt_len = post_ln, tgt_len
+        self.post_ln, self.tgt_len, self.tgt_vocab = post_ln, tgt_len, tgt_vocab
+        self.width, self.heads = width, heads
         args = (width, heads, hidden, post_ln, attention_temp, glu_tanh)
         self.src_embed, self.src_pos = nn.Embedding(src_vocab, width), nn.Embedding(src_len, width)
         self.tgt_embed, self.tgt_pos = nn.Embedding(tgt_vocab, width), nn.Embedding(tgt_len, width)
@@ -154,14 +158,24 @@ class Model(nn.Module):
         """Greedy decoding: the logits (B, tgt_len, tgt_vocab) of `tgt_len` steps from BOS."""
         encoded, src_mask = self.encode(inputs["inputs"].long())
         cross_kv = [layer.cross_attn.keys_values(encoded) for layer in self.decoder]
-        caches = [None] * len(self.decoder)
-        token = torch.full((encoded.shape[0], 1), BOS, dtype=torch.long, device=encoded.device)
-        steps = []
-        for t in range(self.tgt_len):
-            x = self.tgt_embed(token) + self.tgt_pos.weight[t]
-            for i, layer in enumerate(self.decoder):
-                x, caches[i] = layer.step(x, caches[i], cross_kv[i], src_mask)
-            logits = self.logits(x)
-            steps.append(logits)
-            token = logits.argmax(dim=-1)
-        return torch.cat(steps, dim=1)
+        batch, heads = encoded.shape[0], self.heads
+        empty = encoded.new_zeros((batch, self.tgt_len, heads, self.width // heads))
+        caches = [(empty, empty) for _ in self.decoder]
+        token = torch.full((batch, 1), BOS, dtype=torch.long, device=encoded.device)
+        out = encoded.new_zeros((batch, self.tgt_len, self.tgt_vocab))
+        positions = self.tgt_pos.weight
+
+        def body(model, carry):  # one step; a lifted while loop (flax), PyTorch loops in Python
+            t, token, caches, out = carry
+            x = model.tgt_embed(token) + positions[t]
+            caches = list(caches)
+            for i, layer in enumerate(model.decoder):
+                x, caches[i] = layer.step(x, t, caches[i], cross_kv[i], src_mask)
+            logits = model.logits(x)
+            out = torch.where((torch.arange(self.tgt_len, device=x.device) == t)[:, None], logits, out)
+            return t + 1, logits.argmax(dim=-1), caches, out
+
+        carry = (0, token, caches, out)
+        while carry[0] < self.tgt_len:
+            carry = body(self, carry)
+        return carry[3]

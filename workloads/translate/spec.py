@@ -57,9 +57,9 @@ TRANSLATE = WorkloadSpec(
     input_keys=("inputs", "decoder_inputs"),
     validation_target=float("nan"),  # pending: algobench set-targets translate
     test_target=float("nan"),
-    max_runtime_sec=300.0,
-    eval_period_sec=10.0,
-    step_hint=1500,
+    max_runtime_sec=360.0,
+    eval_period_sec=20.0,
+    step_hint=900,
     eval_batch_size=1000,
     model_config={"src_vocab": SOURCE_VOCAB, "tgt_vocab": TARGET_VOCAB, "src_len": MAX_LETTERS,
                   "tgt_len": MAX_PHONEMES + 1, "width": 64, "heads": 4, "hidden": 256,
