@@ -131,10 +131,53 @@ def phoneme_error_rate(outputs: np.ndarray, batch: dict[str, np.ndarray]) -> Met
     return metrics
 
 
+def _box_mean(x: np.ndarray, size: int) -> np.ndarray:
+    """Mean over every size x size window of the last two axes that fits ('valid'), float64."""
+    c = np.cumsum(np.cumsum(x.astype(np.float64), axis=-2), axis=-1)
+    c = np.pad(c, [(0, 0)] * (x.ndim - 2) + [(1, 0), (1, 0)])
+    s = c[..., size:, size:] - c[..., :-size, size:] - c[..., size:, :-size] + c[..., :-size, :-size]
+    return s / (size * size)
+
+
+def structural_similarity(x: np.ndarray, y: np.ndarray, data_range: np.ndarray, win: int = 7,
+                          k1: float = 0.01, k2: float = 0.03) -> np.ndarray:
+    """Mean SSIM of each image pair (..., H, W), as fastMRI's evaluation computes it with
+    scikit-image's `structural_similarity` (7x7 uniform window, sample covariances, K1 0.01,
+    K2 0.03, the mean over the windows that fit inside the image); `data_range` per pair."""
+    r = np.asarray(data_range, np.float64)[..., None, None]
+    c1, c2 = (k1 * r) ** 2, (k2 * r) ** 2
+    ux, uy = _box_mean(x, win), _box_mean(y, win)
+    cov_norm = win * win / (win * win - 1.0)
+    vx = cov_norm * (_box_mean(x * x, win) - ux * ux)
+    vy = cov_norm * (_box_mean(y * y, win) - uy * uy)
+    vxy = cov_norm * (_box_mean(x * y, win) - ux * uy)
+    s = (2 * ux * uy + c1) * (2 * vxy + c2) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
+    return s.mean(axis=(-2, -1))
+
+
+def ssim(outputs: np.ndarray, batch: dict[str, np.ndarray]) -> Metrics:
+    """Image reconstruction (AlgoPerf's fastMRI): `ssim` is the mean structural similarity of the
+    output and target images over the real examples, `loss` the mean absolute error (L1) of the
+    normalized outputs. Outputs and targets (N, H, W) or (N, H, W, 1) hold images normalized by
+    `batch["mean"]` and `batch["std"]` (N,); SSIM compares the images (x * std + mean), with the
+    target image's maximum as the data range (fastMRI's convention)."""
+    real = _weights(batch) > 0
+    out = outputs.reshape(batch["targets"].shape)[real].astype(np.float64)
+    target = batch["targets"][real].astype(np.float64)
+    out, target = out.reshape(len(out), *out.shape[1:3]), target.reshape(len(target), *target.shape[1:3])
+    mean = batch["mean"][real].astype(np.float64)[:, None, None]
+    std = batch["std"][real].astype(np.float64)[:, None, None]
+    images, truth = out * std + mean, target * std + mean
+    per_image = structural_similarity(images, truth, truth.max(axis=(1, 2)))
+    return {"ssim": float(per_image.mean()), "loss": float(np.abs(out - target).mean()),
+            "num_examples": float(real.sum())}
+
+
 METRICS: dict[str, Callable[[np.ndarray, dict], Metrics]] = {
     "classification": classification,
     "binary_classification": binary_classification,
     "multilabel_average_precision": multilabel_average_precision,
+    "ssim": ssim,
     "phoneme_error_rate": phoneme_error_rate,
     "language_model": language_model,
 }
