@@ -46,6 +46,12 @@ def _cmudict(data_dir: str | None = None) -> Splits:
     return load_cmudict_g2p()
 
 
+def _mri_phantoms(data_dir: str | None = None) -> Splits:
+    from workloads.data.phantoms import load_phantoms
+
+    return load_phantoms()
+
+
 SOURCES: dict[str, Callable[..., Splits]] = {
     "fashion_mnist": _fashion_mnist,
     "digits": _digits,
@@ -53,6 +59,7 @@ SOURCES: dict[str, Callable[..., Splits]] = {
     "click_logs": _click_logs,
     "shakespeare": _shakespeare,
     "cmudict": _cmudict,
+    "mri_phantoms": _mri_phantoms,
 }
 
 
