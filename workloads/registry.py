@@ -10,7 +10,7 @@ import importlib
 
 from workloads.spec import WorkloadSpec
 
-FAMILIES = ("cnn", "smoke", "dlrm", "gnn", "vit", "lm", "translate")
+FAMILIES = ("cnn", "smoke", "dlrm", "gnn", "vit", "lm", "translate", "unet")
 DEFAULT_WORKLOADS = ("cnn",)
 
 
