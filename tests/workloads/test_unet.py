@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 
 from workloads.data import phantoms
-from workloads.data.phantoms import column_mask, kspace, load_phantoms, make_split, phantom, zero_filled
+from workloads.data.phantoms import (
+    column_mask,
+    kspace,
+    load_phantoms,
+    make_split,
+    phantom,
+    zero_filled,
+)
 from workloads.metrics import METRICS, structural_similarity
 
 

@@ -79,7 +79,7 @@ def column_mask(rng: np.random.Generator, num_cols: int, acceleration: int,
     """fastMRI's RandomMaskFunc: bool (num_cols,) with round(num_cols * center_fraction) center
     columns always sampled and every other column sampled with the probability that makes the
     expected number of sampled columns num_cols / acceleration."""
-    num_low = int(round(num_cols * center_fraction))
+    num_low = round(num_cols * center_fraction)
     prob = (num_cols / acceleration - num_low) / (num_cols - num_low)
     mask = rng.uniform(size=num_cols) < prob
     pad = (num_cols - num_low + 1) // 2
@@ -112,7 +112,7 @@ def make_split(num: int, seed: int, size: int = SIZE) -> dict[str, np.ndarray]:
         acceleration[i] = acc
     zf = zero_filled(images, masks)
     mean, std = zf.mean(axis=(1, 2)), zf.std(axis=(1, 2))
-    scale = lambda x: np.clip((x - mean[:, None, None]) / (std[:, None, None] + EPS), -CLAMP, CLAMP)  # noqa: E731
+    scale = lambda x: np.clip((x - mean[:, None, None]) / (std[:, None, None] + EPS), -CLAMP, CLAMP)
     return {"inputs": scale(zf)[..., None].astype(np.float32), "targets": scale(images).astype(np.float32),
             "mean": mean.astype(np.float32), "std": std.astype(np.float32), "acceleration": acceleration}
 

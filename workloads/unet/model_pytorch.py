@@ -8,8 +8,8 @@ rearrangement (`F.pixel_shuffle`), so its kernel is an ordinary conv kernel in b
 """
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 ACTIVATIONS = {"leaky_relu": lambda x: F.leaky_relu(x, 0.2), "tanh": torch.tanh}
 EPS = 1e-5
