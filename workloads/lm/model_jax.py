@@ -23,16 +23,16 @@ class CausalSelfAttention(nn.Module):
     temperature: float
 
     @nn.compact
-    def __call__(self, x):  # x: (batch, positions, d_model)
-        b, t, d = x.shape
+    def __call__(self, x, t: int):  # x: (batch * positions, d_model), t positions per sequence
+        d = x.shape[-1]
         scale = 1.0 / (math.sqrt(d // self.num_heads) * self.temperature)
-        qkv = nn.Dense(3 * self.d_model, name="qkv")(x).reshape(b, t, 3, self.num_heads, d // self.num_heads)
+        qkv = nn.Dense(3 * self.d_model, name="qkv")(x).reshape(-1, t, 3, self.num_heads, d // self.num_heads)
         q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
         logits = jnp.einsum("bqhd,bkhd->bhqk", q, k) * scale
         causal = jnp.tril(jnp.ones((t, t), dtype=bool))
         logits = jnp.where(causal, logits, jnp.finfo(logits.dtype).min)
         weights = jax.nn.softmax(logits, axis=-1)
-        out = jnp.einsum("bhqk,bkhd->bqhd", weights, v).reshape(b, t, d)
+        out = jnp.einsum("bhqk,bkhd->bqhd", weights, v).reshape(-1, d)
         return nn.Dense(self.d_model, name="proj")(out)
 
 
@@ -67,14 +67,14 @@ class Block(nn.Module):
     temperature: float
 
     @nn.compact
-    def __call__(self, x):
+    def __call__(self, x, t: int):
         ln1, ln2 = layer_norm("ln1"), layer_norm("ln2")
         attn = CausalSelfAttention(self.d_model, self.num_heads, self.temperature, name="attn")
         mlp = MLP(self.d_model, self.mlp_hidden, self.swiglu, name="mlp")
         if self.post_ln:
-            x = ln1(x + attn(x))
+            x = ln1(x + attn(x, t))
             return ln2(x + mlp(x))
-        x = x + attn(ln1(x))
+        x = x + attn(ln1(x), t)
         return x + mlp(ln2(x))
 
 
@@ -94,12 +94,14 @@ class Model(nn.Module):
 
     @nn.compact
     def __call__(self, ids, train: bool):  # ids: (batch, positions) int
-        positions = jnp.arange(ids.shape[1])
+        b, t = ids.shape
+        positions = jnp.arange(t)
         x = (nn.Embed(self.vocab_size, self.d_model, name="token_embed")(ids)
              + nn.Embed(self.seq_len, self.d_model, name="pos_embed")(positions))
+        x = x.reshape(b * t, -1)  # dense layers on 2-D activations (XLA's fast matmul path)
         for i in range(self.num_layers):
             x = Block(self.d_model, self.num_heads, self.mlp_hidden, self.swiglu, self.post_ln,
-                      self.attention_temperature, name=f"blocks_{i}")(x)
+                      self.attention_temperature, name=f"blocks_{i}")(x, t)
         if not self.post_ln:
             x = layer_norm("ln_f")(x)
-        return nn.Dense(self.vocab_size, name="head")(x)  # (batch, positions, vocab_size)
+        return nn.Dense(self.vocab_size, name="head")(x).reshape(b, t, -1)  # (batch, positions, vocab)

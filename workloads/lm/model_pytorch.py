@@ -24,14 +24,14 @@ class CausalSelfAttention(nn.Module):
         self.qkv = nn.Linear(d_model, 3 * d_model)
         self.proj = nn.Linear(d_model, d_model)
 
-    def forward(self, x):  # x: (batch, positions, d_model)
-        b, t, d = x.shape
-        q, k, v = self.qkv(x).reshape(b, t, 3, self.num_heads, d // self.num_heads).unbind(2)
+    def forward(self, x, t: int):  # x: (batch * positions, d_model), t positions per sequence
+        d = x.shape[-1]
+        q, k, v = self.qkv(x).reshape(-1, t, 3, self.num_heads, d // self.num_heads).unbind(2)
         logits = torch.einsum("bqhd,bkhd->bhqk", q, k) * self.scale
         causal = torch.ones(t, t, dtype=torch.bool, device=x.device).tril()
         logits = logits.masked_fill(~causal, torch.finfo(logits.dtype).min)
         weights = torch.softmax(logits, dim=-1)
-        out = torch.einsum("bhqk,bkhd->bqhd", weights, v).reshape(b, t, d)
+        out = torch.einsum("bhqk,bkhd->bqhd", weights, v).reshape(-1, d)
         return self.proj(out)
 
 
@@ -66,11 +66,11 @@ class Block(nn.Module):
         self.attn = CausalSelfAttention(d_model, num_heads, temperature)
         self.mlp = MLP(d_model, mlp_hidden, swiglu)
 
-    def forward(self, x):
+    def forward(self, x, t: int):
         if self.post_ln:
-            x = self.ln1(x + self.attn(x))
+            x = self.ln1(x + self.attn(x, t))
             return self.ln2(x + self.mlp(x))
-        x = x + self.attn(self.ln1(x))
+        x = x + self.attn(self.ln1(x), t)
         return x + self.mlp(self.ln2(x))
 
 
@@ -91,10 +91,12 @@ class Model(nn.Module):
         self.head = nn.Linear(d_model, vocab_size)
 
     def forward(self, ids):  # ids: (batch, positions) int
-        positions = torch.arange(ids.shape[1], device=ids.device)
+        b, t = ids.shape
+        positions = torch.arange(t, device=ids.device)
         x = self.token_embed(ids.long()) + self.pos_embed(positions)
+        x = x.reshape(b * t, -1)  # dense layers on 2-D activations (XLA's fast matmul path)
         for block in self.blocks:
-            x = block(x)
+            x = block(x, t)
         if self.ln_f is not None:
             x = self.ln_f(x)
-        return self.head(x)  # (batch, positions, vocab_size)
+        return self.head(x).reshape(b, t, -1)  # (batch, positions, vocab_size)
