@@ -44,11 +44,12 @@ UNET = WorkloadSpec(
     target_metric="ssim",
     lower_is_better=False,
     metrics="ssim",
-    validation_target=float("nan"),
-    test_target=float("nan"),
-    max_runtime_sec=600.0,
-    eval_period_sec=20.0,
-    step_hint=2000,
+    # from `algobench set-targets unet --trials 1 --seeds 1 --budget 360` (docs/targets.md)
+    validation_target=0.81,
+    test_target=0.805,
+    max_runtime_sec=500.0,
+    eval_period_sec=16.7,
+    step_hint=1500,
     eval_batch_size=500,
     model_config={"channels": 8, "levels": 2, "activation": "leaky_relu", "norm": "instance"},
     targets_source="docs/targets.md#unet",
@@ -63,6 +64,7 @@ UNET_WIDE = variant(
     description="unet with twice the channels (16/32/64)",
     validation_target=None,
     test_target=None,
+    eval_period_sec=30.0,
     targets_source="docs/targets.md#unet_wide",
 )
 
@@ -73,6 +75,7 @@ UNET_TANH = variant(
     description="unet with tanh activations instead of leaky ReLU",
     validation_target=None,
     test_target=None,
+    eval_period_sec=30.0,
     targets_source="docs/targets.md#unet_tanh",
 )
 
@@ -83,6 +86,7 @@ UNET_LAYERNORM = variant(
     description="unet with layer norm (per example over H, W, C) instead of instance norm",
     validation_target=None,
     test_target=None,
+    eval_period_sec=30.0,
     targets_source="docs/targets.md#unet_layernorm",
 )
 
