@@ -47,7 +47,7 @@ VIT = WorkloadSpec(
     test_target=float("nan"),
     max_runtime_sec=300.0,
     eval_period_sec=10.0,
-    step_hint=2000,
+    step_hint=1000,
     eval_batch_size=1000,
     model_config={"patch_size": 7, "width": 64, "depth": 4, "num_heads": 4, "mlp_dim": 128,
                   "mlp": "gelu", "norm": "pre", "pool": "cls"},
