@@ -7,7 +7,12 @@ times `--steps` steps; frameworks alternate inside every repeat, so machine nois
 Prints, per workload, the median [min, max] milliseconds per step of each framework over the
 repeats and the JAX/PyTorch ratio of the medians.
 
+`--clock cpu` times the process's CPU time instead of the wall clock: on a machine that other jobs
+share, waiting for a core is then not counted (cache and memory contention still are). It is a fair
+measure with `--threads 1` only: with more threads it adds up every thread's time, spinning included.
+
     .venv/bin/python benchmarks/step_time.py --workloads cnn dlrm gnn --repeats 5
+    .venv/bin/python benchmarks/step_time.py --workloads cnn --threads 1 --clock cpu
 """
 
 from __future__ import annotations
@@ -24,8 +29,9 @@ FRAMEWORKS = ("pytorch", "jax")
 
 
 def measure(submission: str, workload: str, framework: str, steps: int, warmup: int,
-            threads: int | None) -> float:
-    """Seconds per step of `submission` on `workload` in `framework`, in this process."""
+            threads: int | None, clock: str = "wall") -> float:
+    """Seconds per step of `submission` on `workload` in `framework`, in this process, of the wall
+    clock or of this process's CPU time (`clock="cpu"`)."""
     import os
     import time
 
@@ -37,6 +43,7 @@ def measure(submission: str, workload: str, framework: str, steps: int, warmup: 
     from workloads.registry import get_spec
     from workloads.sources import load_source
 
+    timer = time.perf_counter if clock == "wall" else time.process_time
     backends.pin_cores(threads)
     backend = backends.load_backend(framework)
     backend.configure_threads(threads or len(os.sched_getaffinity(0)))
@@ -54,7 +61,7 @@ def measure(submission: str, workload: str, framework: str, steps: int, warmup: 
     for step in range(warmup + steps):
         if step == warmup:
             backend.sync((opt, params, model_state))
-            start = time.perf_counter()
+            start = timer()
         batch = module.data_selection(workload=wl, input_queue=queue, optimizer_state=opt,
                                       current_param_container=params, model_state=model_state,
                                       hyperparameters=hparams, global_step=step, rng=backend.make_rng(3))
@@ -64,12 +71,12 @@ def measure(submission: str, workload: str, framework: str, steps: int, warmup: 
             optimizer_state=opt, eval_results=[], global_step=step, rng=backend.make_rng(4),
             train_state=None)
         backend.sync((opt, params, model_state))
-    return (time.perf_counter() - start) / steps
+    return (timer() - start) / steps
 
 
 def run_child(args, workload: str, framework: str) -> float:
     command = [sys.executable, __file__, "--child", workload, framework, "--submission", args.submission,
-               "--steps", str(args.steps), "--warmup", str(args.warmup)]
+               "--steps", str(args.steps), "--warmup", str(args.warmup), "--clock", args.clock]
     if args.threads:
         command += ["--threads", str(args.threads)]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
@@ -86,10 +93,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None, help="CPU cores (default: all)")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="wall clock (default) or the process's CPU time (fair with --threads 1)")
     parser.add_argument("--child", nargs=2, metavar=("WORKLOAD", "FRAMEWORK"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        seconds = measure(args.submission, *args.child, args.steps, args.warmup, args.threads)
+        seconds = measure(args.submission, *args.child, args.steps, args.warmup, args.threads, args.clock)
         print(json.dumps({"seconds_per_step": seconds}))
         return
     results = {(w, f): [] for w in args.workloads for f in FRAMEWORKS}
@@ -100,7 +109,7 @@ def main() -> None:
                 results[workload, framework].append(ms)
                 print(f"repeat {i} {workload:12} {framework:8} {ms:8.1f} ms/step", flush=True)
     print(f"\n{args.submission}, {args.steps} steps after {args.warmup} warm-up steps, "
-          f"{args.repeats} repeats: ms/step median [min, max]")
+          f"{args.repeats} repeats, {args.clock} clock: ms/step median [min, max]")
     print(f"| workload | PyTorch ms/step | JAX ms/step | JAX/PyTorch |\n|---|---|---|---|")
     for workload in args.workloads:
         cells, medians = [], []
