@@ -4,10 +4,12 @@ Every number but the times comes from the code: the spec (targets, budget, step 
 the JAX model's parameter shapes (the parameter count; PyTorch's is the same, the parity tests
 check it). Times to target come from `benchmarks/time_to_target.py --json FILE` runs of the
 reference baseline, passed with `--times FILE ...`: the median over the runs per framework, and
-how many of them reached the target. Rows whose `source` is `target-setting` (times read off the
-confirmation runs of `algobench set-targets`) are marked with a dagger.
+how many of them reached the target. `--target-setting DIR` adds the confirmation runs of
+`algobench set-targets ... --out DIR/<workload>`, timed to the spec's targets as they are now; cells
+with such times are marked with a dagger.
 
-    .venv/bin/python scripts/workloads_table.py --times results/ttt_*.json > table.md
+    .venv/bin/python scripts/workloads_table.py --times results/ttt_*.json \
+        --target-setting results/targets > table.md
 """
 
 from __future__ import annotations
@@ -29,6 +31,28 @@ def parameter_count(spec) -> int:
     return int(sum(np.prod(s.shape) for s in shapes))
 
 
+def target_setting_times(root: Path, specs: dict) -> list[dict]:
+    """Time to target of every confirmation run that `root/<workload>/targets.json` lists (the
+    best point's tuning run among them), against the workload's registered validation target (the
+    time-to-target rule of the scoring)."""
+    from harness.logs import read_trial
+    from scoring.time_to_target import time_to_target
+
+    rows = []
+    for name, spec in specs.items():
+        record = root / name / "targets.json"
+        if not spec.has_targets or not record.exists():
+            continue
+        for run in json.loads(record.read_text())["confirmation"]:
+            trial = read_trial(run["folder"])
+            seconds = time_to_target(trial["evals"], spec.target_metric, spec.validation_target,
+                                     spec.lower_is_better)
+            rows.append({"submission": "nadamw", "workload": name, "framework": run["framework"],
+                         "source": "target-setting",
+                         "time_to_target": None if seconds == float("inf") else seconds})
+    return rows
+
+
 def measured(times: list[dict], workload: str, framework: str) -> str:
     runs = [r for r in times if r["workload"] == workload and r["framework"] == framework
             and r["submission"] == "nadamw"]
@@ -44,10 +68,14 @@ def measured(times: list[dict], workload: str, framework: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--times", nargs="*", default=[], help="JSON files from time_to_target.py")
+    parser.add_argument("--target-setting", type=Path, default=None,
+                        help="the folder of `algobench set-targets --out` folders, one per workload")
     args = parser.parse_args()
     from workloads.registry import PENDING, REGISTRY
 
     times = [row for path in args.times for row in json.loads(Path(path).read_text())]
+    if args.target_setting:
+        times += target_setting_times(args.target_setting, {**REGISTRY, **PENDING})
     print("| workload | task and data | parameters | metric (direction) | validation / test target "
           "| budget | eval period | step hint | NAdamW time-to-target, PyTorch | JAX |")
     print("|---|---|---|---|---|---|---|---|---|---|")
