@@ -73,9 +73,12 @@ UNET_TANH = variant(
     "unet_tanh",
     model_config={"activation": "tanh"},
     description="unet with tanh activations instead of leaky ReLU",
-    validation_target=None,
-    test_target=None,
-    eval_period_sec=30.0,
+    # from `algobench set-targets unet_tanh --trials 1 --seeds 1 --budget 300` (docs/targets.md)
+    validation_target=0.735,
+    test_target=0.735,
+    step_hint=1500,
+    max_runtime_sec=550.0,
+    eval_period_sec=18.3,
     targets_source="docs/targets.md#unet_tanh",
 )
 
