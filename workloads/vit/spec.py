@@ -46,8 +46,8 @@ VIT = WorkloadSpec(
     validation_target=float("nan"),
     test_target=float("nan"),
     max_runtime_sec=300.0,
-    eval_period_sec=10.0,
-    step_hint=1000,
+    eval_period_sec=30.0,  # provisional, for the target-setting runs (an eval takes 10-20 s loaded)
+    step_hint=2000,
     eval_batch_size=1000,
     model_config={"patch_size": 7, "width": 64, "depth": 4, "num_heads": 4, "mlp_dim": 128,
                   "mlp": "gelu", "norm": "pre", "pool": "cls"},
@@ -62,6 +62,7 @@ VIT_GLU = variant(
     description="vit with GELU-gated (GLU) MLP blocks",
     validation_target=None,
     test_target=None,
+    eval_period_sec=30.0,  # provisional, for the target-setting runs (an eval takes 10-20 s loaded)
     targets_source="docs/targets.md#vit_glu",
 )
 
@@ -72,6 +73,7 @@ VIT_POST_LN = variant(
     description="vit with post-layer-norm encoder blocks",
     validation_target=None,
     test_target=None,
+    eval_period_sec=30.0,  # provisional, for the target-setting runs (an eval takes 10-20 s loaded)
     targets_source="docs/targets.md#vit_post_ln",
 )
 
@@ -82,6 +84,7 @@ VIT_MAP = variant(
     description="vit with a multi-head attention pooling (MAP) head instead of the class token",
     validation_target=None,
     test_target=None,
+    eval_period_sec=30.0,  # provisional, for the target-setting runs (an eval takes 10-20 s loaded)
     targets_source="docs/targets.md#vit_map",
 )
 
