@@ -8,8 +8,17 @@ import numpy as np
 import pytest
 
 from workloads.data import cmudict_g2p
-from workloads.data.cmudict_g2p import (BOS, EOS, MAX_LETTERS, MAX_PHONEMES, PAD, PHONEMES,
-                                        SOURCE_SYMBOLS, decode_phonemes, encode_pairs)
+from workloads.data.cmudict_g2p import (
+    BOS,
+    EOS,
+    MAX_LETTERS,
+    MAX_PHONEMES,
+    PAD,
+    PHONEMES,
+    SOURCE_SYMBOLS,
+    decode_phonemes,
+    encode_pairs,
+)
 from workloads.metrics import phoneme_error_rate
 from workloads.registry import PENDING, REGISTRY
 from workloads.spec import ForwardPassMode

@@ -8,8 +8,14 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from workloads.data.cmudict_g2p import (BOS, EOS, MAX_LETTERS, MAX_PHONEMES, SOURCE_VOCAB,
-                                        TARGET_VOCAB)
+from workloads.data.cmudict_g2p import (
+    BOS,
+    EOS,
+    MAX_LETTERS,
+    MAX_PHONEMES,
+    SOURCE_VOCAB,
+    TARGET_VOCAB,
+)
 from workloads.init import truncated_normal
 from workloads.spec import LossType, WorkloadSpec, variant
 
