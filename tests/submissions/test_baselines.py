@@ -17,8 +17,8 @@ from harness.cli import main as algobench
 from harness.loader import SEARCH_SPACE_FILE, load_submission
 from harness.spec import Hyperparameters
 from submissions.common import schedules
-from tests.submissions.baselines import (EVAL_BEFORE, NUM_STEPS, STEP_HINT, SUBMISSIONS, batches,
-                                         first_point, initial_params, run)
+from tests.submissions.baselines import (EVAL_BEFORE, NUM_STEPS, SEED, STEP_HINT, SUBMISSIONS, batches,
+                                         first_point, initial_params, make_rng, run, workload)
 
 DECAY = {"adafactor": "cosine", "adamw": "cosine", "lamb": "cosine", "lion": "cosine",
          "momentum": "linear", "nadamw": "cosine", "nadamw_self_tuning": "cosine",
@@ -78,30 +78,48 @@ def test_both_frameworks_give_the_same_parameters(name):
             np.testing.assert_allclose(a[k], b[k], err_msg=f"{name}: {k} at evaluation {i}", **TOL)
 
 
-def test_schedule_free_reestimates_batch_norm_statistics_at_the_eval_point(monkeypatch):
-    """On a batch-norm model (cnn), both frameworks' Schedule-Free AdamW evaluate x with running
-    statistics re-estimated at x: the same in both, and not those that training at y left."""
+def test_batch_norm_reestimation_is_the_same_in_both_frameworks():
+    """`reestimate_batch_norm` (what Schedule-Free's `prepare_for_eval` runs at x) moves the
+    running statistics of a batch-norm model (cnn) identically in PyTorch and JAX."""
+    import submissions.common.jax as jax_common
+    import submissions.common.pytorch as torch_common
+
+    data = batches(3, 8, name="cnn")
+    canonical = {}
+    for framework, common in (("pytorch", torch_common), ("jax", jax_common)):
+        w = workload(framework, "cnn")
+        params, state = w.init_model_fn(make_rng(framework, SEED))
+        before = {k: np.array(v) for k, v in w.to_canonical(params, state).items()}
+        state = common.reestimate_batch_norm(w, params, state, [w.to_device(b) for b in data])
+        canonical[framework] = {k: np.array(v) for k, v in w.to_canonical(params, state).items()}
+        means = [k for k in before if k.endswith("/mean")]
+        assert means and max(np.abs(canonical[framework][k] - before[k]).max() for k in means) > 1e-3
+    for k, value in canonical["pytorch"].items():
+        np.testing.assert_allclose(value, canonical["jax"][k], rtol=1e-5, atol=1e-6, err_msg=k)
+
+
+@pytest.mark.parametrize("framework", ["pytorch", "jax"])
+def test_schedule_free_evaluates_with_batch_norm_statistics_of_x(framework, monkeypatch):
+    """Schedule-Free's `prepare_for_eval` re-estimates the running statistics at x: without it the
+    evaluation would see those that training at y left."""
     skip_without_packages("schedule_free_adamw")
     hp = first_point("schedule_free_adamw", warmup_factor=0.1)
     data = batches(NUM_STEPS, 8, name="cnn")
-    torch_snapshots = run("schedule_free_adamw", "pytorch", hp, data, workload_name="cnn")
-    jax_snapshots = run("schedule_free_adamw", "jax", hp, data, workload_name="cnn")
-    # batch norm over 8 examples amplifies float32 rounding: after 24 Adam-like steps, kernels that
-    # moved by ~0.1 differ by up to 7e-5 between the frameworks
-    for i, (a, b) in enumerate(zip(torch_snapshots, jax_snapshots)):
-        for k in a:  # parameters and running statistics
-            np.testing.assert_allclose(a[k], b[k], err_msg=f"{k} at evaluation {i}", rtol=1e-3, atol=2e-4)
-    # without the re-estimation the statistics would be y's: run the same steps, then evaluate
-    # only the parameters at x, keeping the model state as training left it
-    module = load_submission(SUBMISSIONS / "schedule_free_adamw", "pytorch")
-    assert module.BN_BATCHES == load_submission(SUBMISSIONS / "schedule_free_adamw", "jax").BN_BATCHES
-    import submissions.common.pytorch as common  # a submission module is loaded anew by each run
+    module = load_submission(SUBMISSIONS / "schedule_free_adamw", framework)
+    assert module.BN_BATCHES == 20
+    fresh = run("schedule_free_adamw", framework, hp, data, workload_name="cnn")
+    import submissions.common.jax as jax_common  # a submission module is loaded anew by each run
+    import submissions.common.pytorch as torch_common
 
-    monkeypatch.setattr(common, "reestimate_batch_norm", lambda workload, model, state, batches: state)
-    stale = run("schedule_free_adamw", "pytorch", hp, data, workload_name="cnn")
-    means = [k for k in torch_snapshots[-1] if k.endswith("/mean")]
+    common = torch_common if framework == "pytorch" else jax_common
+    monkeypatch.setattr(common, "reestimate_batch_norm", lambda workload, params, state, batches: state)
+    stale = run("schedule_free_adamw", framework, hp, data, workload_name="cnn")
+    means = [k for k in fresh[-1] if k.endswith("/mean")]
     assert means
-    assert max(np.abs(torch_snapshots[-1][k] - stale[-1][k]).max() for k in means) > 1e-3
+    assert max(np.abs(fresh[-1][k] - stale[-1][k]).max() for k in means) > 1e-3
+    kernels = [k for k in fresh[-1] if k.endswith("/kernel")]
+    for k in kernels:  # the same parameters x either way
+        np.testing.assert_array_equal(fresh[-1][k], stale[-1][k])
 
 
 def torch_model():
