@@ -46,6 +46,21 @@ def unflatten(flat: dict[str, Any]) -> dict:
     return tree
 
 
+def _ctc_loss(labels: jax.Array, logits: jax.Array, mask: jax.Array | None) -> dict[str, jax.Array]:
+    """CTC over every output frame (the models make frames past an utterance's end certain blanks,
+    so no lengths are needed): labels (batch, max chars) with 0 as padding, logits (batch, frames,
+    classes) with the blank at 0. `summed` is the loss of the (masked) utterances and
+    `n_valid_examples` their characters: the mean is per character, as AlgoPerf's LibriSpeech."""
+    label_paddings = (labels == 0).astype(jnp.float32)
+    logit_paddings = jnp.zeros(logits.shape[:2], jnp.float32)
+    per_example = optax.ctc_loss(logits.astype(jnp.float32), logit_paddings, labels, label_paddings,
+                                 blank_id=0)
+    weights = jnp.ones_like(per_example) if mask is None else mask.astype(per_example.dtype)
+    label_lengths = (1.0 - label_paddings).sum(axis=1)
+    return {"summed": (per_example * weights).sum(), "n_valid_examples": (label_lengths * weights).sum(),
+            "per_example": per_example * weights}
+
+
 class JaxWorkload(WorkloadBase):
     """AlgoPerf's workload interface in JAX for one `WorkloadSpec`."""
 
@@ -126,8 +141,9 @@ class JaxWorkload(WorkloadBase):
         Softmax cross-entropy: one loss per example, or one per position for sequence logits
         (batch, positions, classes) and labels (batch, positions). Sigmoid cross-entropy: one per
         (example, label), each counted (AlgoPerf's OGBG and Criteo), with label smoothing towards
-        1/2. Mean absolute / squared error: the mean over each example's elements. A mask of shape
-        (batch,) weights whole examples; one of the per-example loss's shape, single positions."""
+        1/2. Mean absolute / squared error: the mean over each example's elements. CTC: one loss
+        per utterance, counted per target character. A mask of shape (batch,) weights whole
+        examples; one of the per-example loss's shape, single positions."""
         loss_type = self._spec.loss_type
         if loss_type == LossType.SOFTMAX_CROSS_ENTROPY:
             one_hot = jax.nn.one_hot(label_batch, logits_batch.shape[-1])
@@ -141,6 +157,8 @@ class JaxWorkload(WorkloadBase):
             diff = logits_batch - label_batch.astype(logits_batch.dtype)
             per_element = jnp.abs(diff) if loss_type == LossType.MEAN_ABSOLUTE_ERROR else diff * diff
             per_example = per_element.reshape(per_element.shape[0], -1).mean(axis=1)
+        elif loss_type == LossType.CTC_LOSS:
+            return _ctc_loss(label_batch, logits_batch, mask_batch)
         else:
             raise NotImplementedError(f"loss {loss_type.name} is not implemented")
         if mask_batch is None:

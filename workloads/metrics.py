@@ -131,6 +131,67 @@ def phoneme_error_rate(outputs: np.ndarray, batch: dict[str, np.ndarray]) -> Met
     return metrics
 
 
+def ctc_loss(outputs: np.ndarray, labels: np.ndarray, blank: int = 0) -> np.ndarray:
+    """Per-sequence CTC negative log-likelihood in float64 over every frame: outputs (N, frames,
+    classes) logits, labels (N, max length) with `blank` as padding. The forward algorithm of
+    Graves et al. (2006) in log space, vectorized over the batch; written out because neither
+    NumPy nor SciPy has it (the frameworks' versions would tie the metric to one of them)."""
+    log_probs = _log_softmax(outputs)
+    n, frames, _ = log_probs.shape
+    labels = labels.astype(np.int64)
+    lengths = (labels != blank).sum(axis=1)
+    states = 2 * labels.shape[1] + 1
+    ext = np.full((n, states), blank, np.int64)
+    ext[:, 1::2] = labels
+    # a skip from s-2 to s is allowed onto a character that differs from the one before it
+    skip = np.zeros((n, states), bool)
+    skip[:, 2:] = (ext[:, 2:] != blank) & (ext[:, 2:] != ext[:, :-2])
+    emit = np.take_along_axis(log_probs, np.broadcast_to(ext[:, None, :], (n, frames, states)), axis=2)
+    alpha = np.full((n, states), -np.inf)
+    alpha[:, 0] = emit[:, 0, 0]
+    alpha[:, 1] = np.where(lengths > 0, emit[:, 0, 1], -np.inf)
+    for t in range(1, frames):
+        stay = alpha
+        step = np.concatenate([np.full((n, 1), -np.inf), alpha[:, :-1]], axis=1)
+        jump = np.where(skip, np.concatenate([np.full((n, 2), -np.inf), alpha[:, :-2]], axis=1), -np.inf)
+        alpha = np.logaddexp(np.logaddexp(stay, step), jump) + emit[:, t]
+    rows = np.arange(n)
+    last = alpha[rows, 2 * lengths]
+    before = np.where(lengths > 0, alpha[rows, np.maximum(2 * lengths - 1, 0)], -np.inf)
+    return -np.logaddexp(last, before)
+
+
+def ctc_greedy_decode(outputs: np.ndarray, blank: int = 0) -> list[list[int]]:
+    """Best-path decoding: the argmax class of every frame, repeats merged, blanks removed."""
+    ids = outputs.argmax(axis=-1)
+    keep = (ids != blank) & np.concatenate([np.ones((len(ids), 1), bool), ids[:, 1:] != ids[:, :-1]], axis=1)
+    return [row[k].tolist() for row, k in zip(ids, keep)]
+
+
+def word_error_rate(outputs: np.ndarray, batch: dict[str, np.ndarray]) -> Metrics:
+    """Speech recognition with CTC (the `conformer` and `deepspeech` families): `outputs` are
+    logits (N, frames, classes) whose frames past an utterance's end are certain blanks; `targets`
+    (N, max chars) hold character ids with 0 as padding. Hypotheses are the greedy (best-path)
+    decodings. `word_error_rate`: word edit distance (`editdistance`) summed over the real
+    utterances, divided by the summed reference word counts; `char_error_rate` the same over
+    characters; `loss` the CTC loss per reference character (the training loss's normalization)."""
+    import editdistance  # lazy: only sequence workloads need it
+
+    from workloads.data.speech import decode_text
+
+    real = _weights(batch) > 0
+    targets = batch["targets"][real]
+    hyps = [decode_text(ids) for ids in ctc_greedy_decode(outputs[real])]
+    refs = [decode_text(ids) for ids in targets]
+    word_errors = sum(editdistance.eval(h.split(), r.split()) for h, r in zip(hyps, refs))
+    char_errors = sum(editdistance.eval(h, r) for h, r in zip(hyps, refs))
+    chars = sum(len(r) for r in refs)
+    return {"word_error_rate": word_errors / max(sum(len(r.split()) for r in refs), 1),
+            "char_error_rate": char_errors / max(chars, 1),
+            "loss": float(ctc_loss(outputs[real], targets).sum() / max(chars, 1)),
+            "num_examples": float(real.sum())}
+
+
 def _box_mean(x: np.ndarray, size: int) -> np.ndarray:
     """Mean over every size x size window of the last two axes that fits ('valid'), float64."""
     c = np.cumsum(np.cumsum(x.astype(np.float64), axis=-2), axis=-1)
@@ -180,4 +241,5 @@ METRICS: dict[str, Callable[[np.ndarray, dict], Metrics]] = {
     "ssim": ssim,
     "phoneme_error_rate": phoneme_error_rate,
     "language_model": language_model,
+    "word_error_rate": word_error_rate,
 }

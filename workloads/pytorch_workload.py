@@ -119,6 +119,22 @@ def load_canonical(model: torch.nn.Module, values: dict[str, np.ndarray]) -> Non
             tensor.copy_(torch.from_numpy(np.ascontiguousarray(array)))
 
 
+def _ctc_loss(labels: torch.Tensor, logits: torch.Tensor, mask: torch.Tensor | None) -> dict[str, torch.Tensor]:
+    """CTC over every output frame (the models make frames past an utterance's end certain blanks,
+    so no lengths are needed): labels (batch, max chars) with 0 as padding, logits (batch, frames,
+    classes) with the blank at 0. `summed` is the loss of the (masked) utterances and
+    `n_valid_examples` their characters: the mean is per character, as AlgoPerf's LibriSpeech."""
+    labels = labels.long()
+    label_lengths = (labels > 0).sum(dim=1)
+    log_probs = logits.float().log_softmax(dim=-1).transpose(0, 1)  # (frames, batch, classes)
+    frames = torch.full((len(labels),), log_probs.shape[0], dtype=torch.long, device=labels.device)
+    per_example = F.ctc_loss(log_probs, labels, frames, label_lengths, blank=0, reduction="none")
+    weights = torch.ones_like(per_example) if mask is None else mask.to(per_example.dtype)
+    return {"summed": (per_example * weights).sum(),
+            "n_valid_examples": (label_lengths.to(per_example.dtype) * weights).sum(),
+            "per_example": per_example * weights}
+
+
 class PyTorchWorkload(WorkloadBase):
     """AlgoPerf's workload interface in PyTorch for one `WorkloadSpec`."""
 
@@ -197,8 +213,9 @@ class PyTorchWorkload(WorkloadBase):
         Softmax cross-entropy: one loss per example, or one per position for sequence logits
         (batch, positions, classes) and labels (batch, positions). Sigmoid cross-entropy: one per
         (example, label), each counted (AlgoPerf's OGBG and Criteo), with label smoothing towards
-        1/2. Mean absolute / squared error: the mean over each example's elements. A mask of shape
-        (batch,) weights whole examples; one of the per-example loss's shape, single positions."""
+        1/2. Mean absolute / squared error: the mean over each example's elements. CTC: one loss
+        per utterance, counted per target character. A mask of shape (batch,) weights whole
+        examples; one of the per-example loss's shape, single positions."""
         loss_type = self._spec.loss_type
         if loss_type == LossType.SOFTMAX_CROSS_ENTROPY:
             # classes on the last axis, as in JAX: logits (batch, [positions...,] classes)
@@ -212,6 +229,8 @@ class PyTorchWorkload(WorkloadBase):
             diff = logits_batch - label_batch.to(logits_batch.dtype)
             per_element = diff.abs() if loss_type == LossType.MEAN_ABSOLUTE_ERROR else diff * diff
             per_example = per_element.reshape(len(per_element), -1).mean(dim=1)
+        elif loss_type == LossType.CTC_LOSS:
+            return _ctc_loss(label_batch, logits_batch, mask_batch)
         else:
             raise NotImplementedError(f"loss {loss_type.name} is not implemented")
         if mask_batch is None:

@@ -10,7 +10,7 @@ import importlib
 
 from workloads.spec import WorkloadSpec
 
-FAMILIES = ("cnn", "smoke", "dlrm", "gnn", "vit", "lm", "translate", "unet")
+FAMILIES = ("cnn", "smoke", "dlrm", "gnn", "vit", "lm", "translate", "unet", "conformer", "deepspeech")
 DEFAULT_WORKLOADS = ("cnn",)
 
 

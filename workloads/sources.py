@@ -52,6 +52,12 @@ def _mri_phantoms(data_dir: str | None = None) -> Splits:
     return load_phantoms()
 
 
+def _espeak_speech(data_dir: str | None = None) -> Splits:
+    from workloads.data.speech import load_speech
+
+    return load_speech()
+
+
 SOURCES: dict[str, Callable[..., Splits]] = {
     "fashion_mnist": _fashion_mnist,
     "digits": _digits,
@@ -60,6 +66,7 @@ SOURCES: dict[str, Callable[..., Splits]] = {
     "shakespeare": _shakespeare,
     "cmudict": _cmudict,
     "mri_phantoms": _mri_phantoms,
+    "espeak_speech": _espeak_speech,
 }
 
 

@@ -16,7 +16,7 @@ from workloads.jax_workload import JaxWorkload
 from workloads.metrics import METRICS
 from workloads.pytorch_workload import PyTorchWorkload
 from workloads.registry import PENDING, REGISTRY
-from workloads.spec import ForwardPassMode
+from workloads.spec import ForwardPassMode, LossType
 from workloads.workload_base import example_batch
 
 ALL_SPECS = {**REGISTRY, **PENDING}  # variants still without targets are tested too
@@ -130,8 +130,11 @@ def test_loss_with_mask_counts_only_valid_examples(pair):
     mask = np.array([1, 1, 1, 0, 0, 1], np.float32)
     t = tw.loss_fn(torch.from_numpy(labels), torch.from_numpy(logits), torch.from_numpy(mask))
     j = jw.loss_fn(jnp.asarray(labels), jnp.asarray(logits), jnp.asarray(mask))
-    per_example_count = int(np.prod(t["per_example"].shape[1:]))  # labels per example
-    assert float(t["n_valid_examples"]) == float(j["n_valid_examples"]) == 4.0 * per_example_count
+    if spec.loss_type == LossType.CTC_LOSS:  # counted per target character
+        expected = float(((labels > 0).sum(axis=1) * mask).sum())
+    else:
+        expected = 4.0 * int(np.prod(t["per_example"].shape[1:]))  # labels per example
+    assert float(t["n_valid_examples"]) == float(j["n_valid_examples"]) == expected
     assert float(t["summed"]) == pytest.approx(float(j["summed"]), rel=1e-5)
     unmasked = tw.loss_fn(torch.from_numpy(labels), torch.from_numpy(logits))
     kept = torch.from_numpy(mask).bool()

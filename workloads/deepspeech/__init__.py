@@ -1,0 +1,1 @@
+"""The `deepspeech` family (speech recognition with CTC on synthesized speech): being built."""
