@@ -5,8 +5,9 @@ Shakespeare texts that the `lm` family reads (`workloads.data.shakespeare`; the 
 with the same held-out plays, so no validation or test phrase comes from a training play). A
 line is cut into clauses at punctuation; a phrase is a window of 2-4 words of one clause, every
 word among the `VOCABULARY_SIZE` most frequent words of the training plays (words are lower
-case, letters and inner apostrophes). Each split samples its phrases without replacement, in
-a fixed order from `seed`.
+case, letters and inner apostrophes). Validation and test keep only phrases that no training
+play has, so every held-out transcript is new (its words are not). Each split samples its
+phrases without replacement, in a fixed order from `seed`.
 
 Audio: each phrase is spoken once by `espeak-ng` (Debian package `espeak-ng`, run as a
 subprocess, 22,050 Hz, 16-bit) with its own randomly drawn voice (one of `ACCENTS` x
@@ -71,7 +72,7 @@ SNR_DB = (10.0, 30.0)
 MARGIN_SEC = 0.05
 SPLITS = ("train", "validation", "test")
 INSTALL_COMMAND = "apt-get install espeak-ng"
-_FORMAT_VERSION = 1  # bump when the processing below changes
+_FORMAT_VERSION = 2  # bump when the processing below changes
 _CHAR_ID = {c: i + 1 for i, c in enumerate(ALPHABET)}
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)*")
 
@@ -120,6 +121,9 @@ def phrases(max_words: int = 4, vocabulary_size: int = VOCABULARY_SIZE) -> dict[
                     if all(w in vocabulary for w in window):
                         found.add(" ".join(window))
         out[split] = sorted(p for p in found if len(p) <= MAX_CHARS)
+    training = set(out["train"])
+    for split in ("validation", "test"):  # held-out phrases only: no transcript seen in training
+        out[split] = [p for p in out[split] if p not in training]
     return out
 
 
