@@ -3,7 +3,7 @@ that the frameworks' libraries lack (`torch_optimizers.py` mirrors optax; `optax
 SOAP to optax). Framework-specific modules never import the other framework."""
 
 # Global batch sizes: the framework-free submission functions live here, for both frameworks.
-BATCH_SIZES = {"smoke": 64, "gnn": 64, "dlrm": 1024, "lm": 16, "unet": 32, "vit": 64, "deepspeech": 32}
+BATCH_SIZES = {"smoke": 64, "gnn": 64, "dlrm": 1024, "lm": 16, "unet": 32, "vit": 64, "deepspeech": 32, "conformer": 32}
 DEFAULT_BATCH_SIZE = 128
 
 
