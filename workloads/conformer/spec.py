@@ -47,9 +47,9 @@ CONFORMER = WorkloadSpec(
     input_keys=("inputs", "input_paddings"),
     validation_target=float("nan"),  # pending: set by `algobench set-targets conformer`
     test_target=float("nan"),
-    max_runtime_sec=600.0,
-    eval_period_sec=20.0,
-    step_hint=1500,
+    max_runtime_sec=450.0,
+    eval_period_sec=40.0,
+    step_hint=800,
     eval_batch_size=250,
     model_config={"num_classes": NUM_CLASSES, "n_mels": N_MELS, "subsampling_channels": 32,
                   "d_model": 96, "num_heads": 4, "num_layers": 3, "ffn_hidden": 384,
@@ -58,4 +58,33 @@ CONFORMER = WorkloadSpec(
     targets_source="",
 )
 
-SPECS = [CONFORMER]
+# AlgoPerf's Conformer variants. Each gets its own targets from `algobench set-targets`
+# (docs/targets.md).
+CONFORMER_ATTN_TEMP = variant(
+    CONFORMER,
+    "conformer_attn_temp",
+    model_config={"attention_temp": 1.6},
+    description="conformer with attention logits divided by a temperature of 1.6",
+    validation_target=None,
+    test_target=None,
+)
+
+CONFORMER_LAYERNORM = variant(
+    CONFORMER,
+    "conformer_layernorm",
+    model_config={"conv_norm": "layer_norm"},
+    description="conformer with layer norm instead of batch norm in the convolution modules",
+    validation_target=None,
+    test_target=None,
+)
+
+CONFORMER_GELU = variant(
+    CONFORMER,
+    "conformer_gelu",
+    model_config={"ffn_activation": "gelu"},  # the exact (erf) GELU in both frameworks
+    description="conformer with GELU instead of swish in the feed-forward modules",
+    validation_target=None,
+    test_target=None,
+)
+
+SPECS = [CONFORMER, CONFORMER_ATTN_TEMP, CONFORMER_LAYERNORM, CONFORMER_GELU]
