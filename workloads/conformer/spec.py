@@ -45,17 +45,19 @@ CONFORMER = WorkloadSpec(
     lower_is_better=True,
     metrics="word_error_rate",
     input_keys=("inputs", "input_paddings"),
-    validation_target=float("nan"),  # pending: set by `algobench set-targets conformer`
-    test_target=float("nan"),
-    max_runtime_sec=450.0,
-    eval_period_sec=40.0,
+    # from `algobench set-targets conformer --trials 1 --seeds 1 --budget 450 --step-hint 800`
+    # on a loaded machine (docs/targets.md)
+    validation_target=0.53,
+    test_target=0.53,
+    max_runtime_sec=890.0,
+    eval_period_sec=29.7,
     step_hint=800,
     eval_batch_size=250,
     model_config={"num_classes": NUM_CLASSES, "n_mels": N_MELS, "subsampling_channels": 32,
                   "d_model": 96, "num_heads": 4, "num_layers": 3, "ffn_hidden": 384,
                   "kernel_size": 15, "conv_norm": "batch_norm", "ffn_activation": "swish",
                   "attention_temp": 1.0},
-    targets_source="",
+    targets_source="docs/targets.md#conformer",
 )
 
 # AlgoPerf's Conformer variants. Each gets its own targets from `algobench set-targets`
@@ -67,6 +69,8 @@ CONFORMER_ATTN_TEMP = variant(
     description="conformer with attention logits divided by a temperature of 1.6",
     validation_target=None,
     test_target=None,
+    eval_period_sec=40.0,  # pending: its target-setting run's eval period (budget 450 s)
+    targets_source="",
 )
 
 CONFORMER_LAYERNORM = variant(
@@ -76,6 +80,8 @@ CONFORMER_LAYERNORM = variant(
     description="conformer with layer norm instead of batch norm in the convolution modules",
     validation_target=None,
     test_target=None,
+    eval_period_sec=40.0,  # pending: its target-setting run's eval period (budget 450 s)
+    targets_source="",
 )
 
 CONFORMER_GELU = variant(
@@ -85,6 +91,8 @@ CONFORMER_GELU = variant(
     description="conformer with GELU instead of swish in the feed-forward modules",
     validation_target=None,
     test_target=None,
+    eval_period_sec=40.0,  # pending: its target-setting run's eval period (budget 450 s)
+    targets_source="",
 )
 
 SPECS = [CONFORMER, CONFORMER_ATTN_TEMP, CONFORMER_LAYERNORM, CONFORMER_GELU]
