@@ -46,7 +46,9 @@ class Subsampling(nn.Module):
     @nn.compact
     def __call__(self, x, paddings):  # x: (batch, time, mel), paddings: (batch, time)
         x = zero_padded(x, paddings)[..., None]  # (batch, time, mel, 1)
-        conv = lambda name: nn.Conv(self.channels, (3, 3), strides=2, padding=((1, 1), (1, 1)), name=name)
+        def conv(name):
+            return nn.Conv(self.channels, (3, 3), strides=2, padding=((1, 1), (1, 1)), name=name)
+
         x = nn.relu(conv("conv1")(x))
         paddings = paddings[:, ::2]
         x = nn.relu(conv("conv2")(zero_padded(x, paddings)))
@@ -85,7 +87,8 @@ class SelfAttention(nn.Module):
         logits = jnp.einsum("bqhd,bkhd->bhqk", q, k) * scale
         logits = jnp.where(paddings[:, None, None, :] > 0, jnp.finfo(logits.dtype).min, logits)
         weights = jax.nn.softmax(logits, axis=-1)
-        return nn.Dense(self.d_model, name="proj")(jnp.einsum("bhqk,bkhd->bqhd", weights, v).reshape(b, t, d))
+        out = jnp.einsum("bhqk,bkhd->bqhd", weights, v).reshape(b, t, d)
+        return nn.Dense(self.d_model, name="proj")(out)
 
 
 class DepthwiseConv(nn.Module):
@@ -117,7 +120,8 @@ class ConvModule(nn.Module):
 
     @nn.compact
     def __call__(self, x, paddings, train: bool):
-        value, gate = jnp.split(nn.Dense(2 * self.d_model, name="pointwise1")(layer_norm("ln")(x)), 2, axis=-1)
+        h = nn.Dense(2 * self.d_model, name="pointwise1")(layer_norm("ln")(x))
+        value, gate = jnp.split(h, 2, axis=-1)
         x = DepthwiseConv(self.d_model, self.kernel_size, name="depthwise")(
             zero_padded(value * jax.nn.sigmoid(gate), paddings))
         if self.norm == "batch_norm":
@@ -164,7 +168,8 @@ class Model(nn.Module):
     attention_temp: float = 1.0
 
     @nn.compact
-    def __call__(self, inputs, train: bool):  # {"inputs": (batch, time, mel), "input_paddings": (batch, time)}
+    def __call__(self, inputs, train: bool):
+        # inputs: {"inputs": (batch, time, mel), "input_paddings": (batch, time)}
         x, paddings = Subsampling(self.subsampling_channels, self.d_model, name="subsampling")(
             inputs["inputs"], inputs["input_paddings"])
         for i in range(self.num_layers):

@@ -37,7 +37,8 @@ class MaskedBatchNorm(nn.BatchNorm1d):
 
     def forward(self, x, mask):
         if not self.training:
-            return (x - self.running_mean) * torch.rsqrt(self.running_var + self.eps) * self.weight + self.bias
+            inv = torch.rsqrt(self.running_var + self.eps)
+            return (x - self.running_mean) * inv * self.weight + self.bias
         m = mask[..., None].to(x.dtype)
         n = m.sum()
         mean = (x * m).sum(dim=(0, 1)) / n
@@ -133,7 +134,8 @@ class ConvModule(nn.Module):
         self.pointwise1 = nn.Linear(d_model, 2 * d_model)
         self.depthwise = DepthwiseConv(d_model, kernel_size)
         self.batch_norm = norm == "batch_norm"
-        self.norm = MaskedBatchNorm(d_model, eps=BN_EPS, momentum=0.1) if self.batch_norm else layer_norm(d_model)
+        self.norm = (MaskedBatchNorm(d_model, eps=BN_EPS, momentum=0.1) if self.batch_norm
+                     else layer_norm(d_model))
         self.pointwise2 = nn.Linear(d_model, d_model)
 
     def forward(self, x, paddings):
