@@ -15,6 +15,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from workloads.layers_jax import LayerNorm
+
 ACTIVATIONS = {"relu": nn.relu, "tanh": jnp.tanh}
 FREQ_MASKS, MAX_FREQ_WIDTH = 2, 4  # SpecAugment: mel bands
 TIME_MASKS, MAX_TIME_WIDTH = 2, 10  # SpecAugment: frames, inside the real ones
@@ -35,7 +37,7 @@ def make_norm(kind: str, train: bool, name: str):
             return bn(x, mask=jnp.broadcast_to(m > 0, x.shape))
 
         return norm
-    ln = nn.LayerNorm(epsilon=1e-5, use_fast_variance=False, name=name)
+    ln = LayerNorm(epsilon=1e-5, name=name)
     return lambda x, mask: ln(x)
 
 

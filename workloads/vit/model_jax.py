@@ -14,6 +14,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from workloads.layers_jax import LayerNorm
+
 LAYER_NORM_EPS = 1e-6
 
 
@@ -21,43 +23,9 @@ def gelu(x):
     return nn.gelu(x, approximate=True)
 
 
-@jax.custom_vjp
-def _normalize(x):
-    """(x - mean) / sqrt(var + eps) over the last axis."""
-    return _normalize_fwd(x)[0]
-
-
-def _normalize_fwd(x):
-    centered = x - x.mean(-1, keepdims=True)
-    rstd = jax.lax.rsqrt((centered * centered).mean(-1, keepdims=True) + LAYER_NORM_EPS)
-    return centered * rstd, (centered * rstd, rstd)
-
-
-def _normalize_bwd(saved, g):
-    """The textbook gradient of the normalization (what autodiff computes, in fewer operations)."""
-    xhat, rstd = saved
-    return (rstd * (g - g.mean(-1, keepdims=True) - xhat * (g * xhat).mean(-1, keepdims=True)),)
-
-
-_normalize.defvjp(_normalize_fwd, _normalize_bwd)
-
-
-class LayerNorm(nn.Module):
-    """Layer norm over the last axis with a learned scale and bias (nn.LayerNorm's parameters).
-
-    Its gradient is written out: autodiff's long elementwise chain through every block's
-    residual stream is duplicated by XLA:CPU's fusion into each consumer of the residual
-    gradient, which made a 4-block step 3-4x slower than PyTorch's (docs/workloads/vit.md)."""
-
-    @nn.compact
-    def __call__(self, x):
-        scale = self.param("scale", nn.initializers.ones, (x.shape[-1],))
-        bias = self.param("bias", nn.initializers.zeros, (x.shape[-1],))
-        return _normalize(x) * scale + bias
-
-
 def layer_norm(name: str) -> LayerNorm:
-    return LayerNorm(name=name)
+    """Layer norm with its gradient written out (workloads/layers_jax.py: flax's was 3-4x slower here)."""
+    return LayerNorm(epsilon=LAYER_NORM_EPS, name=name)
 
 
 def patches(x, patch_size: int):
