@@ -82,7 +82,7 @@ def parameter_types(
             kind = ParameterType.BATCH_NORM_SCALE if is_batch_norm else ParameterType.LAYER_NORM_SCALE
         elif leaf == "bias" and is_norm:
             kind = ParameterType.BATCH_NORM_BIAS if is_batch_norm else ParameterType.LAYER_NORM_BIAS
-        elif leaf == "bias":
+        elif leaf == "bias" or leaf.startswith("bias_"):  # LSTM's bias_ih_l0 / bias_hh_l0 too
             kind = ParameterType.BIAS
         else:
             kind = ParameterType.WEIGHT

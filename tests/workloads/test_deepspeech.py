@@ -14,10 +14,10 @@ import torch
 from harness.jax_backend import make_rng as jax_rng
 from harness.pytorch_backend import make_rng as torch_rng
 from workloads.deepspeech import model_jax, model_pytorch
-from workloads.jax_workload import JaxWorkload
+from workloads.jax_workload import JaxWorkload, flatten
 from workloads.pytorch_workload import PyTorchWorkload, to_canonical
 from workloads.registry import PENDING, REGISTRY
-from workloads.spec import ForwardPassMode
+from workloads.spec import ForwardPassMode, ParameterType
 from workloads.workload_base import example_batch
 
 SPECS = {**REGISTRY, **PENDING}
@@ -97,6 +97,12 @@ def test_lstm_parameters_have_pytorch_names_and_layout():
         assert canonical[f"{prefix}/weight_hh_l0"].shape == (4 * hidden, hidden)
         assert canonical[f"{prefix}/bias_ih_l0"].shape == (4 * hidden,)
     assert {n: v.shape for n, v in canonical.items()} == dict(jw._canonical_shapes)
+    lstm_types = {n: t for n, t in flatten(jw.model_params_types).items() if "/fwd/" in n}
+    assert lstm_types == {f"layers_{i}/fwd/{leaf}": kind for i in range(2)
+                          for leaf, kind in [("weight_ih_l0", ParameterType.WEIGHT),
+                                             ("weight_hh_l0", ParameterType.WEIGHT),
+                                             ("bias_ih_l0", ParameterType.BIAS),
+                                             ("bias_hh_l0", ParameterType.BIAS)]}
     values = jw.to_canonical(*jw.init_model_fn(jax_rng(0)))
     forget = values["layers_0/fwd/bias_ih_l0"].reshape(4, hidden)
     np.testing.assert_array_equal(forget, np.repeat([[0.0], [1.0], [0.0], [0.0]], hidden, axis=1))
