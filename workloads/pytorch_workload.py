@@ -8,8 +8,9 @@ Data parallelism (a trial launched by torchrun, process group joined by the back
 wrapped in `DistributedDataParallel`, so the backward pass of a submission's `update_params`
 averages gradients over the ranks; every rank takes its contiguous shard of each global training
 batch; evaluations split each eval batch over the ranks and gather the outputs, so every rank sees
-the same metrics. Batch norm is synchronized over the ranks on GPUs (`SyncBatchNorm`); on the CPU,
-where PyTorch has no SyncBatchNorm, each rank normalizes its own shard.
+the same metrics. Batch norm is synchronized over the ranks on GPUs (`SyncBatchNorm`, except the
+speech families' masked batch norm); on the CPU, where PyTorch has no SyncBatchNorm, each rank
+normalizes its own shard.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import torch.nn.functional as F
 
 from workloads.data.batching import shard_batch
 from workloads.init import init_canonical, parameter_types, seed_from_rng
+from workloads.layers_pytorch import MaskedBatchNorm
 from workloads.spec import ForwardPassMode, LossType, ShapeTuple, WorkloadSpec
 from workloads.workload_base import WorkloadBase
 
@@ -135,6 +137,18 @@ def _ctc_loss(labels: torch.Tensor, logits: torch.Tensor, mask: torch.Tensor | N
             "per_example": per_example * weights}
 
 
+def sync_batch_norm(module: torch.nn.Module) -> torch.nn.Module:
+    """The module with every batch norm made a `SyncBatchNorm` (statistics over all ranks), except
+    `MaskedBatchNorm`, whose masked statistics SyncBatchNorm cannot compute: it keeps each rank's."""
+    if isinstance(module, MaskedBatchNorm):
+        return module
+    if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+        return torch.nn.SyncBatchNorm.convert_sync_batchnorm(module)
+    for name, child in module.named_children():
+        module.add_module(name, sync_batch_norm(child))
+    return module
+
+
 class PyTorchWorkload(WorkloadBase):
     """AlgoPerf's workload interface in PyTorch for one `WorkloadSpec`."""
 
@@ -167,7 +181,7 @@ class PyTorchWorkload(WorkloadBase):
         if data_parallel_rank()[1] == 1:
             return model
         if self._device.type == "cuda":
-            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+            model = sync_batch_norm(model)
         device_ids = [self._device.index] if self._device.type == "cuda" else None
         return torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
 

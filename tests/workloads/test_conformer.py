@@ -15,6 +15,7 @@ from workloads.conformer import model_pytorch
 from workloads.conformer.spec import SPECS
 from workloads.data.speech import FRAME_SUBSAMPLING, MAX_FRAMES, NUM_CLASSES
 from workloads.jax_workload import JaxWorkload
+from workloads.layers_pytorch import MaskedBatchNorm
 from workloads.pytorch_workload import PyTorchWorkload
 from workloads.registry import get_spec
 from workloads.spec import ForwardPassMode
@@ -91,7 +92,7 @@ def test_masked_batch_norm_uses_real_frames_only():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((4, 10, 6)).astype(np.float32)
     mask = (rng.random((4, 10)) < 0.6).astype(np.float32)
-    bn = model_pytorch.MaskedBatchNorm(6, eps=1e-5, momentum=0.1).train()
+    bn = MaskedBatchNorm(6, eps=1e-5, momentum=0.1).train()
     with torch.no_grad():
         bn.weight.fill_(1.0)
         bn.bias.zero_()

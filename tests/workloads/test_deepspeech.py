@@ -15,6 +15,7 @@ from harness.jax_backend import make_rng as jax_rng
 from harness.pytorch_backend import make_rng as torch_rng
 from workloads.deepspeech import model_jax, model_pytorch
 from workloads.jax_workload import JaxWorkload, flatten
+from workloads.layers_pytorch import MaskedBatchNorm
 from workloads.pytorch_workload import PyTorchWorkload, to_canonical
 from workloads.registry import PENDING, REGISTRY
 from workloads.spec import ForwardPassMode, ParameterType
@@ -114,7 +115,7 @@ def test_masked_batch_norm_statistics_count_real_frames_only():
     mask = np.ones((3, 7), np.float32)
     mask[0, 4:] = 0.0
     mask[2, 2:] = 0.0
-    bn = model_pytorch.MaskedBatchNorm(4, eps=1e-5, momentum=0.1)
+    bn = MaskedBatchNorm(4, eps=1e-5, momentum=0.1)
     torch.nn.init.ones_(bn.weight)
     torch.nn.init.zeros_(bn.bias)
     bn.train()

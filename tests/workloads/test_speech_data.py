@@ -191,3 +191,14 @@ def test_word_error_rate_on_hand_computed_cases():
     assert word_error_rate(one_hot_frames(hyps), padded)["word_error_rate"] == pytest.approx(2 / 7)
     exact = word_error_rate(one_hot_frames(refs), batch)
     assert exact["word_error_rate"] == 0.0 and exact["loss"] == pytest.approx(0.0, abs=1e-5)
+
+
+def test_gpu_batch_norm_sync_keeps_the_masked_batch_norm():
+    """SyncBatchNorm takes no mask: data parallelism on GPUs converts every other batch norm."""
+    from workloads.layers_pytorch import MaskedBatchNorm
+    from workloads.pytorch_workload import sync_batch_norm
+
+    model = torch.nn.Sequential(torch.nn.BatchNorm2d(3), torch.nn.Sequential(MaskedBatchNorm(4)))
+    converted = sync_batch_norm(model)
+    assert isinstance(converted[0], torch.nn.SyncBatchNorm)
+    assert type(converted[1][0]) is MaskedBatchNorm

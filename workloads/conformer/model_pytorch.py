@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from workloads.layers_pytorch import MaskedBatchNorm
+
 LN_EPS = 1e-5
 BN_EPS = 1e-5
 BLANK_LOGIT = -1e4  # the logit of every non-blank class at padded output frames
@@ -27,27 +29,6 @@ def zero_padded(x, paddings):
     """x (batch, time, ...) with the frames where `paddings` (batch, time) is 1 set to zero."""
     pad = paddings.reshape(*paddings.shape, *[1] * (x.ndim - 2)) > 0
     return torch.where(pad, torch.zeros((), dtype=x.dtype), x)
-
-
-class MaskedBatchNorm(nn.BatchNorm1d):
-    """Batch norm over the features of (batch, time, features) activations whose training
-    statistics are the mean and the biased variance over real frames only (`mask` 1 = real), as
-    flax's `BatchNorm(..., use_fast_variance=False)(x, mask=...)` computes them; the running
-    averages move towards those (flax's rule with the harness's momentum 0.1 = flax's 0.9)."""
-
-    def forward(self, x, mask):
-        if not self.training:
-            inv = torch.rsqrt(self.running_var + self.eps)
-            return (x - self.running_mean) * inv * self.weight + self.bias
-        m = mask[..., None].to(x.dtype)
-        n = m.sum()
-        mean = (x * m).sum(dim=(0, 1)) / n
-        var = ((x - mean) ** 2 * m).sum(dim=(0, 1)) / n
-        if self.momentum:
-            with torch.no_grad():
-                self.running_mean.lerp_(mean, self.momentum)
-                self.running_var.lerp_(var, self.momentum)
-        return (x - mean) * torch.rsqrt(var + self.eps) * self.weight + self.bias
 
 
 class Subsampling(nn.Module):

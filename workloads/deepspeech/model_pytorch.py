@@ -8,33 +8,15 @@ statistics count real frames only, and the backward LSTM starts at each utteranc
 """
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
+
+from workloads.layers_pytorch import MaskedBatchNorm
 
 ACTIVATIONS = {"relu": F.relu, "tanh": torch.tanh}
 FREQ_MASKS, MAX_FREQ_WIDTH = 2, 4  # SpecAugment: mel bands
 TIME_MASKS, MAX_TIME_WIDTH = 2, 10  # SpecAugment: frames, inside the real ones
 BLANK_LOGIT_GAP = 1e4  # padded frames: logit 0 for the blank, -1e4 for every character
-
-
-class MaskedBatchNorm(nn.BatchNorm1d):
-    """Batch norm over the last axis (channels) whose training statistics count the real positions
-    only (`mask` 1, broadcast over the trailing axes it lacks); the running variance averages the
-    biased batch variance, as flax's does. A `BatchNorm1d`, so the harness sets its momentum."""
-
-    def forward(self, x, mask):
-        if not self.training:
-            return (x - self.running_mean) * torch.rsqrt(self.running_var + self.eps) * self.weight + self.bias
-        m = mask.reshape(*mask.shape, *[1] * (x.ndim - mask.ndim)).to(x.dtype)
-        dims = tuple(range(x.ndim - 1))
-        count = (m * torch.ones_like(x[..., :1])).sum()
-        mean = (x * m).sum(dims) / count
-        var = (((x - mean) * m) ** 2).sum(dims) / count
-        if self.momentum:
-            with torch.no_grad():
-                self.running_mean.lerp_(mean.detach(), self.momentum)
-                self.running_var.lerp_(var.detach(), self.momentum)
-        return (x - mean) * torch.rsqrt(var + self.eps) * self.weight + self.bias
 
 
 class LayerNorm(nn.LayerNorm):
