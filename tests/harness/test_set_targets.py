@@ -60,6 +60,9 @@ def test_set_targets_on_smoke_gives_targets_the_baseline_reaches(tmp_path):
 
     overrides = {k: targets[k] for k in ("validation_target", "test_target", "max_runtime_sec",
                                          "eval_period_sec", "step_hint")}
+    # the targets are what is tested here; a budget of a few seconds is not met on a busy machine
+    # (a CI run niced behind two training jobs stopped by budget), so give the check room
+    overrides["max_runtime_sec"] = 10 * targets["max_runtime_sec"]
     meta = run_trial("submissions/nadamw", "smoke", "pytorch", str(tmp_path / "check"),
                      spec_overrides=overrides)
     assert meta["stop_reason"] == "targets_reached", meta
