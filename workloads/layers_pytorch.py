@@ -1,6 +1,7 @@
 """PyTorch layers that several families' models share.
 
-`MaskedBatchNorm` is batch norm over padded sequences (the speech families): its training
+`zero_padded` and `blank_past_end` implement the speech families' padding contract
+(docs/workloads/speech.md). `MaskedBatchNorm` is batch norm over padded sequences (the speech families): its training
 statistics count real positions only, as flax's `BatchNorm(use_fast_variance=False)(x, mask=...)`
 computes them. It is a `BatchNorm1d`, so the harness's `model_fn` sets its momentum (whether the
 running averages move) and the Schedule-Free baseline's re-estimation finds it; the harness does
@@ -10,6 +11,22 @@ rank normalizes with its own shard's statistics.
 
 import torch
 from torch import nn
+
+from workloads.data.speech import BLANK, PADDED_CHARACTER_LOGIT
+
+
+def zero_padded(x, paddings):
+    """x (batch, time, ...) with the frames where `paddings` (batch, time) is 1 set to zero."""
+    pad = paddings.reshape(*paddings.shape, *[1] * (x.ndim - 2)) > 0
+    return torch.where(pad, torch.zeros((), dtype=x.dtype, device=x.device), x)
+
+
+def blank_past_end(logits, paddings):
+    """logits (batch, frames, classes) with every padded frame (`paddings` 1) a certain blank:
+    logit 0 for the blank, PADDED_CHARACTER_LOGIT for every character."""
+    blank = torch.full_like(logits[0, 0], PADDED_CHARACTER_LOGIT)
+    blank[BLANK] = 0.0
+    return torch.where(paddings[..., None] > 0, blank, logits)
 
 
 class MaskedBatchNorm(nn.BatchNorm1d):

@@ -13,7 +13,12 @@ from harness.jax_backend import make_rng as jax_rng
 from harness.pytorch_backend import make_rng as torch_rng
 from workloads.conformer import model_pytorch
 from workloads.conformer.spec import SPECS
-from workloads.data.speech import FRAME_SUBSAMPLING, MAX_FRAMES, NUM_CLASSES
+from workloads.data.speech import (
+    FRAME_SUBSAMPLING,
+    MAX_FRAMES,
+    NUM_CLASSES,
+    PADDED_CHARACTER_LOGIT,
+)
 from workloads.jax_workload import JaxWorkload
 from workloads.layers_pytorch import MaskedBatchNorm
 from workloads.pytorch_workload import PyTorchWorkload
@@ -80,7 +85,7 @@ def test_padded_output_frames_are_certain_blanks():
     logits = tw.eval_outputs(model, state, batch)
     pad = out_paddings(batch) > 0
     assert pad.any() and (~pad).any()
-    expected = np.full(NUM_CLASSES, model_pytorch.BLANK_LOGIT, np.float32)
+    expected = np.full(NUM_CLASSES, PADDED_CHARACTER_LOGIT, np.float32)
     expected[0] = 0.0
     np.testing.assert_array_equal(logits[pad], np.broadcast_to(expected, logits[pad].shape))
     # an utterance's output frames are real up to ceil(frames / 4), then padding

@@ -13,6 +13,7 @@ import torch
 
 from harness.jax_backend import make_rng as jax_rng
 from harness.pytorch_backend import make_rng as torch_rng
+from workloads.data.speech import PADDED_CHARACTER_LOGIT
 from workloads.deepspeech import model_jax, model_pytorch
 from workloads.jax_workload import JaxWorkload, flatten
 from workloads.layers_pytorch import MaskedBatchNorm
@@ -63,15 +64,15 @@ def test_padded_frames_change_nothing(name, train):
         "pytorch": (_torch_forward(tw, model, batch, train), _torch_forward(tw, model, noisy, train)),
         "jax": (_jax_forward(jw, params, state, batch, train), _jax_forward(jw, params, state, noisy, train)),
     }
-    blank = np.full(spec.num_outputs, -model_pytorch.BLANK_LOGIT_GAP, np.float32)
+    blank = np.full(spec.num_outputs, PADDED_CHARACTER_LOGIT, np.float32)
     blank[0] = 0.0
     for framework, (clean, dirty) in outputs.items():
         np.testing.assert_allclose(clean[real], dirty[real], rtol=1e-5, atol=1e-5, err_msg=framework)
         np.testing.assert_array_equal(dirty[~real], np.broadcast_to(blank, dirty[~real].shape))
         for logits in (clean, dirty):
-            loss = tw.loss_fn(torch.from_numpy(batch["targets"]), torch.from_numpy(logits))
+            loss = tw.loss_fn(torch.from_numpy(batch["targets"]), torch.tensor(logits))
             assert np.isfinite(float(loss["summed"]))
-        losses = [float(tw.loss_fn(torch.from_numpy(batch["targets"]), torch.from_numpy(o))["summed"])
+        losses = [float(tw.loss_fn(torch.from_numpy(batch["targets"]), torch.tensor(o))["summed"])
                   for o in (clean, dirty)]
         assert losses[0] == pytest.approx(losses[1], rel=1e-5), framework
 

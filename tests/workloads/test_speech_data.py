@@ -18,6 +18,7 @@ from workloads.data.speech import (
     MAX_FRAMES,
     N_MELS,
     NUM_CLASSES,
+    PADDED_CHARACTER_LOGIT,
     decode_text,
     encode_text,
     fits_ctc,
@@ -26,7 +27,7 @@ from workloads.jax_workload import _ctc_loss as jax_ctc_loss
 from workloads.metrics import ctc_greedy_decode, ctc_loss, word_error_rate
 from workloads.pytorch_workload import _ctc_loss as torch_ctc_loss
 
-BLANK_LOGITS = np.array([0.0] + [-1e4] * (NUM_CLASSES - 1), np.float32)
+BLANK_LOGITS = np.array([0.0] + [PADDED_CHARACTER_LOGIT] * (NUM_CLASSES - 1), np.float32)
 
 
 def test_text_encoding_round_trips_and_skips_blanks():

@@ -13,20 +13,15 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from workloads.layers_jax import blank_past_end, zero_padded
+
 LN_EPS = 1e-5
 BN_EPS = 1e-5
-BLANK_LOGIT = -1e4  # the logit of every non-blank class at padded output frames
 ACTIVATIONS = {"swish": nn.silu, "gelu": lambda x: nn.gelu(x, approximate=False)}
 
 
 def layer_norm(name: str) -> nn.LayerNorm:
     return nn.LayerNorm(epsilon=LN_EPS, name=name)
-
-
-def zero_padded(x, paddings):
-    """x (batch, time, ...) with the frames where `paddings` (batch, time) is 1 set to zero."""
-    pad = paddings.reshape(*paddings.shape, *[1] * (x.ndim - 2)) > 0
-    return jnp.where(pad, jnp.zeros((), x.dtype), x)
 
 
 def masked_batch_norm(train: bool, name: str) -> nn.BatchNorm:
@@ -177,5 +172,4 @@ class Model(nn.Module):
                                self.conv_norm, self.ffn_activation, self.attention_temp,
                                name=f"blocks_{i}")(x, paddings, train)
         logits = nn.Dense(self.num_classes, name="head")(x)
-        blank = jnp.full((logits.shape[-1],), BLANK_LOGIT, logits.dtype).at[0].set(0.0)
-        return jnp.where(paddings[..., None] > 0, blank, logits)
+        return blank_past_end(logits, paddings)

@@ -13,22 +13,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from workloads.layers_pytorch import MaskedBatchNorm
+from workloads.layers_pytorch import MaskedBatchNorm, blank_past_end, zero_padded
 
 LN_EPS = 1e-5
 BN_EPS = 1e-5
-BLANK_LOGIT = -1e4  # the logit of every non-blank class at padded output frames
 ACTIVATIONS = {"swish": F.silu, "gelu": lambda x: F.gelu(x, approximate="none")}
 
 
 def layer_norm(d: int) -> nn.LayerNorm:
     return nn.LayerNorm(d, eps=LN_EPS)
-
-
-def zero_padded(x, paddings):
-    """x (batch, time, ...) with the frames where `paddings` (batch, time) is 1 set to zero."""
-    pad = paddings.reshape(*paddings.shape, *[1] * (x.ndim - 2)) > 0
-    return torch.where(pad, torch.zeros((), dtype=x.dtype), x)
 
 
 class Subsampling(nn.Module):
@@ -166,6 +159,4 @@ class Model(nn.Module):
         for block in self.blocks:
             x = block(x, paddings)
         logits = self.head(x)
-        blank = torch.full((logits.shape[-1],), BLANK_LOGIT, dtype=logits.dtype, device=logits.device)
-        blank[0] = 0.0
-        return torch.where(paddings[..., None] > 0, blank, logits)
+        return blank_past_end(logits, paddings)

@@ -48,13 +48,14 @@ from .cache import cached_arrays
 from .shakespeare import TEST_PLAYS, VALIDATION_PLAYS, text_files
 
 __all__ = [
-    "ALPHABET", "BLANK", "FRAME_SUBSAMPLING", "MAX_CHARS", "MAX_FRAMES", "N_MELS", "NUM_CLASSES",
+    "ALPHABET", "BLANK", "FRAME_SUBSAMPLING", "PADDED_CHARACTER_LOGIT", "MAX_CHARS", "MAX_FRAMES", "N_MELS", "NUM_CLASSES",
     "SAMPLE_RATE", "EspeakNotFoundError", "decode_text", "encode_text", "example_utterances",
     "fits_ctc", "load_speech", "log_mel", "phrases", "synthesize",
 ]
 
 ALPHABET = " abcdefghijklmnopqrstuvwxyz'"  # id = index + 1
 BLANK = 0  # the CTC blank, also the padding of targets
+PADDED_CHARACTER_LOGIT = -1e4  # at padded output frames: every character's logit (the blank's is 0)
 NUM_CLASSES = len(ALPHABET) + 1  # 29
 SAMPLE_RATE = 22050  # espeak-ng's output rate
 N_FFT = 551  # 25 ms
@@ -127,11 +128,15 @@ def phrases(max_words: int = 4, vocabulary_size: int = VOCABULARY_SIZE) -> dict[
     return out
 
 
-def synthesize(text: str, voice: str, speed: int, pitch: int) -> np.ndarray:
-    """The waveform espeak-ng speaks for `text` (int16, SAMPLE_RATE Hz, mono)."""
+def _require_espeak() -> None:
     if shutil.which("espeak-ng") is None:
         raise EspeakNotFoundError(f"espeak-ng is missing: install it with `{INSTALL_COMMAND}` "
                                   "(scripts/setup.sh does)")
+
+
+def synthesize(text: str, voice: str, speed: int, pitch: int) -> np.ndarray:
+    """The waveform espeak-ng speaks for `text` (int16, SAMPLE_RATE Hz, mono)."""
+    _require_espeak()
     wav = subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch),
                           "--stdout", text], capture_output=True, check=True).stdout
     # espeak-ng streams its WAV, so the header's sizes are placeholders: read to the end
@@ -257,9 +262,7 @@ def _build(sizes: dict[str, int], seed: int) -> dict[str, np.ndarray]:
 
 
 def _espeak_version() -> str:
-    if shutil.which("espeak-ng") is None:
-        raise EspeakNotFoundError(f"espeak-ng is missing: install it with `{INSTALL_COMMAND}` "
-                                  "(scripts/setup.sh does)")
+    _require_espeak()
     return subprocess.run(["espeak-ng", "--version"], capture_output=True, text=True,
                           check=True).stdout.split("Data at")[0].strip()
 

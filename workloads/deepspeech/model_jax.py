@@ -15,12 +15,11 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from workloads.layers_jax import LayerNorm
+from workloads.layers_jax import LayerNorm, blank_past_end, zero_padded
 
 ACTIVATIONS = {"relu": nn.relu, "tanh": jnp.tanh}
 FREQ_MASKS, MAX_FREQ_WIDTH = 2, 4  # SpecAugment: mel bands
 TIME_MASKS, MAX_TIME_WIDTH = 2, 10  # SpecAugment: frames, inside the real ones
-BLANK_LOGIT_GAP = 1e4  # padded frames: logit 0 for the blank, -1e4 for every character
 SCAN_UNROLL = 4  # time steps per scan iteration (XLA on CPU pays per iteration)
 
 
@@ -39,11 +38,6 @@ def make_norm(kind: str, train: bool, name: str):
         return norm
     ln = LayerNorm(epsilon=1e-5, name=name)
     return lambda x, mask: ln(x)
-
-
-def zero_padded(x, paddings):
-    """x (B, T, ...) with the padded frames (paddings (B, T) 1) set to zero."""
-    return x * (1.0 - paddings).reshape(*paddings.shape, *[1] * (x.ndim - 2))
 
 
 def reverse_within_length(x, lengths):
@@ -162,5 +156,4 @@ class Model(nn.Module):
             y = BiLSTMLayer(self.width, self.norm, name=f"layers_{i}")(x, pad4, lengths, train)
             x = x + y if self.residual else y
         logits = nn.Dense(self.num_classes, name="head")(act(nn.Dense(self.width, name="hidden")(x)))
-        blank = jnp.full((self.num_classes,), -BLANK_LOGIT_GAP).at[0].set(0.0)
-        return jnp.where(pad4[..., None] > 0, blank, logits)
+        return blank_past_end(logits, pad4)

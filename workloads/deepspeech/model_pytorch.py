@@ -11,12 +11,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from workloads.layers_pytorch import MaskedBatchNorm
+from workloads.layers_pytorch import MaskedBatchNorm, blank_past_end, zero_padded
 
 ACTIVATIONS = {"relu": F.relu, "tanh": torch.tanh}
 FREQ_MASKS, MAX_FREQ_WIDTH = 2, 4  # SpecAugment: mel bands
 TIME_MASKS, MAX_TIME_WIDTH = 2, 10  # SpecAugment: frames, inside the real ones
-BLANK_LOGIT_GAP = 1e4  # padded frames: logit 0 for the blank, -1e4 for every character
 
 
 class LayerNorm(nn.LayerNorm):
@@ -31,11 +30,6 @@ def make_norm(kind: str, features: int) -> nn.Module:
     if kind == "batch":
         return MaskedBatchNorm(features, eps=1e-5, momentum=0.1)
     return LayerNorm(features, eps=1e-5)
-
-
-def zero_padded(x, paddings):
-    """x (B, T, ...) with the padded frames (paddings (B, T) 1) set to zero."""
-    return x * (1.0 - paddings).reshape(*paddings.shape, *[1] * (x.ndim - 2))
 
 
 def reverse_within_length(x, lengths):
@@ -119,6 +113,4 @@ class Model(nn.Module):
             y = layer(x, pad4, lengths)
             x = x + y if self.residual else y
         logits = self.head(self.act(self.hidden(x)))
-        blank = torch.full_like(logits[0, 0], -BLANK_LOGIT_GAP)
-        blank[0] = 0.0
-        return torch.where(pad4[..., None] > 0, blank, logits)
+        return blank_past_end(logits, pad4)
