@@ -44,9 +44,11 @@ def measure(submission: str, workload: str, framework: str, steps: int, warmup: 
     from workloads.sources import load_source
 
     timer = time.perf_counter if clock == "wall" else time.process_time
-    backends.pin_cores(threads)
+    cores = backends.pin_cores(threads)
+    if framework == "jax":  # as a trial does: one host device per core
+        os.environ.update(backends.with_jax_host_devices(os.environ, backends.jax_host_devices(1, len(cores))))
     backend = backends.load_backend(framework)
-    backend.configure_threads(threads or len(os.sched_getaffinity(0)))
+    backend.configure_threads(len(cores))
     spec = get_spec(workload, pending_ok=True)  # step time needs no targets
     module = loader.load_submission(submission, framework)
     hparams = Hyperparameters(hyperparameters_for(submission, ruleset_of(submission), 0, 0, 0))

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 from types import ModuleType
+from typing import Mapping
 
 FRAMEWORKS = ("pytorch", "jax")
+_XLA_HOST_DEVICES = re.compile(r"--xla_force_host_platform_device_count=\S+")
 
 
 def load_backend(framework: str) -> ModuleType:
@@ -26,6 +29,29 @@ def load_backend(framework: str) -> ModuleType:
         raise ImportError(
             f"{framework} is not installed ({err}); install it with `pip install -e .[{extra}]`"
         ) from err
+
+
+def jax_host_devices(devices: int, cores: int) -> int:
+    """The host (CPU) devices a JAX trial gets: one per core it runs on, or `devices` where its
+    data parallelism asks for more. The workload's mesh splits every batch over them (the same
+    arithmetic as one device: batch statistics and means are over the whole batch).
+
+    One device per core, not one device on all cores, because XLA:CPU spreads a single device's
+    program over a second core poorly: on the idle 2-core machine, JAX's step took 1.26x
+    PyTorch's on `cnn`, 1.57x on `unet_wide` and 1.73x on `lm` with one device, and 0.92-1.29x with
+    two (docs/workloads.md, benchmarks/step_time.py). Without a GPU, PyTorch gets the same cores as
+    intra-op threads. On a GPU the flag changes nothing: the mesh holds the GPUs.
+    """
+    return max(devices, cores)
+
+
+def with_jax_host_devices(environ: Mapping[str, str], count: int) -> dict[str, str]:
+    """A copy of `environ` whose XLA_FLAGS give JAX `count` host devices (XLA reads the flag once,
+    when JAX's CPU backend starts)."""
+    env = dict(environ)
+    flags = _XLA_HOST_DEVICES.sub("", env.get("XLA_FLAGS", "")).strip()
+    env["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count}".strip()
+    return env
 
 
 def local_process_slot() -> tuple[int, int]:

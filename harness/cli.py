@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -32,9 +33,13 @@ def _progress_printer(framework: str, workload: str, metric: str, target: float)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from harness import backends
     from harness.trial import run_trial
 
     try:
+        if args.framework == "jax":  # before JAX starts: its host devices, one per core
+            cores = backends.pin_cores(args.threads)
+            os.environ.update(backends.with_jax_host_devices(os.environ, backends.jax_host_devices(1, len(cores))))
         spec = get_spec(args.workload)
         hparams = json.loads(Path(args.hparams).read_text()) if args.hparams else None
         meta = run_trial(
@@ -226,7 +231,8 @@ def build_parser(with_scoring: bool = True) -> argparse.ArgumentParser:
                       help="cores per trial (local default: cores / --parallel; slurm default 2)")
     tune.add_argument("--devices", type=int, default=1,
                       help="data-parallel devices per trial: torchrun processes (PyTorch) or mesh "
-                           "devices (JAX); host CPU devices when there is no GPU (default 1)")
+                           "devices (JAX; without a GPU, JAX gets one host device per core "
+                           "anyway, or this many if more) (default 1)")
     tune.add_argument("--out", default="results", help="results folder (default: results)")
     tune.add_argument("--seed", type=int, default=0, help="base seed (default: 0)")
     tune.add_argument("--data-dir", help="where the workloads' data files live")

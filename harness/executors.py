@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -30,22 +29,24 @@ from collections import deque
 from pathlib import Path
 from typing import Any, Sequence
 
+from harness import backends
 from harness.logs import META_FILE, atomic_write_json
 from harness.study import PlanError, Progress, TrialTask, trial_meta
 from harness.trial import has_ended
 
 WORKER_LOG = "worker.log"  # the trial process's stdout and stderr, appended on every run
-_XLA_DEVICES = re.compile(r"--xla_force_host_platform_device_count=\S+")
 
 
 # -- the trial function ------------------------------------------------------------------------
-def trial_environment(task: TrialTask, environ: dict | None = None) -> dict[str, str]:
-    """The environment a trial process needs. JAX: as many host (CPU) devices as the task has
-    data-parallel devices, which XLA reads once, when jax is first imported."""
+def trial_environment(task: TrialTask, environ: dict | None = None,
+                      cores: int | None = None) -> dict[str, str]:
+    """The environment a trial process on `cores` cores (default: this process's) needs. JAX: its
+    host (CPU) devices, one per core or the task's data-parallel devices where more
+    (`backends.jax_host_devices`), which XLA reads once, when JAX's CPU backend starts."""
     env = dict(os.environ if environ is None else environ)
     if task.framework == "jax":
-        flags = _XLA_DEVICES.sub("", env.get("XLA_FLAGS", "")).strip()
-        env["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={task.devices}".strip()
+        cores = len(os.sched_getaffinity(0)) if cores is None else cores
+        env = backends.with_jax_host_devices(env, backends.jax_host_devices(task.devices, cores))
     return env
 
 
@@ -168,7 +169,7 @@ class LocalExecutor:
                             f"{max(1, len(sum(self.core_slots, [])) // torch_dp)} or fewer devices")
 
     def _launch(self, task: TrialTask, cores: list[int], gpus: list[str]):
-        env = trial_environment(task)
+        env = trial_environment(task, cores=len(cores))
         env.update(ALGOBENCH_CORES=",".join(map(str, cores)), ALGOBENCH_PARENT_PID=str(os.getpid()),
                    OMP_NUM_THREADS=str(max(1, len(cores) // task.devices)))
         if self.gpus or self.hide_gpus:

@@ -60,6 +60,8 @@ def test_run_reaches_the_smoke_target_and_writes_its_logs(tmp_path, framework):
     for key in ("hardware", "versions", "git_commit", "seed", "command"):
         assert key in meta
     assert meta["versions"]["torch" if framework == "pytorch" else "jax"] is not None
+    hardware = meta["hardware"]  # PyTorch: one process; JAX: one host device per core
+    assert hardware["num_devices"] == (1 if framework == "pytorch" else hardware["cores_used"])
     header = (folder / "eval_measurements.csv").read_text().splitlines()[0].split(",")
     assert header[: len(LEADING_COLUMNS)] == list(LEADING_COLUMNS)
     assert {"validation/accuracy", "test/accuracy", "train/loss"} <= set(header)

@@ -15,7 +15,7 @@ import pytest
 
 from harness import study
 from harness.cli import main
-from harness.executors import SubmititExecutor
+from harness.executors import SubmititExecutor, trial_environment
 from harness.logs import read_events, read_trial
 from tests.harness.tuning_submissions import REPO, make_submission
 
@@ -117,3 +117,16 @@ def test_the_submitit_executor_runs_a_plan_with_its_local_backend(tmp_path):
     again = study.Progress(plan, io.StringIO())
     executor.run(plan.tasks, again)
     assert again.counts()["done"] == 2 and sorted(p.name for p in (out / "submitit").iterdir()) == jobs
+
+
+def test_a_jax_trial_gets_one_host_device_per_core_or_its_data_parallel_devices():
+    def flags(framework, devices, cores, xla_flags="--xla_cpu_enable_fast_math=false"):
+        task = study.TrialTask("submissions/nadamw", "smoke", framework, "external", 0, 0, 0, {},
+                               "results", devices=devices)
+        return trial_environment(task, {"XLA_FLAGS": xla_flags}, cores=cores)["XLA_FLAGS"]
+
+    assert flags("jax", 1, 2) == "--xla_cpu_enable_fast_math=false --xla_force_host_platform_device_count=2"
+    assert flags("jax", 4, 2).endswith("device_count=4")
+    assert flags("jax", 1, 1, "--xla_force_host_platform_device_count=8") == \
+        "--xla_force_host_platform_device_count=1"  # replaced, not added
+    assert flags("pytorch", 1, 2) == "--xla_cpu_enable_fast_math=false"  # left alone
