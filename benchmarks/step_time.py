@@ -32,7 +32,6 @@ def measure(submission: str, workload: str, framework: str, steps: int, warmup: 
             threads: int | None, clock: str = "wall") -> float:
     """Seconds per step of `submission` on `workload` in `framework`, in this process, of the wall
     clock or of this process's CPU time (`clock="cpu"`)."""
-    import os
     import time
 
     from harness import backends, loader
@@ -46,7 +45,7 @@ def measure(submission: str, workload: str, framework: str, steps: int, warmup: 
     timer = time.perf_counter if clock == "wall" else time.process_time
     cores = backends.pin_cores(threads)
     if framework == "jax":  # as a trial does: one host device per core
-        os.environ.update(backends.with_jax_host_devices(os.environ, backends.jax_host_devices(1, len(cores))))
+        backends.use_jax_host_devices(len(cores))
     backend = backends.load_backend(framework)
     backend.configure_threads(len(cores))
     spec = get_spec(workload, pending_ok=True)  # step time needs no targets

@@ -54,6 +54,12 @@ def with_jax_host_devices(environ: Mapping[str, str], count: int) -> dict[str, s
     return env
 
 
+def use_jax_host_devices(cores: int) -> None:
+    """Give this process's JAX one host device per core (`jax_host_devices`), before its CPU
+    backend starts: for a trial run in this process (`algobench run`, the step-time benchmark)."""
+    os.environ.update(with_jax_host_devices(os.environ, jax_host_devices(1, cores)))
+
+
 def local_process_slot() -> tuple[int, int]:
     """(this process's index, number of processes) of a data-parallel trial on this machine, from
     the variables torchrun (and submitit's TorchDistributedEnvironment) set; (0, 1) otherwise."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -38,8 +37,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     try:
         if args.framework == "jax":  # before JAX starts: its host devices, one per core
-            cores = backends.pin_cores(args.threads)
-            os.environ.update(backends.with_jax_host_devices(os.environ, backends.jax_host_devices(1, len(cores))))
+            backends.use_jax_host_devices(len(backends.pin_cores(args.threads)))
         spec = get_spec(args.workload)
         hparams = json.loads(Path(args.hparams).read_text()) if args.hparams else None
         meta = run_trial(
