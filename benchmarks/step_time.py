@@ -5,7 +5,8 @@ batch's transfer to the device) and `update_params`, then a device sync. Each me
 fresh process per (workload, framework) that takes `--warmup` steps (JAX compiles there), then
 times `--steps` steps; frameworks alternate inside every repeat, so machine noise hits both alike.
 Prints, per workload, the median [min, max] milliseconds per step of each framework over the
-repeats and the JAX/PyTorch ratio of the medians.
+repeats, the JAX/PyTorch ratio of the medians, and the largest host CPU steal of its measurements
+(harness/host_load.py; a measurement with over 5% is flagged where it is printed).
 
 `--clock cpu` times the process's CPU time instead of the wall clock: on a machine that other jobs
 share, waiting for a core is then not counted (cache and memory contention still are). It is a fair
@@ -24,14 +25,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+from harness import host_load
+
 REPO = Path(__file__).resolve().parents[1]
 FRAMEWORKS = ("pytorch", "jax")
 
 
 def measure(submission: str, workload: str, framework: str, steps: int, warmup: int,
-            threads: int | None, clock: str = "wall") -> float:
+            threads: int | None, clock: str = "wall") -> tuple[float, float | None]:
     """Seconds per step of `submission` on `workload` in `framework`, in this process, of the wall
-    clock or of this process's CPU time (`clock="cpu"`)."""
+    clock or of this process's CPU time (`clock="cpu"`), and the host's CPU steal fraction on this
+    process's cores while the steps ran (None where not counted)."""
     import time
 
     from harness import backends, loader
@@ -58,11 +62,11 @@ def measure(submission: str, workload: str, framework: str, steps: int, warmup: 
     opt = module.init_optimizer_state(workload=wl, model_params=params, model_state=model_state,
                                       hyperparameters=hparams, rng=backend.make_rng(2))
     queue = (wl.to_device(b) for b in stream)
-    start = 0.0
+    start, steal = 0.0, None
     for step in range(warmup + steps):
         if step == warmup:
             backend.sync((opt, params, model_state))
-            start = timer()
+            start, steal = timer(), host_load.StealMeter(cores)
         batch = module.data_selection(workload=wl, input_queue=queue, optimizer_state=opt,
                                       current_param_container=params, model_state=model_state,
                                       hyperparameters=hparams, global_step=step, rng=backend.make_rng(3))
@@ -72,10 +76,10 @@ def measure(submission: str, workload: str, framework: str, steps: int, warmup: 
             optimizer_state=opt, eval_results=[], global_step=step, rng=backend.make_rng(4),
             train_state=None)
         backend.sync((opt, params, model_state))
-    return (timer() - start) / steps
+    return (timer() - start) / steps, steal.fraction()
 
 
-def run_child(args, workload: str, framework: str) -> float:
+def run_child(args, workload: str, framework: str) -> dict:
     command = [sys.executable, __file__, "--child", workload, framework, "--submission", args.submission,
                "--steps", str(args.steps), "--warmup", str(args.warmup), "--clock", args.clock]
     if args.threads:
@@ -83,7 +87,7 @@ def run_child(args, workload: str, framework: str) -> float:
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
     if done.returncode:
         sys.exit(f"{workload} {framework} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])["seconds_per_step"]
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -99,26 +103,33 @@ def main() -> None:
     parser.add_argument("--child", nargs=2, metavar=("WORKLOAD", "FRAMEWORK"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        seconds = measure(args.submission, *args.child, args.steps, args.warmup, args.threads, args.clock)
-        print(json.dumps({"seconds_per_step": seconds}))
+        seconds, steal = measure(args.submission, *args.child, args.steps, args.warmup, args.threads,
+                                 args.clock)
+        print(json.dumps({"seconds_per_step": seconds, "host_steal": steal}))
         return
     results = {(w, f): [] for w in args.workloads for f in FRAMEWORKS}
+    steals = {w: [] for w in args.workloads}
     for i in range(args.repeats):
         for workload in args.workloads:
             for framework in (FRAMEWORKS if i % 2 == 0 else FRAMEWORKS[::-1]):
-                ms = 1000 * run_child(args, workload, framework)
+                child = run_child(args, workload, framework)
+                ms, steal = 1000 * child["seconds_per_step"], child["host_steal"]
                 results[workload, framework].append(ms)
-                print(f"repeat {i} {workload:12} {framework:8} {ms:8.1f} ms/step", flush=True)
+                steals[workload] += [steal] if steal is not None else []
+                note = host_load.describe(steal)
+                print(f"repeat {i} {workload:12} {framework:8} {ms:8.1f} ms/step"
+                      f"{'; ' + note if note else ''}", flush=True)
     print(f"\n{args.submission}, {args.steps} steps after {args.warmup} warm-up steps, "
           f"{args.repeats} repeats, {args.clock} clock: ms/step median [min, max]")
-    print(f"| workload | PyTorch ms/step | JAX ms/step | JAX/PyTorch |\n|---|---|---|---|")
+    print("| workload | PyTorch ms/step | JAX ms/step | JAX/PyTorch | max host steal |\n|---|---|---|---|---|")
     for workload in args.workloads:
         cells, medians = [], []
         for framework in FRAMEWORKS:
             values = results[workload, framework]
             medians.append(statistics.median(values))
             cells.append(f"{medians[-1]:.1f} [{min(values):.1f}, {max(values):.1f}]")
-        print(f"| {workload} | {cells[0]} | {cells[1]} | {medians[1] / medians[0]:.2f}x |")
+        steal = f"{100 * max(steals[workload]):.0f}%" if steals[workload] else "-"
+        print(f"| {workload} | {cells[0]} | {cells[1]} | {medians[1] / medians[0]:.2f}x | {steal} |")
 
 
 if __name__ == "__main__":

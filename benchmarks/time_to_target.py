@@ -5,8 +5,9 @@ point `--trial` (self-tuning submissions need none), alternating frameworks so t
 hits both alike, each run in a fresh process (and a fresh output folder, unless `--out` keeps
 them all in one results tree that `algobench score` reads). Prints one line per run,
 then a Markdown table with, per pair and framework, the median [min, max] time-to-target, steps and
-submission time per step, and the JAX/PyTorch ratio of the median times. A run that misses the
-target counts as infinitely slow (shown as `-`).
+submission time per step, the JAX/PyTorch ratio of the median times, and the largest host CPU
+steal of the runs (harness/host_load.py; a run with over 5% is flagged where it is printed: its time
+measured the host's neighbours too). A run that misses the target counts as infinitely slow (`-`).
 
     .venv/bin/python benchmarks/time_to_target.py --workloads cnn --repeats 5
     .venv/bin/python benchmarks/time_to_target.py --submissions submissions/adamw submissions/lion
@@ -22,6 +23,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from harness import host_load
 
 REPO = Path(__file__).resolve().parents[1]
 FRAMEWORKS = ("pytorch", "jax")
@@ -40,7 +43,17 @@ def one_run(submission: str, workload: str, framework: str, out: Path, seed: int
     ttt = final["time_to_target"]
     return {"time_to_target": math.inf if ttt is None else ttt, "steps": final["global_step"],
             "step_time": final["accumulated_submission_time"] / max(1, final["global_step"]),
-            "stop_reason": meta.get("stop_reason")}
+            "stop_reason": meta.get("stop_reason"), "host_steal": final.get("host_steal_fraction")}
+
+
+def steal_note(fraction: float | None) -> str:
+    note = host_load.describe(fraction)
+    return f"; {note}" if note else ""
+
+
+def max_steal(fractions: list[float | None]) -> str:
+    known = [f for f in fractions if f is not None]
+    return f"{100 * max(known):.0f}%" if known else "-"
 
 
 def summary(values: list[float], digits: int = 1) -> str:
@@ -79,15 +92,17 @@ def main() -> None:
                     results[submission, workload, framework].append(run)
                     print(f"repeat {i} {Path(submission).name} {workload} {framework:8} "
                           f"time-to-target {run['time_to_target']:.1f} s, {run['steps']} steps, "
-                          f"{1000 * run['step_time']:.1f} ms/step ({run['stop_reason']})", flush=True)
+                          f"{1000 * run['step_time']:.1f} ms/step ({run['stop_reason']})"
+                          f"{steal_note(run['host_steal'])}", flush=True)
     if args.json:
         rows = [{"submission": Path(s).name, "workload": w, "framework": f, **run,
                  "time_to_target": None if math.isinf(run["time_to_target"]) else run["time_to_target"]}
                 for (s, w, f), runs in results.items() for run in runs]
         Path(args.json).write_text(json.dumps(rows, indent=1))
     print(f"\n{args.repeats} repeat(s), point {args.trial}: median [min, max]; '-' = target not reached")
-    print("| submission | workload | framework | time-to-target (s) | steps | ms/step | JAX/PyTorch |")
-    print("|---|---|---|---|---|---|---|")
+    print("| submission | workload | framework | time-to-target (s) | steps | ms/step | JAX/PyTorch "
+          "| max host steal |")
+    print("|---|---|---|---|---|---|---|---|")
     for submission, workload in pairs:
         medians = {}
         for framework in FRAMEWORKS:
@@ -100,7 +115,8 @@ def main() -> None:
                 ratio = f"{a / b:.2f}x" if math.isfinite(a) and math.isfinite(b) else "-"
             print(f"| {Path(submission).name} | {workload} | {framework} | {summary(ttt)} | "
                   f"{summary([r['steps'] for r in runs], 0)} | "
-                  f"{summary([1000 * r['step_time'] for r in runs])} | {ratio} |")
+                  f"{summary([1000 * r['step_time'] for r in runs])} | {ratio} | "
+                  f"{max_steal([r['host_steal'] for r in runs])} |")
 
 
 if __name__ == "__main__":

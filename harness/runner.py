@@ -28,8 +28,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from harness import checkpoint
-from harness import clock
+from harness import checkpoint, clock, host_load
 from harness.clock import Ledger
 from harness.guards import Guards, RuleViolation
 from harness.logs import TrialLog
@@ -136,6 +135,7 @@ class Trial:
         self.spec = config.spec
         self.on_eval = (on_eval if main_process else None) or (lambda row: None)
         self.meta = dict(meta or {})
+        self.steal: host_load.StealMeter | None = None  # made when the timed loop starts
         resume_from = checkpoint.latest(config.folder)
         saved = checkpoint.load_trial_state(resume_from) if resume_from else {}
         self.ledger = Ledger(time_fn, saved.get("time_accounts"))
@@ -202,6 +202,7 @@ class Trial:
 
     # -- the timed loop --------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
+        self.steal = host_load.StealMeter()
         self.ledger.switch("other")
         try:
             stop_reason = self._train()
@@ -347,7 +348,8 @@ class Trial:
             times = self.ledger.read()
             meta["final"] = {"global_step": self.step, "time_to_target": self.time_to_target(),
                              **{f"accumulated_{k}_time": v for k, v in times.items() if k != "total_duration"},
-                             "total_duration": times["total_duration"]}
+                             "total_duration": times["total_duration"],
+                             "host_steal_fraction": self.steal.fraction() if self.steal else None}
             meta["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         self.meta = meta
         self.log.write_meta(meta)

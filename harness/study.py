@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from harness import loader, search_space
+from harness import host_load, loader, search_space
 from harness.logs import HPARAMS_FILE, META_FILE, CorruptLogError, atomic_write_json, read_json
 from harness.seeds import derive_seed, trial_seed
 from harness.trial import hyperparameters_for, ruleset_of, trial_folder
@@ -288,6 +288,8 @@ class Progress:
             ttt = _time_to_target(meta)
             shown = f"{ttt:.2f} s" if math.isfinite(ttt) else "not reached"
             what = f"{status} ({meta.get('stop_reason')}), time to target {shown}"
+            steal = host_load.describe((meta.get("final") or {}).get("host_steal_fraction"))
+            what += f"; {steal}" if steal else ""
         self._print(f"{'skip   ' if skipped else 'end    '} {task.key}: "
                     f"{'already ' if skipped else ''}{what}")
         self._print(self.status_line())

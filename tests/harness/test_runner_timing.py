@@ -37,6 +37,8 @@ def test_init_optimizer_state_and_steps_are_on_the_clock_evals_are_not(tmp_path)
     assert meta["stop_reason"] == "targets_reached" and meta["status"] == "completed"
     assert meta["final"]["time_to_target"] == pytest.approx(9.0)
     assert meta["final"]["global_step"] == 7
+    steal = meta["final"]["host_steal_fraction"]  # the host's steal while the loop ran
+    assert steal is None or 0.0 <= steal <= 1.0
 
 
 def test_data_selection_is_on_the_clock(tmp_path):

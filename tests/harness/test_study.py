@@ -170,6 +170,21 @@ def test_progress_counts_trials_and_keeps_the_best_time_per_workload(halton_subm
     assert "best per study [2.25] s, median 2.25 s" in progress.summary()
 
 
+
+def test_a_trial_timed_on_a_contended_host_is_flagged_in_the_progress_lines(halton_submission, tmp_path):
+    plan = build(halton_submission, tmp_path / "out")
+    stream = io.StringIO()
+    progress = study.Progress(plan, stream)
+    base = {"framework": "jax", "workload": "smoke", "study": 0, "status": "completed",
+            "stop_reason": "targets_reached"}
+    progress.ended(plan.tasks[0], {**base, "trial": 0, "final": {"time_to_target": 3.5,
+                                                                  "host_steal_fraction": 0.02}})
+    progress.ended(plan.tasks[1], {**base, "trial": 1, "final": {"time_to_target": 3.0,
+                                                                  "host_steal_fraction": 0.25}})
+    lines = [line for line in stream.getvalue().splitlines() if "time to target" in line]
+    assert "steal" not in lines[0]
+    assert lines[1].endswith("time to target 3.00 s; host steal 25% (contended host: repeat to time it)")
+
 def test_a_dead_trial_is_recorded_as_failed_and_scorable(halton_submission, tmp_path):
     plan = build(halton_submission, tmp_path / "out")
     task = plan.tasks[0]
