@@ -8,7 +8,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from harness import loader
+from harness import host_load, loader
 from harness.search_space import SearchSpaceError
 try:
     from workloads.registry import DEFAULT_WORKLOADS, REGISTRY, UnknownWorkloadError, get_spec
@@ -49,6 +49,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     except (loader.SubmissionError, SearchSpaceError, UnknownWorkloadError, FileNotFoundError,
             json.JSONDecodeError, ValueError, ImportError) as err:
         return _fail(str(err))
+    return _print_result(meta)
+
+
+def _print_result(meta: dict) -> int:
+    """The end of `algobench run`: how the trial ended, its time to target (and a warning when the
+    host stole over 5% of its CPU time); the exit code."""
     final = meta.get("final", {})
     ttt = final.get("time_to_target")
     print(f"{meta['submission']} on {meta['workload']} ({meta['framework']}): {meta['status']}, "
@@ -58,6 +64,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 1
     shown = f"{ttt:.1f} s" if ttt is not None else "inf (target not reached)"
     print(f"time-to-target: {shown}  [{meta['framework']} {meta['workload']}]")
+    steal = host_load.describe(final.get("host_steal_fraction"))
+    if steal:
+        print(f"warning: {steal}", file=sys.stderr)
     return 0
 
 

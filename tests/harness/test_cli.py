@@ -44,6 +44,20 @@ def test_unknown_workload_is_one_clear_line(tmp_path):
     assert not any(tmp_path.iterdir())  # nothing written
 
 
+def test_run_warns_when_the_host_stole_cpu_time_from_the_trial(capsys):
+    from harness.cli import _print_result
+
+    meta = {"submission": "nadamw", "workload": "cnn", "framework": "jax", "status": "completed",
+            "stop_reason": "targets_reached",
+            "final": {"global_step": 900, "time_to_target": 61.0, "host_steal_fraction": 0.32}}
+    assert _print_result(meta) == 0
+    out, err = capsys.readouterr()
+    assert "time-to-target: 61.0 s  [jax cnn]" in out
+    assert err.strip() == "warning: host steal 32% (contended host: repeat to time it)"
+    meta["final"]["host_steal_fraction"] = 0.01
+    assert _print_result(meta) == 0 and capsys.readouterr().err == ""
+
+
 @pytest.mark.parametrize("framework", ["pytorch", "jax"])
 def test_run_reaches_the_smoke_target_and_writes_its_logs(tmp_path, framework):
     result = algobench("run", "submissions/nadamw", "--workload", "smoke", "--framework",
