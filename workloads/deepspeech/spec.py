@@ -59,12 +59,12 @@ DEEPSPEECH = WorkloadSpec(
     lower_is_better=True,
     metrics="word_error_rate",
     input_keys=("inputs", "input_paddings"),
-    # from `algobench set-targets deepspeech --trials 1 --seeds 1 --budget 420 --step-hint 1500`
-    # on a loaded machine (docs/targets.md)
-    validation_target=0.41,
+    # from `algobench set-targets deepspeech --trials 1 --seeds 2 --budget 420 --step-hint 1500`
+    # (docs/targets.md)
+    validation_target=0.425,
     test_target=0.415,
-    max_runtime_sec=610.0,
-    eval_period_sec=20.3,
+    max_runtime_sec=490.0,
+    eval_period_sec=16.3,
     step_hint=1500,
     eval_batch_size=250,
     model_config={"conv_channels": 32, "width": 128, "num_lstm_layers": 2, "activation": "relu",
