@@ -54,12 +54,12 @@ LM = WorkloadSpec(
     target_metric="loss",
     lower_is_better=True,
     metrics="language_model",
-    # from `algobench set-targets lm --trials 1 --seeds 1 --budget 400 --resolution 0.01`
+    # from `algobench set-targets lm --trials 1 --seeds 2 --budget 400 --resolution 0.01`
     # (docs/targets.md)
-    validation_target=1.8,
-    test_target=1.82,
-    max_runtime_sec=610.0,
-    eval_period_sec=20.3,
+    validation_target=1.83,
+    test_target=1.84,
+    max_runtime_sec=530.0,
+    eval_period_sec=17.7,
     step_hint=1000,
     eval_batch_size=256,
     model_config={"vocab_size": VOCAB_SIZE, "seq_len": SEQ_LEN, "d_model": 96, "num_heads": 3,
