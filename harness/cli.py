@@ -182,7 +182,8 @@ def cmd_set_targets(args: argparse.Namespace) -> int:
         targets = set_targets(
             spec, args.submission, _split_names(args.framework), args.out, trials=args.trials,
             seeds=args.seeds, budget_sec=args.budget, step_hint=args.step_hint,
-            resolution=args.resolution, base_seed=args.seed, parallel=args.parallel)
+            max_steps=args.max_steps, resolution=args.resolution, base_seed=args.seed,
+            parallel=args.parallel)
     except (loader.SubmissionError, SearchSpaceError, UnknownWorkloadError, ValueError,
             ImportError) as err:
         return _fail(str(err))
@@ -275,6 +276,8 @@ def build_parser(with_scoring: bool = True) -> argparse.ArgumentParser:
                          help="confirmation runs of the best point per framework (default 2)")
     targets.add_argument("--budget", type=float, help="seconds per run (default: the spec's budget)")
     targets.add_argument("--step-hint", type=int, help="schedule length (default: the spec's)")
+    targets.add_argument("--max-steps", type=int,
+                         help="steps per run, besides --budget (default: 1.2 x the step hint)")
     targets.add_argument("--resolution", type=float, default=0.005,
                          help="targets are rounded to this, in the safe direction (default 0.005)")
     targets.add_argument("--parallel", type=int, default=1, help="runs at a time (default 1)")

@@ -7,7 +7,7 @@ The rules, all in `_train` below:
 - Off the clock, each in its own account: setup (data, model init), evals, logging, checkpoints,
   and the runner's own checks (`other`). The accounts add up to the wall time (`clock.Ledger`).
 - After every step: parameters must be finite (else the trial ends as diverged), and the budget is
-  checked (submission time >= budget ends the trial).
+  checked (submission time >= budget ends the trial; so does the spec's `max_steps`, where set).
 - An eval runs when `eval_period_sec` of submission time has passed since the last one, and once
   at the end unless the last step was just evaluated. A trial ends when the validation and the test
   target have both been reached, on the budget, on divergence, or on `TrainingCompleteError`.
@@ -253,6 +253,8 @@ class Trial:
                     return self._end("diverged")
                 if ledger.submission_time >= self.config.budget_sec:
                     stop = "budget"
+                elif spec.max_steps is not None and self.step >= spec.max_steps:
+                    stop = "step_budget"
             if stop is None and ledger.submission_time - self.last_eval_time < spec.eval_period_sec:
                 continue
             row = self._eval()

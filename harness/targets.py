@@ -2,6 +2,8 @@
 
 1. Tune: the reference submission's first `trials` search-space points run at `budget_sec` with an
    unreachable target (so each trains to its budget and logs its whole curve), in one framework.
+   Each run also ends after `max_steps` steps (default `STEP_BUDGET_FACTOR` times the step hint):
+   past its schedule's end a baseline trains at learning rate 0, which only costs time.
 2. Confirm: the best point (by the best validation metric it reached) runs `seeds` times in every
    framework; its tuning run is the first of these in the tuning framework (the same run).
 3. Derive: the validation target is the best validation metric that *every* confirmation run
@@ -26,6 +28,9 @@ from harness.seeds import derive_seed
 from workloads.spec import WorkloadSpec, meets_target
 
 TARGETS_FILE = "targets.json"
+#: A target-setting run's step budget, in step hints: the schedule's end plus room for the
+#: evaluations after it (the final evaluation sees the parameters the schedule ended with).
+STEP_BUDGET_FACTOR = 1.2
 
 
 @dataclass(frozen=True)
@@ -116,7 +121,8 @@ def write_summary(out: Path, spec: WorkloadSpec, targets: Targets, tuning: list[
 
 def set_targets(spec: WorkloadSpec, submission_dir: Path | str, frameworks: Sequence[str], out: Path | str,
                 *, trials: int = 5, seeds: int = 2, budget_sec: float | None = None,
-                step_hint: int | None = None, resolution: float = 0.005, base_seed: int = 0,
+                step_hint: int | None = None, max_steps: int | None = None,
+                resolution: float = 0.005, base_seed: int = 0,
                 parallel: int = 1, tune_framework: str | None = None, stream=None) -> Targets:
     """Run the procedure (module docstring) and return the derived targets; runs are kept in
     `out/tuning` and `out/confirmation`, their summary in `out/targets.json`. Finished runs are
@@ -126,8 +132,11 @@ def set_targets(spec: WorkloadSpec, submission_dir: Path | str, frameworks: Sequ
     out = Path(out)
     budget_sec = spec.max_runtime_sec if budget_sec is None else budget_sec
     step_hint = spec.step_hint if step_hint is None else step_hint
+    max_steps = math.ceil(STEP_BUDGET_FACTOR * step_hint) if max_steps is None else max_steps
+    if max_steps < 1:
+        raise ValueError(f"--max-steps must be at least 1, got {max_steps}")
     overrides = {"validation_target": unreachable(spec), "test_target": unreachable(spec),
-                 "max_runtime_sec": budget_sec, "step_hint": step_hint,
+                 "max_runtime_sec": budget_sec, "step_hint": step_hint, "max_steps": max_steps,
                  "eval_period_sec": min(spec.eval_period_sec, budget_sec / 10)}
     executor = executors.LocalExecutor(parallel)
 

@@ -86,6 +86,11 @@ class WorkloadSpec:
     model_config: Mapping[str, Any] = field(default_factory=dict)
     base: str | None = None  # the base workload's name, for a variant
     targets_source: str = ""  # where the targets came from (a target-setting record)
+    # A step budget besides the time budget: a trial ends after this many steps (stop reason
+    # `step_budget`). No registered workload sets it; `algobench set-targets` gives its runs one
+    # (AlgoPerf's target-setting runs had step budgets), so they do not train on at a finished
+    # schedule until the time budget.
+    max_steps: int | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "model_config", MappingProxyType(dict(self.model_config)))

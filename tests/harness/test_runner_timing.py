@@ -80,6 +80,17 @@ def test_budget_is_checked_every_step_with_a_final_eval(tmp_path):
     assert meta["budget_sec"] == 10.0
 
 
+def test_a_step_budget_ends_the_trial_with_a_final_eval_and_the_time_budget_still_counts(tmp_path):
+    clock = FakeClock()
+    meta, logs = run(tmp_path, clock, make_submission(clock), validation_target=2.0, max_steps=7)
+    assert meta["stop_reason"] == "step_budget" and meta["status"] == "completed"
+    assert column(logs["evals"], "global_step") == [3, 6, 7]  # 7: the final eval
+    assert meta["final"]["global_step"] == 7 and meta["final"]["time_to_target"] is None
+    # whichever budget comes first ends it: 5 s of submission time before 7 steps
+    meta, _ = run(tmp_path, clock, make_submission(clock), folder="again", validation_target=2.0,
+                  max_steps=7, max_runtime_sec=5.0)
+    assert meta["stop_reason"] == "budget" and meta["final"]["global_step"] == 5
+
 def test_self_tuning_gets_one_and_a_half_times_the_budget(tmp_path):
     clock = FakeClock()
     meta, _ = run(tmp_path, clock, make_submission(clock), ruleset="self", validation_target=2.0,

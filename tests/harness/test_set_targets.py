@@ -57,6 +57,10 @@ def test_set_targets_on_smoke_gives_targets_the_baseline_reaches(tmp_path):
     assert 0.5 < targets["validation_target"] <= 1.0
     for run in summary["confirmation"]:  # the evidence is kept
         assert (Path(run["folder"]) / "eval_measurements.csv").exists()
+        # each run stops at 1.2 step hints (480 steps) unless the 8 s budget comes first
+        meta = json.loads((Path(run["folder"]) / "meta.json").read_text())
+        assert meta["spec_overrides"]["max_steps"] == 480 and run["steps"] <= 480
+        assert meta["stop_reason"] in ("step_budget", "budget")
 
     overrides = {k: targets[k] for k in ("validation_target", "test_target", "max_runtime_sec",
                                          "eval_period_sec", "step_hint")}
