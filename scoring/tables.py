@@ -4,7 +4,8 @@ Every folder under the given roots that holds a `meta.json` is read with `harnes
 A folder that cannot be read (`CorruptLogError`: missing, truncated or malformed files, or a
 `meta.json` without the keys scoring needs) becomes a row of the problems table with its path and
 is never scored. A trial whose `meta.json` records a different `final.time_to_target` than its
-eval rows give is scored from the eval rows (the contract) and reported. Two folders that claim
+eval rows give is scored from the eval rows (the contract) and reported; so is a trial whose host
+took more than 5% of its CPU time (steal: its time is not comparable). Two folders that claim
 the same (submission, ruleset, framework, workload, study, trial) are a problem too: the first in
 path order is scored, the others are reported and ignored.
 """
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from harness import host_load
 from harness.logs import CorruptLogError, find_trial_folders, read_trial
 from scoring.time_to_target import time_to_target
 
@@ -65,9 +67,9 @@ class Results:
       trials: one row per readable trial, columns `TRIAL_COLUMNS`, sorted by `TRIAL_KEY`.
       curves: validation metric (`value`) against submission time (`time`) for every eval row of
         every trial, columns `CURVE_COLUMNS`.
-      problems: logs that could not be scored (kinds `corrupt`, `duplicate`) and scored trials
-        whose meta.json disagrees with their eval rows on the time to target (`mismatch`),
-        columns `PROBLEM_COLUMNS`.
+      problems: logs that could not be scored (kinds `corrupt`, `duplicate`), scored trials
+        whose meta.json disagrees with their eval rows on the time to target (`mismatch`) and
+        scored trials timed on a contended host (`contended`), columns `PROBLEM_COLUMNS`.
     """
 
     trials: pd.DataFrame
@@ -109,9 +111,19 @@ def final_time_mismatch(meta: dict, time: float) -> str:
             f"{time:g} s; scored {time:g} s")
 
 
-def _trial_tables(trial: dict) -> tuple[dict, list[dict], str]:
-    """The trial row, curve rows and a consistency warning ("" if none) of one trial read by
-    `read_trial`; CorruptLogError if it cannot be scored."""
+def contended_host(meta: dict) -> str:
+    """A message when the host took more than `host_load.CONTENDED` of the trial's CPU time
+    (meta.json's `final.host_steal_fraction`, docs/tuning.md), else ""."""
+    steal = (meta.get("final") or {}).get("host_steal_fraction")
+    if not isinstance(steal, (int, float)) or steal < host_load.CONTENDED:
+        return ""
+    return (f"the host took {100 * steal:.0f}% of the trial's CPU time (steal): its time measured "
+            "the host's other guests too; scored as logged, re-run it on a quiet machine to compare")
+
+
+def _trial_tables(trial: dict) -> tuple[dict, list[dict], list[tuple[str, str]]]:
+    """The trial row, curve rows and warnings ((kind, message) pairs: `mismatch`, `contended`)
+    of one trial read by `read_trial`; CorruptLogError if it cannot be scored."""
     meta_path = Path(trial["folder"]) / "meta.json"
     meta = trial["meta"]
     missing = [k for k in REQUIRED_META if meta.get(k) is None]
@@ -158,7 +170,9 @@ def _trial_tables(trial: dict) -> tuple[dict, list[dict], str]:
         for r in evals
         if r.get(column) is not None and r.get("score") is not None
     ]
-    return row, curve, final_time_mismatch(meta, ttt)
+    warnings = [(kind, message) for kind, message in (("mismatch", final_time_mismatch(meta, ttt)),
+                                                      ("contended", contended_host(meta))) if message]
+    return row, curve, warnings
 
 
 def trial_folders(roots: Iterable[Path | str]) -> list[Path]:
@@ -181,7 +195,7 @@ def load_results(roots: Iterable[Path | str]) -> Results:
     seen: dict[tuple, str] = {}
     for folder in trial_folders(roots):
         try:
-            row, curve, warning = _trial_tables(read_trial(folder))
+            row, curve, warnings = _trial_tables(read_trial(folder))
         except CorruptLogError as err:
             problems.append(problem("corrupt", str(err), path=str(folder)))
             continue
@@ -197,8 +211,8 @@ def load_results(roots: Iterable[Path | str]) -> Results:
             )
             continue
         seen[key] = str(folder)
-        if warning:
-            problems.append(problem("mismatch", warning, path=str(folder), **dict(zip(TRIAL_KEY, key))))
+        for kind, message in warnings:
+            problems.append(problem(kind, message, path=str(folder), **dict(zip(TRIAL_KEY, key))))
         rows.append(row)
         curves.extend(curve)
     trials = pd.DataFrame(rows, columns=TRIAL_COLUMNS)

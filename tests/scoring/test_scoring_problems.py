@@ -125,3 +125,19 @@ def test_meta_final_time_that_disagrees_with_the_eval_rows_is_reported(tmp_path,
     assert results.trials["scored_time"].tolist() == [40.0]  # the eval rows are the contract
     assert results.problems["kind"].tolist() == ["mismatch"]
     assert "20 s but eval_measurements.csv gives 40 s" in results.problems["message"].iloc[0]
+
+
+def test_a_trial_timed_on_a_contended_host_is_scored_and_reported(tmp_path, time_writer):
+    quiet = time_writer(tmp_path, "a", "w", 0, 40.0, trial=0)
+    busy = time_writer(tmp_path, "a", "w", 0, 30.0, trial=1)
+    for folder, steal in ((quiet, 0.01), (busy, 0.32)):
+        meta = json.loads((folder / "meta.json").read_text())
+        meta["final"]["host_steal_fraction"] = steal
+        (folder / "meta.json").write_text(json.dumps(meta))
+    results = load_results([tmp_path])
+    assert results.trials["scored_time"].tolist() == [40.0, 30.0]  # scored as logged
+    assert results.problems["kind"].tolist() == ["contended"]
+    assert results.problems["path"].tolist() == [str(busy)]
+    assert "took 32% of the trial's CPU time" in results.problems["message"].iloc[0]
+    board = score_results(results, n_bootstrap=20)
+    assert "contended: " in leaderboard_text(board)
