@@ -5,8 +5,9 @@ the JAX model's parameter shapes (the parameter count; PyTorch's is the same, th
 check it). Times to target come from `benchmarks/time_to_target.py --json FILE` runs of the
 reference baseline, passed with `--times FILE ...`: the median over the runs per framework, and
 how many of them reached the target. `--target-setting DIR` adds the confirmation runs of
-`algobench set-targets ... --out DIR/<workload>`, timed to the spec's targets as they are now; cells
-with such times are marked with a dagger.
+`algobench set-targets ... --out DIR/<workload>`, timed to the spec's targets as they are now, for
+the cells no benchmark run fills; such cells are marked with a dagger (†). A double dagger (‡)
+marks a cell with a run whose host took over 5% of its CPU time (steal).
 
     .venv/bin/python scripts/workloads_table.py --times results/ttt_*.json \
         --target-setting results/targets > table.md
@@ -49,19 +50,29 @@ def target_setting_times(root: Path, specs: dict) -> list[dict]:
                                      spec.lower_is_better)
             rows.append({"submission": "nadamw", "workload": name, "framework": run["framework"],
                          "source": "target-setting",
+                         "host_steal": (trial["meta"].get("final") or {}).get("host_steal_fraction"),
                          "time_to_target": None if seconds == float("inf") else seconds})
     return rows
 
 
 def measured(times: list[dict], workload: str, framework: str) -> str:
+    """The median time to target of the reference baseline's runs and how many reached it; the
+    time-to-target benchmark's runs where there are any, else the target-setting runs (†). ‡ marks
+    a cell with a run timed on a contended host (over 5% steal, harness/host_load.py)."""
+    from harness import host_load
+
     runs = [r for r in times if r["workload"] == workload and r["framework"] == framework
             and r["submission"] == "nadamw"]
+    benchmarked = [r for r in runs if r.get("source") != "target-setting"]
+    runs = benchmarked or runs
     if not runs:
         return "not measured"
     reached = [r["time_to_target"] for r in runs if r["time_to_target"] is not None]
     if not reached:
         return f"not reached (0/{len(runs)})"
-    mark = " †" if any(r.get("source") == "target-setting" for r in runs) else ""
+    mark = "" if benchmarked else " †"
+    if any((r.get("host_steal") or 0.0) >= host_load.CONTENDED for r in runs):
+        mark += " ‡"
     return f"{statistics.median(reached):.0f} s ({len(reached)}/{len(runs)}){mark}"
 
 
