@@ -75,7 +75,7 @@ VIT_POST_LN = variant(
     "vit_post_ln",
     model_config={"norm": "post"},
     description="vit with post-layer-norm encoder blocks",
-    # from `algobench set-targets vit_post_ln --trials 1 --seeds 1 --budget 330` (docs/targets.md)
+    # from `algobench set-targets vit_post_ln --trials 1 --seeds 2 --budget 330` (docs/targets.md)
     validation_target=0.845,
     test_target=0.84,
     step_hint=2000,
