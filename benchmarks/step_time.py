@@ -115,7 +115,7 @@ def main() -> None:
                 child = run_child(args, workload, framework)
                 ms, steal = 1000 * child["seconds_per_step"], child["host_steal"]
                 results[workload, framework].append(ms)
-                steals[workload] += [steal] if steal is not None else []
+                steals[workload].append(steal)
                 note = host_load.describe(steal)
                 print(f"repeat {i} {workload:12} {framework:8} {ms:8.1f} ms/step"
                       f"{'; ' + note if note else ''}", flush=True)
@@ -128,8 +128,8 @@ def main() -> None:
             values = results[workload, framework]
             medians.append(statistics.median(values))
             cells.append(f"{medians[-1]:.1f} [{min(values):.1f}, {max(values):.1f}]")
-        steal = f"{100 * max(steals[workload]):.0f}%" if steals[workload] else "-"
-        print(f"| {workload} | {cells[0]} | {cells[1]} | {medians[1] / medians[0]:.2f}x | {steal} |")
+        print(f"| {workload} | {cells[0]} | {cells[1]} | {medians[1] / medians[0]:.2f}x | "
+              f"{host_load.largest(steals[workload])} |")
 
 
 if __name__ == "__main__":

@@ -43,17 +43,12 @@ def one_run(submission: str, workload: str, framework: str, out: Path, seed: int
     ttt = final["time_to_target"]
     return {"time_to_target": math.inf if ttt is None else ttt, "steps": final["global_step"],
             "step_time": final["accumulated_submission_time"] / max(1, final["global_step"]),
-            "stop_reason": meta.get("stop_reason"), "host_steal": final.get("host_steal_fraction")}
+            "stop_reason": meta.get("stop_reason"), "host_steal": host_load.of_trial(meta)}
 
 
 def steal_note(fraction: float | None) -> str:
     note = host_load.describe(fraction)
     return f"; {note}" if note else ""
-
-
-def max_steal(fractions: list[float | None]) -> str:
-    known = [f for f in fractions if f is not None]
-    return f"{100 * max(known):.0f}%" if known else "-"
 
 
 def summary(values: list[float], digits: int = 1) -> str:
@@ -116,7 +111,7 @@ def main() -> None:
             print(f"| {Path(submission).name} | {workload} | {framework} | {summary(ttt)} | "
                   f"{summary([r['steps'] for r in runs], 0)} | "
                   f"{summary([1000 * r['step_time'] for r in runs])} | {ratio} | "
-                  f"{max_steal([r['host_steal'] for r in runs])} |")
+                  f"{host_load.largest(r['host_steal'] for r in runs)} |")
 
 
 if __name__ == "__main__":

@@ -64,7 +64,7 @@ def _print_result(meta: dict) -> int:
         return 1
     shown = f"{ttt:.1f} s" if ttt is not None else "inf (target not reached)"
     print(f"time-to-target: {shown}  [{meta['framework']} {meta['workload']}]")
-    steal = host_load.describe(final.get("host_steal_fraction"))
+    steal = host_load.describe(host_load.of_trial(meta))
     if steal:
         print(f"warning: {steal}", file=sys.stderr)
     return 0

@@ -54,8 +54,26 @@ class StealMeter:
         return round(steal / total, 4) if total > 0 else None
 
 
+def of_trial(meta: dict) -> float | None:
+    """The steal fraction a trial's `meta.json` records (`final.host_steal_fraction`); None for a
+    trial without one (unfinished, or run before it was recorded) or with a malformed value."""
+    steal = (meta.get("final") or {}).get("host_steal_fraction")
+    return float(steal) if isinstance(steal, (int, float)) else None
+
+
+def is_contended(fraction: float | None) -> bool:
+    """Whether a time measured with this steal fraction is flagged (unknown steal is not)."""
+    return fraction is not None and fraction >= CONTENDED
+
+
 def describe(fraction: float | None) -> str:
-    """A short note for a printed time: empty when steal is unknown or below `CONTENDED`."""
-    if fraction is None or fraction < CONTENDED:
+    """A short note for a printed time: empty unless `is_contended(fraction)`."""
+    if not is_contended(fraction):
         return ""
     return f"host steal {100 * fraction:.0f}% (contended host: repeat to time it)"
+
+
+def largest(fractions: Iterable[float | None]) -> str:
+    """The largest known fraction as a percentage for a table cell, "-" when none is known."""
+    known = [f for f in fractions if f is not None]
+    return f"{100 * max(known):.0f}%" if known else "-"

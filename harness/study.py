@@ -288,7 +288,7 @@ class Progress:
             ttt = _time_to_target(meta)
             shown = f"{ttt:.2f} s" if math.isfinite(ttt) else "not reached"
             what = f"{status} ({meta.get('stop_reason')}), time to target {shown}"
-            steal = host_load.describe((meta.get("final") or {}).get("host_steal_fraction"))
+            steal = host_load.describe(host_load.of_trial(meta))
             what += f"; {steal}" if steal else ""
         self._print(f"{'skip   ' if skipped else 'end    '} {task.key}: "
                     f"{'already ' if skipped else ''}{what}")

@@ -114,8 +114,8 @@ def final_time_mismatch(meta: dict, time: float) -> str:
 def contended_host(meta: dict) -> str:
     """A message when the host took more than `host_load.CONTENDED` of the trial's CPU time
     (meta.json's `final.host_steal_fraction`, docs/tuning.md), else ""."""
-    steal = (meta.get("final") or {}).get("host_steal_fraction")
-    if not isinstance(steal, (int, float)) or steal < host_load.CONTENDED:
+    steal = host_load.of_trial(meta)
+    if not host_load.is_contended(steal):
         return ""
     return (f"the host took {100 * steal:.0f}% of the trial's CPU time (steal): its time measured "
             "the host's other guests too; scored as logged, re-run it on a quiet machine to compare")

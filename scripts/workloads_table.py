@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from harness import host_load
+
 
 def parameter_count(spec) -> int:
     import jax
@@ -50,7 +52,7 @@ def target_setting_times(root: Path, specs: dict) -> list[dict]:
                                      spec.lower_is_better)
             rows.append({"submission": "nadamw", "workload": name, "framework": run["framework"],
                          "source": "target-setting",
-                         "host_steal": (trial["meta"].get("final") or {}).get("host_steal_fraction"),
+                         "host_steal": host_load.of_trial(trial["meta"]),
                          "time_to_target": None if seconds == float("inf") else seconds})
     return rows
 
@@ -59,8 +61,6 @@ def measured(times: list[dict], workload: str, framework: str) -> str:
     """The median time to target of the reference baseline's runs and how many reached it; the
     time-to-target benchmark's runs where there are any, else the target-setting runs (†). ‡ marks
     a cell with a run timed on a contended host (over 5% steal, harness/host_load.py)."""
-    from harness import host_load
-
     runs = [r for r in times if r["workload"] == workload and r["framework"] == framework
             and r["submission"] == "nadamw"]
     benchmarked = [r for r in runs if r.get("source") != "target-setting"]
@@ -71,7 +71,7 @@ def measured(times: list[dict], workload: str, framework: str) -> str:
     if not reached:
         return f"not reached (0/{len(runs)})"
     mark = "" if benchmarked else " †"
-    if any((r.get("host_steal") or 0.0) >= host_load.CONTENDED for r in runs):
+    if any(host_load.is_contended(r.get("host_steal")) for r in runs):
         mark += " ‡"
     return f"{statistics.median(reached):.0f} s ({len(reached)}/{len(runs)}){mark}"
 

@@ -48,3 +48,14 @@ def test_only_a_contended_host_is_described():
     assert host_load.describe(None) == "" and host_load.describe(0.049) == ""
     assert host_load.describe(0.31) == "host steal 31% (contended host: repeat to time it)"
 
+
+
+def test_a_trials_fraction_is_read_from_meta_and_malformed_values_are_unknown():
+    assert host_load.of_trial({"final": {"host_steal_fraction": 0.25}}) == 0.25
+    assert host_load.of_trial({"final": {"host_steal_fraction": "lots"}}) is None
+    assert host_load.of_trial({"status": "running"}) is None
+
+
+def test_the_largest_known_fraction_fills_a_table_cell():
+    assert host_load.largest([0.02, None, 0.374]) == "37%"
+    assert host_load.largest([None, None]) == "-" and host_load.largest([]) == "-"
