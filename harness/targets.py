@@ -10,6 +10,9 @@
    reached, rounded to `resolution` in the safe direction; the test target likewise from the test
    metric. The step hint is the schedule length the runs used; the budget is twice the slowest
    run's time to the new validation target, rounded up to 10 s; the eval period a 30th of it.
+   Only the runs given the most cores time the budget: a run reused from an earlier invocation
+   with fewer (one made under `taskset` beside other jobs) is slower for a reason the reference
+   machine does not have. Its metrics still count for the targets.
 
 Every run is kept under the output folder as evidence, with `targets.json` summarizing them.
 """
@@ -66,10 +69,14 @@ def best_value(rows: Sequence[dict], key: str, lower_is_better: bool) -> float:
 
 
 def derive_targets(runs: Sequence[Sequence[dict]], metric: str, lower_is_better: bool,
-                   step_hint: int, resolution: float) -> Targets:
-    """Targets from the eval rows of the confirmation runs (docs/targets.md, step 3)."""
+                   step_hint: int, resolution: float, timed: Sequence[bool] | None = None) -> Targets:
+    """Targets from the eval rows of the confirmation runs (docs/targets.md, step 3). `timed` says
+    which runs time the budget (default: all)."""
     if not runs or any(not rows for rows in runs):
         raise ValueError("every confirmation run needs at least one evaluation")
+    timed = [True] * len(runs) if timed is None else list(timed)
+    if len(timed) != len(runs) or not any(timed):
+        raise ValueError("timed needs one flag per run and at least one run that times the budget")
     worst = max if lower_is_better else min
     targets = {}
     for split in ("validation", "test"):
@@ -77,10 +84,9 @@ def derive_targets(runs: Sequence[Sequence[dict]], metric: str, lower_is_better:
         if any(math.isnan(v) for v in reached):
             raise ValueError(f"a confirmation run has no finite {split}/{metric}; it diverged")
         targets[split] = _round_safe(worst(reached), resolution, lower_is_better)
-    times = []
-    for rows in runs:
-        times.append(next(r["score"] for r in rows if meets_target(
-            r[f"validation/{metric}"], targets["validation"], lower_is_better)))
+    times = [next(r["score"] for r in rows if meets_target(
+                 r[f"validation/{metric}"], targets["validation"], lower_is_better))
+             for rows, counts in zip(runs, timed) if counts]
     budget = 10.0 * math.ceil(2 * max(times) / 10.0)
     return Targets(targets["validation"], targets["test"], int(step_hint), budget,
                    round(budget / 30.0, 1))
@@ -165,8 +171,10 @@ def set_targets(spec: WorkloadSpec, submission_dir: Path | str, frameworks: Sequ
     failed = [t["folder"] for t in confirmed if t["meta"]["status"] != "completed"]
     if failed:
         raise ValueError(f"confirmation runs did not complete: {failed}; see their meta.json")
+    cores = [t["meta"]["hardware"]["cores_used"] for t in confirmed]
     targets = derive_targets([t["evals"] for t in confirmed], spec.target_metric,
-                             spec.lower_is_better, step_hint, resolution)
+                             spec.lower_is_better, step_hint, resolution,
+                             timed=[c == max(cores) for c in cores])
     summarize = lambda t: {"folder": t["folder"], "hyperparameters": t["hparams"],  # noqa: E731
                            "framework": t["meta"]["framework"], "study": t["meta"]["study"],
                            "best_validation": best_value(t["evals"], f"validation/{spec.target_metric}", spec.lower_is_better),

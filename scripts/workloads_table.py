@@ -5,8 +5,8 @@ the JAX model's parameter shapes (the parameter count; PyTorch's is the same, th
 check it). Times to target come from `benchmarks/time_to_target.py --json FILE` runs of the
 reference baseline, passed with `--times FILE ...`: the median over the runs per framework, and
 how many of them reached the target. `--target-setting DIR` adds the confirmation runs of
-`algobench set-targets ... --out DIR/<workload>`, timed to the spec's targets as they are now, for
-the cells no benchmark run fills; such cells are marked with a dagger (†). A double dagger (‡)
+`algobench set-targets ... --out DIR/<workload>` that had both cores, timed to the spec's targets
+as they are now, for the cells no benchmark run fills; such cells are marked with a dagger (†). A double dagger (‡)
 marks a cell with a run whose host took over 5% of its CPU time (steal).
 
     .venv/bin/python scripts/workloads_table.py --times results/ttt_*.json \
@@ -24,6 +24,9 @@ import numpy as np
 
 from harness import host_load
 
+# The reference machine's cores (docs/workloads.md): a target-setting run given fewer (some were run
+# under `taskset -c 0` beside others) says nothing about the time to target there.
+REFERENCE_CORES = 2
 
 def parameter_count(spec) -> int:
     import jax
@@ -36,8 +39,8 @@ def parameter_count(spec) -> int:
 
 def target_setting_times(root: Path, specs: dict) -> list[dict]:
     """Time to target of every confirmation run that `root/<workload>/targets.json` lists (the
-    best point's tuning run among them), against the workload's registered validation target (the
-    time-to-target rule of the scoring)."""
+    best point's tuning run among them) and that had the reference hardware's cores, against the
+    workload's registered validation target (the time-to-target rule of the scoring)."""
     from harness.logs import read_trial
     from scoring.time_to_target import time_to_target
 
@@ -48,6 +51,8 @@ def target_setting_times(root: Path, specs: dict) -> list[dict]:
             continue
         for run in json.loads(record.read_text())["confirmation"]:
             trial = read_trial(run["folder"])
+            if trial["meta"]["hardware"]["cores_used"] < REFERENCE_CORES:
+                continue
             seconds = time_to_target(trial["evals"], spec.target_metric, spec.validation_target,
                                      spec.lower_is_better)
             rows.append({"submission": "nadamw", "workload": name, "framework": run["framework"],

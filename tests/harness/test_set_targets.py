@@ -37,6 +37,19 @@ def test_lower_is_better_rounds_up():
     targets = derive_targets(runs, "loss", True, step_hint=100, resolution=0.01)
     assert targets.validation_target == 1.82 and targets.test_target == 1.83
 
+def test_only_timed_runs_set_the_budget_but_every_run_sets_the_targets():
+    slow_on_one_core = rows((50.0, 0.80, 0.79), (100.0, 0.9071, 0.899))
+    runs = [rows((5.0, 0.80, 0.79), (10.0, 0.912, 0.905)), slow_on_one_core]
+    targets = derive_targets(runs, "accuracy", False, 300, 0.005, timed=[True, False])
+    # the untimed run still makes the targets what it reached (0.9071 -> 0.905) ...
+    assert (targets.validation_target, targets.test_target) == (0.905, 0.895)
+    # ... but the budget is twice the timed run's 10 s, not twice its 100 s
+    assert targets.max_runtime_sec == 20.0
+    assert derive_targets(runs, "accuracy", False, 300, 0.005).max_runtime_sec == 200.0
+    with pytest.raises(ValueError, match="timed"):
+        derive_targets(runs, "accuracy", False, 300, 0.005, timed=[False, False])
+
+
 
 def test_a_diverged_run_is_refused():
     with pytest.raises(ValueError, match="diverged"):
