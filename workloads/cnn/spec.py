@@ -63,12 +63,12 @@ CNN_GELU = variant(
     "cnn_gelu",
     model_config={"activation": "gelu"},  # the exact (erf) GELU in both frameworks
     description="cnn with GELU activations",
-    # from `algobench set-targets cnn_gelu --trials 1 --seeds 1 --budget 1000` on a loaded machine
+    # from `algobench set-targets cnn_gelu --trials 1 --seeds 2 --budget 1000` (docs/targets.md)
     validation_target=0.89,
     test_target=0.895,
     step_hint=1500,
-    max_runtime_sec=1020.0,
-    eval_period_sec=34.0,
+    max_runtime_sec=350.0,
+    eval_period_sec=11.7,
     targets_source="docs/targets.md#cnn_gelu",
 )
 
@@ -77,12 +77,12 @@ CNN_BN_SCALE = variant(
     "cnn_bn_scale",
     model_config={"bn_scale_init": 8.0},  # AlgoPerf's ResNet "large BN init" variant uses 8
     description="cnn with batch-norm scales initialized to 8 instead of 1",
-    # from `algobench set-targets cnn_bn_scale --trials 1 --seeds 1 --budget 1000` on a loaded machine
+    # from `algobench set-targets cnn_bn_scale --trials 1 --seeds 2 --budget 1000` (docs/targets.md)
     validation_target=0.885,
     test_target=0.885,
     step_hint=1500,
-    max_runtime_sec=880.0,
-    eval_period_sec=29.3,
+    max_runtime_sec=180.0,
+    eval_period_sec=6.0,
     targets_source="docs/targets.md#cnn_bn_scale",
 )
 
