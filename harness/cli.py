@@ -175,7 +175,8 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 
 def cmd_set_targets(args: argparse.Namespace) -> int:
-    from harness.targets import set_targets
+    from harness.logs import read_json
+    from harness.targets import TARGETS_FILE, set_targets, unfinished
 
     try:
         spec = get_spec(args.workload, pending_ok=True)
@@ -189,6 +190,8 @@ def cmd_set_targets(args: argparse.Namespace) -> int:
         return _fail(str(err))
     print(f"\ntargets for {args.workload} (runs and targets.json in {args.out}); paste into its spec:")
     print(targets.spec_fields())
+    for line in unfinished(read_json(Path(args.out) / TARGETS_FILE)):
+        print(f"warning: {line}", file=sys.stderr)
     return 0
 
 

@@ -106,6 +106,16 @@ def best_point(trial_dirs: Sequence[Path], metric: str, lower_is_better: bool) -
     return index, hparams
 
 
+def unfinished(summary: dict) -> list[str]:
+    """One line per confirmation run of a targets.json summary that stopped before the end of its
+    schedule (the time budget came first): its best is not what the schedule reaches, and a target
+    it sets is looser than the baseline's (docs/targets.md)."""
+    return [f"{run['folder']}: stopped by its {run.get('stop_reason', 'budget')} at step {run['steps']}, before its "
+            f"schedule's end at step {summary['targets']['step_hint']}; its best sets a looser target "
+            f"than a finished run would (move it away and run again with a larger --budget)"
+            for run in summary["confirmation"] if not run.get("finished_schedule", True)]
+
+
 def tuning_points(submission_dir: Path, trials: int, base_seed: int) -> list[dict[str, Any]]:
     space = search_space.load(Path(submission_dir) / loader.SEARCH_SPACE_FILE)
     size = search_space.num_points(space)
@@ -179,7 +189,9 @@ def set_targets(spec: WorkloadSpec, submission_dir: Path | str, frameworks: Sequ
                            "framework": t["meta"]["framework"], "study": t["meta"]["study"],
                            "best_validation": best_value(t["evals"], f"validation/{spec.target_metric}", spec.lower_is_better),
                            "best_test": best_value(t["evals"], f"test/{spec.target_metric}", spec.lower_is_better),
-                           "steps": t["meta"]["final"]["global_step"]}
+                           "steps": t["meta"]["final"]["global_step"],
+                           "stop_reason": t["meta"]["stop_reason"],
+                           "finished_schedule": t["meta"]["final"]["global_step"] >= step_hint}
     write_summary(out, spec, targets, [summarize(t) for t in tuned], index,
                   [summarize(t) for t in confirmed])
     return targets

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.targets import Targets, derive_targets
+from harness.targets import Targets, derive_targets, unfinished
 from harness.trial import run_trial
 
 REPO = Path(__file__).resolve().parents[2]
@@ -51,6 +51,16 @@ def test_only_timed_runs_set_the_budget_but_every_run_sets_the_targets():
 
 
 
+def test_runs_stopped_before_their_schedule_ends_are_named():
+    summary = {"targets": {"step_hint": 1000}, "confirmation": [
+        {"folder": "a", "steps": 1200, "stop_reason": "step_budget", "finished_schedule": True},
+        {"folder": "b", "steps": 834, "stop_reason": "budget", "finished_schedule": False},
+        {"folder": "c", "steps": 900}]}  # written before the field existed: not judged
+    lines = unfinished(summary)
+    assert len(lines) == 1 and lines[0].startswith("b: stopped by its budget at step 834")
+    assert "step 1000" in lines[0] and "--budget" in lines[0]
+
+
 def test_a_diverged_run_is_refused():
     with pytest.raises(ValueError, match="diverged"):
         derive_targets([rows((1.0, float("nan"), 0.1))], "accuracy", False, 10, 0.005)
@@ -74,6 +84,10 @@ def test_set_targets_on_smoke_gives_targets_the_baseline_reaches(tmp_path):
         meta = json.loads((Path(run["folder"]) / "meta.json").read_text())
         assert meta["spec_overrides"]["max_steps"] == 480 and run["steps"] <= 480
         assert meta["stop_reason"] in ("step_budget", "budget")
+        assert run["stop_reason"] == meta["stop_reason"] and run["finished_schedule"] == (run["steps"] >= 400)
+    # a run the 8 s budget stopped before step 400 is named on stderr, and only then
+    assert ("before its schedule's end" in result.stderr) == (not all(
+        run["finished_schedule"] for run in summary["confirmation"]))
 
     overrides = {k: targets[k] for k in ("validation_target", "test_target", "max_runtime_sec",
                                          "eval_period_sec", "step_hint")}
