@@ -68,7 +68,7 @@ CONFORMER_ATTN_TEMP = variant(
     model_config={"attention_temp": 1.6},
     description="conformer with attention logits divided by a temperature of 1.6",
     # from `algobench set-targets conformer_attn_temp --trials 1 --seeds 2 --budget 450
-    # --step-hint 800` (docs/targets.md) (docs/targets.md)
+    # --step-hint 800` (docs/targets.md)
     validation_target=0.495,
     test_target=0.48,
     step_hint=800,
@@ -83,7 +83,7 @@ CONFORMER_LAYERNORM = variant(
     model_config={"conv_norm": "layer_norm"},
     description="conformer with layer norm instead of batch norm in the convolution modules",
     # from `algobench set-targets conformer_layernorm --trials 1 --seeds 2 --budget 450
-    # --step-hint 800` (docs/targets.md) (docs/targets.md)
+    # --step-hint 800` (docs/targets.md)
     validation_target=0.61,
     test_target=0.57,
     step_hint=800,
