@@ -79,13 +79,13 @@ DEEPSPEECH_TANH = variant(
     "deepspeech_tanh",
     model_config={"activation": "tanh"},
     description="deepspeech with tanh instead of ReLU everywhere",
-    # from `algobench set-targets deepspeech_tanh --trials 1 --seeds 1 --budget 420
-    # --step-hint 1500` on a loaded machine (docs/targets.md)
+    # from `algobench set-targets deepspeech_tanh --trials 1 --seeds 2 --budget 420
+    # --step-hint 1500` (docs/targets.md)
     validation_target=0.465,
     test_target=0.45,
     step_hint=1500,
-    max_runtime_sec=540.0,
-    eval_period_sec=18.0,
+    max_runtime_sec=330.0,
+    eval_period_sec=11.0,
     targets_source="docs/targets.md#deepspeech_tanh",
 )
 
