@@ -94,13 +94,13 @@ DEEPSPEECH_NO_RESIDUAL = variant(
     "deepspeech_no_residual",
     model_config={"residual": False},
     description="deepspeech without the residual connections around the LSTM layers",
-    # from `algobench set-targets deepspeech_no_residual --trials 1 --seeds 1 --budget 420
-    # --step-hint 1500` on a loaded machine (docs/targets.md)
+    # from `algobench set-targets deepspeech_no_residual --trials 1 --seeds 2 --budget 420
+    # --step-hint 1500` (docs/targets.md)
     validation_target=0.36,
     test_target=0.355,
     step_hint=1500,
-    max_runtime_sec=700.0,
-    eval_period_sec=23.3,
+    max_runtime_sec=380.0,
+    eval_period_sec=12.7,
     targets_source="docs/targets.md#deepspeech_no_residual",
 )
 
