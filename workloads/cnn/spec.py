@@ -49,7 +49,7 @@ CNN_SILU = variant(
     "cnn_silu",
     model_config={"activation": "silu"},
     description="cnn with SiLU activations",
-    # from `algobench set-targets cnn_silu --trials 2 --seeds 1 --budget 150` (docs/targets.md)
+    # from `algobench set-targets cnn_silu --trials 2 --seeds 2 --budget 150` (docs/targets.md)
     validation_target=0.89,
     test_target=0.885,
     step_hint=1500,
