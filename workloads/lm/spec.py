@@ -79,8 +79,8 @@ LM_SWIGLU = variant(
     validation_target=1.94,
     test_target=1.94,
     step_hint=1000,
-    max_runtime_sec=160.0,
-    eval_period_sec=5.3,
+    max_runtime_sec=230.0,
+    eval_period_sec=7.7,
     targets_source="docs/targets.md#lm_swiglu",
 )
 
