@@ -34,6 +34,9 @@ TARGETS_FILE = "targets.json"
 #: A target-setting run's step budget, in step hints: the schedule's end plus room for the
 #: evaluations after it (the final evaluation sees the parameters the schedule ended with).
 STEP_BUDGET_FACTOR = 1.2
+#: A run counts as having finished its schedule from this fraction of the step hint on: in the last
+#: 1% of a warmup + cosine schedule the learning rate is under 0.03% of its peak.
+FINISHED = 0.99
 
 
 @dataclass(frozen=True)
@@ -191,7 +194,7 @@ def set_targets(spec: WorkloadSpec, submission_dir: Path | str, frameworks: Sequ
                            "best_test": best_value(t["evals"], f"test/{spec.target_metric}", spec.lower_is_better),
                            "steps": t["meta"]["final"]["global_step"],
                            "stop_reason": t["meta"]["stop_reason"],
-                           "finished_schedule": t["meta"]["final"]["global_step"] >= step_hint}
+                           "finished_schedule": t["meta"]["final"]["global_step"] >= FINISHED * step_hint}
     write_summary(out, spec, targets, [summarize(t) for t in tuned], index,
                   [summarize(t) for t in confirmed])
     return targets

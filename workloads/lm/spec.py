@@ -58,8 +58,8 @@ LM = WorkloadSpec(
     # (docs/targets.md)
     validation_target=1.83,
     test_target=1.84,
-    max_runtime_sec=530.0,
-    eval_period_sec=17.7,
+    max_runtime_sec=180.0,
+    eval_period_sec=6.0,
     step_hint=1000,
     eval_batch_size=256,
     model_config={"vocab_size": VOCAB_SIZE, "seq_len": SEQ_LEN, "d_model": 96, "num_heads": 3,

@@ -46,8 +46,8 @@ VIT = WorkloadSpec(
     # from `algobench set-targets vit --trials 1 --seeds 2 --budget 330` (docs/targets.md)
     validation_target=0.865,
     test_target=0.86,
-    max_runtime_sec=610.0,
-    eval_period_sec=20.3,
+    max_runtime_sec=250.0,
+    eval_period_sec=8.3,
     step_hint=2000,
     eval_batch_size=1000,
     model_config={"patch_size": 7, "width": 64, "depth": 4, "num_heads": 4, "mlp_dim": 128,
@@ -65,8 +65,8 @@ VIT_GLU = variant(
     validation_target=0.865,
     test_target=0.86,
     step_hint=2000,
-    max_runtime_sec=550.0,
-    eval_period_sec=18.3,
+    max_runtime_sec=170.0,
+    eval_period_sec=5.7,
     targets_source="docs/targets.md#vit_glu",
 )
 
@@ -79,8 +79,8 @@ VIT_POST_LN = variant(
     validation_target=0.845,
     test_target=0.84,
     step_hint=2000,
-    max_runtime_sec=610.0,
-    eval_period_sec=20.3,
+    max_runtime_sec=130.0,
+    eval_period_sec=4.3,
     targets_source="docs/targets.md#vit_post_ln",
 )
 
@@ -93,8 +93,8 @@ VIT_MAP = variant(
     validation_target=0.86,
     test_target=0.855,
     step_hint=2000,
-    max_runtime_sec=430.0,
-    eval_period_sec=14.3,
+    max_runtime_sec=140.0,
+    eval_period_sec=4.7,
     targets_source="docs/targets.md#vit_map",
 )
 
