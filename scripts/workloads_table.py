@@ -29,6 +29,7 @@ from harness import host_load
 # under `taskset -c 0` beside others) times the workload only where nothing better exists.
 REFERENCE_CORES = 2
 
+
 def parameter_count(spec) -> int:
     import jax
 
