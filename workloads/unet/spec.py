@@ -44,11 +44,11 @@ UNET = WorkloadSpec(
     target_metric="ssim",
     lower_is_better=False,
     metrics="ssim",
-    # from `algobench set-targets unet --trials 1 --seeds 1 --budget 360` (docs/targets.md)
+    # from `algobench set-targets unet --trials 1 --seeds 2 --budget 360` (docs/targets.md)
     validation_target=0.81,
     test_target=0.805,
-    max_runtime_sec=500.0,
-    eval_period_sec=16.7,
+    max_runtime_sec=140.0,
+    eval_period_sec=4.7,
     step_hint=1500,
     eval_batch_size=500,
     model_config={"channels": 8, "levels": 2, "activation": "leaky_relu", "norm": "instance"},
