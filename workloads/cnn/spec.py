@@ -33,8 +33,10 @@ CNN = WorkloadSpec(
     loss_type=LossType.SOFTMAX_CROSS_ENTROPY,
     target_metric="accuracy",
     lower_is_better=False,
+    # targets from `algobench set-targets cnn --trials 1 --seeds 2 --budget 300`; the budget is
+    # kept above the 90 s it derived on a fast day (docs/targets.md)
     validation_target=0.895,
-    test_target=0.888,
+    test_target=0.89,
     max_runtime_sec=300.0,
     eval_period_sec=10.0,
     step_hint=1500,
