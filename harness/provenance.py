@@ -21,14 +21,32 @@ def _version(name: str) -> str | None:
         return None
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+# The vector instruction sets that decide how fast PyTorch's and XLA's CPU kernels run: two hosts
+# with the same "model name" (a VM's "Intel(R) Xeon(R) Processor") ran the same steps 2-2.5x apart
+# (docs/workloads.md#step-times), so a trial records which of these its CPU has.
+VECTOR_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_bf16", "avx512_fp16",
+                "avx512_vnni", "amx_tile", "amx_bf16")
+
+
+def cpu_info(cpuinfo: str | None = None) -> dict:
+    """The CPU's model name, its family/model/stepping, and which of `VECTOR_FLAGS` it has, from
+    the text of /proc/cpuinfo (read when not given); "unknown" and [] where it cannot be read."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            cpuinfo = ""
+    fields: dict[str, str] = {}
+    for line in cpuinfo.splitlines():
+        if not line.strip():
+            break  # the first processor's block describes them all
+        key, _, value = line.partition(":")
+        fields[key.strip()] = value.strip()
+    ident = (f"family {fields['cpu family']} model {fields['model']} stepping {fields.get('stepping', '?')}"
+             if "cpu family" in fields and "model" in fields else "unknown")
+    flags = set(fields.get("flags", "").split())
+    return {"cpu": fields.get("model name") or platform.processor() or "unknown", "cpu_id": ident,
+            "cpu_vector_flags": [f for f in VECTOR_FLAGS if f in flags]}
 
 
 def git_commit() -> str | None:
@@ -46,7 +64,7 @@ def provenance(framework: str, threads: int, num_devices: int, accelerator: str 
     return {
         "algobench_version": _version("algobench"),
         "hardware": {
-            "cpu": _cpu_model(),
+            **cpu_info(),
             "cores_used": threads,
             "cores_available": os.cpu_count(),
             "accelerator": accelerator,
