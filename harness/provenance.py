@@ -22,7 +22,7 @@ def _version(name: str) -> str | None:
 
 
 # The vector instruction sets that decide how fast PyTorch's and XLA's CPU kernels run: two hosts
-# with the same "model name" (a VM's "Intel(R) Xeon(R) Processor") ran the same steps 2-2.5x apart
+# with the same "model name" (a VM's "Intel(R) Xeon(R) Processor") ran the same steps 1.8-2.8x apart
 # (docs/workloads.md#step-times), so a trial records which of these its CPU has.
 VECTOR_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_bf16", "avx512_fp16",
                 "avx512_vnni", "amx_tile", "amx_bf16")
