@@ -44,14 +44,22 @@ def trial_spec(workload: str, spec_overrides: dict | None = None):
 
 def spec_hash(spec) -> str:
     """A content hash of every field of a workload spec (model config, data, targets, budget)."""
-    text = json.dumps(dataclasses.asdict(spec), sort_keys=True, default=str)
+    fields = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)}
+    text = json.dumps(fields, sort_keys=True, default=_plain)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _is_code(path: Path) -> bool:
-    """A file that can change what a submission computes: not bytecode, docs or hidden files."""
-    return (path.is_file() and "__pycache__" not in path.parts and path.suffix not in (".pyc", ".md")
-            and not any(part.startswith(".") for part in path.parts))
+def _plain(value: Any) -> Any:
+    """JSON for the spec's non-JSON fields: read-only mappings (model config) and enums."""
+    return dict(value) if hasattr(value, "items") else str(value)
+
+
+def _code_files(folder: Path) -> list[Path]:
+    """The files under `folder` that can change what a submission computes: all but bytecode,
+    docs and hidden files, in a fixed order."""
+    return [p for p in sorted(folder.rglob("*")) if p.is_file() and p.suffix not in (".pyc", ".md")
+            and not any(part == "__pycache__" or part.startswith(".")
+                        for part in p.relative_to(folder).parts)]
 
 
 def code_hash(submission_dir: Path | str) -> str:
@@ -59,13 +67,12 @@ def code_hash(submission_dir: Path | str) -> str:
     ones), and of `submissions/common` too when the package imports it: a trial is reused only by
     the code that ran it."""
     folder = Path(submission_dir).resolve()
-    files = [(p.relative_to(folder).as_posix(), p) for p in sorted(folder.rglob("*"))
-             if _is_code(p.relative_to(folder))]
+    files = [(p.relative_to(folder).as_posix(), p) for p in _code_files(folder)]
     if any(checker.SHARED_PACKAGE in p.read_text(errors="replace")
            for _, p in files if p.suffix == ".py"):
         common = Path(__file__).resolve().parent.parent / "submissions" / "common"
         files += [(f"submissions/common/{p.relative_to(common).as_posix()}", p)
-                  for p in sorted(common.rglob("*")) if _is_code(p.relative_to(common))]
+                  for p in _code_files(common)]
     digest = hashlib.sha256()
     for name, path in files:
         digest.update(name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())

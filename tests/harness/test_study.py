@@ -143,7 +143,7 @@ def test_an_existing_trial_with_other_hyperparameters_is_not_overwritten(tmp_pat
     (folder / "hparams.json").write_text('{"learning_rate": 1.0}')
     code, captured = tune(capsys, submission, "--workloads", "smoke", "--framework", "jax",
                           "--studies", 1, "--trials", 1, "--out", tmp_path / "out")
-    assert code == 2 and "holds other hyperparameters" in captured.err
+    assert code == 2 and "trial run with other hyperparameters" in captured.err
     assert (folder / "hparams.json").read_text() == '{"learning_rate": 1.0}'
     assert not (tmp_path / "out" / "plan.json").exists()
 
