@@ -214,6 +214,8 @@ def cmd_set_targets(args: argparse.Namespace) -> int:
     from harness.logs import read_json
     from harness.targets import TARGETS_FILE, set_targets, unfinished
 
+    if not Path(args.submission).is_dir():  # the default is relative to the repository's root
+        return _fail(f"{loader.no_such_folder(args.submission)} (give --submission DIR)")
     try:
         spec = get_spec(args.workload, pending_ok=True)
         if args.dry_run:

@@ -233,7 +233,8 @@ def estimate_plan(plan: Plan, parallel: int = 1, recorded: dict | None = None) -
             typical, source = budget, "no recorded time: counted at its budget"
         typical_total += typical * len(tasks)
         budget_total += budget * len(tasks)
-        lines.append(f"  {framework} {workload}: {len(tasks)} trials, budget {budget:g} s each; "
+        lines.append(f"  {framework} {workload}: {len(tasks)} trial{'s' if len(tasks) != 1 else ''}, "
+                     f"budget {budget:g} s each; "
                      f"{source}")
     where = "docs/workloads.md" if recorded else "no recorded times found"
     lines.append(f"estimated time ({parallel} trial{'s' if parallel > 1 else ''} at a time, "
@@ -242,7 +243,8 @@ def estimate_plan(plan: Plan, parallel: int = 1, recorded: dict | None = None) -
                  f"reference baseline ({where}), at most {format_duration(budget_total / parallel)} "
                  f"if every trial uses its whole budget")
     if finished:
-        lines.append(f"{finished} trials already finished in {plan.out} (reused, not counted)")
+        lines.append(f"{finished} trial{'s' if finished != 1 else ''} already finished in "
+                     f"{plan.out} (reused, not counted)")
     return lines
 
 

@@ -164,21 +164,19 @@ def describe_plan(spec: WorkloadSpec, submission_dir: Path | str, frameworks: Se
     overrides = run_overrides(spec, budget_sec, step_hint, max_steps)
     recorded = study.recorded_times() if recorded is None else recorded
     points = len(tuning_points(Path(submission_dir), trials, 0))
-    runs = {fw: seeds - (fw == frameworks[0]) for fw in frameworks}  # the best tuning run counts
-    runs[frameworks[0]] += points
+    budget, max_steps = overrides["max_runtime_sec"], overrides["max_steps"]
     lines, total = [], 0.0
-    for framework, count in runs.items():
+    for framework in frameworks:
+        tunes = framework == frameworks[0]  # its best tuning run is its first confirmation run
+        count = seeds + (points - 1 if tunes else 0)
         ms = recorded.get((spec.name, framework), {}).get("ms_per_step")
-        per_run = overrides["max_runtime_sec"]
-        if ms is not None:
-            per_run = min(per_run, overrides["max_steps"] * ms / 1000)
+        per_run = budget if ms is None else min(budget, max_steps * ms / 1000)
         total += per_run * count
-        how = (f"{overrides['max_steps']} steps at {ms:g} ms/step" if ms is not None
-               else "no recorded step time")
-        lines.append(f"  {framework} {spec.name}: {count} runs ({points if framework == frameworks[0] else 0} "
-                     f"tuning, {seeds} confirmation{' incl. the best tuning run' if framework == frameworks[0] else ''}), "
-                     f"budget {overrides['max_runtime_sec']:g} s or {overrides['max_steps']} steps each "
-                     f"(~{study.format_duration(per_run)}: {how})")
+        how = "no recorded step time" if ms is None else f"{max_steps} steps at {ms:g} ms/step"
+        what = (f"{points} tuning, {seeds} confirmation incl. the best tuning run" if tunes
+                else f"0 tuning, {seeds} confirmation")
+        lines.append(f"  {framework} {spec.name}: {count} run{'s' if count != 1 else ''} ({what}), budget {budget:g} s or "
+                     f"{max_steps} steps each (~{study.format_duration(per_run)}: {how})")
     lines.append(f"estimated time ({parallel} run{'s' if parallel > 1 else ''} at a time, "
                  f"submission time; evaluations and setup come on top): "
                  f"{study.format_duration(total / parallel)}")

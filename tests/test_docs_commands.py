@@ -103,11 +103,17 @@ def fill_my_sgd(folder: Path) -> None:
     (package / "tuning_search_space.json").write_text(json.dumps([{"learning_rate": 0.05}]))
 
 
+def fresh_folder(folder: Path) -> Path:
+    """A folder as the guides' commands expect their working folder: `submissions/nadamw` (the
+    reference baseline) is there, as in a clone of the repository."""
+    (folder / "submissions").mkdir()
+    (folder / "submissions" / "nadamw").symlink_to(REPO / "submissions" / "nadamw")
+    return folder
+
+
 @pytest.fixture(scope="module")
 def submitting(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("submitting")
-    (folder / "submissions").mkdir()
-    (folder / "submissions" / "nadamw").symlink_to(REPO / "submissions" / "nadamw")  # step 5's
+    folder = fresh_folder(tmp_path_factory.mktemp("submitting"))
     return run_guide(SUBMITTING, folder, after={"algobench new my_sgd": fill_my_sgd})
 
 
@@ -142,7 +148,7 @@ def test_the_submitting_guide_scores_against_the_baseline(submitting):
 
 
 def test_every_command_of_the_variant_guide_runs(tmp_path):
-    assert_all_ran(VARIANT, run_guide(VARIANT, tmp_path))
+    assert_all_ran(VARIANT, run_guide(VARIANT, fresh_folder(tmp_path)))
 
 
 def quoted_blocks(path: Path) -> list[str]:

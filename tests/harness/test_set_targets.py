@@ -112,7 +112,7 @@ def test_set_targets_dry_run_prints_the_runs_and_their_time_and_runs_nothing(tmp
                  "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "pytorch cnn_silu: 2 runs (2 tuning, 1 confirmation incl. the best tuning run)" in out
-    assert "jax cnn_silu: 1 runs (0 tuning, 1 confirmation)" in out
+    assert "jax cnn_silu: 1 run (0 tuning, 1 confirmation)" in out
     ms = recorded_times()[("cnn_silu", "jax")]["ms_per_step"]  # docs/workloads.md's step times
     assert f"1800 steps at {ms:g} ms/step" in out
     assert "estimated time" in out and "nothing was run or written" in out

@@ -118,7 +118,7 @@ def test_tune_refuses_a_trial_whose_code_changed(tmp_path, capsys):
     args = ["tune", str(submission), "--workloads", "smoke", "--framework", "jax", "--studies", "1",
             "--trials", "1", "--out", str(out), "--dry-run"]
     assert main(args) == 0  # the same code: the finished trial is reused
-    assert "1 trials already finished" in capsys.readouterr().out
+    assert "1 trial already finished" in capsys.readouterr().out
     module = submission / "submission_jax.py"
     module.write_text(module.read_text() + "\n# changed\n")
     assert main(args[:-1]) == 2
