@@ -57,15 +57,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"[{args.framework} {args.workload}] trial {folder}, hyperparameters "
               f"{json.dumps(hparams, sort_keys=True) if hparams else 'none (self-tuning)'}",
               flush=True)
-        signal.signal(signal.SIGTERM, _stop_on_sigterm)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        meta = run_trial(
-            args.submission, args.workload, args.framework, args.out, base_seed=args.seed,
-            study=args.study, trial=args.trial, ruleset=ruleset, hyperparameters=hparams,
-            threads=args.threads, data_dir=args.data_dir,
-            keep_checkpoint=not args.no_keep_checkpoint,
-            on_eval=_progress_printer(args.framework, args.workload, spec.target_metric,
-                                      spec.validation_target))
+        previous = (signal.signal(signal.SIGTERM, _stop_on_sigterm),
+                    signal.signal(signal.SIGINT, signal.default_int_handler))
+        try:
+            meta = run_trial(
+                args.submission, args.workload, args.framework, args.out, base_seed=args.seed,
+                study=args.study, trial=args.trial, ruleset=ruleset, hyperparameters=hparams,
+                threads=args.threads, data_dir=args.data_dir,
+                keep_checkpoint=not args.no_keep_checkpoint,
+                on_eval=_progress_printer(args.framework, args.workload, spec.target_metric,
+                                          spec.validation_target))
+        finally:
+            signal.signal(signal.SIGTERM, previous[0])
+            signal.signal(signal.SIGINT, previous[1])
     except (loader.SubmissionError, SearchSpaceError, UnknownWorkloadError, FileNotFoundError,
             json.JSONDecodeError, ValueError, ImportError) as err:
         return _fail(str(err))
