@@ -11,7 +11,8 @@ from pathlib import Path
 from harness import host_load, loader
 from harness.search_space import SearchSpaceError
 try:
-    from workloads.registry import DEFAULT_WORKLOADS, REGISTRY, UnknownWorkloadError, get_spec
+    from workloads.registry import (DEFAULT_WORKLOADS, PENDING, REGISTRY, UnknownWorkloadError,
+                                    get_spec)
 except ValueError as err:  # a malformed workload spec: one line naming it, not a traceback
     sys.exit(f"algobench: error: {err}")
 
@@ -31,24 +32,51 @@ def _progress_printer(framework: str, workload: str, metric: str, target: float)
     return on_eval
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from harness import backends
-    from harness.trial import run_trial
+def _stop_on_sigterm(signum, frame):  # SIGTERM like Ctrl-C: the trial stops, resumable
+    raise KeyboardInterrupt
 
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import signal
+
+    from harness import backends
+    from harness.trial import hyperparameters_for, ruleset_of, run_trial, trial_folder
+
+    submission, folder = Path(args.submission), Path(args.out)
+    if not submission.is_dir():
+        return _fail(loader.no_such_folder(submission))
     try:
         if args.framework == "jax":  # before JAX starts: its host devices, one per core
             backends.use_jax_host_devices(len(backends.pin_cores(args.threads)))
         spec = get_spec(args.workload)
-        hparams = json.loads(Path(args.hparams).read_text()) if args.hparams else None
-        meta = run_trial(
-            args.submission, args.workload, args.framework, args.out, base_seed=args.seed,
-            study=args.study, trial=args.trial, hyperparameters=hparams, threads=args.threads,
-            data_dir=args.data_dir, keep_checkpoint=not args.no_keep_checkpoint,
-            on_eval=_progress_printer(args.framework, args.workload, spec.target_metric,
-                                      spec.validation_target))
+        ruleset = ruleset_of(submission)
+        hparams = (json.loads(Path(args.hparams).read_text()) if args.hparams else
+                   hyperparameters_for(submission, ruleset, args.seed, args.study, args.trial))
+        folder = trial_folder(args.out, submission.resolve().name, ruleset, args.framework,
+                              args.workload, args.study, args.trial)
+        print(f"[{args.framework} {args.workload}] trial {folder}, hyperparameters "
+              f"{json.dumps(hparams, sort_keys=True) if hparams else 'none (self-tuning)'}",
+              flush=True)
+        previous = (signal.signal(signal.SIGTERM, _stop_on_sigterm),
+                    signal.signal(signal.SIGINT, signal.default_int_handler))
+        try:
+            meta = run_trial(
+                args.submission, args.workload, args.framework, args.out, base_seed=args.seed,
+                study=args.study, trial=args.trial, ruleset=ruleset, hyperparameters=hparams,
+                threads=args.threads, data_dir=args.data_dir,
+                keep_checkpoint=not args.no_keep_checkpoint,
+                on_eval=_progress_printer(args.framework, args.workload, spec.target_metric,
+                                          spec.validation_target))
+        finally:
+            signal.signal(signal.SIGTERM, previous[0])
+            signal.signal(signal.SIGINT, previous[1])
     except (loader.SubmissionError, SearchSpaceError, UnknownWorkloadError, FileNotFoundError,
             json.JSONDecodeError, ValueError, ImportError) as err:
         return _fail(str(err))
+    except KeyboardInterrupt:
+        print(f"interrupted: the trial in {folder} stopped and resumes from its last checkpoint; "
+              "run the same command again to finish it", file=sys.stderr)
+        return 130
     return _print_result(meta)
 
 
@@ -71,9 +99,10 @@ def _print_result(meta: dict) -> int:
 
 
 def cmd_workloads(args: argparse.Namespace) -> int:
-    entries = [spec.summary() for spec in REGISTRY.values()]
+    entries = [{**spec.summary(), "pending": False} for spec in REGISTRY.values()]
+    pending = [{**spec.summary(), "pending": True} for spec in PENDING.values()]
     if args.json:
-        print(json.dumps(entries, indent=2))
+        print(json.dumps(entries + pending, indent=2))
         return 0
     name_w = max(len(e["name"]) for e in entries) + 2
     base_w = max(len(e["base"] or "-") for e in entries) + 2
@@ -86,6 +115,12 @@ def cmd_workloads(args: argparse.Namespace) -> int:
               f"{direction + str(e['validation_target']):>11}{direction + str(e['test_target']):>12}"
               f"{e['max_runtime_sec']:>10g}{e['eval_period_sec']:>8g}{e['step_hint']:>10}")
     print(f"\ndefault workloads: {', '.join(DEFAULT_WORKLOADS)}")
+    if pending:
+        print("\nwaiting for targets (only `algobench set-targets NAME --out DIR` runs them):")
+        for e in pending:
+            print(f"  {e['name']:<{name_w}}{(e['base'] or '-'):<{base_w}}{e['metric']}")
+    else:
+        print("\nwaiting for targets: none")
     return 0
 
 
@@ -130,6 +165,11 @@ def cmd_tune(args: argparse.Namespace) -> int:
             if args.executor == "slurm" and shutil.which("sbatch") is None:
                 raise study.PlanError("--executor slurm needs Slurm's sbatch on the PATH; "
                                       "use --executor local on this machine")
+        if args.dry_run:
+            print(f"plan: {plan.describe()}")
+            print("\n".join(study.estimate_plan(plan, 1 if args.parallel is None else args.parallel)))
+            print("dry run: nothing was run or written")
+            return 0
         path = study.write_plan(plan)
     except (loader.SubmissionError, SearchSpaceError, UnknownWorkloadError, ValueError,
             ImportError) as err:
@@ -178,13 +218,27 @@ def cmd_set_targets(args: argparse.Namespace) -> int:
     from harness.logs import read_json
     from harness.targets import TARGETS_FILE, set_targets, unfinished
 
+    if not Path(args.submission).is_dir():  # the default is relative to the repository's root
+        return _fail(f"{loader.no_such_folder(args.submission)} (give --submission DIR)")
     try:
         spec = get_spec(args.workload, pending_ok=True)
+        if args.dry_run:
+            from harness.targets import describe_plan
+
+            print(f"set-targets {args.workload} with {args.submission}:")
+            print("\n".join(describe_plan(
+                spec, args.submission, _split_names(args.framework), trials=args.trials,
+                seeds=args.seeds, budget_sec=args.budget, step_hint=args.step_hint,
+                max_steps=args.max_steps, parallel=args.parallel)))
+            print("dry run: nothing was run or written")
+            return 0
+        if args.out is None:
+            raise ValueError("set-targets keeps its runs as evidence: give --out DIR")
         targets = set_targets(
             spec, args.submission, _split_names(args.framework), args.out, trials=args.trials,
             seeds=args.seeds, budget_sec=args.budget, step_hint=args.step_hint,
             max_steps=args.max_steps, resolution=args.resolution, base_seed=args.seed,
-            parallel=args.parallel)
+            parallel=args.parallel, threads=args.threads)
     except (loader.SubmissionError, SearchSpaceError, UnknownWorkloadError, ValueError,
             ImportError) as err:
         return _fail(str(err))
@@ -254,6 +308,8 @@ def build_parser(with_scoring: bool = True) -> argparse.ArgumentParser:
                       help="job time limit in minutes (--executor slurm; default: 3x budget + 10)")
     tune.add_argument("--gpus-per-trial", type=int, default=0,
                       help="GPUs per Slurm job (--executor slurm)")
+    tune.add_argument("--dry-run", action="store_true",
+                      help="print the plan and its estimated time, run and write nothing")
     tune.set_defaults(func=cmd_tune)
 
     workloads = sub.add_parser("workloads", help="list the workload registry")
@@ -284,8 +340,12 @@ def build_parser(with_scoring: bool = True) -> argparse.ArgumentParser:
     targets.add_argument("--resolution", type=float, default=0.005,
                          help="targets are rounded to this, in the safe direction (default 0.005)")
     targets.add_argument("--parallel", type=int, default=1, help="runs at a time (default 1)")
+    targets.add_argument("--threads", type=int,
+                         help="cores per run (default: the cores / --parallel)")
+    targets.add_argument("--dry-run", action="store_true",
+                         help="print the runs and their estimated time, run and write nothing")
     targets.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
-    targets.add_argument("--out", required=True, help="where the runs and targets.json go")
+    targets.add_argument("--out", help="where the runs and targets.json go (required but with --dry-run)")
     targets.set_defaults(func=cmd_set_targets)
 
     new = sub.add_parser("new", help="write a new submission package from the template")

@@ -209,6 +209,7 @@ class LocalExecutor:
                     progress.started(task, f"(cores {','.join(map(str, cores))}"
                                            f"{', gpus ' + ','.join(gpus) if gpus else ''})")
                 time.sleep(self.poll_s)
+                progress.tick(entry[0] for entry in running.values())
                 for proc in [p for p in running if p.poll() is not None]:
                     task, cores, gpus, log = running.pop(proc)
                     log.close()
@@ -307,6 +308,7 @@ class SubmititExecutor:
         waiting = list(jobs)
         while waiting:
             time.sleep(self.poll_s)
+            progress.tick(task for _, task in waiting)
             for job, task in [w for w in waiting if w[0].done()]:
                 waiting.remove((job, task))
                 meta = trial_meta(task)

@@ -6,6 +6,8 @@ A package is a folder with `submission_pytorch.py` and/or `submission_jax.py`, a
 
 from __future__ import annotations
 
+import ast
+import difflib
 import importlib.util
 import inspect
 import sys
@@ -55,12 +57,44 @@ def _line(fn) -> int | str:
         return "?"
 
 
+def no_such_folder(folder: Path | str) -> str:
+    """The message for a submission folder that is not there, with the closest folder beside it."""
+    folder = Path(folder)
+    parent = folder.parent if folder.parent.is_dir() else None
+    siblings = [p.name for p in parent.iterdir() if p.is_dir()] if parent else []
+    close = difflib.get_close_matches(folder.name, siblings, n=1)
+    hint = f"did you mean {folder.parent / close[0]}?" if close else "`algobench new NAME` makes one"
+    return f"{folder}: no such submission folder; {hint}"
+
+
+def _violations(submission_dir: Path, frameworks: list[str]) -> list:
+    """The checker's findings in the files these frameworks run: another framework's module is
+    neither imported nor reported (`check --framework jax` with an unfinished PyTorch module)."""
+    others = {module_path(submission_dir, fw).name for fw in ("pytorch", "jax") if fw not in frameworks}
+    return [v for v in checker.check_package(submission_dir) if Path(v.path).name not in others]
+
+
+def _unfilled(path: Path) -> str | None:
+    """The first required function that is still a stub of the template (its body, past the
+    docstring, only raises NotImplementedError), as a message; None when all are written."""
+    tree = ast.parse(path.read_text())
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name in REQUIRED_FUNCTIONS:
+            body = node.body[1:] if ast.get_docstring(node) is not None else node.body
+            if len(body) == 1 and isinstance(body[0], ast.Raise) and "NotImplementedError" in (
+                    ast.unparse(body[0].exc) if body[0].exc is not None else ""):
+                return (f"{path}:{node.lineno}: `{node.name}` is still the template's stub (it "
+                        "only raises NotImplementedError); write it, or delete this module if "
+                        "you do not support this framework")
+    return None
+
+
 def load_submission(submission_dir: Path | str, framework: str) -> ModuleType:
     """Check the package's source (`harness.checker`), then import and validate its module."""
     submission_dir = Path(submission_dir).resolve()
     if not submission_dir.is_dir():
-        raise SubmissionError(f"{submission_dir}: no such submission folder; `algobench new NAME` makes one")
-    violations = checker.check_package(submission_dir)
+        raise SubmissionError(no_such_folder(submission_dir))
+    violations = _violations(submission_dir, [framework])
     if violations:
         more = f" (and {len(violations) - 1} more: `algobench check` lists them)" if len(violations) > 1 else ""
         raise SubmissionError(f"{violations[0]}{more}")
@@ -94,6 +128,9 @@ def load_submission(submission_dir: Path | str, framework: str) -> ModuleType:
     for fn_name, keywords in OPTIONAL_FUNCTIONS.items():
         if hasattr(module, fn_name):
             check_signature(path, fn_name, getattr(module, fn_name), keywords)
+    stub = _unfilled(path)
+    if stub:
+        raise SubmissionError(stub)
     return module
 
 
@@ -104,11 +141,11 @@ def check_submission(submission_dir: Path | str, frameworks: list[str] | None = 
     """
     folder = Path(submission_dir)
     if not folder.is_dir():
-        return [f"{folder}: no such submission folder"], ""
+        return [no_such_folder(folder)], ""
     frameworks = frameworks or frameworks_of(folder)
     if not frameworks:
         return [f"{folder}: no submission_pytorch.py or submission_jax.py found"], ""
-    problems = [str(v) for v in checker.check_package(folder)]
+    problems = [str(v) for v in _violations(folder, frameworks)]
     if not problems:
         for framework in frameworks:
             try:

@@ -138,26 +138,66 @@ def write_summary(out: Path, spec: WorkloadSpec, targets: Targets, tuning: list[
     return path
 
 
+def run_overrides(spec: WorkloadSpec, budget_sec: float | None, step_hint: int | None,
+                  max_steps: int | None) -> dict[str, Any]:
+    """The spec fields every run of the procedure replaces: an unreachable target, the budget,
+    the schedule length and its step budget (module docstring)."""
+    budget_sec = spec.max_runtime_sec if budget_sec is None else budget_sec
+    step_hint = spec.step_hint if step_hint is None else step_hint
+    max_steps = math.ceil(STEP_BUDGET_FACTOR * step_hint) if max_steps is None else max_steps
+    if max_steps < 1:
+        raise ValueError(f"--max-steps must be at least 1, got {max_steps}")
+    return {"validation_target": unreachable(spec), "test_target": unreachable(spec),
+            "max_runtime_sec": budget_sec, "step_hint": step_hint, "max_steps": max_steps,
+            "eval_period_sec": min(spec.eval_period_sec, budget_sec / 10)}
+
+
+def describe_plan(spec: WorkloadSpec, submission_dir: Path | str, frameworks: Sequence[str], *,
+                  trials: int = 5, seeds: int = 2, budget_sec: float | None = None,
+                  step_hint: int | None = None, max_steps: int | None = None, parallel: int = 1,
+                  recorded: dict | None = None) -> list[str]:
+    """`set-targets --dry-run`: the runs the procedure makes and their estimated time. Every run
+    trains to its budget or its step budget, whichever comes first: the step budget at the
+    reference baseline's recorded step time (docs/workloads.md) where there is one."""
+    from harness import study
+
+    overrides = run_overrides(spec, budget_sec, step_hint, max_steps)
+    recorded = study.recorded_times() if recorded is None else recorded
+    points = len(tuning_points(Path(submission_dir), trials, 0))
+    budget, max_steps = overrides["max_runtime_sec"], overrides["max_steps"]
+    lines, total = [], 0.0
+    for framework in frameworks:
+        tunes = framework == frameworks[0]  # its best tuning run is its first confirmation run
+        count = seeds + (points - 1 if tunes else 0)
+        ms = recorded.get((spec.name, framework), {}).get("ms_per_step")
+        per_run = budget if ms is None else min(budget, max_steps * ms / 1000)
+        total += per_run * count
+        how = "no recorded step time" if ms is None else f"{max_steps} steps at {ms:g} ms/step"
+        what = (f"{points} tuning, {seeds} confirmation incl. the best tuning run" if tunes
+                else f"0 tuning, {seeds} confirmation")
+        lines.append(f"  {framework} {spec.name}: {count} run{'s' if count != 1 else ''} ({what}), budget {budget:g} s or "
+                     f"{max_steps} steps each (~{study.format_duration(per_run)}: {how})")
+    lines.append(f"estimated time ({parallel} run{'s' if parallel > 1 else ''} at a time, "
+                 f"submission time; evaluations and setup come on top): "
+                 f"{study.format_duration(total / parallel)}")
+    return lines
+
+
 def set_targets(spec: WorkloadSpec, submission_dir: Path | str, frameworks: Sequence[str], out: Path | str,
                 *, trials: int = 5, seeds: int = 2, budget_sec: float | None = None,
                 step_hint: int | None = None, max_steps: int | None = None,
                 resolution: float = 0.005, base_seed: int = 0,
-                parallel: int = 1, tune_framework: str | None = None, stream=None) -> Targets:
+                parallel: int = 1, threads: int | None = None, tune_framework: str | None = None,
+                stream=None) -> Targets:
     """Run the procedure (module docstring) and return the derived targets; runs are kept in
     `out/tuning` and `out/confirmation`, their summary in `out/targets.json`. Finished runs are
     reused when the same command runs again."""
     from harness import executors, study  # the trial machinery, only when runs are made
 
     out = Path(out)
-    budget_sec = spec.max_runtime_sec if budget_sec is None else budget_sec
-    step_hint = spec.step_hint if step_hint is None else step_hint
-    max_steps = math.ceil(STEP_BUDGET_FACTOR * step_hint) if max_steps is None else max_steps
-    if max_steps < 1:
-        raise ValueError(f"--max-steps must be at least 1, got {max_steps}")
-    overrides = {"validation_target": unreachable(spec), "test_target": unreachable(spec),
-                 "max_runtime_sec": budget_sec, "step_hint": step_hint, "max_steps": max_steps,
-                 "eval_period_sec": min(spec.eval_period_sec, budget_sec / 10)}
-    executor = executors.LocalExecutor(parallel)
+    overrides = run_overrides(spec, budget_sec, step_hint, max_steps)
+    step_hint = overrides["step_hint"]
+    executor = executors.LocalExecutor(parallel, threads)
 
     def run(plan) -> list[dict]:
         executor.check(plan.tasks)

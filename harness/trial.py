@@ -4,11 +4,13 @@ executors call in a process of its own per trial."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from pathlib import Path
 from typing import Any, Callable
 
-from harness import backends, loader, search_space
-from harness.logs import META_FILE, read_json
+from harness import backends, checker, loader, search_space
+from harness.logs import HPARAMS_FILE, META_FILE, CorruptLogError, read_json
 from harness.provenance import provenance
 from harness.seeds import derive_seed, trial_seed
 from workloads.registry import get_spec
@@ -30,6 +32,92 @@ def hyperparameters_for(submission_dir: Path | str, ruleset: str, base_seed: int
         return {}
     space = search_space.load(Path(submission_dir) / loader.SEARCH_SPACE_FILE)
     return search_space.trial_point(space, derive_seed(base_seed, "study", study), trial)
+
+
+def trial_spec(workload: str, spec_overrides: dict | None = None):
+    """The spec a trial runs: the registry's, with `spec_overrides` replacing fields (target
+    setting runs with an unreachable target and a budget of its own); a workload still without
+    targets only with overrides."""
+    spec = get_spec(workload, pending_ok=bool(spec_overrides))
+    return dataclasses.replace(spec, **(spec_overrides or {}))
+
+
+def spec_hash(spec) -> str:
+    """A content hash of every field of a workload spec (model config, data, targets, budget)."""
+    fields = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)}
+    text = json.dumps(fields, sort_keys=True, default=_plain)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    """JSON for the spec's non-JSON fields: read-only mappings (model config) and enums."""
+    return dict(value) if hasattr(value, "items") else str(value)
+
+
+def _code_files(folder: Path) -> list[Path]:
+    """The files under `folder` that can change what a submission computes: all but bytecode,
+    docs and hidden files, in a fixed order."""
+    return [p for p in sorted(folder.rglob("*")) if p.is_file() and p.suffix not in (".pyc", ".md")
+            and not any(part == "__pycache__" or part.startswith(".")
+                        for part in p.relative_to(folder).parts)]
+
+
+def code_hash(submission_dir: Path | str) -> str:
+    """A content hash of a submission package's files (every file but docs, bytecode and hidden
+    ones), and of `submissions/common` too when the package imports it: a trial is reused only by
+    the code that ran it."""
+    folder = Path(submission_dir).resolve()
+    files = [(p.relative_to(folder).as_posix(), p) for p in _code_files(folder)]
+    if any(checker.SHARED_PACKAGE in p.read_text(errors="replace")
+           for _, p in files if p.suffix == ".py"):
+        common = Path(__file__).resolve().parent.parent / "submissions" / "common"
+        files += [(f"submissions/common/{p.relative_to(common).as_posix()}", p)
+                  for p in _code_files(common)]
+    digest = hashlib.sha256()
+    for name, path in files:
+        digest.update(name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+class TrialMismatchError(ValueError):
+    """A trial folder that holds another trial than the one asked for; the message is one line
+    naming the folder and the fix."""
+
+
+def check_reusable(folder: Path, hyperparameters: dict, submission_code: str, workload_spec: str) -> None:
+    """The one rule for reusing a trial folder (`run`, `tune`, `set-targets`): a finished trial is
+    reused, and an interrupted one resumed, only when its hyperparameters, its submission's code
+    hash and its workload's spec hash are the ones asked for; TrialMismatchError otherwise, before
+    anything is written. A meta.json written before the hashes were recorded is checked on its
+    hyperparameters only."""
+    folder = Path(folder)
+    recorded: dict[str, Any] = {}
+    for name in (HPARAMS_FILE, META_FILE):
+        if (folder / name).exists():
+            try:
+                recorded[name] = read_json(folder / name)
+            except CorruptLogError as err:
+                raise TrialMismatchError(f"{err}; move {folder} away to run this trial "
+                                         "again") from None
+    meta = recorded.get(META_FILE) or {}
+    differences = []
+    if HPARAMS_FILE in recorded and recorded[HPARAMS_FILE] != dict(hyperparameters):
+        differences.append(f"other hyperparameters ({_changed(recorded[HPARAMS_FILE], hyperparameters)})")
+    if meta.get("submission_code_sha256") not in (None, submission_code):
+        differences.append("other submission code (its files changed since)")
+    if meta.get("workload_spec_sha256") not in (None, workload_spec):
+        differences.append("another version of the workload's spec")
+    if differences:
+        what = "a finished" if has_ended(meta) else "an interrupted"
+        raise TrialMismatchError(
+            f"{folder}: holds {what} trial run with {' and '.join(differences)}; nothing was "
+            "written: use another --out, or move that folder away to run the trial again")
+
+
+def _changed(before: dict, now: dict) -> str:
+    keys = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+    return ", ".join(f"{k} {before.get(k)!r} there, {now.get(k)!r} here" for k in keys[:3]) + (
+        ", ..." if len(keys) > 3 else "")
 
 
 def has_ended(meta: dict | None) -> bool:
@@ -56,14 +144,16 @@ def run_trial(submission_dir: str, workload: str, framework: str, out: str, *, b
     `spec_overrides` replaces fields of the workload's spec for this trial (target setting runs
     with an unreachable target and its own budget); meta.json records them."""
     submission_dir = str(Path(submission_dir).resolve())
-    spec = dataclasses.replace(get_spec(workload, pending_ok=bool(spec_overrides)),
-                               **(spec_overrides or {}))
+    spec = trial_spec(workload, spec_overrides)
     ruleset = ruleset or ruleset_of(submission_dir)
     module = loader.load_submission(submission_dir, framework)
     if hyperparameters is None:
         hyperparameters = hyperparameters_for(submission_dir, ruleset, base_seed, study, trial)
     name = Path(submission_dir).name
     folder = trial_folder(out, name, ruleset, framework, workload, study, trial)
+    hashes = {"submission_code_sha256": code_hash(submission_dir),
+              "workload_spec_sha256": spec_hash(spec)}
+    check_reusable(folder, hyperparameters, *hashes.values())
     done = finished_meta(folder)
     if done is not None:
         return done
@@ -81,7 +171,7 @@ def run_trial(submission_dir: str, workload: str, framework: str, out: str, *, b
     try:
         device = backend.device_info()
         meta = provenance(framework, len(cores), device["num_devices"], device["accelerator"])
-        meta["base_seed"] = base_seed
+        meta.update(base_seed=base_seed, **hashes)
         return Trial(config, module, backend, on_eval=on_eval, meta=meta, time_fn=backend.time_fn(),
                      main_process=rank == 0).run()
     finally:

@@ -55,11 +55,14 @@ def fill(path: Path, init: str, update: str) -> None:
 def test_new_fill_check_run_score(tmp_path, framework, capsys):
     assert main(["new", "plain_sgd", "--dir", str(tmp_path)]) == 0
     package = tmp_path / "plain_sgd"
-    assert main(["check", str(package)]) == 0  # the template itself is a valid package
-    capsys.readouterr()
+    assert main(["check", str(package)]) == 2  # the template's stubs are not a submission yet
+    assert "`init_optimizer_state` is still the template's stub" in capsys.readouterr().err
 
     init, update = (TORCH_INIT, TORCH_UPDATE) if framework == "pytorch" else (JAX_INIT, JAX_UPDATE)
     fill(package / f"submission_{framework}.py", init, update)
+    assert main(["check", str(package), "--framework", framework]) == 0  # the other is unfilled
+    other = "jax" if framework == "pytorch" else "pytorch"
+    (package / f"submission_{other}.py").unlink()  # docs/submitting.md: a framework not supported
     (package / "tuning_search_space.json").write_text(json.dumps([{"learning_rate": 0.05}]))
     assert main(["check", str(package)]) == 0
 
@@ -76,10 +79,11 @@ def test_new_fill_check_run_score(tmp_path, framework, capsys):
     assert "plain_sgd" in board and "1.0000" in board and "development run" in board
 
 
-def test_an_unfilled_template_fails_its_trial_with_a_clear_message(tmp_path):
+def test_an_unfilled_template_is_refused_before_training_with_a_clear_message(tmp_path):
     assert main(["new", "todo", "--dir", str(tmp_path)]) == 0
     run = subprocess.run([sys.executable, "-m", "harness.cli", "run", str(tmp_path / "todo"),
                           "--workload", "smoke", "--framework", "pytorch", "--out", str(tmp_path / "r")],
                          cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert run.returncode == 1
-    assert "NotImplementedError: todo: write init_optimizer_state" in run.stderr
+    assert run.returncode == 2
+    assert "submission_pytorch.py:21: `init_optimizer_state` is still the template's stub" in run.stderr
+    assert run.stderr.count("\n") == 1 and not (tmp_path / "r").exists()

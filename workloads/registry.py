@@ -6,6 +6,7 @@ Adding a workload family: a folder `workloads/<family>/` with `spec.py` (a list 
 
 from __future__ import annotations
 
+import difflib
 import importlib
 
 from workloads.spec import WorkloadSpec
@@ -20,7 +21,9 @@ class UnknownWorkloadError(KeyError):
 
     @classmethod
     def raise_for(cls, name: str):
-        raise cls(f"unknown workload {name!r}; `algobench workloads` lists them: "
+        close = difflib.get_close_matches(name, [*REGISTRY, *PENDING], n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise cls(f"unknown workload {name!r}; {hint}`algobench workloads` lists them: "
                   f"{', '.join(sorted(REGISTRY))}")
 
 
@@ -61,7 +64,12 @@ def get_spec(name: str, *, pending_ok: bool = False) -> WorkloadSpec:
     if name in PENDING and pending_ok:
         return PENDING[name]
     if name in PENDING:
-        raise UnknownWorkloadError(f"workload {name!r} has no validation and test targets yet; "
-                                   f"run `algobench set-targets {name} --out DIR` and paste them "
-                                   "into its spec")
+        raise UnknownWorkloadError(pending_message(name))
     UnknownWorkloadError.raise_for(name)
+
+
+def pending_message(name: str) -> str:
+    """Why `run` and `tune` refuse a workload still without targets (docs/adding_a_variant.md
+    quotes it)."""
+    return (f"workload {name!r} has no validation and test targets yet; run "
+            f"`algobench set-targets {name} --out DIR` and paste them into its spec")

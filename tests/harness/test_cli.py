@@ -44,6 +44,78 @@ def test_unknown_workload_is_one_clear_line(tmp_path):
     assert not any(tmp_path.iterdir())  # nothing written
 
 
+def test_a_mistyped_workload_gets_a_suggestion(tmp_path, capsys):
+    assert main(["run", "submissions/nadamw", "--workload", "smoek", "--framework", "pytorch",
+                 "--out", str(tmp_path)]) == 2
+    assert "unknown workload 'smoek'; did you mean 'smoke'?" in capsys.readouterr().err
+    assert main(["tune", "submissions/nadamw", "--workloads", "cnn_sliu", "--framework", "jax",
+                 "--out", str(tmp_path / "t")]) == 2
+    assert "did you mean 'cnn_silu'?" in capsys.readouterr().err
+    assert main(["run", "submissions/nadamv", "--workload", "smoke", "--framework", "pytorch",
+                 "--out", str(tmp_path)]) == 2
+    assert "did you mean submissions/nadamw?" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
+def test_workloads_lists_the_variants_waiting_for_targets(capsys, monkeypatch):
+    import dataclasses
+
+    from harness import cli
+
+    assert main(["workloads"]) == 0
+    assert "waiting for targets: none" in capsys.readouterr().out
+    pending = dataclasses.replace(cli.REGISTRY["cnn"], name="cnn_new", base="cnn",
+                                  validation_target=None, test_target=None)
+    monkeypatch.setattr(cli, "PENDING", {"cnn_new": pending})
+    assert main(["workloads"]) == 0
+    out = capsys.readouterr().out
+    assert "waiting for targets (only `algobench set-targets NAME --out DIR` runs them):" in out
+    assert re.search(r"^  cnn_new +cnn +accuracy$", out, flags=re.M)
+    assert main(["workloads", "--json"]) == 0
+    entries = {e["name"]: e for e in json.loads(capsys.readouterr().out)}
+    assert entries["cnn_new"]["pending"] is True and entries["cnn"]["pending"] is False
+
+
+def test_tune_dry_run_prints_the_plan_and_its_time_and_writes_nothing(tmp_path, capsys):
+    from harness.study import recorded_times
+
+    out = tmp_path / "out"
+    assert main(["tune", "submissions/nadamw", "--workloads", "cnn", "smoke", "--framework",
+                 "pytorch", "jax", "--studies", "1", "--trials", "2", "--out", str(out),
+                 "--dry-run"]) == 0
+    text = capsys.readouterr().out
+    assert "plan: 8 trials: nadamw, external tuning, pytorch/jax, cnn, smoke" in text
+    from harness.study import format_duration
+    from workloads.registry import get_spec
+
+    cnn, smoke = get_spec("cnn").max_runtime_sec, get_spec("smoke").max_runtime_sec
+    recorded = recorded_times()[("cnn", "jax")]["time_to_target"]  # docs/workloads.md's table
+    assert (f"jax cnn: 2 trials, budget {cnn:g} s each; NAdamW reached its target in "
+            f"{recorded:g} s") in text
+    assert f"pytorch smoke: 2 trials, budget {smoke:g} s each; no recorded time" in text
+    assert re.search(r"estimated time \(1 trial at a time.*\): .* if every trial takes as long "
+                     r"as the reference baseline \(docs/workloads.md\), at most "
+                     + format_duration(4 * cnn + 4 * smoke), text)
+    assert "dry run: nothing was run or written" in text and not out.exists()
+
+
+def test_recorded_times_read_both_tables_of_the_workloads_page(tmp_path):
+    from harness.study import recorded_times
+
+    page = tmp_path / "workloads.md"
+    page.write_text(
+        "| workload | task | params | metric | targets | budget | eval | hint | NAdamW, PyTorch | JAX |\n"
+        "| `cnn` | x | 1 | acc | 0.9 / 0.9 | 300 s | 10 s | 1500 | 40 s (1/1) | 41 s (1/1) |\n"
+        "| `cnn_silu` (variant of `cnn`) | x | 1 | acc | 0.9 / 0.9 | 220 s | 7 s | 1500 | not measured | 51 s (1/1) |\n"
+        "| `cnn` | 72.1 [57.0, 203.8] | 59.8 [49.2, 100.3] | 0.83x |\n"
+        "| `cnn` | ResNet on ImageNet | below |\n")
+    assert recorded_times(page) == {
+        ("cnn", "pytorch"): {"time_to_target": 40.0, "ms_per_step": 72.1},
+        ("cnn", "jax"): {"time_to_target": 41.0, "ms_per_step": 59.8},
+        ("cnn_silu", "jax"): {"time_to_target": 51.0}}
+    assert recorded_times(tmp_path / "absent.md") == {}
+
+
 def test_run_warns_when_the_host_stole_cpu_time_from_the_trial(capsys):
     from harness.cli import _print_result
 
@@ -85,6 +157,15 @@ def test_run_reaches_the_smoke_target_and_writes_its_logs(tmp_path, framework):
     again = algobench("run", "submissions/nadamw", "--workload", "smoke", "--framework",
                       framework, "--out", str(tmp_path))
     assert again.returncode == 0 and (folder / "meta.json").read_text() == before
+    # other hyperparameters into the same folder: refused, naming the folder; nothing written
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({**trial["hparams"], "learning_rate": 0.0123}))
+    refused = algobench("run", "submissions/nadamw", "--workload", "smoke", "--framework",
+                        framework, "--out", str(tmp_path), "--hparams", str(other))
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1
+    assert f"{folder}: holds a finished trial run with other hyperparameters" in refused.stderr
+    assert (folder / "meta.json").read_text() == before
+    assert read_trial(folder)["hparams"] == trial["hparams"]
 
 
 def test_a_killed_run_resumes_from_its_checkpoint(tmp_path):
@@ -120,3 +201,31 @@ def test_a_killed_run_resumes_from_its_checkpoint(tmp_path):
     assert resumed[0]["score"] > kept[-1]["score"]  # the clock continued where it stopped
     steps = [r["global_step"] for r in rows]
     assert steps == sorted(set(steps))
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_a_run_stopped_by_a_signal_says_so_and_stays_resumable(tmp_path, stop):
+    hparams = tmp_path / "slow.json"  # a small learning rate: a few seconds to the target
+    hparams.write_text(json.dumps({"learning_rate": 0.0003, "one_minus_beta1": 0.1, "beta2": 0.999,
+                                   "weight_decay": 0.0, "warmup_factor": 0.0}))
+    folder = tmp_path / "out" / "nadamw" / "external" / "pytorch" / "smoke" / "study_0" / "trial_0"
+    process = subprocess.Popen(
+        [*ALGOBENCH, "run", "submissions/nadamw", "--workload", "smoke", "--framework", "pytorch",
+         "--out", str(tmp_path / "out"), "--hparams", str(hparams)],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        events = folder / "events.jsonl"
+        if events.exists() and any(e["event"] == "checkpoint" for e in read_events(events)):
+            break
+        time.sleep(0.05)
+    process.send_signal(stop)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert err.strip().count("\n") == 0, err  # one line, no traceback
+    assert err.startswith(f"interrupted: the trial in {folder} stopped and resumes from its last "
+                          "checkpoint; run the same command again")
+    assert "hyperparameters {" in out and '"learning_rate": 0.0003' in out
+    meta = read_trial(folder)["meta"]
+    assert meta["status"] == "running"  # not failed: the next run resumes it
+    assert any((folder / "checkpoint").iterdir())

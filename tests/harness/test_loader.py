@@ -103,3 +103,49 @@ def test_undeclared_dependency_is_rejected_before_import(tmp_path):
     (folder / "requirements.txt").write_text("not-a-module-anywhere==1.0\n")
     with pytest.raises(SubmissionError, match="ModuleNotFoundError"):  # declared, so it is imported
         load_submission(folder, "pytorch")
+
+
+def test_a_function_left_as_the_templates_stub_is_rejected(tmp_path, capsys):
+    stub = GOOD.replace(
+        "def update_params(workload, current_param_container, current_params_types, model_state,\n"
+        "                  hyperparameters, batch, loss_type, optimizer_state, eval_results, global_step,\n"
+        "                  rng, train_state):\n"
+        "    return optimizer_state, current_param_container, model_state",
+        "def update_params(workload, current_param_container, current_params_types, model_state,\n"
+        "                  hyperparameters, batch, loss_type, optimizer_state, eval_results, global_step,\n"
+        "                  rng, train_state):\n"
+        '    """One step."""\n'
+        '    raise NotImplementedError("write update_params")')
+    assert stub != GOOD
+    folder = write(tmp_path, stub)
+    with pytest.raises(SubmissionError, match=r"submission_pytorch.py:8: `update_params` is still the "
+                                              r"template's stub"):
+        load_submission(folder, "pytorch")
+    assert main(["check", str(folder)]) == 2
+    assert "`update_params` is still the template's stub" in capsys.readouterr().err
+    # raising NotImplementedError for one case among others is an implementation, not a stub
+    written = stub.replace('    raise NotImplementedError("write update_params")',
+                           "    if batch is None:\n        raise NotImplementedError\n"
+                           "    return optimizer_state, current_param_container, model_state")
+    load_submission(write(tmp_path, written, name="written"), "pytorch")
+
+
+def test_check_framework_checks_that_framework_only(tmp_path, capsys):
+    folder = write(tmp_path, GOOD, framework="jax")
+    (folder / "submission_pytorch.py").write_text("import time\nSTART = time.time()\n" + GOOD)
+    assert main(["check", str(folder)]) == 2
+    assert "submission_pytorch.py:2: [clock]" in capsys.readouterr().err
+    assert main(["check", str(folder), "--framework", "jax"]) == 0
+    captured = capsys.readouterr()
+    assert "submission_pytorch.py" not in captured.err and "ok (jax;" in captured.out
+    load_submission(folder, "jax")  # a JAX run is not blocked by the PyTorch module either
+    with pytest.raises(SubmissionError, match=r"\[clock\]"):
+        load_submission(folder, "pytorch")
+
+
+def test_a_mistyped_submission_folder_gets_a_suggestion(tmp_path, capsys):
+    write(tmp_path, GOOD, name="my_sgd")
+    assert main(["check", str(tmp_path / "my_sdg")]) == 2
+    assert f"did you mean {tmp_path / 'my_sgd'}?" in capsys.readouterr().err
+    with pytest.raises(SubmissionError, match="did you mean"):
+        load_submission(tmp_path / "my_sg", "pytorch")

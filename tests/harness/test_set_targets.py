@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -70,9 +71,12 @@ def test_set_targets_on_smoke_gives_targets_the_baseline_reaches(tmp_path):
     out = tmp_path / "targets"
     result = subprocess.run(
         [sys.executable, "-m", "harness.cli", "set-targets", "smoke", "--trials", "2", "--seeds", "1",
-         "--budget", "8", "--resolution", "0.01", "--out", str(out)],
+         "--budget", "8", "--resolution", "0.01", "--threads", "1", "--out", str(out)],
         cwd=REPO, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
+    # progress inside each run: its hyperparameters when it starts, then its evaluations
+    assert "hyperparameters {" in result.stdout and re.search(
+        r"eval +\S+: step \d+, submission time [0-9.]+/8 s, validation accuracy", result.stdout)
     assert "validation_target=" in result.stdout and "step_hint=400" in result.stdout
     summary = json.loads((out / "targets.json").read_text())
     assert len(summary["tuning"]) == 2 and len(summary["confirmation"]) == 2  # both frameworks
@@ -83,6 +87,7 @@ def test_set_targets_on_smoke_gives_targets_the_baseline_reaches(tmp_path):
         # each run stops at 1.2 step hints (480 steps) unless the 8 s budget comes first
         meta = json.loads((Path(run["folder"]) / "meta.json").read_text())
         assert meta["spec_overrides"]["max_steps"] == 480 and run["steps"] <= 480
+        assert meta["hardware"]["cores_used"] == 1  # --threads 1
         assert meta["stop_reason"] in ("step_budget", "budget")
         assert run["stop_reason"] == meta["stop_reason"] and run["finished_schedule"] == (run["steps"] >= 396)
     # a run the 8 s budget stopped before step 400 is named on stderr, and only then
@@ -97,3 +102,19 @@ def test_set_targets_on_smoke_gives_targets_the_baseline_reaches(tmp_path):
     meta = run_trial("submissions/nadamw", "smoke", "pytorch", str(tmp_path / "check"),
                      spec_overrides=overrides)
     assert meta["stop_reason"] == "targets_reached", meta
+
+
+def test_set_targets_dry_run_prints_the_runs_and_their_time_and_runs_nothing(tmp_path, capsys):
+    from harness.cli import main
+    from harness.study import recorded_times
+
+    assert main(["set-targets", "cnn_silu", "--trials", "2", "--seeds", "1", "--budget", "150",
+                 "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "pytorch cnn_silu: 2 runs (2 tuning, 1 confirmation incl. the best tuning run)" in out
+    assert "jax cnn_silu: 1 run (0 tuning, 1 confirmation)" in out
+    ms = recorded_times()[("cnn_silu", "jax")]["ms_per_step"]  # docs/workloads.md's step times
+    assert f"1800 steps at {ms:g} ms/step" in out
+    assert "estimated time" in out and "nothing was run or written" in out
+    assert main(["set-targets", "cnn_silu"]) == 2  # a real run keeps its evidence: --out
+    assert "give --out DIR" in capsys.readouterr().err

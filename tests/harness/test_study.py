@@ -143,7 +143,7 @@ def test_an_existing_trial_with_other_hyperparameters_is_not_overwritten(tmp_pat
     (folder / "hparams.json").write_text('{"learning_rate": 1.0}')
     code, captured = tune(capsys, submission, "--workloads", "smoke", "--framework", "jax",
                           "--studies", 1, "--trials", 1, "--out", tmp_path / "out")
-    assert code == 2 and "holds other hyperparameters" in captured.err
+    assert code == 2 and "trial run with other hyperparameters" in captured.err
     assert (folder / "hparams.json").read_text() == '{"learning_rate": 1.0}'
     assert not (tmp_path / "out" / "plan.json").exists()
 
@@ -201,3 +201,34 @@ def test_a_dead_trial_is_recorded_as_failed_and_scorable(halton_submission, tmp_
     ended = {**meta, "status": "completed", "stop_reason": "targets_reached", "error": None}
     (task.folder / "meta.json").write_text(json.dumps(ended))
     assert record_failure(task, "exited with code 1", 1)["status"] == "completed"
+
+
+def test_progress_prints_the_hyperparameters_and_each_running_trials_evaluations(halton_submission,
+                                                                                 tmp_path):
+    from harness.logs import TrialLog
+
+    plan = build(halton_submission, tmp_path / "out")
+    stream = io.StringIO()
+    progress = study.Progress(plan, stream, heartbeat_s=0.0)
+    task = plan.tasks[0]
+    progress.started(task)
+    assert f"hyperparameters {json.dumps(task.hyperparameters, sort_keys=True)}" in stream.getvalue()
+    progress.tick([task])  # nothing logged yet: nothing printed
+    assert "eval" not in stream.getvalue()
+    log = TrialLog(task.folder)
+    row = {"global_step": 40, "preemption_count": 0, "score": 5.0, "total_duration": 7.5,
+           "validation/accuracy": 0.8125, "validation/loss": 0.5}
+    log.add_eval_row(row)
+    progress.tick([task])
+    progress.tick([task])  # no new evaluation: no new line
+    lines = [line for line in stream.getvalue().splitlines() if "eval  " in line]
+    # smoke: budget 30 s; 25 s of submission time left at 1.5 s of wall time per second
+    assert len(lines) == 1 and lines[0].endswith(
+        f"{task.key}: step 40, submission time 5.0/30 s, validation accuracy 0.8125 (target 0.93), "
+        "at most 38 s left")
+    slow = study.Progress(plan, io.StringIO(), heartbeat_s=3600.0)  # at most a line per heartbeat
+    slow.started(task)
+    slow.tick([task])
+    log.add_eval_row({**row, "global_step": 50, "score": 6.0})
+    slow.tick([task])
+    assert slow.stream.getvalue().count("eval  ") == 1
