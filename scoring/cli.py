@@ -164,8 +164,6 @@ def run_report(args: argparse.Namespace) -> int:
     from scoring.report import write_report
 
     print("\n".join(leaderboard_text(b) for b in boards), end="")
-    ruleset = boards[0].ruleset
-    raw = results.trials[results.trials["ruleset"] == ruleset]
-    path = write_report(boards, args.out, log_x=args.log_x, raw_trials=raw)
+    path = write_report(boards, args.out, log_x=args.log_x, results=results)
     print(f"wrote {path}")
     return 0

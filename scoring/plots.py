@@ -63,8 +63,9 @@ def profile_figure(board: Scoreboard) -> Figure:
             ax.step(corners["tau"], corners["rho"], where="post", color=colors[entry], alpha=0.85,
                     linestyle=TRIAL_STYLES[i % len(TRIAL_STYLES)][0], linewidth=max(1.0, 3.2 - 0.6 * i),
                     label=f"{entry} (score {scores[entry]:.3f})")
-        ax.set_xlim(1.0, board.settings["tau_max"])
-        ax.set_ylim(-0.02, 1.02)
+        tau_max = board.settings["tau_max"]
+        ax.set_xlim(1.0 - 0.02 * (tau_max - 1.0), tau_max)  # the rise at tau = 1 stays off the frame
+        ax.set_ylim(-0.04, 1.08)  # a profile at 0 or 1 stays clear of the frame
         ax.set_xlabel("tau (time / fastest time)")
         ax.set_ylabel("fraction of workloads with ratio <= tau")
         ax.set_title(f"Performance profiles, {board.ruleset} ruleset, {scope_label(board)}\n"

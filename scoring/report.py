@@ -23,6 +23,7 @@ import pandas as pd
 from scoring.leaderboard import Scoreboard, display_rows, problem_where, scope_title, title, write_tables
 from scoring.noise import WITHIN_NOISE
 from scoring.plots import write_plots
+from scoring.tables import INVOCATION_COLUMNS, Results
 
 CSS = """
 body { font-family: sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; color: #222; }
@@ -36,6 +37,8 @@ code { font-size: 0.9em; overflow-wrap: anywhere; }
 .noise { color: #a60; font-weight: bold; }
 section.scope { border-top: 3px solid #446; margin-top: 2em; }
 img { max-width: 100%; }
+pre { white-space: pre-wrap; overflow-wrap: anywhere; margin: 0; }
+details pre { font-size: 0.85em; }
 """
 
 
@@ -156,7 +159,7 @@ def _values(column: pd.Series) -> str:
     return "\n".join(sorted({str(v) for v in column if str(v)})) or "not recorded"
 
 
-def provenance_section(trials: pd.DataFrame, out: Path, label: str) -> list[str]:
+def provenance_section(trials: pd.DataFrame, invocations: pd.DataFrame, out: Path, label: str) -> list[str]:
     """Ruleset and protocol, hosts and calibration, hardware, versions, commits, commands, steal,
     and a link to every trial folder."""
     steal = trials["host_steal"].dropna()
@@ -176,21 +179,27 @@ def provenance_section(trials: pd.DataFrame, out: Path, label: str) -> list[str]
         ["hardware", _values(trials["hardware"])],
         ["library versions", _values(trials["versions"])],
         ["git commit", _values(trials["git_commit"])],
-        ["command", _values(trials["command"])],
-        ["host steal (share of CPU time the hypervisor gave to other machines)",
-         f"max {steal.max():.1%}, median {steal.median():.1%} over {len(steal)} trials" if len(steal)
-         else "not counted"],
+        ["commands (plan.json)", "\n".join(
+            f"{r.command}   # {r.planned_at}" + (" (development run)" if r.development else "")
+            for r in invocations.itertuples(index=False)) or "no plan.json under the results"],
+        ["host steal", (f"max {steal.max():.1%}, median {steal.median():.1%} over {len(steal)} trials "
+                        "(share of the trials' CPU time the hypervisor gave to other machines)")
+         if len(steal) else "not counted"],
     ]
+    commands = sorted({str(c) for c in trials["command"] if str(c)})
     rows = []
     for t in trials.sort_values(["framework", "workload", "submission", "study", "trial"]).itertuples(index=False):
         rows.append([html.escape(f"{t.submission} ({t.framework})"), html.escape(t.workload),
                      folder_link(t.path, out, f"study {t.study} trial {t.trial}"), html.escape(t.status),
                      _cell(t.time_to_target), html.escape(t.host_id or "uncalibrated"),
-                     _cell(t.speed_factor), _cell(t.host_steal), html.escape(t.started_at)])
+                     _cell(t.speed_factor), f"{t.host_steal:.1%}" if math.isfinite(t.host_steal) else "-",
+                     html.escape(t.started_at)])
     return [
         '<section class="scope" id="provenance">',
         "<h2>Provenance</h2>",
         html_table(["", "value"], [[k, f"<pre>{html.escape(v)}</pre>"] for k, v in summary], raw=[1]),
+        f"<details><summary>the {len(commands)} trial process command line(s), as meta.json records "
+        "them</summary><pre>" + html.escape("\n".join(commands)) + "</pre></details>",
         "<h3>Hosts and their calibration</h3>",
         "<p>seconds: median time of the fixed calibration work on the host; reference: the same "
         "work on the reference host; speed factor: seconds / reference (above 1: slower host); "
@@ -204,7 +213,7 @@ def provenance_section(trials: pd.DataFrame, out: Path, label: str) -> list[str]
 
 
 def render_report(boards: Sequence[Scoreboard], images: dict[str, dict[str, list[Path]]],
-                  out: Path, raw_trials: pd.DataFrame) -> str:
+                  out: Path, raw_trials: pd.DataFrame, invocations: pd.DataFrame) -> str:
     """The HTML text of the report.
 
     Args:
@@ -212,6 +221,7 @@ def render_report(boards: Sequence[Scoreboard], images: dict[str, dict[str, list
       images: per board scope, what `scoring.plots.write_plots` returned.
       out: the report's folder (links to trial folders are relative to it).
       raw_trials: the scored trials with their times as measured (for the provenance).
+      invocations: the `algobench tune` commands of the plan.json files (`Results.invocations`).
     """
     first = boards[0]
     development = any(b.run.is_development for b in boards)
@@ -238,15 +248,16 @@ def render_report(boards: Sequence[Scoreboard], images: dict[str, dict[str, list
     ]
     for board in boards:
         parts += scope_section(board, images[board.scope], out)
-    parts += provenance_section(raw_trials, out, first.run.label)
+    parts += provenance_section(raw_trials, invocations, out, first.run.label)
     parts += ["</body>", "</html>", ""]
     return "\n".join(parts)
 
 
 def write_report(boards: Sequence[Scoreboard] | Scoreboard, out: Path | str, log_x: bool = False,
-                 raw_trials: pd.DataFrame | None = None) -> Path:
+                 results: Results | None = None) -> Path:
     """Write every board's tables and plots under out/<scope>/ and out/report.html; returns the
-    report's path. `raw_trials` (times as measured) defaults to the boards' trials."""
+    report's path. `results` (what the boards were scored from) gives the provenance its trials
+    with times as measured and the plan.json commands; without it, the boards' trials."""
     boards = [boards] if isinstance(boards, Scoreboard) else list(boards)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -254,9 +265,13 @@ def write_report(boards: Sequence[Scoreboard] | Scoreboard, out: Path | str, log
     for board in boards:
         write_tables(board, out / board.scope)
         images[board.scope] = write_plots(board, out / board.scope, log_x)
-    if raw_trials is None:
+    if results is None:
         raw_trials = pd.concat([b.trials for b in boards]).drop_duplicates("path")
+        invocations = pd.DataFrame(columns=INVOCATION_COLUMNS)
+    else:
+        raw_trials = results.trials[results.trials["ruleset"] == boards[0].ruleset]
+        invocations = results.invocations
     path = out / "report.html"
-    path.write_text(render_report(boards, images, out, raw_trials), encoding="utf-8")
+    path.write_text(render_report(boards, images, out, raw_trials, invocations), encoding="utf-8")
     return path
 

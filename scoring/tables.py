@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -78,6 +78,7 @@ TRIAL_COLUMNS = [
     "path",
 ]
 CURVE_COLUMNS = [*TRIAL_KEY, "step", "time", "value", "train_value"]
+INVOCATION_COLUMNS = ["plan", "command", "planned_at", "development"]
 PROBLEM_COLUMNS = [*TRIAL_KEY, "kind", "path", "message"]
 
 
@@ -92,11 +93,14 @@ class Results:
       problems: logs that could not be scored (kinds `corrupt`, `duplicate`), scored trials
         whose meta.json disagrees with their eval rows on the time to target (`mismatch`) and
         scored trials timed on a contended host (`contended`), columns `PROBLEM_COLUMNS`.
+      invocations: the commands that planned the trials (`invocations` of every `plan.json`
+        that `algobench tune` wrote under the roots), columns `INVOCATION_COLUMNS`.
     """
 
     trials: pd.DataFrame
     curves: pd.DataFrame
     problems: pd.DataFrame
+    invocations: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=INVOCATION_COLUMNS))
 
 
 def problem(kind: str, message: str, path: str = "", **key) -> dict:
@@ -263,6 +267,26 @@ def trial_folders(roots: Iterable[Path | str]) -> list[Path]:
     return sorted(found, key=str)
 
 
+def read_invocations(roots: Iterable[Path]) -> pd.DataFrame:
+    """Every `algobench tune` invocation recorded in a plan.json under `roots` (docs/tuning.md).
+
+    Only the report reads them (provenance); a plan.json that cannot be read is left out, since
+    the trials' own meta.json files carry what scoring needs.
+    """
+    rows = []
+    for plan in sorted({p for root in roots for p in Path(root).rglob("plan.json")}, key=str):
+        try:
+            invocations = json.loads(plan.read_text(encoding="utf-8")).get("invocations") or []
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+            continue
+        for item in invocations:
+            if isinstance(item, dict) and item.get("command"):
+                rows.append({"plan": str(plan), "command": str(item["command"]),
+                             "planned_at": str(item.get("planned_at") or ""),
+                             "development": bool(item.get("development"))})
+    return pd.DataFrame(rows, columns=INVOCATION_COLUMNS)
+
+
 def load_results(roots: Iterable[Path | str]) -> Results:
     """Read every trial folder under `roots` into a `Results`.
 
@@ -303,4 +327,5 @@ def load_results(roots: Iterable[Path | str]) -> Results:
         trials=trials,
         curves=pd.DataFrame(curves, columns=CURVE_COLUMNS),
         problems=pd.DataFrame(problems, columns=PROBLEM_COLUMNS),
+        invocations=read_invocations(roots),
     )

@@ -2,6 +2,7 @@
 
 import argparse
 import html
+import json
 
 import pytest
 
@@ -39,6 +40,9 @@ def results(tmp_path, trial_writer):
         trial_writer(root, "adamw", "mnist", 0, trial, evals, extra_meta=meta)
         trial_writer(root, "sgd", "mnist", 0, trial, [(15.0, 0.5), (30.0, 0.6), (45.0, 0.92)],
                      extra_meta=meta)
+    (root / "plan.json").write_text(json.dumps({"invocations": [
+        {"command": "algobench tune submissions/adamw --studies 1 --trials 2 --out results",
+         "planned_at": "2026-12-03T11:00:00+0000", "development": True}]}))
     return root
 
 
@@ -53,7 +57,9 @@ def test_report_shows_best_trial_hyperparameters_steps_step_time_and_provenance(
     assert "<td>1</td>" in row  # seconds per step: 30 s of submission time over 30 steps
     assert "[20, 20]" in row  # the interval
     for shown in ("Test CPU 9000", "torch 2.13.0", "abc123def+dirty", "algobench tune submissions/adamw",
-                  "host-7", "max 2.0%", "quick", "external", "development run: 1 study x 2 trials"):
+                  "host-7", "max 2.0%", "quick", "external", "development run: 1 study x 2 trials",
+                  "algobench tune submissions/adamw --studies 1 --trials 2 --out results   # "
+                  "2026-12-03T11:00:00+0000 (development run)"):
         assert shown in text, shown
     assert "noise not measured" in text
 
