@@ -1,19 +1,23 @@
 """Scoring: time to target, performance profiles, benchmark scores, intervals, plots and reports.
 
-Read logs with `load_results`, score one ruleset with `score_results`, then write tables
+Read logs with `load_results`, score one ruleset with `score_frameworks` (one scoreboard per
+framework, or a labelled cross-framework one) or `score_results` (one scope), then write tables
 (`write_tables`), plots (`scoring.plots.write_plots`) or the HTML report
 (`scoring.report.write_report`). docs/scoring.md defines every quantity. Plotting modules import
 matplotlib and are not imported here.
 """
 
 from scoring.leaderboard import (
+    CROSS,
     Scoreboard,
     ScoringInputError,
     leaderboard_markdown,
     leaderboard_text,
+    score_frameworks,
     score_results,
     write_tables,
 )
+from scoring.noise import load_noise
 from scoring.profiles import (
     TAU_MAX,
     apply_variant_rule,
@@ -27,6 +31,7 @@ from scoring.tables import Results, load_results
 from scoring.time_to_target import time_to_target
 
 __all__ = [
+    "CROSS",
     "TAU_MAX",
     "Results",
     "Scoreboard",
@@ -39,6 +44,8 @@ __all__ = [
     "load_results",
     "performance_profile",
     "performance_ratios",
+    "load_noise",
+    "score_frameworks",
     "score_results",
     "score_times",
     "time_to_target",

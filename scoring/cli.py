@@ -4,12 +4,17 @@
 
     algobench score RESULTS_DIR... [--ruleset external|self] [--out DIR] [--variant-rule]
                     [--baseline NAME] [--tau-max 4] [--bootstrap 1000] [--seed 0]
+                    [--cross-framework] [--normalize] [--noise FILE] [--log-x]
     algobench score --times TIMES.csv
     algobench report RESULTS_DIR... --out DIR [same options as score]
 
+Each framework's entries are scored among their own (one leaderboard and profile per framework);
+`--cross-framework` puts every entry in one labelled profile instead. With `--out`, each
+scoreboard's tables and plots go to DIR/<framework> (or DIR/cross-framework).
+
 Each handler returns the exit code: 0 on success, 2 on bad input (a missing folder, no trials,
-a malformed times CSV, an unknown ruleset or baseline), with one line on stderr that names the
-file and the fix.
+a malformed times CSV or noise file, an unknown ruleset or baseline, --normalize on logs without
+a calibration), with one line on stderr that names the file and the fix.
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ import sys
 from pathlib import Path
 
 from scoring.bootstrap import N_BOOTSTRAP
-from scoring.leaderboard import ScoringInputError, leaderboard_text, score_results, write_tables
+from scoring.leaderboard import ScoringInputError, leaderboard_text, score_frameworks, write_tables
+from scoring.noise import NOISE_FILE, NoiseFileError, load_noise
 from scoring.profiles import TAU_MAX
 from scoring.tables import load_results
 from scoring.times_csv import TimesTableError, score_times_csv
@@ -46,6 +52,15 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bootstrap", type=int, default=N_BOOTSTRAP, metavar="N",
                         help="bootstrap replicates over studies (default %(default)d)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default %(default)d)")
+    parser.add_argument("--cross-framework", action="store_true",
+                        help="put every framework's entries in one profile (labelled as such); by "
+                             "default each framework is scored among its own entries")
+    parser.add_argument("--normalize", action="store_true",
+                        help="express every time in reference-host seconds (time / the trial's "
+                             "calibration speed factor); needs calibrated trials")
+    parser.add_argument("--noise", type=Path, default=None, metavar="FILE",
+                        help=f"recorded minimum detectable speedups (default: {NOISE_FILE.name} in scoring/)")
+    parser.add_argument("--log-x", action="store_true", help="training curves on a log x axis")
 
 
 def register(subparsers) -> None:
@@ -94,12 +109,17 @@ def _score_logs(args: argparse.Namespace, command: str):
         return None, _fail(command, f"{where}: no readable trial logs (meta.json){detail}; "
                                     "pass the folder written by algobench run --out")
     try:
-        board = score_results(results, ruleset=args.ruleset, variant_rule=args.variant_rule,
-                              baseline=args.baseline, tau_max=args.tau_max,
-                              n_bootstrap=args.bootstrap, seed=args.seed)
+        noise = load_noise(args.noise)
+    except NoiseFileError as err:
+        return None, _fail(command, str(err))
+    try:
+        boards = score_frameworks(results, ruleset=args.ruleset, cross_framework=args.cross_framework,
+                                  variant_rule=args.variant_rule, baseline=args.baseline,
+                                  tau_max=args.tau_max, n_bootstrap=args.bootstrap, seed=args.seed,
+                                  normalize=args.normalize, noise=noise)
     except ScoringInputError as err:
         return None, _fail(command, f"{', '.join(str(r) for r in args.results)}: {err}")
-    return board, None
+    return (boards, results), None
 
 
 def run_score(args: argparse.Namespace) -> int:
@@ -118,16 +138,18 @@ def run_score(args: argparse.Namespace) -> int:
         for name, value in scores:
             print(f"{name},{value:.6f}")
         return 0
-    board, code = _score_logs(args, "score")
-    if board is None:
+    scored, code = _score_logs(args, "score")
+    if scored is None:
         return code
-    print(leaderboard_text(board, max_problems=None if args.out is None else 20), end="")
+    boards, _ = scored
+    print("\n".join(leaderboard_text(b, max_problems=None if args.out is None else 20) for b in boards), end="")
     if args.out is not None:
         from scoring.plots import write_plots  # matplotlib only when plots are asked for
 
-        write_tables(board, args.out)
-        write_plots(board, args.out)
-        print(f"wrote tables and plots to {args.out}")
+        for board in boards:
+            write_tables(board, args.out / board.scope)
+            write_plots(board, args.out / board.scope, args.log_x)
+        print(f"wrote tables and plots to {', '.join(str(args.out / b.scope) for b in boards)}")
     return 0
 
 
@@ -135,13 +157,13 @@ def run_report(args: argparse.Namespace) -> int:
     """`algobench report`: everything `score --out` writes, plus a self-contained report.html."""
     if message := _bad_option(args):
         return _fail("report", message)
-    board, code = _score_logs(args, "report")
-    if board is None:
+    scored, code = _score_logs(args, "report")
+    if scored is None:
         return code
+    boards, results = scored
     from scoring.report import write_report
 
-    print(leaderboard_text(board), end="")
-    write_tables(board, args.out)
-    path = write_report(board, args.out)
+    print("\n".join(leaderboard_text(b) for b in boards), end="")
+    path = write_report(boards, args.out, log_x=args.log_x, results=results)
     print(f"wrote {path}")
     return 0

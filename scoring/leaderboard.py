@@ -1,11 +1,16 @@
 """Score one ruleset of a set of results: the leaderboard and the tables behind it.
 
-`score_results` turns the trials of one ruleset into per-study best times, per-workload medians,
-ratios, profiles and scores (scoring/profiles.py), with bootstrap intervals and timing noise
-(scoring/bootstrap.py) and a list of everything missing, failed or excluded
-(scoring/completeness.py). An entry of the leaderboard is a submission in one framework; it is
-named after the submission, with the framework added in parentheses when the logs hold that
-submission in more than one framework.
+`score_results` turns the trials of one ruleset and one scope into per-study best times,
+per-workload medians, ratios, profiles and scores (scoring/profiles.py), with bootstrap intervals
+and timing noise (scoring/bootstrap.py) and a list of everything missing, failed or excluded
+(scoring/completeness.py). A scope is one framework (the default: frameworks are different
+hardware-software stacks, so PyTorch and JAX entries are ranked each among their own) or, only on
+request, `cross-framework` (every entry in one profile, labelled as such). `score_frameworks`
+returns one scoreboard per framework, or the single cross-framework one.
+
+An entry of the leaderboard is a submission in one framework; it is named after the submission,
+with the framework added in parentheses when the scope holds that submission in more than one
+framework (cross-framework only).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from scoring.bootstrap import (
     pairwise_comparisons,
     timing_noise,
 )
+from scoring.noise import NOT_MEASURED, WITHIN_NOISE, NoiseRecord, noise_mark
 from scoring.completeness import RunSize, excluded_trial_problems, missing_problems, problems_table, run_size
 from scoring.profiles import (
     TAU_MAX,
@@ -35,12 +41,19 @@ from scoring.profiles import (
     performance_ratios,
     profile_steps,
 )
-from scoring.tables import Results, problem
+from scoring.tables import TRIAL_KEY, Results, problem
 from scoring.time_to_target import best_trials, study_time_array
 
 
 class ScoringInputError(ValueError):
     """The results cannot be scored as asked (no trials, an unknown ruleset or baseline)."""
+
+
+CROSS = "cross-framework"
+# Trials of one (framework, workload) whose host calibrations differ by more than this fraction
+# (slowest / fastest - 1) are flagged: their times are not comparable without --normalize. The
+# calibration's own spread on one host is under 3% (issue 20), so 10% is beyond its noise.
+HOST_THRESHOLD = 0.10
 
 
 @dataclass(frozen=True)
@@ -49,10 +62,13 @@ class Scoreboard:
 
     Attributes:
       ruleset: `external` or `self`.
+      scope: the framework whose entries are ranked here, or `cross-framework`.
       run: the run's size against the rules (its `label` goes into every output).
-      settings: tau_max, variant_rule, baseline, n_bootstrap, seed, confidence.
-      leaderboard: one row per entry, best score first.
-      workload_times: one row per (entry, workload): median time, interval, ratio, noise.
+      settings: tau_max, variant_rule, baseline, n_bootstrap, seed, confidence, normalize.
+      leaderboard: one row per entry, best score first; `reached` counts the workloads whose
+        time to target is finite, `within_tau` those also within tau_max of the fastest.
+      workload_times: one row per (entry, workload): median time, interval, ratio, noise, and the
+        best trial (hyperparameters, steps to target, seconds per step, folder).
       profile: the corners (tau, rho) of every entry's performance profile.
       pairwise: every pair of entries on every workload: time ratio, interval, verdict.
       problems: everything missing, failed, corrupt, duplicated or excluded.
@@ -64,6 +80,7 @@ class Scoreboard:
     """
 
     ruleset: str
+    scope: str
     run: RunSize
     settings: dict
     leaderboard: pd.DataFrame
@@ -131,33 +148,174 @@ def _noise_note(noise: np.ndarray, entries: list[str], workloads: list[str]) -> 
     )
 
 
+def host_problems(trials: pd.DataFrame, threshold: float = HOST_THRESHOLD, normalized: bool = False) -> list[dict]:
+    """Problem rows for the hosts of every (framework, workload).
+
+    `hosts_differ` where the calibrated trials' `calibration_sec` spread (slowest / fastest - 1)
+    exceeds `threshold`; `uncalibrated` where some trials have a calibration and others none (their
+    hosts cannot be compared). A workload whose trials all lack a calibration is not flagged here;
+    the notes say that the logs hold no calibration.
+    """
+    out = []
+    for (framework, workload), group in trials.groupby(["framework", "workload"], sort=True):
+        key = dict(ruleset=group["ruleset"].iloc[0], framework=framework, workload=workload)
+        calibrated = group[np.isfinite(group["calibration_sec"])]
+        if len(calibrated) and len(calibrated) < len(group):
+            example = group.loc[~np.isfinite(group["calibration_sec"]), "path"].iloc[0]
+            out.append(problem("uncalibrated", f"{len(group) - len(calibrated)} of {len(group)} trials "
+                               f"have no host calibration in meta.json (e.g. {example}); their hosts "
+                               "cannot be compared with the others'; re-run them", **key))
+        if len(calibrated) < 2:
+            continue
+        fastest, slowest = calibrated["calibration_sec"].min(), calibrated["calibration_sec"].max()
+        spread = slowest / fastest - 1.0
+        if spread > threshold:
+            hosts = (calibrated.groupby("host_id", sort=True)["calibration_sec"].median()
+                     .map(lambda x: f"{x:.4g} s"))
+            listed = ", ".join(f"{h or '?'}: {v}" for h, v in hosts.items())
+            fix = ("times shown in reference-host seconds (--normalize)" if normalized else
+                   "compare them with --normalize or re-run the workload on one host")
+            out.append(problem("hosts_differ", f"trials timed on hosts whose calibration differs by "
+                               f"{spread:.0%} (over {threshold:.0%}; {listed}); {fix}", **key))
+    return out
+
+
+def normalized_trials(trials: pd.DataFrame, curves: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every time in reference-host seconds: time / speed_factor (= time x reference / seconds).
+
+    Raises:
+      ScoringInputError: a trial has no speed factor (uncalibrated, or no reference measurement).
+    """
+    lacking = trials[~np.isfinite(trials["speed_factor"])]
+    if len(lacking):
+        raise ScoringInputError(
+            f"--normalize needs a calibration with a speed factor in every trial's meta.json; "
+            f"{len(lacking)} of {len(trials)} trials have none (e.g. {lacking['path'].iloc[0]}); "
+            "score without --normalize or re-run them")
+    trials = trials.copy()
+    for column in ("time_to_target", "scored_time", "final_time", "step_time"):
+        trials[column] = trials[column] / trials["speed_factor"]
+    factor = curves.merge(trials[TRIAL_KEY + ["speed_factor"]], on=TRIAL_KEY, how="left")["speed_factor"]
+    curves = curves.copy()
+    curves["time"] = curves["time"].to_numpy() / factor.to_numpy()
+    return trials, curves
+
+
+def resolve_baseline(entries_table: pd.DataFrame, baseline: str) -> str | None:
+    """The entry a baseline name means: the entry itself, or a submission with one entry here."""
+    entries = entries_table["entry"].tolist()
+    if baseline in entries:
+        return baseline
+    by_submission = entries_table.loc[entries_table["submission"] == baseline, "entry"].tolist()
+    return by_submission[0] if len(by_submission) == 1 else None
+
+
+def first_eval_warnings(winners: pd.DataFrame, entries: list[str]) -> list[str]:
+    """A warning for every workload where every entry reached the target at its first eval."""
+    out = []
+    for workload, group in winners.groupby("workload", sort=True):
+        reached = group[np.isfinite(group["scored_time"])]
+        if set(reached["entry"]) == set(entries) and (reached["target_eval"] == 1).all():
+            out.append(
+                f"warning: on {workload} every entry reached the target at its first eval: the "
+                "times measure the eval period, not the algorithms; a harder target or a finer "
+                "eval schedule is needed to rank them")
+    return out
+
+
+def _noise_of(noise: dict, workload: str, framework: str) -> float | None:
+    record = noise.get((workload, framework))
+    return None if record is None else record.min_detectable_speedup
+
+
+def score_frameworks(
+    results: Results,
+    ruleset: str | None = None,
+    cross_framework: bool = False,
+    baseline: str | None = None,
+    **options,
+) -> list[Scoreboard]:
+    """One scoreboard per framework in the results (the default), or one cross-framework board.
+
+    `baseline` is resolved in each framework's board (a submission name names its entry there);
+    a framework without it gets no speedup and a note saying so. `options` go to `score_results`.
+
+    Raises:
+      ScoringInputError: as `score_results`, or the baseline is in no board.
+    """
+    if results.trials.empty:
+        raise ScoringInputError("no readable trial logs")
+    ruleset = choose_ruleset(results.trials, ruleset)
+    trials = results.trials[results.trials["ruleset"] == ruleset]
+    scopes = [CROSS] if cross_framework else sorted(trials["framework"].unique())
+    boards = []
+    for scope in scopes:
+        in_scope = trials if scope == CROSS else trials[trials["framework"] == scope]
+        table = in_scope[["submission", "framework"]].drop_duplicates()
+        table = table.assign(entry=entry_names(table))
+        here = baseline if baseline is None else resolve_baseline(table, baseline)
+        boards.append(score_results(results, ruleset=ruleset, framework=scope, baseline=here, **options))
+        if baseline is not None and here is None:
+            boards[-1].notes.append(f"no speedup: baseline {baseline!r} has no entry in {scope}")
+    if baseline is not None and all(b.settings["baseline"] is None for b in boards):
+        entries = sorted({e for b in boards for e in b.leaderboard["entry"]})
+        hint = " (with --cross-framework name one entry, e.g. 'nadamw (pytorch)')" if cross_framework else ""
+        raise ScoringInputError(f"baseline {baseline!r} is not an entry; entries: {', '.join(entries)}{hint}")
+    return boards
+
+
 def score_results(
     results: Results,
     ruleset: str | None = None,
+    framework: str | None = None,
     variant_rule: bool = False,
     baseline: str | None = None,
     tau_max: float = TAU_MAX,
     n_bootstrap: int = N_BOOTSTRAP,
     seed: int = 0,
     confidence: float = CONFIDENCE,
+    normalize: bool = False,
+    noise: dict[tuple[str, str], NoiseRecord] | None = None,
 ) -> Scoreboard:
-    """Score the trials of one ruleset.
+    """Score the trials of one ruleset and one scope.
 
     Args:
       results: what `scoring.tables.load_results` read.
       ruleset: `external` or `self`; None scores the only ruleset present.
+      framework: the framework whose entries are ranked, or `CROSS` ("cross-framework") for every
+        entry in one profile; None means the only framework present.
       variant_rule: apply the AlgoPerf v0.5 variant rule (scoring/profiles.py:apply_variant_rule).
       baseline: an entry (or submission) name; adds the geometric-mean speedup over it.
       tau_max: ratios above it count as unsolved; the profile is integrated on [1, tau_max].
       n_bootstrap, seed, confidence: the bootstrap over studies.
+      normalize: express every time in reference-host seconds (time / calibration speed factor).
+      noise: the recorded minimum detectable speedups (`scoring.noise.load_noise`); None or {}
+        marks every comparison "noise not measured".
 
     Raises:
-      ScoringInputError: no readable trials, the ruleset is absent, or the baseline is unknown.
+      ScoringInputError: no readable trials, the ruleset or framework is absent, the results hold
+        several frameworks and none was chosen, the baseline is unknown, or --normalize meets a
+        trial without a speed factor.
     """
     if results.trials.empty:
         raise ScoringInputError("no readable trial logs")
+    noise = noise or {}
     ruleset = choose_ruleset(results.trials, ruleset)
     trials = results.trials[results.trials["ruleset"] == ruleset].copy()
+    frameworks = sorted(trials["framework"].unique())
+    if framework is None:
+        if len(frameworks) > 1:
+            raise ScoringInputError(
+                f"the results hold frameworks {', '.join(frameworks)}: score each on its own "
+                "(score_frameworks) or pass framework='cross-framework'")
+        framework = frameworks[0]
+    if framework != CROSS:
+        if framework not in frameworks:
+            raise ScoringInputError(f"no {framework} trials in the results (they hold {', '.join(frameworks)})")
+        trials = trials[trials["framework"] == framework].copy()
+    curves = results.curves[results.curves["ruleset"] == ruleset]
+    if normalize:
+        trials, curves = normalized_trials(trials, curves)
     trials.insert(0, "entry", entry_names(trials))
     winners = best_trials(trials)
     winners = winners[np.isfinite(winners["scored_time"])]
@@ -167,16 +325,16 @@ def score_results(
         trials[["entry", "submission", "ruleset", "framework"]].drop_duplicates().sort_values("entry")
     )
     entries = entries_table["entry"].tolist()
+    framework_of = dict(zip(entries_table["entry"], entries_table["framework"]))
     studies = sorted(trials["study"].unique().tolist())
     trial_ids = sorted(trials["trial"].unique().tolist())
     base_of = {w: b for w, b in zip(trials["workload"], trials["base_workload"]) if b}
     workloads = sorted(set(trials["workload"]) | (set(base_of.values()) if variant_rule else set()))
     if baseline is not None:
-        by_submission = entries_table.loc[entries_table["submission"] == baseline, "entry"].tolist()
-        if baseline not in entries and len(by_submission) == 1:
-            baseline = by_submission[0]
-        if baseline not in entries:
+        resolved = resolve_baseline(entries_table, baseline)
+        if resolved is None:
             raise ScoringInputError(f"baseline {baseline!r} is not an entry; entries: {', '.join(entries)}")
+        baseline = resolved
     run = run_size(ruleset, studies, trial_ids)
 
     def scored(t: np.ndarray) -> np.ndarray:
@@ -191,7 +349,7 @@ def score_results(
     ratios = performance_ratios(scored(times), tau_max)
     reps = bootstrap_medians(study_times, entries, workloads, n_bootstrap, seed)
     rep_scores = benchmark_scores(performance_ratios(scored(reps), tau_max), tau_max)
-    noise = timing_noise(study_times)
+    timing = timing_noise(study_times)
 
     board = pd.DataFrame({
         "entry": entries,
@@ -199,15 +357,21 @@ def score_results(
         "framework": entries_table["framework"].tolist(),
         "score": benchmark_scores(ratios, tau_max),
         **dict(zip(["score_ci_low", "score_ci_high"], interval(rep_scores, confidence))),
-        "solved": np.isfinite(ratios).sum(axis=-1),
+        "reached": np.isfinite(scored(times)).sum(axis=-1),
+        "within_tau": np.isfinite(ratios).sum(axis=-1),
         "workloads": len(scored_workloads),
-        "noise_cv_median": [np.nan if np.isnan(row).all() else np.nanmedian(row) for row in noise],
+        "noise_cv_median": [np.nan if np.isnan(row).all() else np.nanmedian(row) for row in timing],
     })
     if baseline is not None:
         b = entries.index(baseline)
         board["speedup_vs_baseline"] = geometric_mean_speedups(scored(times), b, tau_max)
         low, high = interval(geometric_mean_speedups(scored(reps), b, tau_max), confidence)
         board["speedup_ci_low"], board["speedup_ci_high"] = low, high
+        board["speedup_noise"] = [
+            speedup_noise_mark(s, ratios[i], ratios[b], scored_workloads, framework_of[e],
+                               framework_of[baseline], noise)
+            for i, (e, s) in enumerate(zip(entries, board["speedup_vs_baseline"]))
+        ]
     board = board.sort_values(["score", "entry"], ascending=[False, True], kind="mergesort")
     board.insert(0, "rank", board["score"].rank(method="min", ascending=False).astype(int))
     board = board.reset_index(drop=True)
@@ -217,17 +381,25 @@ def score_results(
     score_ratio = {
         (e, w): ratios[i, j] for i, e in enumerate(entries) for j, w in enumerate(scored_workloads)
     }
-    workload_times = pd.DataFrame([
-        {
-            "entry": e, "workload": w, "base_workload": base_of.get(w, ""),
-            "studies": len(studies), "studies_solved": int(np.isfinite(study_times[i, j]).sum()),
-            "time": times[i, j], "time_ci_low": time_low[i, j], "time_ci_high": time_high[i, j],
-            "ratio": own_ratios[i, j], "score_ratio": score_ratio.get((e, w), math.nan),
-            "noise_cv": noise[i, j],
-            "study_times": " ".join(f"{t:.6g}" for t in study_times[i, j]),
-        }
-        for i, e in enumerate(entries) for j, w in enumerate(workloads)
-    ])
+    best = trials.sort_values(["entry", "workload", "scored_time", "study", "trial"], kind="mergesort")
+    best = best.drop_duplicates(["entry", "workload"]).set_index(["entry", "workload"])
+    rows = []
+    for i, e in enumerate(entries):
+        for j, w in enumerate(workloads):
+            mds = _noise_of(noise, w, framework_of[e])
+            top = best.loc[(e, w)] if (e, w) in best.index else None
+            rows.append({
+                "entry": e, "workload": w, "base_workload": base_of.get(w, ""),
+                "studies": len(studies), "studies_solved": int(np.isfinite(study_times[i, j]).sum()),
+                "time": times[i, j], "time_ci_low": time_low[i, j], "time_ci_high": time_high[i, j],
+                "ratio": own_ratios[i, j], "score_ratio": score_ratio.get((e, w), math.nan),
+                "min_detectable_speedup": math.nan if mds is None else mds,
+                "noise_mark": noise_mark(own_ratios[i, j], mds),
+                "noise_cv": timing[i, j],
+                "study_times": " ".join(f"{t:.6g}" for t in study_times[i, j]),
+                **best_trial_columns(top),
+            })
+    workload_times = pd.DataFrame(rows)
 
     profile = pd.DataFrame(
         [{"entry": e, "tau": tau, "rho": rho}
@@ -235,27 +407,42 @@ def score_results(
         columns=["entry", "tau", "rho"],
     )
     pairwise = pairwise_comparisons(times, reps, entries, workloads, len(studies), confidence)
+    pair_mds = [
+        max_or_none(_noise_of(noise, p.workload, framework_of[p.a]), _noise_of(noise, p.workload, framework_of[p.b]))
+        for p in pairwise.itertuples(index=False)
+    ]
+    pairwise["min_detectable_speedup"] = [math.nan if m is None else m for m in pair_mds]
+    pairwise["noise_mark"] = [noise_mark(r, m) for r, m in zip(pairwise["ratio"], pair_mds)]
 
-    problem_rows = results.problems[results.problems["ruleset"].isin(["", ruleset])].to_dict("records")
+    scope_problems = results.problems[results.problems["ruleset"].isin(["", ruleset])]
+    if framework != CROSS:
+        scope_problems = scope_problems[scope_problems["framework"].isin(["", framework])]
+    problem_rows = scope_problems.to_dict("records")
     problem_rows += excluded_trial_problems(trials)
     problem_rows += missing_problems(trials, entries_table, workloads, studies, trial_ids)
     problem_rows += inconsistent_workloads(trials)
+    problem_rows += host_problems(trials, normalized=normalize)
     problems = problems_table(problem_rows)
 
-    curves = results.curves[results.curves["ruleset"] == ruleset].merge(
+    curves = curves.merge(
         trials[["entry", "submission", "framework", "workload", "study", "trial"]],
         on=["submission", "framework", "workload", "study", "trial"],
     )
 
-    notes = [
-        run.label,
+    notes = [run.label, scope_note(framework, frameworks)]
+    notes += [
         f"score: exact area under the performance profile on [1, {tau_max:g}] divided by "
         f"{tau_max - 1:g}; ratios above {tau_max:g} count as unsolved",
+        f"reached target: workloads whose median time to target is finite; within tau_max: those "
+        f"also within {tau_max:g}x the fastest entry of this profile (only these add to the score)",
         f"{confidence:.0%} intervals: percentile bootstrap over studies "
         f"({n_bootstrap} replicates, seed {seed})"
         + ("; with one study they have zero width and say nothing about noise" if len(studies) < 2 else ""),
-        _noise_note(noise, entries, workloads),
+        _noise_note(timing, entries, workloads),
+        measured_noise_note(noise, workloads, sorted(set(framework_of.values()))),
+        calibration_note(trials, normalize),
     ]
+    notes += first_eval_warnings(winners, entries)
     if variant_rule:
         variants = sorted(w for w in workloads if w in base_of)
         notes.append(
@@ -263,7 +450,9 @@ def score_results(
             f"variants not scored on their own: {', '.join(variants) or 'none'}"
         )
     if baseline is not None:
-        notes.append(f"speedup: geometric mean of t[{baseline}] / t[entry] over the workloads both solve")
+        notes.append(f"speedup: geometric mean of t[{baseline}] / t[entry] over the workloads both solve; "
+                     "within noise where it is below the geometric mean of those workloads' "
+                     "minimum detectable speedups")
     if len(problems):
         counts = problems["kind"].value_counts().sort_index()
         notes.append(
@@ -272,12 +461,83 @@ def score_results(
             + ", ".join(f"{n} {kind}" for kind, n in counts.items())
         )
     settings = dict(tau_max=tau_max, variant_rule=variant_rule, baseline=baseline,
-                    n_bootstrap=n_bootstrap, seed=seed, confidence=confidence)
+                    n_bootstrap=n_bootstrap, seed=seed, confidence=confidence, normalize=normalize)
     return Scoreboard(
-        ruleset=ruleset, run=run, settings=settings, leaderboard=board, workload_times=workload_times,
-        profile=profile, pairwise=pairwise, problems=problems, trials=trials, curves=curves,
-        workloads=list(workloads), scored_workloads=list(scored_workloads), notes=notes,
+        ruleset=ruleset, scope=framework, run=run, settings=settings, leaderboard=board,
+        workload_times=workload_times, profile=profile, pairwise=pairwise, problems=problems,
+        trials=trials, curves=curves, workloads=list(workloads), scored_workloads=list(scored_workloads),
+        notes=notes,
     )
+
+
+def max_or_none(a: float | None, b: float | None) -> float | None:
+    """The larger of two minimum detectable speedups; None unless both were measured."""
+    return None if a is None or b is None else max(a, b)
+
+
+def best_trial_columns(row) -> dict:
+    """The report's columns of an (entry, workload)'s best trial (least scored time)."""
+    if row is None:
+        return {"best_study": -1, "best_trial": -1, "hparams": "", "steps_to_target": -1,
+                "target_eval": 0, "step_time": math.nan, "best_path": ""}
+    return {"best_study": int(row["study"]), "best_trial": int(row["trial"]), "hparams": row["hparams"],
+            "steps_to_target": int(row["steps_to_target"]) if math.isfinite(row["scored_time"]) else -1,
+            "target_eval": int(row["target_eval"]) if math.isfinite(row["scored_time"]) else 0,
+            "step_time": float(row["step_time"]), "best_path": row["path"]}
+
+
+def speedup_noise_mark(speedup: float, ratios_e: np.ndarray, ratios_b: np.ndarray, workloads: list[str],
+                       framework_e: str, framework_b: str, noise: dict) -> str:
+    """Whether a geometric-mean speedup is within noise: below the geometric mean of the minimum
+    detectable speedups of the workloads both solve ("noise not measured" if one is missing)."""
+    if not math.isfinite(speedup):
+        return ""
+    both = [w for w, a, b in zip(workloads, ratios_e, ratios_b) if math.isfinite(a) and math.isfinite(b)]
+    mds = [max_or_none(_noise_of(noise, w, framework_e), _noise_of(noise, w, framework_b)) for w in both]
+    if not mds or any(m is None for m in mds):
+        return NOT_MEASURED if speedup != 1.0 else ""
+    return noise_mark(max(speedup, 1.0 / speedup), float(np.exp(np.mean(np.log(mds)))))
+
+
+def scope_note(framework: str, frameworks: list[str]) -> str:
+    """What the profile compares."""
+    if framework == CROSS:
+        return ("cross-framework comparison (on request): entries of " + " and ".join(frameworks)
+                + " in one profile; frameworks are different hardware-software stacks, so a ratio "
+                "between them measures the stack as much as the algorithm")
+    return (f"{framework} entries only: each framework's entries are ranked among their own "
+            "(--cross-framework puts them in one profile)")
+
+
+def measured_noise_note(noise: dict, workloads: list[str], frameworks: list[str]) -> str:
+    """Which (workload, framework) have a recorded minimum detectable speedup."""
+    cells = [(w, f) for w in workloads for f in frameworks]
+    have = [c for c in cells if c in noise]
+    if not have:
+        return ("minimum detectable speedup: noise not measured for these workloads "
+                "(scoring/noise.json has no entry); speedups carry no within-noise mark")
+    listed = ", ".join(f"{w}/{f} {noise[(w, f)].min_detectable_speedup:.3g}x" for w, f in have)
+    missing = len(cells) - len(have)
+    return (f"minimum detectable speedup (scoring/noise.json, 3 studies at 95%): {listed}"
+            + (f"; noise not measured for {missing} other (workload, framework)" if missing else "")
+            + f"; '{WITHIN_NOISE}' marks a ratio below it")
+
+
+def calibration_note(trials: pd.DataFrame, normalize: bool) -> str:
+    """The host calibration of the trials, and whether times are normalized."""
+    calibrated = trials[np.isfinite(trials["calibration_sec"])]
+    if calibrated.empty:
+        return "host calibration: none recorded in these logs (uncalibrated: times are comparable only between trials on one host)"
+    hosts = sorted(set(calibrated["host_id"]))
+    cv = calibrated["calibration_cv"].dropna()
+    spread = f"; the calibration's own spread (CV of its repeats) median {cv.median():.1%}, max {cv.max():.1%}" if len(cv) else ""
+    if normalize:
+        return (f"normalized: every time is in reference-host seconds (time x reference_seconds / "
+                f"seconds of the trial's host calibration) over {len(hosts)} host(s){spread}; the "
+                "normalization's error against measured times is in docs/scoring.md where measured, "
+                "and is not known for these logs")
+    return (f"host calibration: {len(calibrated)} of {len(trials)} trials calibrated on {len(hosts)} "
+            f"host(s){spread}; times are as measured (--normalize: reference-host seconds)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -295,26 +555,37 @@ def _fmt(value: float, spec: str) -> str:
 def display_rows(board: Scoreboard) -> tuple[list[str], list[list[str]]]:
     """The leaderboard as strings for people: (headers, rows)."""
     level = f"{board.settings['confidence']:.0%} CI"
-    headers = ["rank", "entry", "framework", "score", level, "solved", "noise CV"]
+    headers = ["rank", "entry", "framework", "score", level, "reached target",
+               f"within tau_max={board.settings['tau_max']:g}", "noise CV"]
     baseline = board.settings["baseline"]
     if baseline is not None:
-        headers += [f"speedup vs {baseline}", "speedup CI"]
+        headers += [f"speedup vs {baseline}", "speedup CI", "vs noise"]
     rows = []
     for r in board.leaderboard.itertuples(index=False):
         row = [str(r.rank), r.entry, r.framework, _fmt(r.score, ".4f"),
                f"[{_fmt(r.score_ci_low, '.4f')}, {_fmt(r.score_ci_high, '.4f')}]",
-               f"{r.solved}/{r.workloads}", _fmt(r.noise_cv_median, ".1%")]
+               f"{r.reached}/{r.workloads}", f"{r.within_tau}/{r.workloads}", _fmt(r.noise_cv_median, ".1%")]
         if baseline is not None:
             row += [_fmt(r.speedup_vs_baseline, ".3f") + "x",
-                    f"[{_fmt(r.speedup_ci_low, '.3f')}, {_fmt(r.speedup_ci_high, '.3f')}]"]
+                    f"[{_fmt(r.speedup_ci_low, '.3f')}, {_fmt(r.speedup_ci_high, '.3f')}]",
+                    r.speedup_noise or "-"]
         rows.append(row)
     return headers, rows
 
 
+def scope_title(board: Scoreboard) -> str:
+    """'pytorch entries' or 'cross-framework comparison (pytorch and jax in one profile)'."""
+    if board.scope == CROSS:
+        frameworks = " and ".join(sorted(board.leaderboard["framework"].unique()))
+        return f"cross-framework comparison ({frameworks} in one profile)"
+    return f"{board.scope} entries"
+
+
 def title(board: Scoreboard) -> str:
-    """E.g. 'algobench leaderboard: external tuning (development run: 1 study x 2 trials; ...)'."""
+    """E.g. 'algobench leaderboard: external tuning, pytorch entries (development run: ...)'."""
     ruleset = {"external": "external tuning", "self": "self-tuning"}.get(board.ruleset, board.ruleset)
-    return f"algobench leaderboard: {ruleset} ({board.run.label})"
+    normalized = ", normalized to reference-host seconds" if board.settings.get("normalize") else ""
+    return f"algobench leaderboard: {ruleset}, {scope_title(board)}{normalized} ({board.run.label})"
 
 
 def leaderboard_text(board: Scoreboard, max_problems: int | None = 20) -> str:

@@ -1,5 +1,10 @@
 """Plots of a scoreboard: the performance profile and per-workload training curves (PNG and SVG).
 
+Training curves show the training-subset and validation metric against submission time and
+against steps (four panels), every trial in its entry's colour with its own line style and marker,
+drawn half-transparent so that trials whose curves coincide all stay visible; the validation
+target is a black dashed line. `log_x` puts the x axes on a log scale.
+
 Figures are drawn with matplotlib's object API on the Agg canvas (pyplot is never imported, so
 no global backend is touched). SVG output is deterministic: a fixed `svg.hashsalt` and no date
 in the metadata, so plotting the same scoreboard twice writes byte-identical files.
@@ -52,58 +57,87 @@ def profile_figure(board: Scoreboard) -> Figure:
         ax = fig.add_subplot()
         colors = entry_colors(board.leaderboard["entry"].tolist())
         scores = dict(zip(board.leaderboard["entry"], board.leaderboard["score"]))
-        for entry, corners in board.profile.groupby("entry", sort=True):
-            ax.step(corners["tau"], corners["rho"], where="post", color=colors[entry],
-                    label=f"{entry} (score {scores[entry]:.3f})", linewidth=1.6)
-        ax.set_xlim(1.0, board.settings["tau_max"])
-        ax.set_ylim(-0.02, 1.02)
+        # Profiles that coincide stay visible: each entry its own dash pattern, and each drawn
+        # thinner than the one before, on top of it.
+        for i, (entry, corners) in enumerate(board.profile.groupby("entry", sort=True)):
+            ax.step(corners["tau"], corners["rho"], where="post", color=colors[entry], alpha=0.85,
+                    linestyle=TRIAL_STYLES[i % len(TRIAL_STYLES)][0], linewidth=max(1.0, 3.2 - 0.6 * i),
+                    label=f"{entry} (score {scores[entry]:.3f})")
+        tau_max = board.settings["tau_max"]
+        ax.set_xlim(1.0 - 0.02 * (tau_max - 1.0), tau_max)  # the rise at tau = 1 stays off the frame
+        ax.set_ylim(-0.04, 1.08)  # a profile at 0 or 1 stays clear of the frame
         ax.set_xlabel("tau (time / fastest time)")
         ax.set_ylabel("fraction of workloads with ratio <= tau")
-        ax.set_title(f"Performance profiles, {board.ruleset} ruleset\n{board.run.label}", fontsize=9)
+        ax.set_title(f"Performance profiles, {board.ruleset} ruleset, {scope_label(board)}\n"
+                     f"{board.run.label}", fontsize=9)
         ax.grid(alpha=0.3)
         ax.legend(loc="lower right", fontsize=8)
         fig.tight_layout()
     return fig
 
 
-def curve_figure(board: Scoreboard, workload: str) -> Figure:
-    """Validation metric against submission time for every trial of `workload`, target dashed."""
+# One (dash pattern, marker) per trial of an entry: curves that coincide still show every trial,
+# as differently dashed lines with different markers.
+TRIAL_STYLES = [("-", "o"), ((0, (5, 2)), "s"), ((0, (1, 1.5)), "^"), ((0, (6, 2, 1, 2)), "D"),
+                ((2, (3, 3)), "v"), ((0, (8, 3)), "P"), ((1, (1, 3)), "X"), ((0, (3, 1, 1, 1)), "*")]
+
+
+def curve_figure(board: Scoreboard, workload: str, log_x: bool = False) -> Figure:
+    """Training-subset and validation metric of every trial of `workload`, against submission
+    time and against steps; the validation target dashed; filled circles at each time to target."""
     trials = board.trials[board.trials["workload"] == workload]
     curves = board.curves[board.curves["workload"] == workload]
+    metric = trials["target_metric"].iloc[0] if len(trials) else "metric"
+    time_unit = "reference-host s" if board.settings.get("normalize") else "s"
     with matplotlib.rc_context(STYLE):
-        fig = Figure(figsize=(6.4, 4.0))
-        ax = fig.add_subplot()
+        fig = Figure(figsize=(9.6, 6.4))
+        axes = fig.subplots(2, 2, sharey="row")
         colors = entry_colors(board.leaderboard["entry"].tolist())
-        labelled = set()
-        for (entry, study, trial), curve in curves.groupby(["entry", "study", "trial"], sort=True):
-            label = entry if entry not in labelled else None
-            labelled.add(entry)
-            ax.plot(curve["time"], curve["value"], color=colors[entry], alpha=0.6,
-                    linewidth=1.0, marker=".", markersize=3, label=label)
         reached = trials.loc[np.isfinite(trials["scored_time"]), ["entry", "study", "trial", "scored_time"]]
         hits = curves.merge(reached, on=["entry", "study", "trial"])
         hits = hits[hits["time"] == hits["scored_time"]].drop_duplicates(["entry", "study", "trial"])
+        for (entry, study, trial), curve in curves.groupby(["entry", "study", "trial"], sort=True):
+            dashes, marker = TRIAL_STYLES[(study * 7 + trial) % len(TRIAL_STYLES)]
+            label = f"{entry} s{study}/t{trial}"
+            for row, column in enumerate(["train_value", "value"]):
+                for col, x in enumerate(["time", "step"]):
+                    axes[row, col].plot(curve[x], curve[column], color=colors[entry], linestyle=dashes,
+                                        marker=marker, markersize=4, markerfacecolor="none",
+                                        alpha=0.7, linewidth=1.2, label=label if row == col == 0 else None)
         for entry, group in hits.groupby("entry", sort=True):
-            ax.scatter(group["time"], group["value"], color=colors[entry], marker="o",
-                       s=22, zorder=3, edgecolors="black", linewidths=0.5)
+            for col, x in enumerate(["time", "step"]):
+                axes[1, col].scatter(group[x], group["value"], color=colors[entry], marker="o", s=30,
+                                     zorder=3, edgecolors="black", linewidths=0.6)
         if len(trials):
-            first = trials.iloc[0]
-            ax.axhline(first["validation_target"], color="black", linestyle="--", linewidth=1.0,
-                       label=f"target {first['validation_target']:g}")
-            metric = first["target_metric"]
-        else:
-            metric = "metric"
-        ax.set_xlabel("submission time (s)")
-        ax.set_ylabel(f"validation {metric}")
-        ax.set_title(f"{workload}: validation {metric} vs submission time "
-                     f"(circles: time to target)\n{board.run.label}", fontsize=9)
-        ax.grid(alpha=0.3)
-        ax.legend(loc="best", fontsize=8)
-        fig.tight_layout()
+            target = trials["validation_target"].iloc[0]
+            for col in range(2):
+                axes[1, col].axhline(target, color="black", linestyle="--", linewidth=1.0,
+                                     label=f"validation target {target:g}" if col == 0 else None)
+        for row, split in enumerate(["training subset", "validation"]):
+            axes[row, 0].set_ylabel(f"{split} {metric}")
+            for col, xlabel in enumerate([f"submission time ({time_unit})", "steps"]):
+                axes[row, col].set_xlabel(xlabel)
+                axes[row, col].grid(alpha=0.3)
+                if log_x:
+                    axes[row, col].set_xscale("log")
+        fig.suptitle(f"{workload} ({scope_label(board)}): {metric} per trial (circles: time to target)"
+                     + (", log x" if log_x else "") + f"\n{board.run.label}", fontsize=9)
+        handles, labels = [], []
+        for ax in (axes[0, 0], axes[1, 0]):
+            h, lab = ax.get_legend_handles_labels()
+            handles += h
+            labels += lab
+        fig.legend(handles, labels, loc="lower center", ncol=min(4, max(1, len(labels))), fontsize=7)
+        fig.tight_layout(rect=(0, 0.05 + 0.03 * ((len(labels) - 1) // 4), 1, 1))
     return fig
 
 
-def write_plots(board: Scoreboard, out: Path | str) -> dict[str, list[Path]]:
+def scope_label(board: Scoreboard) -> str:
+    """The board's scope for a plot title: a framework or 'cross-framework'."""
+    return board.scope
+
+
+def write_plots(board: Scoreboard, out: Path | str, log_x: bool = False) -> dict[str, list[Path]]:
     """Write performance_profile.{png,svg} and curves_<workload>.{png,svg} under `out`.
 
     Returns {'performance_profile': paths, '<workload>': paths, ...}.
@@ -112,5 +146,5 @@ def write_plots(board: Scoreboard, out: Path | str) -> dict[str, list[Path]]:
     out.mkdir(parents=True, exist_ok=True)
     written = {"performance_profile": save(profile_figure(board), out / "performance_profile")}
     for workload in board.workloads:
-        written[workload] = save(curve_figure(board, workload), out / f"curves_{safe_name(workload)}")
+        written[workload] = save(curve_figure(board, workload, log_x), out / f"curves_{safe_name(workload)}")
     return written

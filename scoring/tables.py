@@ -8,13 +8,18 @@ eval rows give is scored from the eval rows (the contract) and reported; so is a
 took more than 5% of its CPU time (steal: its time is not comparable). Two folders that claim
 the same (submission, ruleset, framework, workload, study, trial) are a problem too: the first in
 path order is scored, the others are reported and ignored.
+
+Each trial row also carries what the report shows: its hyperparameters, steps to target, mean
+submission seconds per step, its host's calibration (meta.json `calibration`, absent in older
+logs: "uncalibrated") and its provenance (hardware, library versions, commit, command).
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -53,9 +58,27 @@ TRIAL_COLUMNS = [
     "time_to_target",  # from eval_measurements.csv; inf when the target was never reached
     "excluded",  # why a trial does not count ("" when it does)
     "scored_time",  # time_to_target when the trial counts, else inf
+    "steps_to_target",  # global_step at the eval that reached the target; -1 when never
+    "target_eval",  # 1-based index of that eval row; 0 when never
+    "final_step",  # global_step at the last eval row (0 when there is none)
+    "step_time",  # final_time / final_step: mean submission seconds per step (NaN without steps)
+    "hparams",  # hparams.json as compact JSON ("{}" for self-tuning)
+    "host_id",  # meta.json calibration.host_id ("" when uncalibrated)
+    "calibration_sec",  # calibration.seconds (NaN when uncalibrated)
+    "reference_sec",  # calibration.reference_seconds (NaN when unknown)
+    "speed_factor",  # calibration.speed_factor: seconds / reference_seconds (NaN when unknown)
+    "calibration_cv",  # spread of calibration.repeats: std / mean (NaN with fewer than 2)
+    "host_steal",  # final.host_steal_fraction (NaN when not counted)
+    "protocol",  # meta.json `protocol` where the run recorded one, else ""
+    "hardware",  # one line: cpu, cores used/available, accelerator
+    "versions",  # one line: library versions
+    "git_commit",
+    "command",
+    "started_at",
     "path",
 ]
-CURVE_COLUMNS = [*TRIAL_KEY, "time", "value"]
+CURVE_COLUMNS = [*TRIAL_KEY, "step", "time", "value", "train_value"]
+INVOCATION_COLUMNS = ["plan", "command", "planned_at", "development"]
 PROBLEM_COLUMNS = [*TRIAL_KEY, "kind", "path", "message"]
 
 
@@ -65,16 +88,19 @@ class Results:
 
     Attributes:
       trials: one row per readable trial, columns `TRIAL_COLUMNS`, sorted by `TRIAL_KEY`.
-      curves: validation metric (`value`) against submission time (`time`) for every eval row of
-        every trial, columns `CURVE_COLUMNS`.
+      curves: validation (`value`) and training-subset (`train_value`) metric against submission
+        time (`time`) and steps (`step`) for every eval row of every trial, columns `CURVE_COLUMNS`.
       problems: logs that could not be scored (kinds `corrupt`, `duplicate`), scored trials
         whose meta.json disagrees with their eval rows on the time to target (`mismatch`) and
         scored trials timed on a contended host (`contended`), columns `PROBLEM_COLUMNS`.
+      invocations: the commands that planned the trials (`invocations` of every `plan.json`
+        that `algobench tune` wrote under the roots), columns `INVOCATION_COLUMNS`.
     """
 
     trials: pd.DataFrame
     curves: pd.DataFrame
     problems: pd.DataFrame
+    invocations: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=INVOCATION_COLUMNS))
 
 
 def problem(kind: str, message: str, path: str = "", **key) -> dict:
@@ -121,6 +147,51 @@ def contended_host(meta: dict) -> str:
             "the host's other guests too; scored as logged, re-run it on a quiet machine to compare")
 
 
+def calibration(meta: dict, meta_path: Path) -> dict:
+    """The calibration columns of a trial from meta.json's `calibration` (NaN/"" when absent).
+
+    Raises:
+      CorruptLogError: `calibration` is present but not of the documented shape.
+    """
+    record = meta.get("calibration")
+    out = {"host_id": "", "calibration_sec": math.nan, "reference_sec": math.nan,
+           "speed_factor": math.nan, "calibration_cv": math.nan}
+    if record is None:
+        return out
+
+    def number(key):
+        value = record.get(key)
+        return math.nan if value is None else float(value)
+
+    try:
+        out.update(host_id=str(record["host_id"]), calibration_sec=float(record["seconds"]),
+                   reference_sec=number("reference_seconds"), speed_factor=number("speed_factor"))
+        repeats = [float(x) for x in record.get("repeats") or []]
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise CorruptLogError(f"{meta_path}: bad calibration ({err!r}); re-run the trial") from err
+    if len(repeats) >= 2 and sum(repeats) > 0:
+        mean = sum(repeats) / len(repeats)
+        out["calibration_cv"] = math.sqrt(sum((x - mean) ** 2 for x in repeats) / (len(repeats) - 1)) / mean
+    return out
+
+
+def provenance_columns(meta: dict) -> dict:
+    """Hardware, versions, commit, command, start time and protocol of a trial, one line each."""
+    hw = meta.get("hardware") or {}
+    hardware = ", ".join(str(x) for x in [
+        hw.get("cpu"), hw.get("cpu_id"),
+        f"{hw.get('cores_used')}/{hw.get('cores_available')} cores" if hw.get("cores_used") else None,
+        f"accelerator {hw['accelerator']}" if hw.get("accelerator") else None,
+        f"{hw.get('num_devices')} device(s)" if hw.get("num_devices") else None,
+    ] if x)
+    versions = ", ".join(f"{k} {v}" for k, v in sorted((meta.get("versions") or {}).items()) if v)
+    steal = host_load.of_trial(meta)
+    return {"host_steal": math.nan if steal is None else float(steal),
+            "protocol": str(meta.get("protocol") or ""), "hardware": hardware, "versions": versions,
+            "git_commit": str(meta.get("git_commit") or ""), "command": str(meta.get("command") or ""),
+            "started_at": str(meta.get("started_at") or "")}
+
+
 def _trial_tables(trial: dict) -> tuple[dict, list[dict], list[tuple[str, str]]]:
     """The trial row, curve rows and warnings ((kind, message) pairs: `mismatch`, `contended`)
     of one trial read by `read_trial`; CorruptLogError if it cannot be scored."""
@@ -147,6 +218,9 @@ def _trial_tables(trial: dict) -> tuple[dict, list[dict], list[tuple[str, str]]]
             f"for the target metric named in meta.json; re-run the trial"
         ) from err
     excluded = exclusion_reason(str(meta["status"]), ttt, budget)
+    at_target = next((i for i, r in enumerate(evals) if float(r["score"]) == ttt), None)
+    final_step = int(evals[-1].get("global_step") or 0) if evals else 0
+    final_time = float(evals[-1]["score"]) if evals else 0.0
     row = {
         **key,
         "base_workload": meta.get("base_workload") or "",
@@ -158,15 +232,27 @@ def _trial_tables(trial: dict) -> tuple[dict, list[dict], list[tuple[str, str]]]
         "validation_target": target,
         "budget_sec": budget,
         "num_evals": len(evals),
-        "final_time": float(evals[-1]["score"]) if evals else 0.0,
+        "final_time": final_time,
         "time_to_target": ttt,
         "excluded": excluded,
         "scored_time": math.inf if excluded else ttt,
+        "steps_to_target": -1 if at_target is None else int(evals[at_target].get("global_step") or 0),
+        "target_eval": 0 if at_target is None else at_target + 1,
+        "final_step": final_step,
+        "step_time": final_time / final_step if final_step > 0 else math.nan,
+        "hparams": json.dumps(trial["hparams"], sort_keys=True, separators=(", ", ": ")),
+        **calibration(meta, meta_path),
+        **provenance_columns(meta),
         "path": trial["folder"],
     }
-    column = f"validation/{metric}"
+    column, train_column = f"validation/{metric}", f"train/{metric}"
+
+    def value(r, name):
+        return math.nan if r.get(name) is None else float(r[name])
+
     curve = [
-        {**key, "time": float(r["score"]), "value": float(r[column])}
+        {**key, "step": int(r.get("global_step") or 0), "time": float(r["score"]),
+         "value": value(r, column), "train_value": value(r, train_column)}
         for r in evals
         if r.get(column) is not None and r.get("score") is not None
     ]
@@ -179,6 +265,26 @@ def trial_folders(roots: Iterable[Path | str]) -> list[Path]:
     """Every trial folder under `roots`, each once, in path order."""
     found = {folder for root in roots for folder in find_trial_folders(root)}
     return sorted(found, key=str)
+
+
+def read_invocations(roots: Iterable[Path]) -> pd.DataFrame:
+    """Every `algobench tune` invocation recorded in a plan.json under `roots` (docs/tuning.md).
+
+    Only the report reads them (provenance); a plan.json that cannot be read is left out, since
+    the trials' own meta.json files carry what scoring needs.
+    """
+    rows = []
+    for plan in sorted({p for root in roots for p in Path(root).rglob("plan.json")}, key=str):
+        try:
+            invocations = json.loads(plan.read_text(encoding="utf-8")).get("invocations") or []
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+            continue
+        for item in invocations:
+            if isinstance(item, dict) and item.get("command"):
+                rows.append({"plan": str(plan), "command": str(item["command"]),
+                             "planned_at": str(item.get("planned_at") or ""),
+                             "development": bool(item.get("development"))})
+    return pd.DataFrame(rows, columns=INVOCATION_COLUMNS)
 
 
 def load_results(roots: Iterable[Path | str]) -> Results:
@@ -221,4 +327,5 @@ def load_results(roots: Iterable[Path | str]) -> Results:
         trials=trials,
         curves=pd.DataFrame(curves, columns=CURVE_COLUMNS),
         problems=pd.DataFrame(problems, columns=PROBLEM_COLUMNS),
+        invocations=read_invocations(roots),
     )

@@ -24,6 +24,10 @@ fi
 if ! command -v espeak-ng >/dev/null; then
   PACKAGES="$PACKAGES espeak-ng"
 fi
+# chromium: the report's test opens report.html in a headless browser (tests/scoring/test_report_browser.py).
+if ! command -v chromium >/dev/null; then
+  PACKAGES="$PACKAGES chromium"
+fi
 if [ -n "$PACKAGES" ]; then
   SUDO=""
   if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi

@@ -26,10 +26,14 @@ def write_trial(
     budget_sec: float = 1000.0,
     base_workload: str | None = None,
     metric: str = "accuracy",
+    calibration: dict | None = None,
+    extra_meta: dict | None = None,
 ) -> Path:
     """Write one trial folder in the layout of docs/log_format.md and return it.
 
     `evals` is a list of (accumulated submission time, validation metric) pairs, one per eval row.
+    `calibration` is meta.json's host calibration (absent: an uncalibrated trial, as older logs);
+    `extra_meta` adds or replaces meta.json keys.
     """
     folder = root / submission / ruleset / framework / workload / f"study_{study}" / f"trial_{trial}"
     log = TrialLog(folder)
@@ -66,6 +70,9 @@ def write_trial(
             "time_to_target": reached[0] if reached else None,
         },
     }
+    if calibration is not None:
+        meta["calibration"] = calibration
+    meta.update(extra_meta or {})
     log.write_meta(meta)
     for i, (time, value) in enumerate(evals):
         log.add_eval_row({
@@ -97,6 +104,12 @@ def write_time(root: Path, submission: str, workload: str, study: int, time: flo
     if math.isinf(time):
         return write_trial(root, submission, workload, study, trial, [(100.0, 0.5), (200.0, 0.6)], **kwargs)
     return write_trial(root, submission, workload, study, trial, [(time / 2, 0.5), (time, 0.95)], **kwargs)
+
+
+@pytest.fixture(autouse=True)
+def no_recorded_noise(tmp_path, monkeypatch):
+    """Scoring tests never read the repository's scoring/noise.json: each names its own."""
+    monkeypatch.setattr("scoring.noise.NOISE_FILE", tmp_path / "no_noise.json")
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ def test_score_prints_the_leaderboard_and_writes_files(tmp_path, results, capsys
     assert run(["score", str(results), "--out", str(out), "--baseline", "sgd", "--bootstrap", "100"]) == 0
     printed = capsys.readouterr().out
     lines = printed.splitlines()
-    assert lines[0] == ("algobench leaderboard: external tuning "
+    assert lines[0] == ("algobench leaderboard: external tuning, pytorch entries "
                         "(development run: 3 studies x 1 trial; the rules ask for 3 x 5)")
     assert lines[3].split()[:4] == ["1", "adamw", "pytorch", "1.0000"]
     # sgd: ratio 81 / 41 -> (4 - 81/41) / 3 = 0.6748
@@ -36,7 +36,7 @@ def test_score_prints_the_leaderboard_and_writes_files(tmp_path, results, capsys
     assert "timing noise" in printed
     for name in ("leaderboard.csv", "leaderboard.md", "performance_profile.png", "performance_profile.svg",
                  "curves_mnist.png", "curves_mnist.svg"):
-        assert (out / name).is_file(), name
+        assert (out / "pytorch" / name).is_file(), name
     assert not (out / "report.html").exists()
 
 
@@ -88,9 +88,9 @@ def test_report_writes_html_and_everything_score_writes(tmp_path, results, capsy
     out = tmp_path / "report"
     assert run(["report", str(results), "--out", str(out), "--bootstrap", "100"]) == 0
     assert f"wrote {out / 'report.html'}" in capsys.readouterr().out
-    for name in ("report.html", "leaderboard.csv", "leaderboard.md", "performance_profile.svg",
-                 "curves_mnist.png"):
-        assert (out / name).is_file(), name
+    assert (out / "report.html").is_file()
+    for name in ("leaderboard.csv", "leaderboard.md", "performance_profile.svg", "curves_mnist.png"):
+        assert (out / "pytorch" / name).is_file(), name
     with pytest.raises(SystemExit):
         run(["report", str(results)])  # --out is required
 
@@ -103,5 +103,5 @@ def test_two_rulesets_need_a_choice(tmp_path, results, time_writer, capsys):
     assert "hold rulesets external, self; pass --ruleset external or --ruleset self" in err
     assert run(["score", str(results), "--ruleset", "self", "--bootstrap", "50"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("algobench leaderboard: self-tuning (full run: 3 studies)")
+    assert out.startswith("algobench leaderboard: self-tuning, pytorch entries (full run: 3 studies)")
     assert "sgd" not in out

@@ -1,0 +1,95 @@
+"""The recorded timing noise of the reference baseline: scoring/noise.json.
+
+The file is written by the noise benchmark (issue 20) from repeated runs of the reference baseline
+at one point with different seeds, and read here only:
+
+    {"<workload>": {"<framework>": {"runs": 5, "spread_cv": 0.021,
+                                    "min_detectable_speedup": 1.04, "host_id": "..."}}}
+
+`min_detectable_speedup` is a time ratio (1.04 = a 4% speedup): the smallest ratio of two
+entries' times on that workload and framework that three studies resolve at 95%. A ratio below
+it is "within noise". A missing file, workload or framework means "noise not measured": nothing
+is guessed in its place.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+NOISE_FILE = Path(__file__).resolve().parent / "noise.json"
+NOT_MEASURED = "noise not measured"
+WITHIN_NOISE = "within noise"
+BEYOND_NOISE = "beyond noise"
+
+
+class NoiseFileError(ValueError):
+    """A malformed noise.json; the message names the file and the fix."""
+
+
+@dataclass(frozen=True)
+class NoiseRecord:
+    """The measured noise of one (workload, framework)."""
+
+    runs: int
+    spread_cv: float
+    min_detectable_speedup: float
+    host_id: str
+
+
+def _record(path: Path, workload: str, framework: str, value: object) -> NoiseRecord:
+    where = f"{path}: {workload}/{framework}"
+    fix = ("write {runs: int, spread_cv: float, min_detectable_speedup: ratio > 1, host_id: str}, "
+           "or re-run the noise benchmark")
+    if not isinstance(value, dict):
+        raise NoiseFileError(f"{where} is not an object; {fix}")
+    try:
+        record = NoiseRecord(runs=int(value["runs"]), spread_cv=float(value["spread_cv"]),
+                             min_detectable_speedup=float(value["min_detectable_speedup"]),
+                             host_id=str(value["host_id"]))
+    except (KeyError, TypeError, ValueError) as err:
+        raise NoiseFileError(f"{where}: missing or bad field ({err}); {fix}") from err
+    if not (math.isfinite(record.min_detectable_speedup) and record.min_detectable_speedup >= 1.0):
+        raise NoiseFileError(f"{where}: min_detectable_speedup {record.min_detectable_speedup:g} is "
+                             f"not a time ratio >= 1 (1.04 means 4%); {fix}")
+    return record
+
+
+def load_noise(path: Path | str | None = None) -> dict[tuple[str, str], NoiseRecord]:
+    """{(workload, framework): NoiseRecord} from noise.json; {} when the file does not exist.
+
+    Raises:
+      NoiseFileError: the file exists but is not valid JSON of the documented shape.
+    """
+    path = Path(NOISE_FILE if path is None else path)
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise NoiseFileError(f"{path}: not valid JSON ({err}); re-run the noise benchmark") from err
+    if not isinstance(data, dict):
+        raise NoiseFileError(f"{path}: must map workload -> framework -> record; re-run the noise benchmark")
+    out = {}
+    for workload, frameworks in data.items():
+        if not isinstance(frameworks, dict):
+            raise NoiseFileError(f"{path}: {workload} must map framework -> record; re-run the noise benchmark")
+        for framework, value in frameworks.items():
+            out[(workload, framework)] = _record(path, workload, framework, value)
+    return out
+
+
+def noise_mark(ratio: float, min_detectable: float | None) -> str:
+    """How a time ratio (>= 1, slower over faster) compares with the minimum detectable one.
+
+    "" for a ratio of exactly 1 (the same time) or an unsolved cell (inf or NaN);
+    `NOT_MEASURED` without a record; `WITHIN_NOISE` below the minimum detectable ratio, else
+    `BEYOND_NOISE`.
+    """
+    if not math.isfinite(ratio) or ratio == 1.0:
+        return ""
+    if min_detectable is None or not math.isfinite(min_detectable):
+        return NOT_MEASURED
+    return WITHIN_NOISE if max(ratio, 1.0 / ratio) < min_detectable else BEYOND_NOISE

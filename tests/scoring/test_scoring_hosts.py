@@ -1,0 +1,166 @@
+"""Host calibration in scoring: hosts that differ are flagged; --normalize gives reference-host seconds;
+the recorded minimum detectable speedup marks comparisons "within noise" (issue 20)."""
+
+import argparse
+import json
+import math
+
+import pytest
+
+from scoring.cli import register
+from scoring.leaderboard import score_results
+from scoring.noise import NOT_MEASURED, WITHIN_NOISE, NoiseFileError, load_noise, noise_mark
+from scoring.tables import load_results
+
+
+def calibration(host_id: str, seconds: float, reference_seconds: float | None = 1.0) -> dict:
+    """A meta.json `calibration` as the harness records it (the interface agreed for issue 20)."""
+    factor = None if reference_seconds is None else seconds / reference_seconds
+    return {"host_id": host_id, "seconds": seconds, "reference_seconds": reference_seconds,
+            "speed_factor": factor, "repeats": [seconds * 0.99, seconds, seconds * 1.01]}
+
+
+def run(argv):
+    parser = argparse.ArgumentParser(prog="algobench")
+    register(parser.add_subparsers())
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def kinds(board):
+    return list(board.problems["kind"])
+
+
+def test_trials_on_hosts_whose_calibration_differs_are_flagged(tmp_path, time_writer):
+    root = tmp_path / "r"
+    time_writer(root, "adamw", "mnist", 0, 40.0, calibration=calibration("host-a", 1.00))
+    time_writer(root, "sgd", "mnist", 0, 50.0, calibration=calibration("host-b", 1.30))
+    board = score_results(load_results([root]), n_bootstrap=10)
+    flagged = board.problems[board.problems["kind"] == "hosts_differ"]
+    assert len(flagged) == 1
+    message = flagged["message"].iloc[0]
+    assert "differs by 30%" in message and "host-a: 1 s" in message and "--normalize" in message
+
+
+def test_hosts_within_the_threshold_are_not_flagged(tmp_path, time_writer):
+    root = tmp_path / "r"
+    time_writer(root, "adamw", "mnist", 0, 40.0, calibration=calibration("host-a", 1.00))
+    time_writer(root, "sgd", "mnist", 0, 50.0, calibration=calibration("host-b", 1.05))
+    board = score_results(load_results([root]), n_bootstrap=10)
+    assert "hosts_differ" not in kinds(board)
+    assert "host calibration: 2 of 2 trials calibrated on 2 host(s)" in " ".join(board.notes)
+
+
+def test_uncalibrated_trials_beside_calibrated_ones_are_flagged(tmp_path, time_writer):
+    root = tmp_path / "r"
+    time_writer(root, "adamw", "mnist", 0, 40.0, calibration=calibration("host-a", 1.0))
+    time_writer(root, "sgd", "mnist", 0, 50.0)
+    board = score_results(load_results([root]), n_bootstrap=10)
+    assert "uncalibrated" in kinds(board)
+    only_old = tmp_path / "old"
+    time_writer(only_old, "sgd", "mnist", 0, 50.0)
+    old = score_results(load_results([only_old]), n_bootstrap=10)
+    assert "uncalibrated" not in kinds(old)
+    assert "host calibration: none recorded" in " ".join(old.notes)
+
+
+def test_normalize_divides_every_time_by_the_speed_factor(tmp_path, time_writer, capsys):
+    root = tmp_path / "r"
+    # adamw ran 40 s on a host 2x slower than the reference; sgd 30 s on the reference host.
+    time_writer(root, "adamw", "mnist", 0, 40.0, calibration=calibration("slow", 2.0, 1.0))
+    time_writer(root, "sgd", "mnist", 0, 30.0, calibration=calibration("ref", 1.0, 1.0))
+    raw = score_results(load_results([root]), n_bootstrap=10)
+    assert raw.leaderboard["entry"].iloc[0] == "sgd"
+    board = score_results(load_results([root]), n_bootstrap=10, normalize=True)
+    times = board.workload_times.set_index("entry")["time"]
+    assert times["adamw"] == 20.0 and times["sgd"] == 30.0
+    assert board.leaderboard["entry"].iloc[0] == "adamw"
+    adamw_curve = board.curves[board.curves["entry"] == "adamw"]["time"].tolist()
+    assert adamw_curve == [10.0, 20.0]
+    notes = " ".join(board.notes)
+    assert "normalized: every time is in reference-host seconds" in notes
+    assert "normalization's error" in notes
+    assert run(["score", str(root), "--normalize", "--bootstrap", "10"]) == 0
+    assert "normalized to reference-host seconds" in capsys.readouterr().out.splitlines()[0]
+
+
+@pytest.mark.parametrize("record", [None, calibration("no-reference", 1.0, reference_seconds=None)])
+def test_normalize_refuses_trials_without_a_speed_factor(tmp_path, time_writer, capsys, record):
+    root = tmp_path / "r"
+    time_writer(root, "adamw", "mnist", 0, 40.0, calibration=calibration("a", 2.0))
+    folder = time_writer(root, "sgd", "mnist", 0, 30.0, calibration=record)
+    assert run(["score", str(root), "--normalize"]) == 2
+    err = capsys.readouterr().err
+    assert "1 of 2 trials have none" in err and str(folder) in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_malformed_calibration_makes_the_trial_corrupt(tmp_path, time_writer):
+    root = tmp_path / "r"
+    time_writer(root, "adamw", "mnist", 0, 40.0)
+    time_writer(root, "sgd", "mnist", 0, 30.0, calibration={"host_id": "x", "seconds": "fast"})
+    results = load_results([root])
+    assert list(results.problems["kind"]) == ["corrupt"]
+    assert "bad calibration" in results.problems["message"].iloc[0]
+
+
+def write_noise(path, workload="mnist", framework="pytorch", mds=1.10):
+    path.write_text(json.dumps({workload: {framework: {
+        "runs": 5, "spread_cv": 0.03, "min_detectable_speedup": mds, "host_id": "ref"}}}))
+    return path
+
+
+def test_noise_file_loader(tmp_path):
+    assert load_noise(tmp_path / "absent.json") == {}
+    record = load_noise(write_noise(tmp_path / "n.json"))[("mnist", "pytorch")]
+    assert (record.runs, record.min_detectable_speedup, record.host_id) == (5, 1.10, "ref")
+    bad = tmp_path / "bad.json"
+    for text, message in [("{", "not valid JSON"), ('{"mnist": 3}', "must map framework"),
+                          ('{"mnist": {"jax": {"runs": 5}}}', "missing or bad field"),
+                          ('{"mnist": {"jax": {"runs": 5, "spread_cv": 0.1, "host_id": "h", '
+                           '"min_detectable_speedup": 0.08}}}', "not a time ratio >= 1")]:
+        bad.write_text(text)
+        with pytest.raises(NoiseFileError, match=message):
+            load_noise(bad)
+
+
+def test_noise_mark():
+    assert noise_mark(1.05, 1.10) == WITHIN_NOISE
+    assert noise_mark(1.20, 1.10) == "beyond noise"
+    assert noise_mark(1.05, None) == NOT_MEASURED
+    assert noise_mark(1.0, 1.10) == "" and noise_mark(math.inf, 1.10) == ""
+
+
+def test_speedups_below_the_recorded_minimum_are_within_noise(tmp_path, time_writer, capsys):
+    root = tmp_path / "r"
+    for study in range(3):
+        time_writer(root, "adamw", "mnist", study, 40.0)
+        time_writer(root, "sgd", "mnist", study, 42.0)  # 5% slower: below 1.10
+        time_writer(root, "lion", "mnist", study, 60.0)  # 50% slower: beyond it
+    noise = load_noise(write_noise(tmp_path / "noise.json"))
+    board = score_results(load_results([root]), n_bootstrap=10, noise=noise, baseline="adamw")
+    marks = board.workload_times.set_index("entry")["noise_mark"]
+    assert marks["sgd"] == WITHIN_NOISE and marks["lion"] == "beyond noise" and marks["adamw"] == ""
+    assert board.leaderboard.set_index("entry")["speedup_noise"]["sgd"] == WITHIN_NOISE
+    pair = board.pairwise[(board.pairwise["a"] == "adamw") & (board.pairwise["b"] == "sgd")]
+    assert pair["noise_mark"].iloc[0] == WITHIN_NOISE
+    assert run(["score", str(root), "--noise", str(tmp_path / "noise.json"), "--baseline", "adamw",
+                "--bootstrap", "10"]) == 0
+    printed = capsys.readouterr().out
+    assert "minimum detectable speedup (scoring/noise.json, 3 studies at 95%): mnist/pytorch 1.1x" in printed
+    assert WITHIN_NOISE in printed
+
+
+def test_without_a_record_the_output_says_noise_not_measured(tmp_path, time_writer, capsys):
+    root = tmp_path / "r"
+    time_writer(root, "adamw", "mnist", 0, 40.0)
+    time_writer(root, "sgd", "mnist", 0, 42.0)
+    write_noise(tmp_path / "noise.json", framework="jax")  # a record, but for another framework
+    assert run(["score", str(root), "--noise", str(tmp_path / "noise.json"), "--baseline", "adamw",
+                "--bootstrap", "10"]) == 0
+    printed = capsys.readouterr().out
+    assert "noise not measured for these workloads" in printed
+    assert NOT_MEASURED in printed.split("\n\n")[1].splitlines()[2]  # sgd's speedup column
+    (tmp_path / "broken.json").write_text("[1]")
+    assert run(["score", str(root), "--noise", str(tmp_path / "broken.json")]) == 2
+    assert "broken.json: must map workload" in capsys.readouterr().err
