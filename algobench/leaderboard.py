@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
+
 from harness import loader, study
 from harness.logs import atomic_write_json, read_json
 from harness.study import Plan, PlanError, TrialTask
@@ -123,3 +125,118 @@ def describe(plans: Sequence[Plan], protocol: Protocol) -> str:
     return (f"{tasks} trials, protocol {protocol.name} ({protocol.summary}): {names} on "
             f"{', '.join(plans[0].workloads)} in {'/'.join(plans[0].frameworks)}")
 
+
+
+# -- scoring a leaderboard folder, and comparing one with another ------------------------------
+def score(results, *, normalize: bool | None = None, **options) -> list:
+    """Every ruleset's per-framework scoreboards (scoring.leaderboard.score_frameworks). Times are
+    normalized to reference-host seconds when every trial has a calibration speed factor (or as
+    `normalize` says)."""
+    from scoring.leaderboard import score_frameworks
+
+    trials = results.trials
+    if normalize is None:
+        normalize = bool(len(trials)) and bool(trials["speed_factor"].notna().all())
+    return [board for ruleset in sorted(trials["ruleset"].unique())
+            for board in score_frameworks(results, ruleset=ruleset, normalize=normalize, **options)]
+
+
+def write_outputs(out: str | Path, boards: list, results) -> list[Path]:
+    """OUT/trials.csv (one row per trial), and per ruleset OUT/scores/<ruleset>/: the tables, the
+    profile and curve plots, and report.html (scoring.report.write_report)."""
+    from scoring.report import write_report
+
+    out = Path(out)
+    columns = [c for c in results.trials.columns if c not in ("error",)]
+    results.trials[columns].to_csv(out / "trials.csv", index=False)
+    written = [out / "trials.csv"]
+    for ruleset in dict.fromkeys(b.ruleset for b in boards):
+        mine = [b for b in boards if b.ruleset == ruleset]
+        written.append(write_report(mine, out / "scores" / ruleset, results=results))
+    return written
+
+
+COMPARE_COLUMNS = ["ruleset", "framework", "entry", "workload", "reference_time", "reference_low",
+                   "reference_high", "time", "ratio", "inside"]
+
+
+def compare(reference, reproduction, *, normalize: bool | None = None, **options):
+    """How a reproduction agrees with a reference leaderboard (both `scoring.tables.Results`).
+
+    Per (ruleset, framework, entry, workload) the reproduction has: the reference's median time
+    and bootstrap interval, the reproduction's median, their ratio, and whether the reproduction
+    falls inside the interval. Per entry: its score in the reference, and its score when the
+    reproduction's trials replace the reference's for the cells it ran (an entry the reference
+    does not have, a new submission, is scored against the reference's others). Times are in
+    reference-host seconds where the calibrations allow it (see `score`).
+
+    Returns (cells, scores): two pandas DataFrames."""
+    import pandas as pd
+
+    from scoring.tables import Results
+
+    if normalize is None:
+        both = pd.concat([reference.trials, reproduction.trials])
+        normalize = bool(len(both)) and bool(both["speed_factor"].notna().all())
+    ref_boards = score(reference, normalize=normalize, **options)
+    rep_boards = score(reproduction, normalize=normalize, **options)
+    key = ["ruleset", "framework", "entry", "workload"]
+
+    def times(boards):
+        return pd.concat([b.workload_times.assign(ruleset=b.ruleset, framework=b.scope)
+                          for b in boards], ignore_index=True)
+
+    ref, rep = times(ref_boards), times(rep_boards)
+    cells = rep[key + ["time"]].merge(
+        ref[key + ["time", "time_ci_low", "time_ci_high"]].rename(columns={
+            "time": "reference_time", "time_ci_low": "reference_low",
+            "time_ci_high": "reference_high"}), on=key, how="left")
+    cells["ratio"] = cells["time"] / cells["reference_time"]
+    cells["inside"] = ((cells["time"] >= cells["reference_low"])
+                       & (cells["time"] <= cells["reference_high"]))
+    # a cell that neither solved agrees: both infinite
+    unsolved = ~np.isfinite(cells["time"]) & ~np.isfinite(cells["reference_time"])
+    cells.loc[unsolved, "inside"] = True
+
+    cell_key = ["submission", "ruleset", "framework", "workload"]
+    replaced = reproduction.trials[cell_key].drop_duplicates()
+    kept = reference.trials.merge(replaced, on=cell_key, how="left", indicator=True)
+    kept = kept[kept["_merge"] == "left_only"].drop(columns="_merge")
+    merged = Results(
+        trials=pd.concat([kept, reproduction.trials], ignore_index=True),
+        curves=pd.concat([reference.curves, reproduction.curves], ignore_index=True),
+        problems=pd.concat([reference.problems, reproduction.problems], ignore_index=True),
+        invocations=pd.concat([reference.invocations, reproduction.invocations], ignore_index=True))
+    merged_boards = score(merged, normalize=normalize, **options)
+
+    def scores(boards):
+        return pd.concat([b.leaderboard[["entry", "score", "score_ci_low", "score_ci_high"]]
+                         .assign(ruleset=b.ruleset, framework=b.scope) for b in boards])
+
+    ref_scores = scores(ref_boards).rename(columns={
+        "score": "reference_score", "score_ci_low": "reference_low", "score_ci_high": "reference_high"})
+    new_entries = set(zip(rep["ruleset"], rep["framework"], rep["entry"]))
+    table = scores(merged_boards).merge(ref_scores, on=["ruleset", "framework", "entry"], how="left")
+    table = table[[k in new_entries for k in zip(table["ruleset"], table["framework"], table["entry"])]]
+    table["difference"] = table["score"] - table["reference_score"]
+    return cells[COMPARE_COLUMNS].reset_index(drop=True), table.reset_index(drop=True)
+
+
+def compare_text(cells, scores, normalized: bool, error_note: str) -> str:
+    """The compare mode's report: per cell inside/outside, per entry the score difference."""
+    unit = "reference-host s" if normalized else "s (as measured: no calibration to normalize)"
+    lines = [f"times in {unit}; {error_note}"]
+    for row in cells.itertuples(index=False):
+        verdict = "inside" if row.inside else "OUTSIDE"
+        lines.append(
+            f"  {row.framework} {row.entry} on {row.workload}: {row.time:.3g} against reference "
+            f"{row.reference_time:.3g} [{row.reference_low:.3g}, {row.reference_high:.3g}]: "
+            f"{verdict} (ratio {row.ratio:.3f})")
+    agree = int(cells["inside"].sum())
+    lines.append(f"{agree} of {len(cells)} cells inside the reference's interval")
+    for row in scores.itertuples(index=False):
+        ref = "new entry" if np.isnan(row.reference_score) else (
+            f"reference {row.reference_score:.3f} [{row.reference_low:.3f}, {row.reference_high:.3f}]"
+            f", difference {row.difference:+.3f}")
+        lines.append(f"  score {row.framework} {row.entry}: {row.score:.3f} with the reproduction ({ref})")
+    return "\n".join(lines)
