@@ -53,6 +53,9 @@ PROTOCOLS = {
                       summary="each baseline's first search-space point (self-tuning baselines as "
                               "they are), 3 studies; development-sized (the rules ask for 5 "
                               "trials per study)"),
+    "tiny": Protocol("tiny", studies=2, external_trials=1,
+                     summary="each baseline's first search-space point, 2 studies: for tests and a "
+                             "first look (development-sized; two studies say little about noise)"),
     "full": Protocol("full", studies=3, external_trials=5,
                      summary="external tuning as AlgoPerf runs it: 5 trials x 3 studies "
                              "(self-tuning: 3 studies)"),
@@ -65,11 +68,59 @@ def shipped_baselines(root: Path = SHIPPED) -> list[Path]:
                   if p.is_dir() and any(loader.module_path(p, f).exists() for f in study.FRAMEWORKS))
 
 
-def build_plans(submissions: Sequence[str | Path], workloads: Sequence[str],
-                frameworks: Sequence[str], protocol: Protocol, out: str | Path, *,
-                base_seed: int = 0, data_dir: str | None = None,
-                load_modules: bool = True) -> list[Plan]:
-    """One plan per submission, each checked before anything runs (study.build_plan)."""
+@dataclass
+class LeaderboardPlan:
+    """One study plan per submission under one protocol, run as one list of trials."""
+
+    protocol: Protocol
+    out: Path
+    plans: list[Plan]
+
+    @property
+    def tasks(self) -> list[TrialTask]:
+        """Every plan's trials, workload by workload (in the order the workloads were given),
+        then study by study, every submission and framework of a (workload, study) side by side:
+        an interrupted run has whole workloads done, and one workload's trials meet one host."""
+        workloads = list(dict.fromkeys(w for p in self.plans for w in p.workloads))
+        submissions = [p.submission_dir for p in self.plans]
+        frameworks = list(study.FRAMEWORKS)
+        tasks = [t for p in self.plans for t in p.tasks]
+        return sorted(tasks, key=lambda t: (workloads.index(t.workload), t.study, t.trial,
+                                            submissions.index(t.submission_dir),
+                                            frameworks.index(t.framework)))
+
+    def describe(self) -> str:
+        names = ", ".join(Path(p.submission_dir).name for p in self.plans)
+        first = self.plans[0]
+        return (f"{len(self.tasks)} trials, protocol {self.protocol.name} "
+                f"({self.protocol.summary}): {names} on {', '.join(first.workloads)} in "
+                f"{'/'.join(first.frameworks)}")
+
+    def write(self) -> Path:
+        """Write every plan's plan.json, and OUT/leaderboard.json: the protocol and every
+        invocation. Another protocol into the same folder is refused (PlanError): its trials
+        would be scored as one leaderboard."""
+        path = self.out / LEADERBOARD_FILE
+        recorded = read_json(path) if path.exists() else {
+            "format": 1, "protocol": asdict(self.protocol), "invocations": []}
+        if recorded["protocol"]["name"] != self.protocol.name:
+            raise PlanError(f"{path}: this folder holds the {recorded['protocol']['name']!r} "
+                            f"protocol; use --protocol {recorded['protocol']['name']} or another --out")
+        for plan in self.plans:
+            study.write_plan(plan)
+        recorded["invocations"].append({
+            "command": " ".join(sys.argv), "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "submissions": [Path(p.submission_dir).name for p in self.plans],
+            "workloads": self.plans[0].workloads, "frameworks": self.plans[0].frameworks})
+        atomic_write_json(path, recorded)
+        return path
+
+
+def build(submissions: Sequence[str | Path], workloads: Sequence[str], frameworks: Sequence[str],
+          protocol: Protocol, out: str | Path, *, base_seed: int = 0, data_dir: str | None = None,
+          load_modules: bool = True) -> LeaderboardPlan:
+    """One plan per submission, each checked before anything runs (study.build_plan); trials
+    keep no checkpoint once they end (a leaderboard folder is kept, its checkpoints are not)."""
     if not submissions:
         raise PlanError("no submission given; name packages with --submissions")
     plans = []
@@ -78,53 +129,14 @@ def build_plans(submissions: Sequence[str | Path], workloads: Sequence[str],
         plans.append(study.build_plan(
             submission, workloads, frameworks, out=out, ruleset=ruleset, studies=protocol.studies,
             trials=protocol.trials_for(ruleset), base_seed=base_seed, data_dir=data_dir,
-            load_modules=load_modules))
-    return plans
-
-
-def ordered_tasks(plans: Sequence[Plan]) -> list[TrialTask]:
-    """Every plan's trials, workload by workload (in the order the workloads were given), then
-    study by study, every submission and framework of a (workload, study) side by side: an
-    interrupted run has whole workloads done, and one workload's trials meet the same host."""
-    workloads = list(dict.fromkeys(w for p in plans for w in p.workloads))
-    submissions = [p.submission_dir for p in plans]
-    frameworks = list(study.FRAMEWORKS)
-    tasks = [t for p in plans for t in p.tasks]
-    return sorted(tasks, key=lambda t: (workloads.index(t.workload), t.study, t.trial,
-                                        submissions.index(t.submission_dir),
-                                        frameworks.index(t.framework)))
-
-
-def record(out: str | Path, protocol: Protocol, plans: Sequence[Plan]) -> Path:
-    """Write (or check) OUT/leaderboard.json: the protocol and every invocation. Another protocol
-    into the same folder is refused: its trials would be scored as one leaderboard."""
-    path = Path(out) / LEADERBOARD_FILE
-    recorded = read_json(path) if path.exists() else {"format": 1, "protocol": asdict(protocol),
-                                                      "invocations": []}
-    if recorded["protocol"]["name"] != protocol.name:
-        raise PlanError(f"{path}: this folder holds the {recorded['protocol']['name']!r} protocol; "
-                        f"use --protocol {recorded['protocol']['name']} or another --out")
-    recorded["invocations"].append({
-        "command": " ".join(sys.argv), "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "submissions": [Path(p.submission_dir).name for p in plans],
-        "workloads": plans[0].workloads, "frameworks": plans[0].frameworks})
-    Path(out).mkdir(parents=True, exist_ok=True)
-    atomic_write_json(path, recorded)
-    return path
+            keep_checkpoint=False, load_modules=load_modules))
+    return LeaderboardPlan(protocol, Path(out).resolve(), plans)
 
 
 def read_protocol(out: str | Path) -> Protocol | None:
     """The protocol a leaderboard folder was run under, or None for a folder of other trials."""
     path = Path(out) / LEADERBOARD_FILE
     return Protocol(**read_json(path)["protocol"]) if path.exists() else None
-
-
-def describe(plans: Sequence[Plan], protocol: Protocol) -> str:
-    tasks = sum(len(p.tasks) for p in plans)
-    names = ", ".join(Path(p.submission_dir).name for p in plans)
-    return (f"{tasks} trials, protocol {protocol.name} ({protocol.summary}): {names} on "
-            f"{', '.join(plans[0].workloads)} in {'/'.join(plans[0].frameworks)}")
-
 
 
 # -- scoring a leaderboard folder, and comparing one with another ------------------------------
@@ -240,3 +252,16 @@ def compare_text(cells, scores, normalized: bool, error_note: str) -> str:
             f", difference {row.difference:+.3f}")
         lines.append(f"  score {row.framework} {row.entry}: {row.score:.3f} with the reproduction ({ref})")
     return "\n".join(lines)
+
+
+NORMALIZATION_FILE = REPO / "scoring" / "normalization.json"
+
+
+def normalization_note(path: Path = NORMALIZATION_FILE) -> str:
+    """The measured error of host normalization (benchmarks/normalization_error.py records it)."""
+    if not path.exists():
+        return "normalization error: not measured"
+    record = read_json(path)
+    return (f"normalization error: median {record['median_abs_error']:.1%}, max "
+            f"{record['max_abs_error']:.1%} over {record['trials']} trials "
+            f"({record['configurations']})")

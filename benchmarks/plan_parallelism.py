@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def one_plan(args: argparse.Namespace, parallel: int, out: Path) -> dict:
-    command = [sys.executable, "-m", "harness.cli", "tune", args.submission, "--workloads",
+    command = [sys.executable, "-m", "algobench.cli", "tune", args.submission, "--workloads",
                args.workload, "--framework", args.framework, "--studies", "1", "--trials",
                str(args.trials), "--parallel", str(parallel), "--out", str(out),
                "--no-keep-checkpoint"]

@@ -33,7 +33,7 @@ FRAMEWORKS = ("pytorch", "jax")
 def one_run(submission: str, workload: str, framework: str, out: Path, seed: int, trial: int,
             study: int, threads: int | None) -> dict:
     threads_arg = ["--threads", str(threads)] if threads else []
-    subprocess.run([sys.executable, "-m", "harness.cli", "run", submission, "--workload", workload,
+    subprocess.run([sys.executable, "-m", "algobench.cli", "run", submission, "--workload", workload,
                     "--framework", framework, "--out", str(out), "--seed", str(seed),
                     "--study", str(study), "--trial", str(trial), "--no-keep-checkpoint", *threads_arg],
                    cwd=REPO, check=True, capture_output=True)

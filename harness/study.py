@@ -205,22 +205,28 @@ def recorded_times(path: Path = WORKLOADS_DOC) -> dict[tuple[str, str], dict[str
 
 
 def estimate_plan(plan: Plan, parallel: int = 1, recorded: dict | None = None) -> list[str]:
-    """`tune --dry-run`: per framework and workload the trials still to run and their budget,
-    and the plan's time two ways: if every trial took as long as the reference baseline's
-    recorded time to target (else its schedule at the recorded step time, else its budget), and
-    at most (every trial uses its whole budget). Submission time, `parallel` trials at a time."""
+    """`tune --dry-run`: `estimate` of the plan's trials."""
+    return estimate(plan.tasks, plan.out, parallel, recorded)
+
+
+def estimate(tasks: Iterable[TrialTask], out: Path, parallel: int = 1,
+             recorded: dict | None = None) -> list[str]:
+    """Per framework, workload and ruleset the trials still to run and their budget, and their
+    time two ways: if every trial took as long as the reference baseline's recorded time to
+    target (else its schedule at the recorded step time, else its budget), and at most (every
+    trial uses its whole budget). Submission time, `parallel` trials at a time."""
     recorded = recorded_times() if recorded is None else recorded
-    groups: dict[tuple[str, str], list[TrialTask]] = {}
+    groups: dict[tuple[str, str, str], list[TrialTask]] = {}
     finished = 0
-    for task in plan.tasks:
+    for task in tasks:
         if has_ended(trial_meta(task)):
             finished += 1
         else:
-            groups.setdefault((task.framework, task.workload), []).append(task)
+            groups.setdefault((task.framework, task.workload, task.ruleset), []).append(task)
     lines, typical_total, budget_total = [], 0.0, 0.0
-    for (framework, workload), tasks in groups.items():
+    for (framework, workload, ruleset), tasks in groups.items():
         spec = trial_spec(workload, tasks[0].spec_overrides)
-        budget = spec.max_runtime_sec * (1.5 if plan.ruleset == "self" else 1.0)
+        budget = spec.max_runtime_sec * (1.5 if ruleset == "self" else 1.0)
         record = recorded.get((workload, framework), {})
         if "time_to_target" in record:
             typical, source = min(budget, record["time_to_target"]), (
@@ -233,7 +239,7 @@ def estimate_plan(plan: Plan, parallel: int = 1, recorded: dict | None = None) -
             typical, source = budget, "no recorded time: counted at its budget"
         typical_total += typical * len(tasks)
         budget_total += budget * len(tasks)
-        lines.append(f"  {framework} {workload}: {len(tasks)} trial{'s' if len(tasks) != 1 else ''}, "
+        lines.append(f"  {framework} {workload}{' (self-tuning)' if ruleset == 'self' else ''}: {len(tasks)} trial{'s' if len(tasks) != 1 else ''}, "
                      f"budget {budget:g} s each; "
                      f"{source}")
     where = "docs/workloads.md" if recorded else "no recorded times found"
@@ -345,6 +351,7 @@ class Progress:
         self.start = time.monotonic()
         self.metas: dict[str, dict] = {}
         self.running: set[str] = set()
+        self.skipped = 0  # trials that had ended before this run
         self.eval_rows: dict[str, tuple[int, float]] = {}  # per trial: rows seen, when printed
 
     def _print(self, text: str) -> None:
@@ -372,7 +379,16 @@ class Progress:
             parts.append(f"{name} best {ttt:.2f} s (study {meta['study']} trial {meta['trial']})"
                          if math.isfinite(ttt) else f"{name} best -")
         return (f"{c['done']}/{c['total']} done, {c['running']} running, {c['failed']} failed"
-                + (" | " + "; ".join(parts) if parts else ""))
+                + self.eta() + (" | " + "; ".join(parts) if parts else ""))
+
+    def eta(self) -> str:
+        """`, about N left`: the trials still to end at the pace of those that ran (not skipped)
+        since this run started; "" before any has."""
+        ran = len(self.metas) - self.skipped
+        left = len(self.plan.tasks) - len(self.metas)
+        if ran < 1 or left < 1:
+            return ""
+        return f", about {format_duration((time.monotonic() - self.start) / ran * left)} left"
 
     def started(self, task: TrialTask, where: str = "") -> None:
         self.running.add(task.key)
@@ -401,6 +417,7 @@ class Progress:
     def ended(self, task: TrialTask, meta: dict, skipped: bool = False) -> None:
         self.running.discard(task.key)
         self.metas[task.key] = meta
+        self.skipped += skipped
         status = meta.get("status")
         if status == "failed":
             lines = str(meta.get("error") or "").strip().splitlines()

@@ -71,7 +71,7 @@ def tiny(command: str) -> str:
 def argv(command: str) -> list[str]:
     words = shlex.split(command)
     if words[0] == "algobench":
-        return [sys.executable, "-m", "harness.cli", *words[1:]]
+        return [sys.executable, "-m", "algobench.cli", *words[1:]]
     if words[0] == "pytest":
         return [sys.executable, "-m", "pytest", "-n", "0", "-p", "no:cacheprovider", *words[1:]]
     raise AssertionError(f"{command!r}: a guide command this test does not know how to run")
@@ -171,7 +171,7 @@ def test_the_variant_guide_quotes_the_registry():
 
 
 def test_the_variant_guide_quotes_algobench_workloads(capsys):
-    from harness.cli import main
+    from algobench.cli import main
 
     line, = [b.strip() for b in quoted_blocks(VARIANT) if b.startswith("cnn_silu ")]
     assert main(["workloads"]) == 0

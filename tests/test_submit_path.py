@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
+from algobench.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -67,7 +67,7 @@ def test_new_fill_check_run_score(tmp_path, framework, capsys):
     assert main(["check", str(package)]) == 0
 
     out = tmp_path / "results"
-    run = subprocess.run([sys.executable, "-m", "harness.cli", "run", str(package), "--workload",
+    run = subprocess.run([sys.executable, "-m", "algobench.cli", "run", str(package), "--workload",
                           "smoke", "--framework", framework, "--out", str(out)],
                          cwd=REPO, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
@@ -81,7 +81,7 @@ def test_new_fill_check_run_score(tmp_path, framework, capsys):
 
 def test_an_unfilled_template_is_refused_before_training_with_a_clear_message(tmp_path):
     assert main(["new", "todo", "--dir", str(tmp_path)]) == 0
-    run = subprocess.run([sys.executable, "-m", "harness.cli", "run", str(tmp_path / "todo"),
+    run = subprocess.run([sys.executable, "-m", "algobench.cli", "run", str(tmp_path / "todo"),
                           "--workload", "smoke", "--framework", "pytorch", "--out", str(tmp_path / "r")],
                          cwd=REPO, capture_output=True, text=True, timeout=300)
     assert run.returncode == 2

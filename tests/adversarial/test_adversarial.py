@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness import pytorch_backend
-from harness.cli import main
+from algobench.cli import main
 from harness.loader import SubmissionError, check_submission, load_submission
 from harness.runner import Trial, TrialConfig
 from scoring.tables import load_results

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
+from algobench.cli import main
 from harness.logs import LEADING_COLUMNS, read_events, read_trial
 
 REPO = Path(__file__).resolve().parents[2]
-ALGOBENCH = [sys.executable, "-m", "harness.cli"]
+ALGOBENCH = [sys.executable, "-m", "algobench.cli"]
 
 
 def algobench(*args, **kwargs):
@@ -60,7 +60,7 @@ def test_a_mistyped_workload_gets_a_suggestion(tmp_path, capsys):
 def test_workloads_lists_the_variants_waiting_for_targets(capsys, monkeypatch):
     import dataclasses
 
-    from harness import cli
+    from algobench import cli
 
     assert main(["workloads"]) == 0
     assert "waiting for targets: none" in capsys.readouterr().out
@@ -117,7 +117,7 @@ def test_recorded_times_read_both_tables_of_the_workloads_page(tmp_path):
 
 
 def test_run_warns_when_the_host_stole_cpu_time_from_the_trial(capsys):
-    from harness.cli import _print_result
+    from algobench.cli import _print_result
 
     meta = {"submission": "nadamw", "workload": "cnn", "framework": "jax", "status": "completed",
             "stop_reason": "targets_reached",

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from harness import study
-from harness.cli import main
+from algobench.cli import main
 from harness.executors import SubmititExecutor, trial_environment
 from harness.logs import read_events, read_trial
 from tests.harness.tuning_submissions import REPO, make_submission
@@ -66,7 +66,7 @@ def test_a_killed_plan_finishes_on_a_rerun_without_redoing_finished_trials(tmp_p
     out = tmp_path / "out"
     args = ["tune", str(submission), "--workloads", "smoke", "--framework", "jax",
             "--studies", "1", "--trials", "2", "--parallel", "2", "--out", str(out)]
-    tune = subprocess.Popen([sys.executable, "-m", "harness.cli", *args], cwd=REPO,
+    tune = subprocess.Popen([sys.executable, "-m", "algobench.cli", *args], cwd=REPO,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     events = folder(out, 1) / "events.jsonl"
     deadline = time.time() + 120

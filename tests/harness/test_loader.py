@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from harness.cli import main
+from algobench.cli import main
 from harness.loader import SubmissionError, load_submission
 
 GOOD = """

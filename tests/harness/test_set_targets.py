@@ -70,7 +70,7 @@ def test_a_diverged_run_is_refused():
 def test_set_targets_on_smoke_gives_targets_the_baseline_reaches(tmp_path):
     out = tmp_path / "targets"
     result = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "set-targets", "smoke", "--trials", "2", "--seeds", "1",
+        [sys.executable, "-m", "algobench.cli", "set-targets", "smoke", "--trials", "2", "--seeds", "1",
          "--budget", "8", "--resolution", "0.01", "--threads", "1", "--out", str(out)],
         cwd=REPO, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
@@ -105,7 +105,7 @@ def test_set_targets_on_smoke_gives_targets_the_baseline_reaches(tmp_path):
 
 
 def test_set_targets_dry_run_prints_the_runs_and_their_time_and_runs_nothing(tmp_path, capsys):
-    from harness.cli import main
+    from algobench.cli import main
     from harness.study import recorded_times
 
     assert main(["set-targets", "cnn_silu", "--trials", "2", "--seeds", "1", "--budget", "150",

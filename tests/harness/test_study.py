@@ -10,7 +10,7 @@ import math
 import pytest
 
 from harness import search_space, study
-from harness.cli import main
+from algobench.cli import main
 from harness.executors import record_failure
 from harness.logs import read_trial
 from harness.seeds import derive_seed

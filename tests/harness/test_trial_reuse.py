@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness import study
-from harness.cli import main
+from algobench.cli import main
 from harness.trial import (TrialMismatchError, check_reusable, code_hash, spec_hash, trial_folder,
                            trial_spec)
 from tests.harness.tuning_submissions import make_submission

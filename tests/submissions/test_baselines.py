@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from harness.cli import main as algobench
+from algobench.cli import main as algobench
 from harness.loader import SEARCH_SPACE_FILE, load_submission
 from harness.spec import Hyperparameters
 from submissions.common import schedules

@@ -1,0 +1,46 @@
+"""The import direction between the top-level packages (DESIGN.md, "Layout"): the command line
+(`algobench`) sits above harness and scoring; scoring reads harness's logs; harness runs
+workloads; submissions use harness's public API; nothing below imports what sits above it."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGES = ("algobench", "harness", "scoring", "workloads", "submissions", "algoperf",
+            "algorithmic_efficiency")
+# what each package may import of the others
+ALLOWED = {
+    "algobench": set(PACKAGES),
+    "scoring": {"scoring", "harness", "workloads"},
+    "harness": {"harness", "workloads"},
+    "submissions": {"submissions", "harness"},
+    "workloads": {"workloads"},
+    "algoperf": {"algoperf", "harness", "workloads"},
+    "algorithmic_efficiency": {"algorithmic_efficiency", "algoperf"},
+}
+
+
+def imported_packages(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module.split(".")[0])
+    return found & set(PACKAGES)
+
+
+@pytest.mark.parametrize("package", [p for p in PACKAGES if (REPO / p).is_dir()])
+def test_imports_point_one_way(package):
+    wrong = {f"{path.relative_to(REPO)} imports {sorted(imported_packages(path) - ALLOWED[package])}"
+             for path in sorted((REPO / package).rglob("*.py"))
+             if imported_packages(path) - ALLOWED[package]}
+    assert not wrong, "\n".join(sorted(wrong))
+
+
+def test_the_checker_would_see_a_wrong_import(tmp_path):
+    bad = tmp_path / "module.py"
+    bad.write_text("import scoring.leaderboard\nfrom algobench import cli\n")
+    assert imported_packages(bad) - ALLOWED["harness"] == {"scoring", "algobench"}
