@@ -250,7 +250,7 @@ def estimate(tasks: Iterable[TrialTask], out: Path, parallel: int = 1,
                  f"if every trial uses its whole budget")
     if finished:
         lines.append(f"{finished} trial{'s' if finished != 1 else ''} already finished in "
-                     f"{plan.out} (reused, not counted)")
+                     f"{out} (reused, not counted)")
     return lines
 
 
