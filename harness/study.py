@@ -310,15 +310,16 @@ def trial_meta(task: TrialTask) -> dict | None:
 
 def eval_line(row: dict, spec, ruleset: str) -> str:
     """One evaluation of a running trial, for progress output: step, submission time of the
-    budget, the target metric, and at most how much wall time is left (the rest of the budget at
-    the trial's pace so far: wall time per submission second)."""
+    budget, the target metric, and how much wall time the trial may still take: the rest of its
+    budget at its pace so far (wall time per submission second); less when it reaches its
+    target first."""
     budget = spec.max_runtime_sec * (1.5 if ruleset == "self" else 1.0)
     metric = spec.target_metric
     used, wall = row["score"], row["total_duration"]
     left = max(0.0, budget - used) * (wall / used if used > 0 else 1.0)
     return (f"step {row['global_step']}, submission time {used:.1f}/{budget:g} s, validation "
             f"{metric} {row[f'validation/{metric}']:.4f} ({_target_text(spec)}), "
-            f"at most {format_duration(left)} left")
+            f"up to ~{format_duration(left)} left")
 
 
 def _target_text(spec) -> str:
@@ -398,8 +399,8 @@ class Progress:
 
     def tick(self, tasks: Iterable[TrialTask]) -> None:
         """Progress inside the running trials: a line when one logged a new evaluation (at most one
-        per trial every `heartbeat_s`), with its submission time, metric, target and an upper bound
-        on its remaining wall time (the rest of its budget at its pace so far)."""
+        per trial every `heartbeat_s`), with its submission time, metric, target and the wall time
+        it may still take (`eval_line`)."""
         now = time.monotonic()
         for task in tasks:
             seen, printed_at = self.eval_rows.get(task.key, (0, -math.inf))

@@ -225,7 +225,7 @@ def test_progress_prints_the_hyperparameters_and_each_running_trials_evaluations
     # smoke: budget 30 s; 25 s of submission time left at 1.5 s of wall time per second
     assert len(lines) == 1 and lines[0].endswith(
         f"{task.key}: step 40, submission time 5.0/30 s, validation accuracy 0.8125 (target 0.93), "
-        "at most 38 s left")
+        "up to ~38 s left")
     slow = study.Progress(plan, io.StringIO(), heartbeat_s=3600.0)  # at most a line per heartbeat
     slow.started(task)
     slow.tick([task])
