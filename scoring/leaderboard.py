@@ -566,7 +566,8 @@ def display_rows(board: Scoreboard) -> tuple[list[str], list[list[str]]]:
                f"[{_fmt(r.score_ci_low, '.4f')}, {_fmt(r.score_ci_high, '.4f')}]",
                f"{r.reached}/{r.workloads}", f"{r.within_tau}/{r.workloads}", _fmt(r.noise_cv_median, ".1%")]
         if baseline is not None:
-            row += [_fmt(r.speedup_vs_baseline, ".3f") + "x",
+            speedup = _fmt(r.speedup_vs_baseline, ".3f")
+            row += [speedup + ("x" if speedup != "-" else ""),
                     f"[{_fmt(r.speedup_ci_low, '.3f')}, {_fmt(r.speedup_ci_high, '.3f')}]",
                     r.speedup_noise or "-"]
         rows.append(row)
