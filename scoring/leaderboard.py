@@ -30,8 +30,8 @@ from scoring.bootstrap import (
     pairwise_comparisons,
     timing_noise,
 )
-from scoring.noise import NOT_MEASURED, WITHIN_NOISE, NoiseRecord, noise_mark
 from scoring.completeness import RunSize, excluded_trial_problems, missing_problems, problems_table, run_size
+from scoring.noise import NOT_MEASURED, WITHIN_NOISE, NoiseRecord, noise_mark
 from scoring.profiles import (
     TAU_MAX,
     apply_variant_rule,
