@@ -30,8 +30,8 @@ from scoring.bootstrap import (
     pairwise_comparisons,
     timing_noise,
 )
-from scoring.noise import NOT_MEASURED, WITHIN_NOISE, NoiseRecord, noise_mark
 from scoring.completeness import RunSize, excluded_trial_problems, missing_problems, problems_table, run_size
+from scoring.noise import NOT_MEASURED, WITHIN_NOISE, NoiseRecord, noise_mark
 from scoring.profiles import (
     TAU_MAX,
     apply_variant_rule,
@@ -566,7 +566,8 @@ def display_rows(board: Scoreboard) -> tuple[list[str], list[list[str]]]:
                f"[{_fmt(r.score_ci_low, '.4f')}, {_fmt(r.score_ci_high, '.4f')}]",
                f"{r.reached}/{r.workloads}", f"{r.within_tau}/{r.workloads}", _fmt(r.noise_cv_median, ".1%")]
         if baseline is not None:
-            row += [_fmt(r.speedup_vs_baseline, ".3f") + "x",
+            speedup = _fmt(r.speedup_vs_baseline, ".3f")
+            row += [speedup + ("x" if speedup != "-" else ""),
                     f"[{_fmt(r.speedup_ci_low, '.3f')}, {_fmt(r.speedup_ci_high, '.3f')}]",
                     r.speedup_noise or "-"]
         rows.append(row)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import matplotlib
 import numpy as np
+from matplotlib import ticker
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -62,7 +63,7 @@ def profile_figure(board: Scoreboard) -> Figure:
         for i, (entry, corners) in enumerate(board.profile.groupby("entry", sort=True)):
             ax.step(corners["tau"], corners["rho"], where="post", color=colors[entry], alpha=0.85,
                     linestyle=TRIAL_STYLES[i % len(TRIAL_STYLES)][0], linewidth=max(1.0, 3.2 - 0.6 * i),
-                    label=f"{entry} (score {scores[entry]:.3f})")
+                    label=f"{entry} (score {scores[entry]:.4f})")
         tau_max = board.settings["tau_max"]
         ax.set_xlim(1.0 - 0.02 * (tau_max - 1.0), tau_max)  # the rise at tau = 1 stays off the frame
         ax.set_ylim(-0.04, 1.08)  # a profile at 0 or 1 stays clear of the frame
@@ -119,7 +120,7 @@ def curve_figure(board: Scoreboard, workload: str, log_x: bool = False) -> Figur
                 axes[row, col].set_xlabel(xlabel)
                 axes[row, col].grid(alpha=0.3)
                 if log_x:
-                    axes[row, col].set_xscale("log")
+                    log_x_axis(axes[row, col])
         fig.suptitle(f"{workload} ({scope_label(board)}): {metric} per trial (circles: time to target)"
                      + (", log x" if log_x else "") + f"\n{board.run.label}", fontsize=9)
         handles, labels = [], []
@@ -130,6 +131,16 @@ def curve_figure(board: Scoreboard, workload: str, log_x: bool = False) -> Figur
         fig.legend(handles, labels, loc="lower center", ncol=min(4, max(1, len(labels))), fontsize=7)
         fig.tight_layout(rect=(0, 0.05 + 0.03 * ((len(labels) - 1) // 4), 1, 1))
     return fig
+
+
+def log_x_axis(ax) -> None:
+    """A log scale labelled at 1, 2 and 5 times powers of ten as plain numbers (matplotlib's
+    default labels every minor tick in `a x 10^b` form, which overlap on short ranges)."""
+    ax.set_xscale("log")
+    axis = ax.xaxis
+    axis.set_major_locator(ticker.LogLocator(base=10.0, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(ticker.FuncFormatter(lambda x, _: f"{x:g}"))
+    axis.set_minor_formatter(ticker.NullFormatter())
 
 
 def scope_label(board: Scoreboard) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from scoring.leaderboard import Scoreboard, display_rows, problem_where, scope_title, title, write_tables
+from scoring.leaderboard import CROSS, Scoreboard, display_rows, problem_where, scope_title, title, write_tables
 from scoring.noise import WITHIN_NOISE
 from scoring.plots import write_plots
 from scoring.tables import INVOCATION_COLUMNS, Results
@@ -241,7 +241,7 @@ def render_report(boards: Sequence[Scoreboard], images: dict[str, dict[str, list
         f'<p class="{banner_class}">{html.escape(first.run.label)}</p>',
         "<p>Each framework's entries are ranked among their own: PyTorch and JAX are different "
         "hardware-software stacks. A cross-framework comparison appears only on request "
-        "(--cross-framework) and is labelled.</p>" if len(boards) > 1 or boards[0].scope != "cross-framework"
+        "(--cross-framework) and is labelled.</p>" if first.scope != CROSS
         else "<p>Cross-framework comparison, on request: a ratio between frameworks measures the "
              "stack as much as the algorithm.</p>",
         f'<ul>{contents}<li><a href="#provenance">Provenance</a></li></ul>',
