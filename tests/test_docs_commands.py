@@ -36,9 +36,7 @@ TINY = [  # (pattern, replacement): the suite's sizes made tiny, applied in orde
     (r"^\.venv/bin/", ""),
 ]
 
-# The one command of docs/submitting.md that fails until the scoring side of issue 22 (helper h22b:
-# `--baseline NAME` resolved per framework) is merged. Its test is a strict xfail: once both are
-# merged it passes, the xfail turns into a failure, and the mark below must be removed.
+# docs/submitting.md's step 5: it exited 2 whenever both frameworks were tuned (issue 22)
 SCORE_WITH_BASELINE = "algobench score results/my_sgd results/nadamw --baseline nadamw --out results/scores"
 
 
@@ -80,7 +78,7 @@ def argv(command: str) -> list[str]:
 def run_guide(path: Path, folder: Path, after: dict | None = None) -> dict[str, subprocess.CompletedProcess]:
     """Run every command of the guide in `folder` (pytest in the repository, whose tests it names);
     `after[command](folder)` does the prose step that follows a command. Stops at the first
-    command that fails, but for SCORE_WITH_BASELINE."""
+    command that fails."""
     env = dict(os.environ, PYTHONPATH=str(REPO))
     results = {}
     for command in shell_commands(path):
@@ -88,7 +86,7 @@ def run_guide(path: Path, folder: Path, after: dict | None = None) -> dict[str, 
         results[command] = result = subprocess.run(
             argv(small), cwd=REPO if small.startswith("pytest") else folder, env=env,
             capture_output=True, text=True, timeout=900)
-        if result.returncode != 0 and command != SCORE_WITH_BASELINE:
+        if result.returncode != 0:
             break
         (after or {}).get(command, lambda _: None)(folder)
     return results
@@ -126,22 +124,19 @@ def test_the_guides_name_every_workload_they_tune():
                 assert "--workloads" in command, f"{path.name}: {command}"
 
 
-def assert_all_ran(path: Path, results: dict, expected_to_fail: tuple[str, ...] = ()) -> None:
+def assert_all_ran(path: Path, results: dict) -> None:
     for command, result in results.items():
-        if command not in expected_to_fail:
-            assert result.returncode == 0, (f"{path.name}: {tiny(command)}\n{result.stdout[-3000:]}\n"
-                                            f"{result.stderr[-3000:]}")
+        assert result.returncode == 0, (f"{path.name}: {tiny(command)}\n{result.stdout[-3000:]}\n"
+                                        f"{result.stderr[-3000:]}")
     assert list(results) == shell_commands(path)
 
 
 def test_every_command_of_the_submitting_guide_runs(submitting):
-    assert_all_ran(SUBMITTING, submitting, expected_to_fail=(SCORE_WITH_BASELINE,))
+    assert_all_ran(SUBMITTING, submitting)
     dry_run = next(r for c, r in submitting.items() if "--dry-run" in c)
     assert "estimated time" in dry_run.stdout and "nothing was run or written" in dry_run.stdout
 
 
-@pytest.mark.xfail(strict=True, reason="needs h22b's per-framework `score --baseline` (issue 22); "
-                   "remove this mark once both helpers' branches are merged")
 def test_the_submitting_guide_scores_against_the_baseline(submitting):
     result = submitting[SCORE_WITH_BASELINE]
     assert result.returncode == 0, result.stderr
