@@ -56,12 +56,15 @@ def split_parameters(workload, model: torch.nn.Module):
 def init_optimizer_state(workload, model_params, model_state, hyperparameters, rng):
     hp = hyperparameters
     pairs, adam_params = split_parameters(workload, model_params)
-    optimizers = [
-        torch.optim.Muon([matrix for _, matrix in pairs], lr=hp.learning_rate, weight_decay=hp.weight_decay,
-                         momentum=hp.momentum, nesterov=True, eps=NS_EPSILON),
-        torch.optim.AdamW(adam_params, lr=hp.adam_learning_rate, betas=(1.0 - hp.one_minus_beta1, hp.beta2),
-                          eps=ADAM_EPSILON, weight_decay=hp.adam_weight_decay),
-    ]
+    optimizers = []
+    if pairs:
+        optimizers.append(torch.optim.Muon(
+            [matrix for _, matrix in pairs], lr=hp.learning_rate, weight_decay=hp.weight_decay,
+            momentum=hp.momentum, nesterov=True, eps=NS_EPSILON))
+    if adam_params:
+        optimizers.append(torch.optim.AdamW(
+            adam_params, lr=hp.adam_learning_rate, betas=(1.0 - hp.one_minus_beta1, hp.beta2),
+            eps=ADAM_EPSILON, weight_decay=hp.adam_weight_decay))
     return {"pairs": pairs, "optimizers": optimizers,
             "schedulers": [lr_scheduler(opt, hp, workload.step_hint) for opt in optimizers]}
 

@@ -33,7 +33,18 @@ def problem(seed=0, steps=len(LRS), shapes=SHAPES):
 
 
 def run_torch(make, params, grads, dtype=torch.float32, layout=True):
-    """Canonical arrays in, canonical arrays out; PyTorch sees its own layout when `layout`."""
+    """Canonical arrays in, canonical arrays out; PyTorch sees its own layout when `layout`.
+    torch.optim keeps its scalar state (NAdam's step and momentum product) in the default dtype,
+    so that is `dtype` here too."""
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        return _run_torch(make, params, grads, dtype, layout)
+    finally:
+        torch.set_default_dtype(before)
+
+
+def _run_torch(make, params, grads, dtype, layout):
     perm = {k: TO_TORCH.get(k, tuple(range(v.ndim))) if layout else tuple(range(v.ndim))
             for k, v in params.items()}
     tensors = {k: torch.nn.Parameter(torch.tensor(np.transpose(v, perm[k]), dtype=dtype))
@@ -75,7 +86,7 @@ def assert_same(a, b, **tol):
 B1, B2, WD = 0.9, 0.99, 0.1
 
 CASES = {  # name: (PyTorch optimizer, optax transformation)
-    "nadamw": (lambda ps: T.NAdamW(ps, lr=0.0, betas=(B1, B2), eps=1e-8, weight_decay=WD),
+    "nadamw": (lambda ps: T.nadamw(ps, lr=0.0, betas=(B1, B2), eps=1e-8, weight_decay=WD),
                optax.nadamw(schedule, b1=B1, b2=B2, eps=1e-8, weight_decay=WD)),
     "lamb": (lambda ps: T.LAMB(ps, lr=0.0, betas=(B1, B2), eps=1e-6, weight_decay=WD),
              optax.lamb(schedule, b1=B1, b2=B2, eps=1e-6, weight_decay=WD)),
