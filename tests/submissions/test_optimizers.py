@@ -15,8 +15,10 @@ import optax
 import pytest
 import torch
 
+from harness.loader import load_submission
 from submissions.common import optax_soap
 from submissions.common import torch_optimizers as T
+from tests.submissions.baselines import SUBMISSIONS
 
 LRS = [0.0, 0.01, 0.02, 0.015, 0.005, 0.01, 0.02]  # one per step, as a schedule would give
 SHAPES = {"dense": (6, 5), "conv": (3, 3, 4, 6), "bias": (7,)}
@@ -85,6 +87,18 @@ def assert_same(a, b, **tol):
 
 B1, B2, WD = 0.9, 0.99, 0.1
 
+B3, ALPHA, T_ALPHA_B3 = 0.999, 5.0, 4  # AdEMAMix: the warmups end within the 7 steps
+ADEMAMIX_JAX = load_submission(SUBMISSIONS / "ademamix", "jax")  # its alpha and b3 schedules
+
+
+def ademamix_torch(ps):
+    """`pytorch_optimizer.AdEMAMix` as submissions/ademamix uses it (a package of its own)."""
+    from pytorch_optimizer import AdEMAMix
+
+    return AdEMAMix(ps, lr=0.0, betas=(B1, B2, B3), alpha=ALPHA, t_alpha_beta3=T_ALPHA_B3,
+                    weight_decay=WD, weight_decouple=True, eps=1e-8)
+
+
 CASES = {  # name: (PyTorch optimizer, optax transformation)
     "nadamw": (lambda ps: T.nadamw(ps, lr=0.0, betas=(B1, B2), eps=1e-8, weight_decay=WD),
                optax.nadamw(schedule, b1=B1, b2=B2, eps=1e-8, weight_decay=WD)),
@@ -99,6 +113,10 @@ CASES = {  # name: (PyTorch optimizer, optax transformation)
                         optax.chain(optax.scale_by_factored_rms(min_dim_size_to_factor=4),
                                     optax.clip_by_block_rms(1.0), optax.scale_by_param_block_rms(),
                                     optax.add_decayed_weights(WD), optax.scale_by_learning_rate(schedule))),
+    "ademamix": (ademamix_torch,
+                 optax.contrib.ademamix(schedule, b1=B1, b2=B2, b3=ADEMAMIX_JAX.beta3_schedule(B1, B3, T_ALPHA_B3),
+                                        alpha=ADEMAMIX_JAX.alpha_schedule(ALPHA, T_ALPHA_B3), eps=1e-8,
+                                        weight_decay=WD)),
     "soap": (lambda ps: T.SOAP(ps, lr=0.0, betas=(B1, B2), eps=1e-8, weight_decay=WD,
                                precondition_frequency=2, max_precond_dim=5),
              optax_soap.soap(schedule, b1=B1, b2=B2, eps=1e-8, weight_decay=WD,
@@ -106,8 +124,14 @@ CASES = {  # name: (PyTorch optimizer, optax transformation)
 }
 
 
+def skip_without_package(name):
+    if name == "ademamix":
+        pytest.importorskip("pytorch_optimizer")
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_pytorch_optimizer_matches_optax(name):
+    skip_without_package(name)
     make, tx = CASES[name]
     # For SOAP, max_precond_dim=5 preconditions the axes of 5 or fewer entries, whose Gram matrices
     # here have full rank: distinct eigenvalues, so the eigenbases are the same up to sign.
@@ -234,7 +258,27 @@ def soap_reference(params, grads, b1=B1, b2=B2, eps=1e-8, wd=WD, freq=2, max_dim
     return out
 
 
+def ademamix_reference(params, grads, b1=B1, b2=B2, b3=B3, alpha=ALPHA, warmup=T_ALPHA_B3, eps=1e-8, wd=WD):
+    """Pagliardini et al. (2024), Algorithm 1, with the warmups of alpha (linear) and b3 (the
+    slow EMA's half-life linear in t) over T_alpha = T_b3 = `warmup` updates."""
+    out = {}
+    for k, p in params.items():
+        m1 = m2 = v = 0.0
+        for t, (lr, g) in enumerate(zip(LRS, grads), start=1):
+            g = g[k]
+            alpha_t = min(t * alpha / warmup, alpha)
+            s = t / warmup
+            b3_t = min(np.exp(np.log(b1) * np.log(b3) / ((1 - s) * np.log(b3) + s * np.log(b1))), b3)
+            m1 = b1 * m1 + (1 - b1) * g
+            m2 = b3_t * m2 + (1 - b3_t) * g
+            v = b2 * v + (1 - b2) * g**2
+            p = p - lr * ((m1 / (1 - b1**t) + alpha_t * m2) / (np.sqrt(v / (1 - b2**t)) + eps) + wd * p)
+        out[k] = p
+    return out
+
+
 REFERENCES = {
+    "ademamix": (ademamix_reference, "ademamix"),
     "nadamw": (nadamw_reference, "nadamw"),
     "lamb": (lamb_reference, "lamb"),
     "lion": (lion_reference, "lion"),
@@ -245,6 +289,7 @@ REFERENCES = {
 
 @pytest.mark.parametrize("name", sorted(REFERENCES))
 def test_pytorch_optimizer_follows_the_papers_equations(name):
+    skip_without_package(name)
     reference, case = REFERENCES[name]
     params, grads = problem(seed=1)
     torch_out = run_torch(CASES[case][0], params, grads, dtype=torch.float64, layout=False)
