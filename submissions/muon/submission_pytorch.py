@@ -39,6 +39,25 @@ def as_matrix(param: torch.nn.Parameter) -> torch.nn.Parameter:
     return torch.nn.Parameter(param.detach().view(param.shape[0], -1))
 
 
+class KernelMatrices:
+    """The (kernel, matrix) pairs of the kernels Muon sees as matrices; `copy_grads` hands each
+    kernel's gradient to its matrix. No state of its own: `state_dict` is empty, so that a resumed
+    trial keeps the matrices of its fresh `init_optimizer_state` (views of its own model)."""
+
+    def __init__(self, pairs):
+        self.pairs = [(param, matrix) for param, matrix in pairs if matrix is not param]
+
+    def copy_grads(self) -> None:
+        for param, matrix in self.pairs:
+            matrix.grad = None if param.grad is None else param.grad.view(matrix.shape)
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
 def split_parameters(workload, model: torch.nn.Module):
     """(Muon's (parameter, matrix) pairs, AdamW's parameters), in the model's order. A
     data-parallel wrapper's `module.` prefix is not part of the workload's parameter names."""
@@ -65,7 +84,7 @@ def init_optimizer_state(workload, model_params, model_state, hyperparameters, r
         optimizers.append(torch.optim.AdamW(
             adam_params, lr=hp.adam_learning_rate, betas=(1.0 - hp.one_minus_beta1, hp.beta2),
             eps=ADAM_EPSILON, weight_decay=hp.adam_weight_decay))
-    return {"pairs": pairs, "optimizers": optimizers,
+    return {"kernels": KernelMatrices(pairs), "optimizers": optimizers,
             "schedulers": [lr_scheduler(opt, hp, workload.step_hint) for opt in optimizers]}
 
 
@@ -75,9 +94,7 @@ def update_params(workload, current_param_container, current_params_types, model
     model = current_param_container
     _, new_model_state = loss_and_grad(workload, model, model_state, batch, rng, hyperparameters)
     clip_grads(model, hyperparameters)
-    for param, matrix in optimizer_state["pairs"]:
-        if matrix is not param:
-            matrix.grad = param.grad.view(matrix.shape)
+    optimizer_state["kernels"].copy_grads()
     for optimizer, scheduler in zip(optimizer_state["optimizers"], optimizer_state["schedulers"]):
         optimizer.step()
         scheduler.step()

@@ -132,6 +132,43 @@ def test_muon_with_torchs_bfloat16_newton_schulz_stays_close():
     assert 1e-4 < gap < 0.2 * moved  # bfloat16 differs, and only by rounding
 
 
+def test_muon_resumed_from_a_checkpoint_trains_on_as_without_one(tmp_path):
+    """PyTorch Muon on `cnn`: a trial saved after 3 steps and resumed as the harness resumes one
+    (fresh model and `init_optimizer_state`, then the saved weights and optimizer state loaded)
+    takes the same next 3 steps as one that never stopped; its kernels' matrices must be views of
+    the resumed model, not the saved ones."""
+    from harness import pytorch_backend
+
+    module = load_submission(SUBMISSIONS / "muon", "pytorch")
+    w, hp, data = workload("pytorch", "cnn"), first_point("muon"), batches(6, 8, name="cnn")
+
+    def start():
+        model, model_state = w.init_model_fn(make_rng("pytorch", SEED))
+        opt = module.init_optimizer_state(workload=w, model_params=model, model_state=model_state,
+                                          hyperparameters=hp, rng=None)
+        return model, model_state, opt
+
+    def train(model, model_state, opt, steps):
+        for step in steps:
+            opt, model, model_state = module.update_params(
+                workload=w, current_param_container=model, current_params_types=w.model_params_types,
+                model_state=model_state, hyperparameters=hp, batch=w.to_device(data[step]),
+                loss_type=w.loss_type, optimizer_state=opt, eval_results=[], global_step=step,
+                rng=make_rng("pytorch", 100 + step), train_state=None)
+        return model, model_state, opt
+
+    straight = train(*start(), range(6))[0]
+    model, model_state, opt = train(*start(), range(3))
+    pytorch_backend.save_optimizer_state(opt, tmp_path)
+    weights = {k: v.clone() for k, v in model.state_dict().items()}
+    model, model_state, opt = start()
+    model.load_state_dict(weights)
+    opt = pytorch_backend.load_optimizer_state(opt, tmp_path)
+    resumed = train(model, model_state, opt, range(3, 6))[0]
+    for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6, msg=name)
+
+
 @pytest.mark.parametrize("name", ["smoke", "cnn", "gnn", "deepspeech"])
 def test_muon_splits_the_parameters_alike_in_both_frameworks(name):
     """The same parameters get Muon in both frameworks, flattened to the same (out, in) matrices
