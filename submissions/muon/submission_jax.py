@@ -4,8 +4,9 @@ to the workload's step hint, in JAX (optax).
 The same algorithm as submission_pytorch.py (see its docstring for the hyperparameters), built from
 optax pieces so that it is `torch.optim.Muon` step for step:
 - momentum: Jordan's (and torch's) Nesterov form, b = mu b + (1 - mu) g, u = (1 - mu) g + mu b,
-  which is `optax.trace(mu, nesterov=True)` scaled by (1 - mu). (`optax.contrib.muon`'s own
-  momentum is bias-corrected, a different rule, so its momentum is switched off: beta=0.)
+  which is `optax.trace(mu, nesterov=True)` scaled by (1 - mu). (`scale_by_muon`'s own momentum,
+  which `optax.contrib.muon` uses, is bias-corrected, a different rule; it is switched off here,
+  beta=0, at the cost of an unused buffer.)
 - orthogonalization: `optax.contrib.scale_by_muon` with its default coefficients and 5 steps
   (torch's too), the same epsilon as torch, each kernel (*window, in, out) flattened to the
   (window * in, out) matrix by `MuonDimensionNumbers` (`as_matrix`): torch's (out, in * window)
