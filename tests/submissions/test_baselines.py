@@ -266,6 +266,7 @@ def learning_rates(name, hp, step_hint, n):
 @pytest.mark.parametrize("step_hint", [STEP_HINT, 400])
 @pytest.mark.parametrize("name", sorted(DECAY))
 def test_schedule_warms_up_then_decays_to_zero_at_the_step_hint(name, step_hint):
+    skip_without_packages(name)
     module = load_submission(SUBMISSIONS / name, "pytorch")
     hp = getattr(module, "HPARAMS", None) or first_point(name)
     torch_lrs, jax_lrs = learning_rates(name, hyperparameters(name), step_hint, step_hint + 3)
