@@ -396,3 +396,14 @@ def test_schedule_free_composition_is_the_authors_algorithm():
     stock_y, _ = run(optax.contrib.schedule_free_adamw(hp.learning_rate, warmup_steps=3, b1=0.9, b2=0.99,
                                                         eps=1e-8, weight_decay=hp.weight_decay))
     assert max(np.abs(stock_y[k] - torch_y[k]).max() for k in params) > 1e-3
+
+
+def test_torch_and_optax_muon_share_their_newton_schulz_defaults():
+    """submissions/muon relies on both libraries' default Newton-Schulz coefficients and step
+    count being the same (Jordan's quintic, 5 steps); a library upgrade that changes one fails here."""
+    import inspect
+
+    torch_defaults = inspect.signature(torch.optim.Muon).parameters
+    optax_defaults = inspect.signature(optax.contrib.scale_by_muon).parameters
+    assert torch_defaults["ns_coefficients"].default == optax_defaults["ns_coeffs"].default == (3.4445, -4.7750, 2.0315)
+    assert torch_defaults["ns_steps"].default == optax_defaults["ns_steps"].default == 5
