@@ -2,12 +2,13 @@
 for formula, so that a baseline's two modules run the same algorithm.
 
 Why each is hand-written:
-- `NAdamW`: `torch.optim.NAdam` applies Dozat's momentum-decay schedule (mu_t), a different rule
-  from `optax.nadamw` (AlgoPerf's NAdamW baseline).
 - `LAMB`, `Lion`, `SAM`, `SOAP`: not in `torch.optim`.
-- `Adafactor`: `torch.optim.Adafactor` is a different variant (relative step min(lr, 1/sqrt(t)),
-  eps outside the root, only the last two dims factored, weight decay before the update, no
-  update clipping by block RMS); this one is `optax.adafactor`'s composition.
+- `Adafactor`: `torch.optim.Adafactor` is a different variant (relative step min(lr, 1/sqrt(t))
+  times max(eps2, rms(p)), the second-moment estimate floored at eps1^2 instead of eps1 added to
+  g^2, only the last two dims factored, weight decay before the update; like optax it does clip
+  the update by its block RMS, u / max(1, rms(u) / d)); this one is `optax.adafactor`'s
+  composition.
+`nadamw` is no class: `torch.optim.NAdam` computes `optax.nadamw` once its momentum decay is off.
 
 Conventions, as in optax: `step` counts updates from 1 for bias corrections; decoupled weight
 decay is `wd * p` added to the update before the learning rate multiplies it (`add_decayed_weights`
@@ -41,29 +42,18 @@ def _adam_moments(state: dict, p: torch.Tensor, b1: float, b2: float):
     return state["step"], m, v, g
 
 
-class NAdamW(torch.optim.Optimizer):
+def nadamw(params, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0) -> torch.optim.NAdam:
     """`optax.nadamw` (Dozat 2016, "Incorporating Nesterov Momentum into Adam"; decoupled weight
-    decay, Loshchilov & Hutter 2019):
+    decay, Loshchilov & Hutter 2019) as `torch.optim.NAdam`:
 
         m_t = b1 m + (1 - b1) g             v_t = b2 v + (1 - b2) g^2
         m^  = b1 m_t / (1 - b1^(t+1)) + (1 - b1) g / (1 - b1^t)
         p  <- p - lr (m^ / (sqrt(v_t / (1 - b2^t)) + eps) + wd p)
-    """
 
-    def __init__(self, params, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        for group in self.param_groups:
-            lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                t, m, v, g = _adam_moments(self.state[p], p, b1, b2)
-                m_hat = m * (b1 / _bias_correction(b1, t + 1)) + g * ((1 - b1) / _bias_correction(b1, t))
-                update = m_hat / ((v / _bias_correction(b2, t)).sqrt_().add_(eps))
-                p.sub_(update.add_(p, alpha=wd), alpha=lr)
+    torch's NAdam uses mu_t = b1 (1 - 0.96^(t psi) / 2) where optax uses b1; an infinite momentum
+    decay psi makes them equal (0.96^inf = 0; psi = 0 would give b1 / 2)."""
+    return torch.optim.NAdam(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                             momentum_decay=float("inf"), decoupled_weight_decay=True)
 
 
 class LAMB(torch.optim.Optimizer):

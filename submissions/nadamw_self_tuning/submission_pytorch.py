@@ -8,7 +8,7 @@ for where the values come from.
 
 from harness.spec import Hyperparameters
 from submissions.common.pytorch import data_selection, get_batch_size, lr_scheduler, update_params as train_step  # noqa: F401
-from submissions.common.torch_optimizers import NAdamW
+from submissions.common.torch_optimizers import nadamw
 
 EPSILON = 1e-8
 HPARAMS = Hyperparameters({
@@ -23,7 +23,7 @@ HPARAMS = Hyperparameters({
 
 def init_optimizer_state(workload, model_params, model_state, hyperparameters, rng):
     hp = HPARAMS
-    optimizer = NAdamW(model_params.parameters(), lr=hp.learning_rate,
+    optimizer = nadamw(model_params.parameters(), lr=hp.learning_rate,
                        betas=(1.0 - hp.one_minus_beta1, hp.beta2), eps=EPSILON,
                        weight_decay=hp.weight_decay)
     return {"optimizer": optimizer, "scheduler": lr_scheduler(optimizer, hp, workload.step_hint)}

@@ -15,8 +15,10 @@ import optax
 import pytest
 import torch
 
+from harness.loader import load_submission
 from submissions.common import optax_soap
 from submissions.common import torch_optimizers as T
+from tests.submissions.baselines import SUBMISSIONS
 
 LRS = [0.0, 0.01, 0.02, 0.015, 0.005, 0.01, 0.02]  # one per step, as a schedule would give
 SHAPES = {"dense": (6, 5), "conv": (3, 3, 4, 6), "bias": (7,)}
@@ -33,7 +35,18 @@ def problem(seed=0, steps=len(LRS), shapes=SHAPES):
 
 
 def run_torch(make, params, grads, dtype=torch.float32, layout=True):
-    """Canonical arrays in, canonical arrays out; PyTorch sees its own layout when `layout`."""
+    """Canonical arrays in, canonical arrays out; PyTorch sees its own layout when `layout`.
+    torch.optim keeps its scalar state (NAdam's step and momentum product) in the default dtype,
+    so that is `dtype` here too."""
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        return _run_torch(make, params, grads, dtype, layout)
+    finally:
+        torch.set_default_dtype(before)
+
+
+def _run_torch(make, params, grads, dtype, layout):
     perm = {k: TO_TORCH.get(k, tuple(range(v.ndim))) if layout else tuple(range(v.ndim))
             for k, v in params.items()}
     tensors = {k: torch.nn.Parameter(torch.tensor(np.transpose(v, perm[k]), dtype=dtype))
@@ -74,8 +87,20 @@ def assert_same(a, b, **tol):
 
 B1, B2, WD = 0.9, 0.99, 0.1
 
+B3, ALPHA, T_ALPHA_B3 = 0.999, 5.0, 4  # AdEMAMix: the warmups end within the 7 steps
+ADEMAMIX_JAX = load_submission(SUBMISSIONS / "ademamix", "jax")  # its alpha and b3 schedules
+
+
+def ademamix_torch(ps):
+    """`pytorch_optimizer.AdEMAMix` as submissions/ademamix uses it (a package of its own)."""
+    from pytorch_optimizer import AdEMAMix
+
+    return AdEMAMix(ps, lr=0.0, betas=(B1, B2, B3), alpha=ALPHA, t_alpha_beta3=T_ALPHA_B3,
+                    weight_decay=WD, weight_decouple=True, eps=1e-8)
+
+
 CASES = {  # name: (PyTorch optimizer, optax transformation)
-    "nadamw": (lambda ps: T.NAdamW(ps, lr=0.0, betas=(B1, B2), eps=1e-8, weight_decay=WD),
+    "nadamw": (lambda ps: T.nadamw(ps, lr=0.0, betas=(B1, B2), eps=1e-8, weight_decay=WD),
                optax.nadamw(schedule, b1=B1, b2=B2, eps=1e-8, weight_decay=WD)),
     "lamb": (lambda ps: T.LAMB(ps, lr=0.0, betas=(B1, B2), eps=1e-6, weight_decay=WD),
              optax.lamb(schedule, b1=B1, b2=B2, eps=1e-6, weight_decay=WD)),
@@ -88,6 +113,10 @@ CASES = {  # name: (PyTorch optimizer, optax transformation)
                         optax.chain(optax.scale_by_factored_rms(min_dim_size_to_factor=4),
                                     optax.clip_by_block_rms(1.0), optax.scale_by_param_block_rms(),
                                     optax.add_decayed_weights(WD), optax.scale_by_learning_rate(schedule))),
+    "ademamix": (ademamix_torch,
+                 optax.contrib.ademamix(schedule, b1=B1, b2=B2, b3=ADEMAMIX_JAX.beta3_schedule(B1, B3, T_ALPHA_B3),
+                                        alpha=ADEMAMIX_JAX.alpha_schedule(ALPHA, T_ALPHA_B3), eps=1e-8,
+                                        weight_decay=WD)),
     "soap": (lambda ps: T.SOAP(ps, lr=0.0, betas=(B1, B2), eps=1e-8, weight_decay=WD,
                                precondition_frequency=2, max_precond_dim=5),
              optax_soap.soap(schedule, b1=B1, b2=B2, eps=1e-8, weight_decay=WD,
@@ -95,8 +124,14 @@ CASES = {  # name: (PyTorch optimizer, optax transformation)
 }
 
 
+def skip_without_package(name):
+    if name == "ademamix":
+        pytest.importorskip("pytorch_optimizer")
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_pytorch_optimizer_matches_optax(name):
+    skip_without_package(name)
     make, tx = CASES[name]
     # For SOAP, max_precond_dim=5 preconditions the axes of 5 or fewer entries, whose Gram matrices
     # here have full rank: distinct eigenvalues, so the eigenbases are the same up to sign.
@@ -223,7 +258,27 @@ def soap_reference(params, grads, b1=B1, b2=B2, eps=1e-8, wd=WD, freq=2, max_dim
     return out
 
 
+def ademamix_reference(params, grads, b1=B1, b2=B2, b3=B3, alpha=ALPHA, warmup=T_ALPHA_B3, eps=1e-8, wd=WD):
+    """Pagliardini et al. (2024), Algorithm 1, with the warmups of alpha (linear) and b3 (the
+    slow EMA's half-life linear in t) over T_alpha = T_b3 = `warmup` updates."""
+    out = {}
+    for k, p in params.items():
+        m1 = m2 = v = 0.0
+        for t, (lr, g) in enumerate(zip(LRS, grads), start=1):
+            g = g[k]
+            alpha_t = min(t * alpha / warmup, alpha)
+            s = t / warmup
+            b3_t = min(np.exp(np.log(b1) * np.log(b3) / ((1 - s) * np.log(b3) + s * np.log(b1))), b3)
+            m1 = b1 * m1 + (1 - b1) * g
+            m2 = b3_t * m2 + (1 - b3_t) * g
+            v = b2 * v + (1 - b2) * g**2
+            p = p - lr * ((m1 / (1 - b1**t) + alpha_t * m2) / (np.sqrt(v / (1 - b2**t)) + eps) + wd * p)
+        out[k] = p
+    return out
+
+
 REFERENCES = {
+    "ademamix": (ademamix_reference, "ademamix"),
     "nadamw": (nadamw_reference, "nadamw"),
     "lamb": (lamb_reference, "lamb"),
     "lion": (lion_reference, "lion"),
@@ -234,6 +289,7 @@ REFERENCES = {
 
 @pytest.mark.parametrize("name", sorted(REFERENCES))
 def test_pytorch_optimizer_follows_the_papers_equations(name):
+    skip_without_package(name)
     reference, case = REFERENCES[name]
     params, grads = problem(seed=1)
     torch_out = run_torch(CASES[case][0], params, grads, dtype=torch.float64, layout=False)
@@ -340,3 +396,14 @@ def test_schedule_free_composition_is_the_authors_algorithm():
     stock_y, _ = run(optax.contrib.schedule_free_adamw(hp.learning_rate, warmup_steps=3, b1=0.9, b2=0.99,
                                                         eps=1e-8, weight_decay=hp.weight_decay))
     assert max(np.abs(stock_y[k] - torch_y[k]).max() for k in params) > 1e-3
+
+
+def test_torch_and_optax_muon_share_their_newton_schulz_defaults():
+    """submissions/muon relies on both libraries' default Newton-Schulz coefficients and step
+    count being the same (Jordan's quintic, 5 steps); a library upgrade that changes one fails here."""
+    import inspect
+
+    torch_defaults = inspect.signature(torch.optim.Muon).parameters
+    optax_defaults = inspect.signature(optax.contrib.scale_by_muon).parameters
+    assert torch_defaults["ns_coefficients"].default == optax_defaults["ns_coeffs"].default == (3.4445, -4.7750, 2.0315)
+    assert torch_defaults["ns_steps"].default == optax_defaults["ns_steps"].default == 5
