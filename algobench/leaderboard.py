@@ -129,7 +129,7 @@ def build(submissions: Sequence[str | Path], workloads: Sequence[str], framework
         plans.append(study.build_plan(
             submission, workloads, frameworks, out=out, ruleset=ruleset, studies=protocol.studies,
             trials=protocol.trials_for(ruleset), base_seed=base_seed, data_dir=data_dir,
-            keep_checkpoint=False, load_modules=load_modules))
+            keep_checkpoint=False, load_modules=load_modules, protocol=protocol.name))
     return LeaderboardPlan(protocol, Path(out).resolve(), plans)
 
 

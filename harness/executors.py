@@ -68,7 +68,7 @@ def run_task(task: TrialTask | str | dict) -> dict:
                      base_seed=task.base_seed, study=task.study, trial=task.trial,
                      ruleset=task.ruleset, hyperparameters=task.hyperparameters,
                      data_dir=task.data_dir, keep_checkpoint=task.keep_checkpoint,
-                     spec_overrides=task.spec_overrides)
+                     spec_overrides=task.spec_overrides, protocol=task.protocol)
 
 
 def describe_exit(code: int) -> str:

@@ -60,6 +60,7 @@ class TrialTask:
     data_dir: str | None = None
     keep_checkpoint: bool = True
     spec_overrides: dict[str, Any] = field(default_factory=dict)  # target setting only
+    protocol: str = ""  # the leaderboard protocol the trial runs under ("" for a plain study)
 
     @property
     def submission(self) -> str:
@@ -119,7 +120,8 @@ def build_plan(submission_dir: str | Path, workloads: Iterable[str], frameworks:
                out: str | Path, ruleset: str | None = None, studies: int | None = None,
                trials: int | None = None, base_seed: int = 0, devices: int = 1,
                data_dir: str | None = None, keep_checkpoint: bool = True,
-               load_modules: bool = True, spec_overrides: dict[str, Any] | None = None) -> Plan:
+               load_modules: bool = True, spec_overrides: dict[str, Any] | None = None,
+               protocol: str = "") -> Plan:
     """Check every input and draw every trial's hyperparameters; PlanError (or the loader's and
     the search space's own errors) names what is wrong before anything runs or is written."""
     submission_dir = Path(submission_dir).resolve()
@@ -174,7 +176,7 @@ def build_plan(submission_dir: str | Path, workloads: Iterable[str], frameworks:
                 plan.tasks.extend(
                     TrialTask(str(submission_dir), workload, framework, ruleset, study, t,
                               base_seed, points[t], str(plan.out), devices, data_dir,
-                              keep_checkpoint, dict(spec_overrides or {}))
+                              keep_checkpoint, dict(spec_overrides or {}), protocol)
                     for t in range(trials))
     return plan
 

@@ -136,13 +136,14 @@ def run_trial(submission_dir: str, workload: str, framework: str, out: str, *, b
               study: int = 0, trial: int = 0, ruleset: str | None = None,
               hyperparameters: dict | None = None, threads: int | None = None,
               data_dir: str | None = None, keep_checkpoint: bool = True,
-              spec_overrides: dict | None = None,
+              spec_overrides: dict | None = None, protocol: str = "",
               on_eval: Callable[[dict], None] | None = None) -> dict:
     """Train one trial to its end (resuming it when its folder holds a checkpoint) and return its
     meta.json. A trial that already ended is not run again: its meta.json is returned.
 
     `spec_overrides` replaces fields of the workload's spec for this trial (target setting runs
-    with an unreachable target and its own budget); meta.json records them."""
+    with an unreachable target and its own budget); meta.json records them, and the leaderboard
+    `protocol` the trial runs under, if any."""
     submission_dir = str(Path(submission_dir).resolve())
     spec = trial_spec(workload, spec_overrides)
     ruleset = ruleset or ruleset_of(submission_dir)
@@ -166,7 +167,8 @@ def run_trial(submission_dir: str, workload: str, framework: str, out: str, *, b
         spec=spec, framework=framework, submission_name=name, submission_dir=submission_dir,
         ruleset=ruleset, study=study, trial=trial, seed=trial_seed(base_seed, study, trial),
         hyperparameters=hyperparameters, folder=folder, data_dir=data_dir,
-        keep_checkpoint=keep_checkpoint, meta_extra={"spec_overrides": spec_overrides or {}})
+        keep_checkpoint=keep_checkpoint, meta_extra={"spec_overrides": spec_overrides or {},
+                                                   **({"protocol": protocol} if protocol else {})})
     rank, _ = backend.init_distributed()  # joins torchrun's process group, if launched by it
     try:
         device = backend.device_info()

@@ -94,6 +94,7 @@ def test_tiny_leaderboard_resumes_after_a_kill_then_scores_and_compares(tmp_path
     assert "already completed" in done.stdout  # the trial that ended before the kill
     trials = pd.read_csv(out / "trials.csv")
     assert len(trials) == 4 and set(trials["status"]) == {"completed"}
+    assert set(trials["protocol"]) == {"tiny"}
     assert (out / "scores" / "external" / "report.html").exists()
     assert "algobench leaderboard: external tuning, pytorch entries" in done.stdout
     recorded = json.loads((out / leaderboard.LEADERBOARD_FILE).read_text())

@@ -163,7 +163,8 @@ def test_progress_counts_trials_and_keeps_the_best_time_per_workload(halton_subm
                         "error": "Traceback\nRuntimeError: boom"})
     progress.ended(t2, {**base, "trial": 2, "status": "completed", "stop_reason": "targets_reached",
                         "final": {"time_to_target": 2.25}}, skipped=True)
-    assert progress.status_line() == ("3/6 done, 0 running, 1 failed | "
+    progress.start -= 20  # two trials ran (one was skipped) in 20 s: 3 left take about 30 s
+    assert progress.status_line() == ("3/6 done, 0 running, 1 failed, about 30 s left | "
                                       "jax/smoke best 2.25 s (study 0 trial 2)")
     text = stream.getvalue()
     assert "failed: RuntimeError: boom" in text and "already completed" in text
