@@ -1,5 +1,9 @@
-"""The runner's timing rules, driven by a fake clock: what is on the clock, when evals happen,
-when training stops, and that the accounts add up to the wall time."""
+"""The runner's timing rules, driven by a fake clock: what is on the clock, when evals and
+snapshots happen, which splits each eval measures, when training stops, and that the accounts add
+up to the wall time.
+
+The fake spec's eval period is 3 s, so its snapshot period is 0.3 s: with 1 s steps, a snapshot
+after every step between evals."""
 
 from __future__ import annotations
 
@@ -12,11 +16,12 @@ from harness.runner import Trial, TrialConfig
 from tests.harness.fakes import FakeBackend, FakeClock, make_spec, make_splits, make_submission
 
 
-def run(tmp_path, clock, submission, *, ruleset="external", folder="trial", **spec_overrides):
+def run(tmp_path, clock, submission, *, ruleset="external", folder="trial", calibrate=False,
+        **spec_overrides):
     config = TrialConfig(
         spec=make_spec(**spec_overrides), framework="fake", submission_name="fake",
         submission_dir=str(tmp_path), ruleset=ruleset, study=0, trial=0, seed=1,
-        hyperparameters={"learning_rate": 0.1}, folder=tmp_path / folder)
+        hyperparameters={"learning_rate": 0.1}, folder=tmp_path / folder, calibrate=calibrate)
     trial = Trial(config, submission, FakeBackend(clock), splits=make_splits(), time_fn=clock)
     return trial.run(), read_trial(tmp_path / folder)
 
@@ -25,17 +30,26 @@ def column(evals, name):
     return [row[name] for row in evals]
 
 
+def evals(logs):
+    """The eval rows that are evals (not snapshots)."""
+    return [row for row in logs["evals"] if not row["snapshot"]]
+
+
 def test_init_optimizer_state_and_steps_are_on_the_clock_evals_are_not(tmp_path):
     clock = FakeClock()
     meta, logs = run(tmp_path, clock, make_submission(clock, init_cost=2.0))
     # submission time after step k is 2 + k; evals when 3 s have passed since the last one:
-    # at steps 1 (3 s), 4 (6 s), 7 (9 s); accuracy = 0.1 k reaches 0.55 and 0.5 at step 7.
-    assert column(logs["evals"], "global_step") == [1, 4, 7]
-    assert column(logs["evals"], "score") == pytest.approx([3.0, 6.0, 9.0])
-    # each eval: 3 splits x 2 batches x 0.1 s, never on the submission clock
-    assert column(logs["evals"], "accumulated_eval_time") == pytest.approx([0.6, 1.2, 1.8])
+    # at steps 1 (3 s), 4 (6 s), 7 (9 s); accuracy = 0.1 k reaches 0.55 and 0.5 at step 7; the
+    # snapshots of steps 5 (0.5) and 6 (0.6) are then evaluated: step 6 met the target at 8 s.
+    assert column(evals(logs), "global_step") == [1, 4, 7]
+    assert column(logs["evals"], "global_step") == [1, 4, 5, 6, 7]
+    assert column(logs["evals"], "snapshot") == [0, 0, 1, 1, 0]
+    assert column(logs["evals"], "score") == pytest.approx([3.0, 6.0, 7.0, 8.0, 9.0])
+    # evals are never on the submission clock: 2 batches x 0.1 s per split; the validation split
+    # alone until the target is met, then the snapshots (0.2 s each), train and test (0.4 s)
+    assert column(evals(logs), "accumulated_eval_time") == pytest.approx([0.2, 0.4, 1.4])
     assert meta["stop_reason"] == "targets_reached" and meta["status"] == "completed"
-    assert meta["final"]["time_to_target"] == pytest.approx(9.0)
+    assert meta["final"]["time_to_target"] == pytest.approx(8.0)
     assert meta["final"]["global_step"] == 7
     steal = meta["final"]["host_steal_fraction"]  # the host's steal while the loop ran
     assert steal is None or 0.0 <= steal <= 1.0
@@ -44,17 +58,25 @@ def test_init_optimizer_state_and_steps_are_on_the_clock_evals_are_not(tmp_path)
 def test_data_selection_is_on_the_clock(tmp_path):
     clock = FakeClock()
     meta, logs = run(tmp_path, clock, make_submission(clock, select_cost=0.5))
-    # each step costs 1.5 s: evals at steps 2 (3.0 s), 4 (6.0 s), 6 (9.0 s) -> targets at step 6
-    assert column(logs["evals"], "global_step") == [2, 4, 6]
-    assert column(logs["evals"], "score") == pytest.approx([3.0, 6.0, 9.0])
+    # each step costs 1.5 s: evals at steps 2 (3.0 s), 4 (6.0 s), 6 (9.0 s) -> targets at step 6;
+    # the snapshot of step 5 (accuracy 0.5) is evaluated and misses
+    assert column(evals(logs), "global_step") == [2, 4, 6]
+    assert column(logs["evals"], "score") == pytest.approx([3.0, 6.0, 7.5, 9.0])
+    assert meta["final"]["time_to_target"] == pytest.approx(9.0)
 
 
 def test_prepare_for_eval_is_on_the_clock(tmp_path):
     clock = FakeClock()
     meta, logs = run(tmp_path, clock, make_submission(clock, prepare_cost=0.5))
     # step 3 -> 3.0 s, + prepare 0.5 = 3.5; next eval when 3 s more: step 6 -> 6.5 + 0.5 = 7.0
-    assert column(logs["evals"], "global_step") == [3, 6]
-    assert column(logs["evals"], "score") == pytest.approx([3.5, 7.0])
+    assert column(evals(logs), "global_step") == [3, 6]
+    assert column(evals(logs), "score") == pytest.approx([3.5, 7.0])
+    # the snapshots of steps 4 (4.5 s) and 5 (5.5 s) are charged the prepare an eval there takes
+    snapshots = [row for row in logs["evals"] if row["snapshot"]]
+    assert column(snapshots, "global_step") == [4, 5]
+    assert column(snapshots, "score") == pytest.approx([5.0, 6.0])
+    # the prepare calls on snapshots are off the clock: the trial's own two only
+    assert meta["final"]["accumulated_submission_time"] == pytest.approx(7.0)
 
 
 def test_accounts_add_up_to_the_wall_time(tmp_path):
@@ -102,7 +124,7 @@ def test_both_targets_must_be_reached(tmp_path):
     clock = FakeClock()
     # validation target 0.3 is met at step 3, test target 0.85 only at step 9
     meta, logs = run(tmp_path, clock, make_submission(clock), validation_target=0.3, test_target=0.85)
-    assert column(logs["evals"], "global_step") == [3, 6, 9]
+    assert column(evals(logs), "global_step") == [3, 6, 9]
     assert meta["stop_reason"] == "targets_reached"
     assert meta["final"]["time_to_target"] == pytest.approx(3.0)  # the validation target's time
 
@@ -112,7 +134,7 @@ def test_target_comparison_is_inclusive(tmp_path):
     meta, logs = run(tmp_path, clock, make_submission(clock, gain=0.25), validation_target=0.75,
                      test_target=0.75)
     # accuracy after 3 steps is exactly 0.75 (15 of 20 examples)
-    assert logs["evals"][0]["validation/accuracy"] == 0.75
+    assert evals(logs)[0]["validation/accuracy"] == 0.75
     assert meta["final"]["time_to_target"] == pytest.approx(3.0)
 
 
@@ -121,7 +143,7 @@ def test_nan_parameters_end_the_trial_at_once(tmp_path):
     meta, logs = run(tmp_path, clock, make_submission(clock, nan_at=4))
     assert meta["status"] == "diverged" and meta["stop_reason"] == "diverged"
     assert meta["final"]["global_step"] == 5  # the step that produced NaN, and no further
-    assert column(logs["evals"], "global_step") == [3]
+    assert column(logs["evals"], "global_step") == [3]  # the snapshot of step 4 is never evaluated
 
 
 def test_training_complete_error_ends_with_a_final_eval(tmp_path):
