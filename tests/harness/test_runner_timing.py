@@ -210,3 +210,88 @@ def test_train_state_is_read_only_and_hyperparameters_immutable(tmp_path):
         seen["hp"].momentum
     assert seen["hp"].learning_rate == 0.1
     assert math.isfinite(seen["train_state"]["remaining_time"])
+
+
+# -- the eval schedule (docs/scoring.md#measurement-resolution) -----------------------------------
+# Steps of 0.25 s and gains of 1/16 are exact in binary: accuracy k/16 of the 20 examples reaches
+# 0.55 at step 9 and 0.5 at step 8.
+FINE = dict(step_cost=0.25, gain=1 / 16)
+
+
+def test_the_eval_period_and_the_snapshot_period_derive_from_the_budget():
+    spec = make_spec(eval_period_sec=None, max_runtime_sec=160.0)
+    assert spec.eval_period_sec == 4.0 and spec.snapshot_period_sec == 0.4
+    assert make_spec(eval_period_sec=3.0).snapshot_period_sec == pytest.approx(0.3)
+
+
+def test_snapshot_steps_and_the_first_snapshot_that_meets_the_target(tmp_path):
+    clock = FakeClock()
+    meta, logs = run(tmp_path, clock, make_submission(clock, **FINE), eval_period_sec=None,
+                     max_runtime_sec=160.0)
+    # eval period 4 s (16 steps), snapshot period 0.4 s: a snapshot every second step (0.5 s).
+    # The eval of step 16 first meets the target; the snapshots of steps 2, 4, ... are evaluated
+    # in order until step 10, the first at or after step 9 that met it.
+    assert column(evals(logs), "global_step") == [16]
+    assert column(logs["evals"], "global_step") == [2, 4, 6, 8, 10, 16]
+    assert column(logs["evals"], "score") == pytest.approx([0.5, 1.0, 1.5, 2.0, 2.5, 4.0])
+    assert meta["final"]["time_to_target"] == pytest.approx(2.5)
+    assert meta["eval_period_sec"] == 4.0 and meta["snapshot_period_sec"] == 0.4
+
+
+def test_time_to_target_is_that_of_an_eval_at_every_snapshot(tmp_path):
+    clock = FakeClock()
+    # eval period 2.5 s (10 steps), snapshot period 0.25 s: a snapshot after every step
+    coarse, coarse_logs = run(tmp_path, clock, make_submission(clock, **FINE), folder="coarse",
+                              eval_period_sec=2.5)
+    clock = FakeClock()
+    fine, fine_logs = run(tmp_path, clock, make_submission(clock, **FINE), folder="fine",
+                          eval_period_sec=0.25)  # an eval after every step
+    assert column(evals(coarse_logs), "global_step") == [10]
+    assert column(evals(fine_logs), "global_step") == [1, 2, 3, 4, 5, 6, 7, 8, 9]
+    assert coarse["final"]["time_to_target"] == fine["final"]["time_to_target"] == pytest.approx(2.25)
+    # the row that set it holds the same step and metrics under both schedules
+    first = lambda logs: next(r for r in logs["evals"] if r["validation/accuracy"] >= 0.55)  # noqa: E731
+    assert first(coarse_logs)["global_step"] == first(fine_logs)["global_step"] == 9
+    assert first(coarse_logs)["validation/loss"] == first(fine_logs)["validation/loss"]
+
+
+def test_the_test_split_and_train_subset_are_measured_from_the_validation_target_on(tmp_path):
+    clock = FakeClock()
+    # validation target 0.3 first met by the eval of step 3, test target 0.85 at step 9
+    meta, logs = run(tmp_path, clock, make_submission(clock), validation_target=0.3, test_target=0.85)
+    rows = {row["global_step"]: row for row in logs["evals"]}
+    assert [s for s, r in rows.items() if r["snapshot"]] == [1, 2]  # searched, validation only
+    for step in (1, 2):
+        assert rows[step]["test/accuracy"] is None and rows[step]["train/accuracy"] is None
+    for step in (3, 6, 9):
+        assert rows[step]["test/accuracy"] == pytest.approx(0.1 * step)
+        assert rows[step]["train/accuracy"] == pytest.approx(0.1 * step)
+    assert meta["stop_reason"] == "targets_reached" and meta["final"]["global_step"] == 9
+
+
+def test_evals_before_the_validation_target_skip_test_and_train_and_the_final_eval_has_all(tmp_path):
+    clock = FakeClock()
+    meta, logs = run(tmp_path, clock, make_submission(clock), validation_target=2.0,
+                     max_runtime_sec=10.0)
+    rows = evals(logs)
+    assert column(rows, "global_step") == [3, 6, 9, 10]
+    assert all(r["test/accuracy"] is None and r["train/accuracy"] is None for r in rows[:-1])
+    assert rows[-1]["test/accuracy"] == pytest.approx(1.0) and rows[-1]["train/loss"] is not None
+    # no target met: the snapshots were never evaluated, and each eval cost one split (0.2 s)
+    assert all(not r["snapshot"] for r in logs["evals"])
+    assert column(rows, "accumulated_eval_time") == pytest.approx([0.2, 0.4, 0.6, 1.2])
+
+
+def test_the_submission_sees_only_real_evals_in_eval_results(tmp_path):
+    clock = FakeClock()
+    seen = []
+    submission = make_submission(clock)
+    inner = submission.update_params
+
+    def update_params(**kwargs):
+        seen.append([step for step, _ in kwargs["eval_results"]])
+        return inner(**kwargs)
+
+    submission.update_params = update_params
+    run(tmp_path, clock, submission, validation_target=0.3, test_target=0.85)
+    assert seen[-1] == [3, 6]  # the step-9 eval ends the trial; snapshots 1 and 2 never appear
