@@ -57,6 +57,25 @@ def eval_forward_work(workload, backend, validation_batch: dict) -> Callable[[],
     return lambda: workload.eval_outputs(params, model_state, validation_batch)
 
 
+def measure_host(spec, framework: str, threads: int | None = None, data_dir: str | None = None,
+                 repeats: int = REPEATS) -> list[float]:
+    """One calibration of this host outside a trial (benchmarks/calibrate.py), set up as a trial
+    is: the same cores, threads, JAX host devices, workload and first validation eval batch."""
+    from harness import backends, clock
+    from workloads.data import eval_batches
+    from workloads.sources import load_source
+
+    cores = backends.pin_cores(threads)
+    if framework == "jax":  # before JAX starts: its host devices, one per core (as `algobench run`)
+        backends.use_jax_host_devices(len(cores))
+    backend = backends.load_backend(framework)
+    backend.configure_threads(len(cores))
+    workload = backend.make_workload(spec)
+    splits = load_source(spec.data_source, data_dir)
+    batch = next(eval_batches(splits["validation"], spec.eval_batch_size))
+    return measure(eval_forward_work(workload, backend, batch), clock.perf_counter, repeats)
+
+
 def load_reference(path: Path | str = REFERENCE_FILE) -> dict:
     """{workload: {framework: {"seconds": float, "host_id": str, ...}}}; {} when the file is absent."""
     path = Path(path)

@@ -345,7 +345,7 @@ class Trial:
             row = self._row(self.step, ledger.read(), metrics, snapshot=0)
             self.log.add_eval_row(row)
             self._event("eval", global_step=self.step, submission_time=row["score"])
-            self.on_eval(row)
+            self.on_eval({k: float("nan") if v is None else v for k, v in row.items()})
         return row
 
     def _metrics(self, params, model_state, splits: list[str]) -> dict:
@@ -357,10 +357,14 @@ class Trial:
         return self.spec.is_better_or_equal(value, self.spec.validation_target)
 
     def _row(self, step: int, times: dict, metrics: dict, snapshot: int) -> dict[str, Any]:
+        """An eval row; a split this eval did not measure has None (an empty cell in the CSV)."""
+        unmeasured = {f"{split}/{key.split('/', 1)[1]}": None for key in metrics
+                      for split in ("train", "test") if key.startswith("validation/")}
+        unmeasured.pop("train/num_examples", None)
         return {"global_step": step, "preemption_count": self.preemption_count,
                 "score": times["submission"], "total_duration": times["total_duration"],
                 **{f"accumulated_{k}_time": v for k, v in times.items() if k != "total_duration"},
-                "snapshot": snapshot, **metrics}
+                "snapshot": snapshot, **unmeasured, **metrics}
 
     def _snapshot(self) -> None:
         """Keep a copy of what an eval here would evaluate: params and model_state, and the
