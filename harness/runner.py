@@ -11,7 +11,8 @@ The rules, all in `_train` below:
 - An eval runs when `eval_period_sec` of submission time has passed since the last one, and once
   at the end unless the last step was just evaluated. It measures the validation split; the test
   split and the train subset only from the first eval that meets the validation target on, and at
-  the end. A trial ends when the validation and the test target have both been reached, on the
+  the end (a trial without a finite validation target, a target-setting run, measures every split
+  at every eval and keeps no snapshots: its curves are what it is for). A trial ends when the validation and the test target have both been reached, on the
   budget, on divergence, or on `TrainingCompleteError`.
 - Between evals, until the validation target is met, a copy of the parameters (a *snapshot*) is
   kept every `snapshot_period_sec` of submission time, off the clock. When an eval first meets the
@@ -32,6 +33,7 @@ writes files.
 from __future__ import annotations
 
 import copy
+import math
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -167,6 +169,7 @@ class Trial:
         self.last_snapshot_time = self.last_eval_time
         self.hparams = Hyperparameters(config.hyperparameters)
         self.has_prepare = hasattr(submission, "prepare_for_eval")
+        self.has_target = math.isfinite(config.spec.validation_target)  # target setting: no target
         self._setup(splits, resume_from, saved.get("stream_position", 0))
 
     # -- setup (off the clock) ----------------------------------------------------------------
@@ -291,7 +294,7 @@ class Trial:
                 elif spec.max_steps is not None and self.step >= spec.max_steps:
                     stop = "step_budget"
             if stop is None and ledger.submission_time - self.last_eval_time < self.eval_period_sec:
-                if (not self.goals["validation"]
+                if (self.has_target and not self.goals["validation"]
                         and ledger.submission_time - self.last_snapshot_time >= self.snapshot_period_sec):
                     with ledger.charge("eval"):
                         self._snapshot()
@@ -331,7 +334,7 @@ class Trial:
         with ledger.charge("eval"):
             metrics = self._metrics(self.params, self.model_state, ["validation"])
             reached = self._meets_validation_target(metrics)
-            if reached or self.goals["validation"] or final:
+            if reached or self.goals["validation"] or final or not self.has_target:
                 metrics.update(self._metrics(self.params, self.model_state, ["train", "test"]))
             snapshot_rows = self._search_snapshots() if reached and not self.goals["validation"] else []
             self.snapshots = []

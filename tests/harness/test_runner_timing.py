@@ -295,3 +295,12 @@ def test_the_submission_sees_only_real_evals_in_eval_results(tmp_path):
     submission.update_params = update_params
     run(tmp_path, clock, submission, validation_target=0.3, test_target=0.85)
     assert seen[-1] == [3, 6]  # the step-9 eval ends the trial; snapshots 1 and 2 never appear
+
+
+def test_a_run_without_a_target_measures_every_split_at_every_eval(tmp_path):
+    clock = FakeClock()  # target setting: the targets are unreachable, the curves are the result
+    meta, logs = run(tmp_path, clock, make_submission(clock), validation_target=math.inf,
+                     test_target=math.inf, max_runtime_sec=7.0)
+    assert column(logs["evals"], "global_step") == [3, 6, 7]
+    assert all(r["test/accuracy"] is not None and r["train/loss"] is not None for r in logs["evals"])
+    assert column(logs["evals"], "accumulated_eval_time") == pytest.approx([0.6, 1.2, 1.8])
