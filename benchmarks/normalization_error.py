@@ -62,11 +62,14 @@ def trials_of(folder: Path) -> dict[tuple, dict]:
     return found
 
 
+def seconds_per_step(meta: dict) -> float:
+    return meta["final"]["accumulated_submission_time"] / max(1, meta["final"]["global_step"])
+
+
 def compare(a: dict, b: dict) -> dict:
     """Predicted and measured ratios of trial `a` to trial `b`, and the errors."""
     predicted = a["calibration"]["seconds"] / b["calibration"]["seconds"]
-    per_step = lambda m: m["final"]["accumulated_submission_time"] / max(1, m["final"]["global_step"])  # noqa: E731
-    step_ratio = per_step(a) / per_step(b)
+    step_ratio = seconds_per_step(a) / seconds_per_step(b)
     ta, tb = a["final"]["time_to_target"], b["final"]["time_to_target"]
     ttt_ratio = ta / tb if ta and tb else None
     return {"predicted": predicted, "step_ratio": step_ratio, "ttt_ratio": ttt_ratio,

@@ -12,8 +12,9 @@ The rules, all in `_train` below:
   at the end unless the last step was just evaluated. It measures the validation split; the test
   split and the train subset only from the first eval that meets the validation target on, and at
   the end (a trial without a finite validation target, a target-setting run, measures every split
-  at every eval and keeps no snapshots: its curves are what it is for). A trial ends when the validation and the test target have both been reached, on the
-  budget, on divergence, or on `TrainingCompleteError`.
+  at every eval and keeps no snapshots: its curves are what it is for). A trial ends when the
+  validation and the test target have both been reached, on the budget, on divergence, or on
+  `TrainingCompleteError`.
 - Between evals, until the validation target is met, a copy of the parameters (a *snapshot*) is
   kept every `snapshot_period_sec` of submission time, off the clock. When an eval first meets the
   validation target, the snapshots since the previous eval are evaluated in order on the validation
@@ -200,7 +201,7 @@ class Trial:
             (r["global_step"], {k: v for k, v in r.items() if "/" in k and v is not None})
             for r in self.log.rows if not r.get("snapshot")]
         if self.calibration is None and cfg.calibrate and not resume_from:
-            self.calibration = self._calibrate(splits)
+            self.calibration = self._calibrate()
         scale = calibration.time_scale(self.calibration)
         self.budget_sec = cfg.budget_sec * scale
         self.eval_period_sec = spec.eval_period_sec * scale
@@ -223,7 +224,7 @@ class Trial:
                 self._setup_violation = violation
         self._write_meta("running", None)
 
-    def _calibrate(self, splits) -> dict:
+    def _calibrate(self) -> dict:
         """The host speed record (harness/calibration.py), in the setup account."""
         work = calibration.eval_forward_work(self.workload, self.backend, self.eval_sets["validation"][0])
         repeats = calibration.measure(work, self.time_fn)
