@@ -1,7 +1,7 @@
 """The host calibration's reference seconds and its own spread, per workload and framework.
 
 Each calibration (harness/calibration.py: the workload's eval forward on its first validation
-batch, one warm-up and 5 timed calls, their median) runs in a fresh process, set up as a trial is,
+batch, one warm-up and 3 timed calls, their median) runs in a fresh process, set up as a trial is,
 `--calibrations` times per (workload, framework), alternating frameworks. Every result is appended
 to `--out` (a JSON list), and pairs that already have their calibrations there for this host and
 thread count are skipped, so an interrupted run continues where it stopped. Prints, per pair, the
