@@ -373,10 +373,12 @@ class Trial:
     def _snapshot(self) -> None:
         """Keep a copy of what an eval here would evaluate: params and model_state, and the
         optimizer state too where `prepare_for_eval` needs it (deep copies: a submission may change
-        its state in place)."""
+        its state in place). The workload, which a state may hold, is shared, not copied: copying
+        it would also mark its class (copyreg's `__slotnames__`), which the guards forbid."""
         self.last_snapshot_time = self.ledger.submission_time
         optimizer_state = self.optimizer_state if self.has_prepare else None
-        state = copy.deepcopy((optimizer_state, self.params, self.model_state))
+        state = copy.deepcopy((optimizer_state, self.params, self.model_state),
+                              memo={id(self.workload): self.workload})
         self.snapshots.append({"step": self.step, "times": self.ledger.read(), "state": state})
 
     def _search_snapshots(self) -> list[dict]:

@@ -304,3 +304,31 @@ def test_a_run_without_a_target_measures_every_split_at_every_eval(tmp_path):
     assert column(logs["evals"], "global_step") == [3, 6, 7]
     assert all(r["test/accuracy"] is not None and r["train/loss"] is not None for r in logs["evals"])
     assert column(logs["evals"], "accumulated_eval_time") == pytest.approx([0.6, 1.2, 1.8])
+
+
+def test_a_snapshot_shares_the_workload_that_a_submission_state_holds(tmp_path):
+    from tests.harness.fakes import FakeWorkload
+
+    class Workload(FakeWorkload):  # a fresh class: no instance of it has been copied before
+        pass
+
+    clock = FakeClock()
+    backend = FakeBackend(clock)
+    backend.make_workload = lambda spec: Workload(spec, clock, backend.eval_cost)
+    backend.save_optimizer_state = lambda state, folder: None  # a local class does not pickle
+    submission = make_submission(clock, prepare_cost=0.0)
+    init, update = submission.init_optimizer_state, submission.update_params
+    submission.init_optimizer_state = lambda **kw: {**init(**kw), "workload": kw["workload"]}
+
+    def update_params(**kw):  # a state that keeps the workload, as the JAX baselines' jitted step
+        state, params, model_state = update(**kw)
+        return {**state, "workload": kw["workload"]}, params, model_state
+
+    submission.update_params = update_params
+    config = TrialConfig(spec=make_spec(), framework="fake", submission_name="fake",
+                         submission_dir=str(tmp_path), ruleset="external", study=0, trial=0, seed=1,
+                         hyperparameters={}, folder=tmp_path / "trial", calibrate=False)
+    meta = Trial(config, submission, backend, splits=make_splits(), time_fn=clock).run()
+    # copying the workload would have given its class `__slotnames__`: a rule violation
+    assert meta["status"] == "completed", meta["error"]
+    assert "__slotnames__" not in vars(Workload)
