@@ -9,9 +9,22 @@ The rules, all in `_train` below:
 - After every step: parameters must be finite (else the trial ends as diverged), and the budget is
   checked (submission time >= budget ends the trial; so does the spec's `max_steps`, where set).
 - An eval runs when `eval_period_sec` of submission time has passed since the last one, and once
-  at the end unless the last step was just evaluated. A trial ends when the validation and the test
-  target have both been reached, on the budget, on divergence, or on `TrainingCompleteError`.
-- Time to target = submission time at the first eval whose validation metric meets the target.
+  at the end unless the last step was just evaluated. It measures the validation split; the test
+  split and the train subset only from the first eval that meets the validation target on, and at
+  the end (a trial without a finite validation target, a target-setting run, measures every split
+  at every eval and keeps no snapshots: its curves are what it is for). A trial ends when the
+  validation and the test target have both been reached, on the budget, on divergence, or on
+  `TrainingCompleteError`.
+- Between evals, until the validation target is met, a copy of the parameters (a *snapshot*) is
+  kept every `snapshot_period_sec` of submission time, off the clock. When an eval first meets the
+  validation target, the snapshots since the previous eval are evaluated in order on the validation
+  split, off the clock, until one meets it; each evaluated snapshot is logged as an eval row
+  (`snapshot` = 1) at its own step and submission time (plus the time `prepare_for_eval` took on it,
+  where the submission defines one: what an eval there would have charged).
+- Time to target = submission time at the first eval or snapshot whose validation metric meets the
+  target: resolved to the snapshot period (docs/scoring.md#measurement-resolution).
+- Budget, eval period and snapshot period are reference-host seconds times the trial's speed factor
+  (harness/calibration.py, measured off the clock before the timed loop; 1 without a reference).
 
 Data parallelism: every process of a trial runs this same loop in lockstep, on a clock all of them
 agree on (`backend.time_fn()`), so they take the same decisions; only the main process (rank 0)
@@ -20,6 +33,8 @@ writes files.
 
 from __future__ import annotations
 
+import copy
+import math
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -28,7 +43,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from harness import checkpoint, clock, host_load
+from harness import calibration, checkpoint, clock, host_load
 from harness.clock import Ledger
 from harness.guards import Guards, RuleViolation
 from harness.logs import TrialLog
@@ -57,9 +72,12 @@ class TrialConfig:
     keep_checkpoint: bool = True
     guards: bool = True  # the run-time rule guards (harness/guards.py); off only to measure them
     meta_extra: dict[str, Any] = field(default_factory=dict)
+    calibrate: bool = True  # the host calibration (harness/calibration.py); off in unit tests only
+    calibration_reference: str = str(calibration.REFERENCE_FILE)
 
     @property
     def budget_sec(self) -> float:
+        """The budget in reference-host seconds; a trial runs under it times its speed factor."""
         return self.spec.max_runtime_sec * (1.5 if self.ruleset == "self" else 1.0)
 
 
@@ -138,6 +156,7 @@ class Trial:
         self.steal: host_load.StealMeter | None = None  # made when the timed loop starts
         resume_from = checkpoint.latest(config.folder)
         saved = checkpoint.load_trial_state(resume_from) if resume_from else {}
+        self.time_fn = time_fn
         self.ledger = Ledger(time_fn, saved.get("time_accounts"))
         log_type = TrialLog if main_process else _ReadOnlyLog
         self.log = log_type.resume(config.folder) if resume_from else log_type(config.folder)
@@ -146,7 +165,12 @@ class Trial:
         self.preemption_count = saved.get("preemption_count", -1) + 1 if resume_from else 0
         self.last_eval_time = saved.get("last_eval_time", 0.0)
         self.goals = saved.get("goals", {"validation": False, "test": False})
+        self.calibration = saved.get("calibration")  # a resumed trial keeps its first host's scale
+        self.snapshots: list[dict] = []  # since the last eval: step, times, state (off the clock)
+        self.last_snapshot_time = self.last_eval_time
         self.hparams = Hyperparameters(config.hyperparameters)
+        self.has_prepare = hasattr(submission, "prepare_for_eval")
+        self.has_target = math.isfinite(config.spec.validation_target)  # target setting: no target
         self._setup(splits, resume_from, saved.get("stream_position", 0))
 
     # -- setup (off the clock) ----------------------------------------------------------------
@@ -174,7 +198,14 @@ class Trial:
         self.guards = Guards(self.workload, self.params) if cfg.guards else None
         self._setup_violation: RuleViolation | None = None
         self.eval_results = [  # (step, metrics) of every eval so far, as AlgoPerf passes them
-            (r["global_step"], {k: v for k, v in r.items() if "/" in k}) for r in self.log.rows]
+            (r["global_step"], {k: v for k, v in r.items() if "/" in k and v is not None})
+            for r in self.log.rows if not r.get("snapshot")]
+        if self.calibration is None and cfg.calibrate and not resume_from:
+            self.calibration = self._calibrate()
+        scale = calibration.time_scale(self.calibration)
+        self.budget_sec = cfg.budget_sec * scale
+        self.eval_period_sec = spec.eval_period_sec * scale
+        self.snapshot_period_sec = spec.snapshot_period_sec * scale
         if resume_from:
             with self.ledger.charge("checkpoint"):
                 self._restore(resume_from)
@@ -192,6 +223,14 @@ class Trial:
             except RuleViolation as violation:  # raised again when the trial runs, to be logged
                 self._setup_violation = violation
         self._write_meta("running", None)
+
+    def _calibrate(self) -> dict:
+        """The host speed record (harness/calibration.py), in the setup account."""
+        work = calibration.eval_forward_work(self.workload, self.backend, self.eval_sets["validation"][0])
+        repeats = calibration.measure(work, self.time_fn)
+        reference = calibration.reference_seconds(self.spec.name, self.config.framework,
+                                                  self.config.calibration_reference)
+        return calibration.record(repeats, reference, calibration.host_id())
 
     def _guard(self, function: str) -> None:
         if self.guards:
@@ -251,13 +290,17 @@ class Trial:
                 self.step += 1
                 if not self.backend.all_finite(self.params):
                     return self._end("diverged")
-                if ledger.submission_time >= self.config.budget_sec:
+                if ledger.submission_time >= self.budget_sec:
                     stop = "budget"
                 elif spec.max_steps is not None and self.step >= spec.max_steps:
                     stop = "step_budget"
-            if stop is None and ledger.submission_time - self.last_eval_time < spec.eval_period_sec:
+            if stop is None and ledger.submission_time - self.last_eval_time < self.eval_period_sec:
+                if (self.has_target and not self.goals["validation"]
+                        and ledger.submission_time - self.last_snapshot_time >= self.snapshot_period_sec):
+                    with ledger.charge("eval"):
+                        self._snapshot()
                 continue
-            row = self._eval()
+            row = self._eval(final=stop is not None)
             if not np.isfinite(row["validation/loss"]):
                 return self._end("diverged")
             if stop is None and self.goals["validation"] and self.goals["test"]:
@@ -267,38 +310,96 @@ class Trial:
             with ledger.charge("checkpoint"):
                 self._checkpoint()
 
-    def _eval(self) -> dict[str, Any]:
+    def _prepare_for_eval(self, state: tuple, step: int) -> tuple:
+        """The submission's `prepare_for_eval` on (optimizer_state, params, model_state)."""
+        optimizer_state, params, model_state = state
+        state = self.submission.prepare_for_eval(
+            workload=self.workload, current_param_container=params,
+            current_params_types=self.workload.model_params_types, model_state=model_state,
+            hyperparameters=self.hparams, loss_type=self.spec.loss_type,
+            optimizer_state=optimizer_state, eval_results=self.eval_results, global_step=step,
+            rng=self._rng("prepare_for_eval", step))
+        self.backend.sync(state)
+        self._guard("prepare_for_eval")
+        return state
+
+    def _eval(self, final: bool) -> dict[str, Any]:
         spec, ledger = self.spec, self.ledger
-        if hasattr(self.submission, "prepare_for_eval"):
-            rng = self._rng("prepare_for_eval", self.step)
+        if self.has_prepare:
             with ledger.charge("submission"):
-                self.optimizer_state, self.params, self.model_state = self.submission.prepare_for_eval(
-                    workload=self.workload, current_param_container=self.params,
-                    current_params_types=self.workload.model_params_types,
-                    model_state=self.model_state, hyperparameters=self.hparams,
-                    loss_type=spec.loss_type, optimizer_state=self.optimizer_state,
-                    eval_results=self.eval_results, global_step=self.step, rng=rng)
-                self.backend.sync((self.optimizer_state, self.params, self.model_state))
-            self._guard("prepare_for_eval")
-        self.last_eval_time = ledger.submission_time
+                state = (self.optimizer_state, self.params, self.model_state)
+                self.optimizer_state, self.params, self.model_state = self._prepare_for_eval(state, self.step)
+        self.last_eval_time = self.last_snapshot_time = ledger.submission_time
         if self.guards:
             self.guards.before_eval(self.params)
         with ledger.charge("eval"):
-            metrics = evaluate(self.workload, self.params, self.model_state, self.eval_sets, self.metric_fn)
+            metrics = self._metrics(self.params, self.model_state, ["validation"])
+            reached = self._meets_validation_target(metrics)
+            if reached or self.goals["validation"] or final or not self.has_target:
+                metrics.update(self._metrics(self.params, self.model_state, ["train", "test"]))
+            snapshot_rows = self._search_snapshots() if reached and not self.goals["validation"] else []
+            self.snapshots = []
         with ledger.charge("logging"):
-            for split, target in (("validation", spec.validation_target), ("test", spec.test_target)):
-                value = metrics[f"{split}/{spec.target_metric}"]
-                self.goals[split] = self.goals[split] or spec.is_better_or_equal(value, target)
+            self.goals["validation"] = self.goals["validation"] or reached
+            test = metrics.get(f"test/{spec.target_metric}")
+            self.goals["test"] = self.goals["test"] or spec.is_better_or_equal(test, spec.test_target)
             self.eval_results.append((self.step, metrics))
-            times = ledger.read()
-            row = {"global_step": self.step, "preemption_count": self.preemption_count,
-                   "score": times["submission"], "total_duration": times["total_duration"],
-                   **{f"accumulated_{k}_time": v for k, v in times.items() if k != "total_duration"},
-                   **metrics}
+            for row in snapshot_rows:
+                self.log.add_eval_row(row)
+            row = self._row(self.step, ledger.read(), metrics, snapshot=0)
             self.log.add_eval_row(row)
-            self._event("eval", global_step=self.step, submission_time=times["submission"])
-            self.on_eval(row)
+            self._event("eval", global_step=self.step, submission_time=row["score"])
+            self.on_eval({k: float("nan") if v is None else v for k, v in row.items()})
         return row
+
+    def _metrics(self, params, model_state, splits: list[str]) -> dict:
+        sets = {split: self.eval_sets[split] for split in splits}
+        return evaluate(self.workload, params, model_state, sets, self.metric_fn)
+
+    def _meets_validation_target(self, metrics: dict) -> bool:
+        value = metrics[f"validation/{self.spec.target_metric}"]
+        return self.spec.is_better_or_equal(value, self.spec.validation_target)
+
+    def _row(self, step: int, times: dict, metrics: dict, snapshot: int) -> dict[str, Any]:
+        """An eval row; a split this eval did not measure has None (an empty cell in the CSV)."""
+        unmeasured = {f"{split}/{key.split('/', 1)[1]}": None for key in metrics
+                      for split in ("train", "test") if key.startswith("validation/")}
+        unmeasured.pop("train/num_examples", None)
+        return {"global_step": step, "preemption_count": self.preemption_count,
+                "score": times["submission"], "total_duration": times["total_duration"],
+                **{f"accumulated_{k}_time": v for k, v in times.items() if k != "total_duration"},
+                "snapshot": snapshot, **unmeasured, **metrics}
+
+    def _snapshot(self) -> None:
+        """Keep a copy of what an eval here would evaluate: params and model_state, and the
+        optimizer state too where `prepare_for_eval` needs it (deep copies: a submission may change
+        its state in place). The workload, which a state may hold, is shared, not copied: copying
+        it would also mark its class (copyreg's `__slotnames__`), which the guards forbid."""
+        self.last_snapshot_time = self.ledger.submission_time
+        optimizer_state = self.optimizer_state if self.has_prepare else None
+        state = copy.deepcopy((optimizer_state, self.params, self.model_state),
+                              memo={id(self.workload): self.workload})
+        self.snapshots.append({"step": self.step, "times": self.ledger.read(), "state": state})
+
+    def _search_snapshots(self) -> list[dict]:
+        """Rows of the snapshots since the last eval, evaluated in order (off the clock) up to the
+        first that meets the validation target. `prepare_for_eval` runs on a snapshot's copy, and
+        its time is added to the snapshot's submission time, as an eval there would have charged."""
+        rows = []
+        for snapshot in self.snapshots:
+            _, params, model_state = state = snapshot["state"]
+            start = self.time_fn()
+            if self.has_prepare:
+                _, params, model_state = self._prepare_for_eval(state, snapshot["step"])
+            prepare = self.time_fn() - start
+            times = dict(snapshot["times"])
+            times["submission"] += prepare
+            times["total_duration"] += prepare
+            metrics = self._metrics(params, model_state, ["validation"])
+            rows.append(self._row(snapshot["step"], times, metrics, snapshot=1))
+            if self._meets_validation_target(metrics):
+                break
+        return rows
 
     def _end(self, reason: str) -> str:
         with self.ledger.charge("logging"):
@@ -308,10 +409,10 @@ class Trial:
     def _train_state(self) -> TrainState:
         t = self.ledger.submission_time
         return TrainState({
-            "accumulated_submission_time": t, "max_allowed_runtime_sec": self.config.budget_sec,
-            "remaining_time": max(0.0, self.config.budget_sec - t),
+            "accumulated_submission_time": t, "max_allowed_runtime_sec": self.budget_sec,
+            "remaining_time": max(0.0, self.budget_sec - t),
             "last_eval_time": self.last_eval_time,
-            "next_eval_time": self.last_eval_time + self.spec.eval_period_sec,
+            "next_eval_time": self.last_eval_time + self.eval_period_sec,
             "validation_goal_reached": self.goals["validation"], "test_goal_reached": self.goals["test"],
             "training_complete": False, "global_step": self.step})
 
@@ -320,7 +421,7 @@ class Trial:
         state = {"global_step": self.step, "time_accounts": self.ledger.read(),
                  "last_eval_time": self.last_eval_time, "goals": self.goals,
                  "stream_position": self.input_queue.position,
-                 "preemption_count": self.preemption_count}
+                 "preemption_count": self.preemption_count, "calibration": self.calibration}
         state["time_accounts"].pop("total_duration")
         if not self.main_process:  # after the clock reading above, which every rank takes
             return
@@ -345,6 +446,11 @@ class Trial:
             **self.meta, **identity_meta(cfg),
             "global_batch_size": self.batch_size, "status": status, "stop_reason": stop_reason,
             "error": error, **cfg.meta_extra,
+            # the schedule this trial ran under: reference-host seconds times its time scale
+            "calibration": self.calibration, "time_scale": calibration.time_scale(self.calibration),
+            "time_scale_note": _time_scale_note(self.calibration),
+            "reference_budget_sec": cfg.budget_sec, "budget_sec": self.budget_sec,
+            "eval_period_sec": self.eval_period_sec, "snapshot_period_sec": self.snapshot_period_sec,
         }
         if status != "running":
             times = self.ledger.read()
@@ -363,3 +469,11 @@ class Trial:
             if self.spec.is_better_or_equal(row[key], self.spec.validation_target):
                 return row["score"]
         return None
+
+
+def _time_scale_note(record: dict | None) -> str:
+    if record is None:
+        return "unscaled: no calibration (skipped)"
+    if record["speed_factor"] is None:
+        return "unscaled: no reference calibration recorded for this workload and framework"
+    return "budget and eval periods scaled by the speed factor"

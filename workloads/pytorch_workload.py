@@ -259,7 +259,7 @@ class PyTorchWorkload(WorkloadBase):
     def eval_outputs(self, params: torch.nn.Module, model_state: Any, batch: dict[str, np.ndarray]) -> np.ndarray:
         """Outputs for a whole eval batch: the model's forward in EVAL mode, or, when the family's
         Model defines `predict` (sequence models that decode at eval), `model.predict(inputs)` in
-        eval mode without gradients. Under DDP each rank computes its shard and the shards
+        eval mode, in inference mode. Under DDP each rank computes its shard and the shards
         are gathered, so every rank returns the same array (a batch that does not split evenly is
         computed whole on every rank)."""
         rank, world = data_parallel_rank()
@@ -267,7 +267,7 @@ class PyTorchWorkload(WorkloadBase):
         split = world > 1 and len(next(iter(batch.values()))) % world == 0
         if split:
             batch = shard_batch(batch, world, rank)
-        with torch.no_grad():
+        with torch.inference_mode():  # no autograd bookkeeping at all (cheaper than no_grad)
             batch = {k: torch.from_numpy(np.ascontiguousarray(v)).to(self._device) for k, v in batch.items()}
             # the bare model: a DDP forward would add collectives of its own
             model = unwrap(params)

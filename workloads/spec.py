@@ -54,6 +54,15 @@ def meets_target(value: Any, target: float, lower_is_better: bool) -> bool:
     return value <= target if lower_is_better else value >= target
 
 
+# The eval schedule, in seconds of submission time on the reference host (docs/scoring.md#
+# measurement-resolution): an eval every budget/40; between evals a parameter snapshot every tenth
+# of that, evaluated only when an eval first meets the validation target. Time to target is thus
+# resolved to budget/400, at most 3% of the reference baseline's time to target on every base
+# workload (whose budgets are 5-10x that time).
+EVALS_PER_BUDGET = 40
+SNAPSHOTS_PER_EVAL = 10
+
+
 @dataclass(frozen=True)
 class WorkloadSpec:
     """One workload: data, model family and config, loss, metric, targets and budget.
@@ -76,9 +85,11 @@ class WorkloadSpec:
     validation_target: float
     test_target: float
     max_runtime_sec: float
-    eval_period_sec: float
     step_hint: int
     eval_batch_size: int
+    # Seconds of submission time between evals; None (every registered workload but `smoke`):
+    # `max_runtime_sec / EVALS_PER_BUDGET`. docs/scoring.md#measurement-resolution.
+    eval_period_sec: float | None = None
     metrics: str = "classification"  # a key of workloads.metrics.METRICS
     # The batch arrays the model reads: for ("inputs",) the model gets that array, else a dict of
     # the named arrays (graphs, for example). The family's `example_batch` gives their shapes.
@@ -94,6 +105,13 @@ class WorkloadSpec:
 
     def __post_init__(self):
         object.__setattr__(self, "model_config", MappingProxyType(dict(self.model_config)))
+        if self.eval_period_sec is None:
+            object.__setattr__(self, "eval_period_sec", self.max_runtime_sec / EVALS_PER_BUDGET)
+
+    @property
+    def snapshot_period_sec(self) -> float:
+        """Seconds of submission time between parameter snapshots, the time-to-target resolution."""
+        return self.eval_period_sec / SNAPSHOTS_PER_EVAL
 
     @property
     def has_targets(self) -> bool:
@@ -129,6 +147,7 @@ class WorkloadSpec:
             "test_target": self.test_target,
             "max_runtime_sec": self.max_runtime_sec,
             "eval_period_sec": self.eval_period_sec,
+            "snapshot_period_sec": self.snapshot_period_sec,
             "step_hint": self.step_hint,
             "eval_batch_size": self.eval_batch_size,
             "loss_type": self.loss_type.name,
@@ -155,9 +174,12 @@ def variant(
     """A variant of `base`: `model_config` entries are merged into the base's; other fields replace.
 
     A variant must bring its own targets, found by its own target-setting runs: until then pass
-    `None` for both, and the registry offers it to `algobench set-targets` only.
+    `None` for both, and the registry offers it to `algobench set-targets` only. A variant with its
+    own budget gets the eval period derived from it, unless it names one.
     """
     config = {**base.model_config, **(model_config or {})}
+    if "max_runtime_sec" in overrides:
+        overrides.setdefault("eval_period_sec", None)
     return dataclasses.replace(
         base,
         name=name,

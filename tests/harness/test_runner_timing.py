@@ -1,5 +1,9 @@
-"""The runner's timing rules, driven by a fake clock: what is on the clock, when evals happen,
-when training stops, and that the accounts add up to the wall time."""
+"""The runner's timing rules, driven by a fake clock: what is on the clock, when evals and
+snapshots happen, which splits each eval measures, when training stops, and that the accounts add
+up to the wall time.
+
+The fake spec's eval period is 3 s, so its snapshot period is 0.3 s: with 1 s steps, a snapshot
+after every step between evals."""
 
 from __future__ import annotations
 
@@ -12,11 +16,12 @@ from harness.runner import Trial, TrialConfig
 from tests.harness.fakes import FakeBackend, FakeClock, make_spec, make_splits, make_submission
 
 
-def run(tmp_path, clock, submission, *, ruleset="external", folder="trial", **spec_overrides):
+def run(tmp_path, clock, submission, *, ruleset="external", folder="trial", calibrate=False,
+        **spec_overrides):
     config = TrialConfig(
         spec=make_spec(**spec_overrides), framework="fake", submission_name="fake",
         submission_dir=str(tmp_path), ruleset=ruleset, study=0, trial=0, seed=1,
-        hyperparameters={"learning_rate": 0.1}, folder=tmp_path / folder)
+        hyperparameters={"learning_rate": 0.1}, folder=tmp_path / folder, calibrate=calibrate)
     trial = Trial(config, submission, FakeBackend(clock), splits=make_splits(), time_fn=clock)
     return trial.run(), read_trial(tmp_path / folder)
 
@@ -25,17 +30,26 @@ def column(evals, name):
     return [row[name] for row in evals]
 
 
+def evals(logs):
+    """The eval rows that are evals (not snapshots)."""
+    return [row for row in logs["evals"] if not row["snapshot"]]
+
+
 def test_init_optimizer_state_and_steps_are_on_the_clock_evals_are_not(tmp_path):
     clock = FakeClock()
     meta, logs = run(tmp_path, clock, make_submission(clock, init_cost=2.0))
     # submission time after step k is 2 + k; evals when 3 s have passed since the last one:
-    # at steps 1 (3 s), 4 (6 s), 7 (9 s); accuracy = 0.1 k reaches 0.55 and 0.5 at step 7.
-    assert column(logs["evals"], "global_step") == [1, 4, 7]
-    assert column(logs["evals"], "score") == pytest.approx([3.0, 6.0, 9.0])
-    # each eval: 3 splits x 2 batches x 0.1 s, never on the submission clock
-    assert column(logs["evals"], "accumulated_eval_time") == pytest.approx([0.6, 1.2, 1.8])
+    # at steps 1 (3 s), 4 (6 s), 7 (9 s); accuracy = 0.1 k reaches 0.55 and 0.5 at step 7; the
+    # snapshots of steps 5 (0.5) and 6 (0.6) are then evaluated: step 6 met the target at 8 s.
+    assert column(evals(logs), "global_step") == [1, 4, 7]
+    assert column(logs["evals"], "global_step") == [1, 4, 5, 6, 7]
+    assert column(logs["evals"], "snapshot") == [0, 0, 1, 1, 0]
+    assert column(logs["evals"], "score") == pytest.approx([3.0, 6.0, 7.0, 8.0, 9.0])
+    # evals are never on the submission clock: 2 batches x 0.1 s per split; the validation split
+    # alone until the target is met, then the snapshots (0.2 s each), train and test (0.4 s)
+    assert column(evals(logs), "accumulated_eval_time") == pytest.approx([0.2, 0.4, 1.4])
     assert meta["stop_reason"] == "targets_reached" and meta["status"] == "completed"
-    assert meta["final"]["time_to_target"] == pytest.approx(9.0)
+    assert meta["final"]["time_to_target"] == pytest.approx(8.0)
     assert meta["final"]["global_step"] == 7
     steal = meta["final"]["host_steal_fraction"]  # the host's steal while the loop ran
     assert steal is None or 0.0 <= steal <= 1.0
@@ -44,17 +58,25 @@ def test_init_optimizer_state_and_steps_are_on_the_clock_evals_are_not(tmp_path)
 def test_data_selection_is_on_the_clock(tmp_path):
     clock = FakeClock()
     meta, logs = run(tmp_path, clock, make_submission(clock, select_cost=0.5))
-    # each step costs 1.5 s: evals at steps 2 (3.0 s), 4 (6.0 s), 6 (9.0 s) -> targets at step 6
-    assert column(logs["evals"], "global_step") == [2, 4, 6]
-    assert column(logs["evals"], "score") == pytest.approx([3.0, 6.0, 9.0])
+    # each step costs 1.5 s: evals at steps 2 (3.0 s), 4 (6.0 s), 6 (9.0 s) -> targets at step 6;
+    # the snapshot of step 5 (accuracy 0.5) is evaluated and misses
+    assert column(evals(logs), "global_step") == [2, 4, 6]
+    assert column(logs["evals"], "score") == pytest.approx([3.0, 6.0, 7.5, 9.0])
+    assert meta["final"]["time_to_target"] == pytest.approx(9.0)
 
 
 def test_prepare_for_eval_is_on_the_clock(tmp_path):
     clock = FakeClock()
     meta, logs = run(tmp_path, clock, make_submission(clock, prepare_cost=0.5))
     # step 3 -> 3.0 s, + prepare 0.5 = 3.5; next eval when 3 s more: step 6 -> 6.5 + 0.5 = 7.0
-    assert column(logs["evals"], "global_step") == [3, 6]
-    assert column(logs["evals"], "score") == pytest.approx([3.5, 7.0])
+    assert column(evals(logs), "global_step") == [3, 6]
+    assert column(evals(logs), "score") == pytest.approx([3.5, 7.0])
+    # the snapshots of steps 4 (4.5 s) and 5 (5.5 s) are charged the prepare an eval there takes
+    snapshots = [row for row in logs["evals"] if row["snapshot"]]
+    assert column(snapshots, "global_step") == [4, 5]
+    assert column(snapshots, "score") == pytest.approx([5.0, 6.0])
+    # the prepare calls on snapshots are off the clock: the trial's own two only
+    assert meta["final"]["accumulated_submission_time"] == pytest.approx(7.0)
 
 
 def test_accounts_add_up_to_the_wall_time(tmp_path):
@@ -102,7 +124,7 @@ def test_both_targets_must_be_reached(tmp_path):
     clock = FakeClock()
     # validation target 0.3 is met at step 3, test target 0.85 only at step 9
     meta, logs = run(tmp_path, clock, make_submission(clock), validation_target=0.3, test_target=0.85)
-    assert column(logs["evals"], "global_step") == [3, 6, 9]
+    assert column(evals(logs), "global_step") == [3, 6, 9]
     assert meta["stop_reason"] == "targets_reached"
     assert meta["final"]["time_to_target"] == pytest.approx(3.0)  # the validation target's time
 
@@ -112,7 +134,7 @@ def test_target_comparison_is_inclusive(tmp_path):
     meta, logs = run(tmp_path, clock, make_submission(clock, gain=0.25), validation_target=0.75,
                      test_target=0.75)
     # accuracy after 3 steps is exactly 0.75 (15 of 20 examples)
-    assert logs["evals"][0]["validation/accuracy"] == 0.75
+    assert evals(logs)[0]["validation/accuracy"] == 0.75
     assert meta["final"]["time_to_target"] == pytest.approx(3.0)
 
 
@@ -121,7 +143,7 @@ def test_nan_parameters_end_the_trial_at_once(tmp_path):
     meta, logs = run(tmp_path, clock, make_submission(clock, nan_at=4))
     assert meta["status"] == "diverged" and meta["stop_reason"] == "diverged"
     assert meta["final"]["global_step"] == 5  # the step that produced NaN, and no further
-    assert column(logs["evals"], "global_step") == [3]
+    assert column(logs["evals"], "global_step") == [3]  # the snapshot of step 4 is never evaluated
 
 
 def test_training_complete_error_ends_with_a_final_eval(tmp_path):
@@ -188,3 +210,125 @@ def test_train_state_is_read_only_and_hyperparameters_immutable(tmp_path):
         seen["hp"].momentum
     assert seen["hp"].learning_rate == 0.1
     assert math.isfinite(seen["train_state"]["remaining_time"])
+
+
+# -- the eval schedule (docs/scoring.md#measurement-resolution) -----------------------------------
+# Steps of 0.25 s and gains of 1/16 are exact in binary: accuracy k/16 of the 20 examples reaches
+# 0.55 at step 9 and 0.5 at step 8.
+FINE = dict(step_cost=0.25, gain=1 / 16)
+
+
+def test_the_eval_period_and_the_snapshot_period_derive_from_the_budget():
+    spec = make_spec(eval_period_sec=None, max_runtime_sec=160.0)
+    assert spec.eval_period_sec == 4.0 and spec.snapshot_period_sec == 0.4
+    assert make_spec(eval_period_sec=3.0).snapshot_period_sec == pytest.approx(0.3)
+
+
+def test_snapshot_steps_and_the_first_snapshot_that_meets_the_target(tmp_path):
+    clock = FakeClock()
+    meta, logs = run(tmp_path, clock, make_submission(clock, **FINE), eval_period_sec=None,
+                     max_runtime_sec=160.0)
+    # eval period 4 s (16 steps), snapshot period 0.4 s: a snapshot every second step (0.5 s).
+    # The eval of step 16 first meets the target; the snapshots of steps 2, 4, ... are evaluated
+    # in order until step 10, the first at or after step 9 that met it.
+    assert column(evals(logs), "global_step") == [16]
+    assert column(logs["evals"], "global_step") == [2, 4, 6, 8, 10, 16]
+    assert column(logs["evals"], "score") == pytest.approx([0.5, 1.0, 1.5, 2.0, 2.5, 4.0])
+    assert meta["final"]["time_to_target"] == pytest.approx(2.5)
+    assert meta["eval_period_sec"] == 4.0 and meta["snapshot_period_sec"] == 0.4
+
+
+def test_time_to_target_is_that_of_an_eval_at_every_snapshot(tmp_path):
+    clock = FakeClock()
+    # eval period 2.5 s (10 steps), snapshot period 0.25 s: a snapshot after every step
+    coarse, coarse_logs = run(tmp_path, clock, make_submission(clock, **FINE), folder="coarse",
+                              eval_period_sec=2.5)
+    clock = FakeClock()
+    fine, fine_logs = run(tmp_path, clock, make_submission(clock, **FINE), folder="fine",
+                          eval_period_sec=0.25)  # an eval after every step
+    assert column(evals(coarse_logs), "global_step") == [10]
+    assert column(evals(fine_logs), "global_step") == [1, 2, 3, 4, 5, 6, 7, 8, 9]
+    assert coarse["final"]["time_to_target"] == fine["final"]["time_to_target"] == pytest.approx(2.25)
+    # the row that set it holds the same step and metrics under both schedules
+    first = lambda logs: next(r for r in logs["evals"] if r["validation/accuracy"] >= 0.55)  # noqa: E731
+    assert first(coarse_logs)["global_step"] == first(fine_logs)["global_step"] == 9
+    assert first(coarse_logs)["validation/loss"] == first(fine_logs)["validation/loss"]
+
+
+def test_the_test_split_and_train_subset_are_measured_from_the_validation_target_on(tmp_path):
+    clock = FakeClock()
+    # validation target 0.3 first met by the eval of step 3, test target 0.85 at step 9
+    meta, logs = run(tmp_path, clock, make_submission(clock), validation_target=0.3, test_target=0.85)
+    rows = {row["global_step"]: row for row in logs["evals"]}
+    assert [s for s, r in rows.items() if r["snapshot"]] == [1, 2]  # searched, validation only
+    for step in (1, 2):
+        assert rows[step]["test/accuracy"] is None and rows[step]["train/accuracy"] is None
+    for step in (3, 6, 9):
+        assert rows[step]["test/accuracy"] == pytest.approx(0.1 * step)
+        assert rows[step]["train/accuracy"] == pytest.approx(0.1 * step)
+    assert meta["stop_reason"] == "targets_reached" and meta["final"]["global_step"] == 9
+
+
+def test_evals_before_the_validation_target_skip_test_and_train_and_the_final_eval_has_all(tmp_path):
+    clock = FakeClock()
+    meta, logs = run(tmp_path, clock, make_submission(clock), validation_target=2.0,
+                     max_runtime_sec=10.0)
+    rows = evals(logs)
+    assert column(rows, "global_step") == [3, 6, 9, 10]
+    assert all(r["test/accuracy"] is None and r["train/loss"] is None for r in rows[:-1])
+    assert rows[-1]["test/accuracy"] == pytest.approx(1.0) and math.isfinite(rows[-1]["train/loss"])
+    # no target met: the snapshots were never evaluated, and each eval cost one split (0.2 s)
+    assert all(not r["snapshot"] for r in logs["evals"])
+    assert column(rows, "accumulated_eval_time") == pytest.approx([0.2, 0.4, 0.6, 1.2])
+
+
+def test_the_submission_sees_only_real_evals_in_eval_results(tmp_path):
+    clock = FakeClock()
+    seen = []
+    submission = make_submission(clock)
+    inner = submission.update_params
+
+    def update_params(**kwargs):
+        seen.append([step for step, _ in kwargs["eval_results"]])
+        return inner(**kwargs)
+
+    submission.update_params = update_params
+    run(tmp_path, clock, submission, validation_target=0.3, test_target=0.85)
+    assert seen[-1] == [3, 6]  # the step-9 eval ends the trial; snapshots 1 and 2 never appear
+
+
+def test_a_run_without_a_target_measures_every_split_at_every_eval(tmp_path):
+    clock = FakeClock()  # target setting: the targets are unreachable, the curves are the result
+    meta, logs = run(tmp_path, clock, make_submission(clock), validation_target=math.inf,
+                     test_target=math.inf, max_runtime_sec=7.0)
+    assert column(logs["evals"], "global_step") == [3, 6, 7]
+    assert all(r["test/accuracy"] is not None and r["train/loss"] is not None for r in logs["evals"])
+    assert column(logs["evals"], "accumulated_eval_time") == pytest.approx([0.6, 1.2, 1.8])
+
+
+def test_a_snapshot_shares_the_workload_that_a_submission_state_holds(tmp_path):
+    from tests.harness.fakes import FakeWorkload
+
+    class Workload(FakeWorkload):  # a fresh class: no instance of it has been copied before
+        pass
+
+    clock = FakeClock()
+    backend = FakeBackend(clock)
+    backend.make_workload = lambda spec: Workload(spec, clock, backend.eval_cost)
+    backend.save_optimizer_state = lambda state, folder: None  # a local class does not pickle
+    submission = make_submission(clock, prepare_cost=0.0)
+    init, update = submission.init_optimizer_state, submission.update_params
+    submission.init_optimizer_state = lambda **kw: {**init(**kw), "workload": kw["workload"]}
+
+    def update_params(**kw):  # a state that keeps the workload, as the JAX baselines' jitted step
+        state, params, model_state = update(**kw)
+        return {**state, "workload": kw["workload"]}, params, model_state
+
+    submission.update_params = update_params
+    config = TrialConfig(spec=make_spec(), framework="fake", submission_name="fake",
+                         submission_dir=str(tmp_path), ruleset="external", study=0, trial=0, seed=1,
+                         hyperparameters={}, folder=tmp_path / "trial", calibrate=False)
+    meta = Trial(config, submission, backend, splits=make_splits(), time_fn=clock).run()
+    # copying the workload would have given its class `__slotnames__`: a rule violation
+    assert meta["status"] == "completed", meta["error"]
+    assert "__slotnames__" not in vars(Workload)

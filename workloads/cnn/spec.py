@@ -38,7 +38,6 @@ CNN = WorkloadSpec(
     validation_target=0.895,
     test_target=0.89,
     max_runtime_sec=300.0,
-    eval_period_sec=10.0,
     step_hint=1500,
     eval_batch_size=1000,
     model_config={"widths": (8, 16, 32), "activation": "relu", "bn_scale_init": 1.0},
@@ -56,7 +55,6 @@ CNN_SILU = variant(
     test_target=0.885,
     step_hint=1500,
     max_runtime_sec=220.0,
-    eval_period_sec=7.3,
     targets_source="docs/targets.md#cnn_silu",
 )
 
@@ -71,7 +69,6 @@ CNN_GELU = variant(
     test_target=0.89,
     step_hint=1500,
     max_runtime_sec=350.0,
-    eval_period_sec=11.7,
     targets_source="docs/targets.md#cnn_gelu",
 )
 
@@ -85,7 +82,6 @@ CNN_BN_SCALE = variant(
     test_target=0.885,
     step_hint=1500,
     max_runtime_sec=180.0,
-    eval_period_sec=6.0,
     targets_source="docs/targets.md#cnn_bn_scale",
 )
 

@@ -50,7 +50,6 @@ CONFORMER = WorkloadSpec(
     validation_target=0.495,
     test_target=0.49,
     max_runtime_sec=370.0,
-    eval_period_sec=12.3,
     step_hint=800,
     eval_batch_size=250,
     model_config={"num_classes": NUM_CLASSES, "n_mels": N_MELS, "subsampling_channels": 32,
@@ -73,7 +72,6 @@ CONFORMER_ATTN_TEMP = variant(
     test_target=0.48,
     step_hint=800,
     max_runtime_sec=370.0,
-    eval_period_sec=12.3,
     targets_source="docs/targets.md#conformer_attn_temp",
 )
 
@@ -88,7 +86,6 @@ CONFORMER_LAYERNORM = variant(
     test_target=0.57,
     step_hint=800,
     max_runtime_sec=250.0,
-    eval_period_sec=8.3,
     targets_source="docs/targets.md#conformer_layernorm",
 )
 
@@ -103,7 +100,6 @@ CONFORMER_GELU = variant(
     test_target=0.47,
     step_hint=800,
     max_runtime_sec=380.0,
-    eval_period_sec=12.7,
     targets_source="docs/targets.md#conformer_gelu",
 )
 

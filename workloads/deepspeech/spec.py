@@ -64,7 +64,6 @@ DEEPSPEECH = WorkloadSpec(
     validation_target=0.425,
     test_target=0.43,
     max_runtime_sec=490.0,
-    eval_period_sec=16.3,
     step_hint=1500,
     eval_batch_size=250,
     model_config={"conv_channels": 32, "width": 128, "num_lstm_layers": 2, "activation": "relu",
@@ -85,7 +84,6 @@ DEEPSPEECH_TANH = variant(
     test_target=0.45,
     step_hint=1500,
     max_runtime_sec=330.0,
-    eval_period_sec=11.0,
     targets_source="docs/targets.md#deepspeech_tanh",
 )
 
@@ -101,7 +99,6 @@ DEEPSPEECH_NO_RESIDUAL = variant(
     test_target=0.355,
     step_hint=1500,
     max_runtime_sec=380.0,
-    eval_period_sec=12.7,
     targets_source="docs/targets.md#deepspeech_no_residual",
 )
 
@@ -118,7 +115,6 @@ DEEPSPEECH_NORM_SPECAUG = variant(
     test_target=0.55,
     step_hint=1500,
     max_runtime_sec=340.0,
-    eval_period_sec=11.3,
     targets_source="docs/targets.md#deepspeech_norm_specaug",
 )
 

@@ -64,7 +64,6 @@ DLRM = WorkloadSpec(
     validation_target=0.386,
     test_target=0.383,
     max_runtime_sec=530.0,
-    eval_period_sec=17.7,
     step_hint=5800,  # about two epochs of batch 1024: a third one overfits (docs/workloads/dlrm.md)
     eval_batch_size=10_000,
     model_config={"table_sizes": table_sizes(), "embed_dim": 16, "bottom_widths": (64, 32),
@@ -84,7 +83,6 @@ DLRM_LAYERNORM = variant(
     test_target=0.384,
     step_hint=5800,
     max_runtime_sec=430.0,
-    eval_period_sec=14.3,
     targets_source="docs/targets.md#dlrm_layernorm",
 )
 
@@ -98,7 +96,6 @@ DLRM_EMBED_SCALE = variant(
     test_target=0.393,
     step_hint=5800,
     max_runtime_sec=320.0,
-    eval_period_sec=10.7,
     targets_source="docs/targets.md#dlrm_embed_scale",
 )
 
@@ -112,7 +109,6 @@ DLRM_RESNET = variant(
     test_target=0.383,
     step_hint=5800,
     max_runtime_sec=360.0,
-    eval_period_sec=12.0,
     targets_source="docs/targets.md#dlrm_resnet",
 )
 

@@ -62,7 +62,6 @@ GNN = WorkloadSpec(
     validation_target=0.935,
     test_target=0.905,
     max_runtime_sec=280.0,
-    eval_period_sec=9.3,
     step_hint=2500,
     eval_batch_size=500,
     model_config={"hidden": 32, "num_steps": 3, "activation": "relu"},
@@ -81,7 +80,6 @@ GNN_GELU = variant(
     test_target=0.905,
     step_hint=2500,
     max_runtime_sec=210.0,
-    eval_period_sec=7.0,
     targets_source="docs/targets.md#gnn_gelu",
 )
 
@@ -95,7 +93,6 @@ GNN_SILU = variant(
     test_target=0.91,
     step_hint=2500,
     max_runtime_sec=190.0,
-    eval_period_sec=6.3,
     targets_source="docs/targets.md#gnn_silu",
 )
 
@@ -109,7 +106,6 @@ GNN_LARGE = variant(
     test_target=0.91,
     step_hint=2500,
     max_runtime_sec=470.0,
-    eval_period_sec=15.7,
     targets_source="docs/targets.md#gnn_large",
 )
 

@@ -59,7 +59,6 @@ LM = WorkloadSpec(
     validation_target=1.83,
     test_target=1.84,
     max_runtime_sec=180.0,
-    eval_period_sec=6.0,
     step_hint=1000,
     eval_batch_size=256,
     model_config={"vocab_size": VOCAB_SIZE, "seq_len": SEQ_LEN, "d_model": 96, "num_heads": 3,
@@ -80,7 +79,6 @@ LM_SWIGLU = variant(
     test_target=1.94,
     step_hint=1000,
     max_runtime_sec=230.0,
-    eval_period_sec=7.7,
     targets_source="docs/targets.md#lm_swiglu",
 )
 
@@ -95,7 +93,6 @@ LM_POST_LN = variant(
     test_target=1.86,
     step_hint=1000,
     max_runtime_sec=190.0,
-    eval_period_sec=6.3,
     targets_source="docs/targets.md#lm_post_ln",
 )
 
@@ -110,7 +107,6 @@ LM_ATTN_TEMP = variant(
     test_target=1.9,
     step_hint=1000,
     max_runtime_sec=180.0,
-    eval_period_sec=6.0,
     targets_source="docs/targets.md#lm_attn_temp",
 )
 

@@ -66,7 +66,6 @@ TRANSLATE = WorkloadSpec(
     validation_target=0.145,
     test_target=0.145,
     max_runtime_sec=200.0,
-    eval_period_sec=6.7,
     step_hint=900,
     eval_batch_size=1000,
     model_config={"src_vocab": SOURCE_VOCAB, "tgt_vocab": TARGET_VOCAB, "src_len": MAX_LETTERS,
@@ -88,7 +87,6 @@ TRANSLATE_POST_LN = variant(
     test_target=0.135,
     step_hint=900,
     max_runtime_sec=200.0,
-    eval_period_sec=6.7,
     targets_source="docs/targets.md#translate_post_ln",
 )
 
@@ -103,7 +101,6 @@ TRANSLATE_ATTN_TEMP = variant(
     test_target=0.145,
     step_hint=900,
     max_runtime_sec=310.0,
-    eval_period_sec=10.3,
     targets_source="docs/targets.md#translate_attn_temp",
 )
 
@@ -118,7 +115,6 @@ TRANSLATE_GLU_TANH = variant(
     test_target=0.135,
     step_hint=900,
     max_runtime_sec=240.0,
-    eval_period_sec=8.0,
     targets_source="docs/targets.md#translate_glu_tanh",
 )
 

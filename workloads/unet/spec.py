@@ -48,7 +48,6 @@ UNET = WorkloadSpec(
     validation_target=0.81,
     test_target=0.805,
     max_runtime_sec=140.0,
-    eval_period_sec=4.7,
     step_hint=1500,
     eval_batch_size=500,
     model_config={"channels": 8, "levels": 2, "activation": "leaky_relu", "norm": "instance"},
@@ -68,7 +67,6 @@ UNET_WIDE = variant(
     test_target=0.82,
     step_hint=800,
     max_runtime_sec=130.0,
-    eval_period_sec=4.3,
     targets_source="docs/targets.md#unet_wide",
 )
 
@@ -82,7 +80,6 @@ UNET_TANH = variant(
     test_target=0.755,
     step_hint=1500,
     max_runtime_sec=150.0,
-    eval_period_sec=5.0,
     targets_source="docs/targets.md#unet_tanh",
 )
 
@@ -96,7 +93,6 @@ UNET_LAYERNORM = variant(
     test_target=0.795,
     step_hint=1500,
     max_runtime_sec=130.0,
-    eval_period_sec=4.3,
     targets_source="docs/targets.md#unet_layernorm",
 )
 

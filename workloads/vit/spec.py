@@ -47,7 +47,6 @@ VIT = WorkloadSpec(
     validation_target=0.865,
     test_target=0.86,
     max_runtime_sec=250.0,
-    eval_period_sec=8.3,
     step_hint=2000,
     eval_batch_size=1000,
     model_config={"patch_size": 7, "width": 64, "depth": 4, "num_heads": 4, "mlp_dim": 128,
@@ -66,7 +65,6 @@ VIT_GLU = variant(
     test_target=0.86,
     step_hint=2000,
     max_runtime_sec=170.0,
-    eval_period_sec=5.7,
     targets_source="docs/targets.md#vit_glu",
 )
 
@@ -80,7 +78,6 @@ VIT_POST_LN = variant(
     test_target=0.84,
     step_hint=2000,
     max_runtime_sec=130.0,
-    eval_period_sec=4.3,
     targets_source="docs/targets.md#vit_post_ln",
 )
 
@@ -94,7 +91,6 @@ VIT_MAP = variant(
     test_target=0.855,
     step_hint=2000,
     max_runtime_sec=140.0,
-    eval_period_sec=4.7,
     targets_source="docs/targets.md#vit_map",
 )
 

@@ -1,0 +1,86 @@
+"""docs/scoring.md's measurement-resolution table, from recorded results: per workload and
+framework, before and after the eval schedule of docs/scoring.md#measurement-resolution.
+
+Reads the results trees that benchmarks/min_detectable_speedup.py wrote (`--before`: run with
+`--repo` at a checkout before the change; `--after`: this checkout) and prints, per workload,
+framework and tree: the eval period, the evals up to the one that detected the reference target,
+the resolution (the submission time between the evaluation that met the target and the one before
+it, as a share of the time to target), the evals' share of the trial's wall time, the run-to-run
+spread of the time to target and the minimum detectable speedup (all medians over the runs).
+With `--write`, the table replaces the one between the markers in docs/scoring.md.
+
+    .venv/bin/python benchmarks/resolution_table.py --before results/noise_before \
+        --after results/noise --write
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # this folder's scripts
+
+from min_detectable_speedup import percent, read_facts, summarize  # noqa: E402
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "scoring.md"
+START, END = "<!-- resolution table: start -->", "<!-- resolution table: end -->"
+
+
+def rows(label: str, summary: dict) -> list[str]:
+    out = []
+    for (workload, framework), s in summary.items():
+        ttt = s["time_to_target"]
+        resolution = s["resolution_sec"] / ttt if ttt and s["resolution_sec"] is not None else None
+        period = "-" if s["eval_period_sec"] is None else f"{s['eval_period_sec']:.2f}"
+        evals = "-" if s["evals_to_target"] is None else f"{s['evals_to_target']:g}"
+        mds = "-" if s["min_detectable_speedup"] is None else f"{s['min_detectable_speedup']:.3f}x"
+        out.append(f"| `{workload}` | {framework} | {label} | {s['runs']} ({s['reached']}) | "
+                   f"{'-' if ttt is None else f'{ttt:.1f}'} | {period} | {evals} | "
+                   f"{percent(resolution)} | {percent(s['eval_share'])} | {percent(s['spread_cv'])} | "
+                   f"{mds} |")
+    return out
+
+
+def table(before: dict | None, after: dict) -> str:
+    lines = ["| workload | framework | schedule | runs (reached) | time to target, s | eval period, s | "
+             "evals to target | resolution | eval share of wall time | spread (CV) | "
+             "min. detectable speedup |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for pair in sorted(set(after) | set(before or {})):
+        if before and pair in before:
+            lines += rows("before", {pair: before[pair]})
+        if pair in after:
+            lines += rows("after", {pair: after[pair]})
+    return "\n".join(lines)
+
+
+def write(doc: Path, text: str) -> None:
+    content = doc.read_text()
+    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
+    if not pattern.search(content):
+        sys.exit(f"{doc}: no '{START}' ... '{END}' markers; add them where the table goes")
+    doc.write_text(pattern.sub(lambda _: f"{START}\n{text}\n{END}", content))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--before", help="results tree of the schedule before (optional)")
+    parser.add_argument("--after", required=True, help="results tree of this checkout's schedule")
+    parser.add_argument("--submission", default="nadamw")
+    parser.add_argument("--write", action="store_true", help=f"replace the table in {DOC.name}")
+    parser.add_argument("--doc", default=str(DOC))
+    args = parser.parse_args()
+    after = summarize(read_facts(args.after, args.submission))
+    before = summarize(read_facts(args.before, args.submission)) if args.before else None
+    if not after:
+        sys.exit(f"{args.after}: no trials of {args.submission}")
+    text = table(before, after)
+    print(text)
+    if args.write:
+        write(Path(args.doc), text)
+        print(f"wrote the table into {args.doc}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""The host calibration (harness/calibration.py) and the schedule it scales, with a fake clock.
+
+The fake workload's eval forward costs `eval_cost` fake seconds per batch (0.125 here, exact in
+binary), so the calibration of a trial measures exactly that, and a reference of half of it makes
+a host twice as slow."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness import calibration
+from harness.logs import read_trial
+from harness.runner import Trial, TrialConfig
+from tests.harness.fakes import FakeBackend, FakeClock, make_spec, make_splits, make_submission
+
+CPUINFO = """processor\t: 0
+model name\t: Intel(R) Xeon(R) Processor
+cpu family\t: 6
+model\t\t: 143
+stepping\t: 8
+flags\t\t: fpu sse4_2 avx avx2 fma avx512f amx_tile
+
+processor\t: 1
+"""
+
+
+def reference_file(tmp_path, seconds):
+    path = tmp_path / "reference.json"
+    path.write_text(json.dumps({"fake": {"fake": {"seconds": seconds, "host_id": "ref"}}}))
+    return str(path)
+
+
+def run(tmp_path, clock, *, reference, calibrate=True, folder="trial", ruleset="external", **spec):
+    config = TrialConfig(
+        spec=make_spec(**spec), framework="fake", submission_name="fake",
+        submission_dir=str(tmp_path), ruleset=ruleset, study=0, trial=0, seed=1,
+        hyperparameters={}, folder=tmp_path / folder, calibrate=calibrate,
+        calibration_reference=reference)
+    backend = FakeBackend(clock, eval_cost=0.125)
+    trial = Trial(config, make_submission(clock), backend, splits=make_splits(), time_fn=clock)
+    return trial.run(), read_trial(tmp_path / folder)
+
+
+def test_a_host_twice_as_slow_gets_twice_the_budget_and_eval_periods(tmp_path):
+    clock = FakeClock()
+    meta, logs = run(tmp_path, clock, reference=reference_file(tmp_path, 0.0625),
+                     validation_target=2.0, max_runtime_sec=10.0)
+    record = meta["calibration"]
+    assert record["seconds"] == pytest.approx(0.125) and record["reference_seconds"] == 0.0625
+    assert record["speed_factor"] == pytest.approx(2.0)
+    assert record["repeats"] == pytest.approx([0.125] * calibration.REPEATS)
+    assert record["host_id"] == calibration.host_id()
+    assert meta["time_scale"] == pytest.approx(2.0)
+    assert meta["reference_budget_sec"] == 10.0 and meta["budget_sec"] == pytest.approx(20.0)
+    assert meta["eval_period_sec"] == pytest.approx(6.0)
+    assert meta["snapshot_period_sec"] == pytest.approx(0.6)
+    # 1 s steps: evals every 6 s, the budget after 20 steps
+    assert [r["global_step"] for r in logs["evals"]] == [6, 12, 18, 20]
+    assert meta["final"]["global_step"] == 20 and meta["stop_reason"] == "budget"
+    # the calibration is off the clock: warm-up and repeats in the setup account
+    assert meta["final"]["accumulated_setup_time"] == pytest.approx(0.125 * (calibration.REPEATS + 1))
+    assert meta["final"]["accumulated_submission_time"] == pytest.approx(20.0)
+
+
+def test_without_a_reference_the_trial_runs_unscaled_and_says_so(tmp_path):
+    clock = FakeClock()
+    meta, _ = run(tmp_path, clock, reference=str(tmp_path / "absent.json"), validation_target=2.0,
+                  max_runtime_sec=10.0, ruleset="self")
+    assert meta["calibration"]["seconds"] == pytest.approx(0.125)
+    assert meta["calibration"]["reference_seconds"] is None
+    assert meta["calibration"]["speed_factor"] is None
+    assert meta["time_scale"] == 1.0 and "no reference" in meta["time_scale_note"]
+    assert meta["budget_sec"] == 15.0 and meta["final"]["global_step"] == 15
+
+
+def test_calibration_is_skipped_only_when_asked(tmp_path):
+    clock = FakeClock()
+    meta, _ = run(tmp_path, clock, reference=reference_file(tmp_path, 0.0625), calibrate=False,
+                  validation_target=2.0, max_runtime_sec=10.0)
+    assert meta["calibration"] is None and meta["time_scale"] == 1.0
+    assert meta["budget_sec"] == 10.0 and "skipped" in meta["time_scale_note"]
+    assert meta["final"]["accumulated_setup_time"] == 0.0
+
+
+def test_a_resumed_trial_keeps_its_first_calibration(tmp_path):
+    clock = FakeClock()
+    reference = reference_file(tmp_path, 0.0625)
+    config = TrialConfig(
+        spec=make_spec(validation_target=2.0, max_runtime_sec=10.0), framework="fake",
+        submission_name="fake", submission_dir=str(tmp_path), ruleset="external", study=0,
+        trial=0, seed=1, hyperparameters={}, folder=tmp_path / "t", calibration_reference=reference)
+    with pytest.raises(KeyboardInterrupt):  # killed at step 8, after the checkpoint of step 6
+        Trial(config, make_submission(clock, interrupt_at=8), FakeBackend(clock, eval_cost=0.125),
+              splits=make_splits(), time_fn=clock).run()
+    # the resumed trial lands on a host whose eval forward is 3x slower: its scale stays 2
+    meta = Trial(config, make_submission(clock), FakeBackend(clock, eval_cost=0.375),
+                 splits=make_splits(), time_fn=clock).run()
+    assert meta["calibration"]["speed_factor"] == pytest.approx(2.0)
+    assert meta["budget_sec"] == pytest.approx(20.0) and meta["final"]["global_step"] == 20
+
+
+def test_measure_times_each_repeat_after_a_warm_up():
+    clock = FakeClock()
+    costs = iter([5.0, 1.0, 2.0, 3.0])
+    times = calibration.measure(lambda: clock.advance(next(costs)), clock, repeats=3)
+    assert times == [1.0, 2.0, 3.0]
+    assert calibration.record(times, 4.0, "h")["speed_factor"] == pytest.approx(0.5)
+    assert calibration.record(times, None, "h")["speed_factor"] is None
+
+
+def test_host_id_names_the_host_the_cpu_and_its_vector_instructions():
+    host = calibration.host_id(CPUINFO, hostname="node7")
+    assert host == ("node7 | Intel(R) Xeon(R) Processor | family 6 model 143 stepping 8 | "
+                    "sse4_2,avx,avx2,fma,avx512f,amx_tile")
+
+
+def test_a_broken_reference_file_is_named(tmp_path):
+    path = tmp_path / "reference.json"
+    path.write_text("{not json")
+    with pytest.raises(ValueError, match="reference.json.*calibrate.py"):
+        calibration.reference_seconds("cnn", "pytorch", path)
+    assert calibration.reference_seconds("cnn", "pytorch", tmp_path / "absent.json") is None

@@ -1,0 +1,144 @@
+"""The measurement-resolution scripts (benchmarks/min_detectable_speedup.py, normalization_error.py,
+resolution_table.py, calibrate.py): their statistics on known inputs, their reading of trial logs
+made with the fake clock, and one tiny end-to-end run on `smoke` (correctness only, no timing)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness.runner import Trial, TrialConfig
+from tests.harness.fakes import FakeBackend, FakeClock, make_spec, make_splits, make_submission
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "benchmarks"))  # resolution_table imports its sibling
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+mds = load("min_detectable_speedup")
+normalization = load("normalization_error")
+resolution_table = load("resolution_table")
+calibrate = load("calibrate")
+
+
+def fake_trial(out, study, *, step_cost=1.0):
+    clock = FakeClock()
+    config = TrialConfig(
+        spec=make_spec(), framework="fake", submission_name="nadamw", submission_dir="nadamw",
+        ruleset="external", study=study, trial=0, seed=study, hyperparameters={},
+        folder=Path(out) / f"study_{study}", calibrate=False)
+    Trial(config, make_submission(clock, init_cost=2.0, step_cost=step_cost), FakeBackend(clock),
+          splits=make_splits(), time_fn=clock).run()
+
+
+def test_the_variance_of_a_median_of_3_normal_draws():
+    draws = np.median(np.random.default_rng(0).standard_normal((200_000, 3)), axis=1)
+    assert mds.variance_of_median_of_3() == pytest.approx(draws.var(), rel=0.01)
+    assert mds.variance_of_median_of_3() == pytest.approx(0.4487, abs=1e-4)
+
+
+def test_the_minimum_detectable_speedup_of_a_known_spread():
+    times = [math.exp(x) for x in (-0.1, 0.0, 0.1)]  # log-times with standard deviation 0.1
+    expected = math.exp(1.959964 * math.sqrt(2 * 0.44867) * 0.1)
+    assert mds.min_detectable_speedup(times) == pytest.approx(expected, rel=1e-4)
+    assert mds.min_detectable_speedup([10.0, 10.0]) == 1.0
+    assert mds.min_detectable_speedup([10.0]) is None
+
+
+def test_facts_of_a_trial_read_at_a_snapshot(tmp_path):
+    fake_trial(tmp_path, 0)
+    (facts,) = mds.read_facts(tmp_path, "nadamw")
+    # test_runner_timing: evals at steps 1, 4, 7; the snapshot of step 6 (8 s) met the target,
+    # the snapshot of step 5 (7 s) before it did not
+    assert facts["time_to_target"] == 8.0 and facts["evals_to_target"] == 3
+    assert facts["resolution_sec"] == pytest.approx(1.0) and facts["eval_period_sec"] == 3.0
+    assert 0.0 < facts["eval_share"] < 1.0
+
+
+def test_summary_noise_json_and_the_table(tmp_path):
+    for study, cost in enumerate((1.0, 1.0, 2.0)):  # times to target 8, 8 and 14 s
+        fake_trial(tmp_path / "results", study, step_cost=cost)
+    summary = mds.summarize(mds.read_facts(tmp_path / "results", "nadamw"))
+    s = summary["fake", "fake"]
+    assert (s["runs"], s["reached"], s["time_to_target"]) == (3, 3, 8.0)
+    assert s["spread_cv"] == pytest.approx(np.std([8, 8, 14], ddof=1) / 10)
+    assert s["min_detectable_speedup"] == pytest.approx(mds.min_detectable_speedup([8, 8, 14]))
+    path = tmp_path / "noise.json"
+    path.write_text(json.dumps({"other": {"jax": {"runs": 5}}}))
+    noise = mds.write_noise(summary, path)
+    assert noise["other"] == {"jax": {"runs": 5}}  # pairs not measured are kept
+    assert set(noise["fake"]["fake"]) == {"runs", "spread_cv", "min_detectable_speedup", "host_id"}
+    assert json.loads(path.read_text()) == noise
+    table = resolution_table.table(summary, summary)
+    assert "| `fake` | fake | before | 3 (3) | 8.0 | 3.00 | 3 |" in table
+    assert "| `fake` | fake | after |" in table
+
+
+def test_the_table_replaces_only_its_markers(tmp_path):
+    doc = tmp_path / "scoring.md"
+    doc.write_text(f"intro\n{resolution_table.START}\nold\n{resolution_table.END}\nrest\n")
+    resolution_table.write(doc, "| new |")
+    assert doc.read_text() == f"intro\n{resolution_table.START}\n| new |\n{resolution_table.END}\nrest\n"
+
+
+def test_normalization_compares_predicted_and_measured_ratios():
+    def meta(seconds, submission, steps, ttt):
+        return {"calibration": {"seconds": seconds},
+                "final": {"accumulated_submission_time": submission, "global_step": steps,
+                          "time_to_target": ttt}}
+
+    row = normalization.compare(meta(0.2, 40.0, 100, 36.0), meta(0.1, 22.0, 110, 20.0))
+    assert row["predicted"] == pytest.approx(2.0)
+    assert row["step_ratio"] == pytest.approx(0.4 / 0.2)
+    assert row["step_error"] == pytest.approx(0.0, abs=1e-12)
+    assert row["ttt_ratio"] == pytest.approx(1.8) and row["ttt_error"] == pytest.approx(2.0 / 1.8 - 1)
+
+
+def test_calibration_spread_and_reference(tmp_path):
+    assert calibrate.spread([1.0, 1.0]) == (0.0, 0.0)
+    records = [{"workload": "cnn", "framework": "jax", "threads": None, "host_id": "h",
+                "seconds": s, "calibration_sec": 0.5, "measured_at": "t"} for s in (0.1, 0.3, 0.2)]
+    reference = calibrate.write_reference(records, tmp_path / "ref.json")
+    assert reference["cnn"]["jax"]["seconds"] == 0.2 and reference["cnn"]["jax"]["calibrations"] == 3
+    assert "| `cnn` | jax | 3 | 0.2000 |" in calibrate.table(records)
+
+
+def test_the_scripts_end_to_end_on_smoke(tmp_path):
+    """Two seeds of `smoke` in PyTorch, then the normalization pair: correctness only."""
+    python = sys.executable
+    noise = tmp_path / "noise.json"
+    done = subprocess.run(
+        [python, "benchmarks/min_detectable_speedup.py", "--workloads", "smoke", "--frameworks",
+         "pytorch", "--seeds", "2", "--out", str(tmp_path / "noise"), "--noise-json", str(noise)],
+        cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "| `smoke` | pytorch | 2 (2) |" in done.stdout
+    assert json.loads(noise.read_text())["smoke"]["pytorch"]["runs"] == 2
+    again = subprocess.run(  # resumes: both trials are reused, nothing runs again
+        [python, "benchmarks/min_detectable_speedup.py", "--workloads", "smoke", "--frameworks",
+         "pytorch", "--seeds", "2", "--out", str(tmp_path / "noise"), "--noise-json", str(noise)],
+        cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and again.stdout.count(": ok") == 2
+    table = subprocess.run(
+        [python, "benchmarks/resolution_table.py", "--after", str(tmp_path / "noise")],
+        cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert table.returncode == 0 and "| `smoke` | pytorch | after | 2 (2) |" in table.stdout
+    norm = subprocess.run(
+        [python, "benchmarks/normalization_error.py", "--workloads", "smoke", "--frameworks",
+         "pytorch", "--seeds", "1", "--out", str(tmp_path / "norm")],
+        cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert norm.returncode == 0, norm.stderr
+    assert "| `smoke` | pytorch | 0 |" in norm.stdout and "step_error: median" in norm.stdout
