@@ -122,7 +122,8 @@ def choose_ruleset(trials: pd.DataFrame, ruleset: str | None) -> str:
 
 def inconsistent_workloads(trials: pd.DataFrame) -> list[dict]:
     """A problem row for every workload whose trials ran under different targets or budgets."""
-    columns = ["base_workload", "target_metric", "lower_is_better", "validation_target", "budget_sec"]
+    columns = ["base_workload", "target_metric", "lower_is_better", "validation_target",
+               "reference_budget_sec"]
     out = []
     for workload, group in trials.groupby("workload", sort=True):
         settings = group[columns].drop_duplicates()

@@ -52,7 +52,8 @@ TRIAL_COLUMNS = [
     "target_metric",
     "lower_is_better",
     "validation_target",
-    "budget_sec",
+    "budget_sec",  # the budget the trial ran under: reference-host seconds x its speed factor
+    "reference_budget_sec",  # the workload's budget in reference-host seconds (one per workload)
     "num_evals",
     "final_time",  # `score` at the last eval row (0 when there is none)
     "time_to_target",  # from eval_measurements.csv; inf when the target was never reached
@@ -231,6 +232,7 @@ def _trial_tables(trial: dict) -> tuple[dict, list[dict], list[tuple[str, str]]]
         "lower_is_better": lower,
         "validation_target": target,
         "budget_sec": budget,
+        "reference_budget_sec": float(meta.get("reference_budget_sec") or budget),
         "num_evals": len(evals),
         "final_time": final_time,
         "time_to_target": ttt,

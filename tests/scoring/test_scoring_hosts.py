@@ -164,3 +164,17 @@ def test_without_a_record_the_output_says_noise_not_measured(tmp_path, time_writ
     (tmp_path / "broken.json").write_text("[1]")
     assert run(["score", str(root), "--noise", str(tmp_path / "broken.json")]) == 2
     assert "broken.json: must map workload" in capsys.readouterr().err
+
+
+def test_budgets_scaled_for_a_slower_host_are_not_inconsistent(tmp_path, time_writer):
+    """A trial runs under its workload's budget times its host's speed factor: trials of one
+    workload on two hosts have different `budget_sec` but the same `reference_budget_sec`."""
+    root = tmp_path / "r"
+    time_writer(root, "adamw", "mnist", 0, 40.0, calibration=calibration("host-a", 1.0),
+                budget_sec=100.0, extra_meta={"reference_budget_sec": 100.0})
+    time_writer(root, "sgd", "mnist", 0, 70.0, calibration=calibration("host-b", 1.5),
+                budget_sec=150.0, extra_meta={"reference_budget_sec": 100.0})
+    assert "inconsistent" not in kinds(score_results(load_results([root]), n_bootstrap=10))
+    time_writer(root, "lamb", "mnist", 0, 70.0, calibration=calibration("host-b", 1.5),
+                budget_sec=150.0, extra_meta={"reference_budget_sec": 120.0})
+    assert "inconsistent" in kinds(score_results(load_results([root]), n_bootstrap=10))
