@@ -21,6 +21,7 @@ this error. Prints every row and the median and largest absolute error.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import subprocess
 import sys
@@ -85,6 +86,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=2, help="trials per pair and config (default 2)")
     parser.add_argument("--out", default="results/normalization")
     parser.add_argument("--no-run", action="store_true", help="only compare what --out holds")
+    parser.add_argument("--record", help="write the time-to-target error to this JSON file (e.g. "
+                        "scoring/normalization.json, which `algobench leaderboard --compare` states)")
     args = parser.parse_args()
     if not args.no_run:
         run_trials(args)
@@ -107,11 +110,20 @@ def main() -> None:
         ttt_error = "-" if row["ttt_error"] is None else f"{row['ttt_error']:+.1%}"
         print(f"| `{key[0]}` | {key[1]} | {key[2]} | {row['predicted']:.3f} | {row['step_ratio']:.3f} | "
               f"{row['step_error']:+.1%} | {ttt} | {ttt_error} |")
+    summaries = {}
     for name in ("step_error", "ttt_error"):
         errors = [abs(r[name]) for r in rows if r[name] is not None]
         if errors:
+            summaries[name] = {"median_abs_error": statistics.median(errors),
+                               "max_abs_error": max(errors), "trials": len(errors)}
             print(f"{name}: median |error| {statistics.median(errors):.1%}, largest {max(errors):.1%} "
                   f"({len(errors)} pairs)")
+    if args.record and "ttt_error" in summaries:
+        record = {**summaries["ttt_error"], "configurations": (
+            f"time to target, --threads {a_threads} against {b_threads}, "
+            f"{', '.join(sorted({k[0] for k in keys}))}")}
+        Path(args.record).write_text(json.dumps(record, indent=1) + "\n")
+        print(f"wrote {args.record}")
 
 
 if __name__ == "__main__":
