@@ -263,5 +263,5 @@ def normalization_note(path: Path = NORMALIZATION_FILE) -> str:
         return "normalization error: not measured"
     record = read_json(path)
     return (f"normalization error: median {record['median_abs_error']:.1%}, max "
-            f"{record['max_abs_error']:.1%} over {record['trials']} trials "
+            f"{record['max_abs_error']:.1%} over {record['trials']} pairs of trials "
             f"({record['configurations']})")
