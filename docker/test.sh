@@ -21,6 +21,10 @@ for arg in "$@"; do
        exit 2 ;;
   esac
 done
+if ! command -v docker >/dev/null; then
+  echo "docker/test.sh: docker is missing: apt-get install -y docker.io (docs/docker.md)" >&2
+  exit 2
+fi
 if [ ! -x .venv/bin/algobench ]; then
   echo "docker/test.sh: .venv/bin/algobench is missing: run bash scripts/setup.sh first" >&2
   exit 2
