@@ -50,6 +50,10 @@ def cpu_info(cpuinfo: str | None = None) -> dict:
 
 
 def git_commit() -> str | None:
+    """The checkout's commit (`+dirty` with uncommitted changes); in a container image, which
+    holds no .git, the commit the image was built from (ALGOBENCH_GIT_COMMIT, docker/Dockerfile)."""
+    if os.environ.get("ALGOBENCH_GIT_COMMIT"):
+        return os.environ["ALGOBENCH_GIT_COMMIT"]
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
                              text=True, timeout=5)

@@ -1,5 +1,6 @@
 """What meta.json records of the CPU a trial ran on."""
 
+from harness import provenance
 from harness.provenance import cpu_info
 
 CPUINFO = """processor\t: 0
@@ -33,3 +34,11 @@ def test_cpu_info_of_this_machine_has_the_fields():
     info = cpu_info()
     assert set(info) == {"cpu", "cpu_id", "cpu_vector_flags"}
     assert all(isinstance(f, str) for f in info["cpu_vector_flags"])
+
+
+def test_git_commit_in_an_image_comes_from_its_build(monkeypatch):
+    """docker/Dockerfile sets ALGOBENCH_GIT_COMMIT: an image holds no .git to read."""
+    monkeypatch.setenv("ALGOBENCH_GIT_COMMIT", "0123abc-dirty")
+    assert provenance.git_commit() == "0123abc-dirty"
+    monkeypatch.delenv("ALGOBENCH_GIT_COMMIT")
+    assert provenance.git_commit() != "0123abc-dirty"
