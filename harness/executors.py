@@ -274,13 +274,20 @@ class SubmititExecutor:
     """Submits `run_task` for every unfinished trial as one job array through submitit (Slurm, or
     submitit's local backend with `cluster="local"`), waits for the jobs and records the ones that
     died. A data-parallel PyTorch trial gets `devices` tasks per node, whose torch.distributed
-    environment submitit sets; a preempted or timed-out job is requeued and resumes from its
-    checkpoint (`TrialFunction` is submitit-checkpointable)."""
+    environment submitit sets.
+
+    A job requeued by Slurm (preemption, `scontrol requeue`) resumes its trial from the last
+    checkpoint, clock included. Near its time limit a job is requeued `timeout_requeues` times
+    (submitit's `max_num_timeout`; `TrialFunction` is submitit-checkpointable); after that, or
+    where Slurm killed it at the limit (state TIMEOUT), its trial is recorded as interrupted,
+    not failed, and `run` raises `PlanInterrupted` once every job has ended: the next run
+    resumes it."""
 
     def __init__(self, folder: str | Path, *, cluster: str | None = None,
                  parallel: int | None = None, threads: int | None = None,
                  timeout_min: int | None = None, slurm_partition: str | None = None,
-                 gpus_per_trial: int = 0, poll_s: float = 1.0, **parameters: Any):
+                 gpus_per_trial: int = 0, timeout_requeues: int = 3, poll_s: float = 1.0,
+                 **parameters: Any):
         if parallel is not None and parallel < 1:
             raise PlanError(f"--parallel must be at least 1, got {parallel}")
         if threads is not None and threads < 1:
@@ -288,13 +295,16 @@ class SubmititExecutor:
         self.folder, self.cluster, self.parallel = Path(folder), cluster, parallel
         self.threads, self.timeout_min, self.partition = threads, timeout_min, slurm_partition
         self.gpus_per_trial, self.poll_s, self.parameters = gpus_per_trial, poll_s, parameters
+        self.timeout_requeues = timeout_requeues
 
     def _executor(self, tasks: Sequence[TrialTask]):
         import submitit
 
         from workloads.registry import get_spec
 
-        executor = submitit.AutoExecutor(folder=self.folder, cluster=self.cluster)
+        executor = submitit.AutoExecutor(folder=self.folder, cluster=self.cluster,
+                                         slurm_max_num_timeout=self.timeout_requeues,
+                                         local_max_num_timeout=self.timeout_requeues)
         devices = max(t.devices for t in tasks)
         torch_dp = any(t.framework == "pytorch" for t in tasks) and devices > 1
         # generous: the budget is submission time only; setup and evals come on top

@@ -130,7 +130,7 @@ def test_a_job_over_its_time_limit_is_recorded_as_such_and_resumes_on_the_next_r
     study.write_plan(plan)
     tasks = [dataclasses.replace(t, spec_overrides={"max_runtime_sec": 600.0}) for t in plan.tasks]
     limited = SubmititExecutor(out / "submitit", cluster="slurm", threads=1, timeout_min=1,
-                               max_num_timeout=0, signal_delay_s=20)
+                               timeout_requeues=0, slurm_signal_delay_s=20)
     stream = io.StringIO()
     with pytest.raises(PlanInterrupted):
         limited.run(tasks, study.Progress(plan, stream))
