@@ -151,3 +151,32 @@ def test_a_job_over_its_time_limit_is_recorded_as_such_and_resumes_on_the_next_r
     assert "interrupted" not in trial["meta"]
     assert {r["preemption_count"] for r in trial["evals"]} == {0, 1}
     assert progress.counts() == {"total": 1, "done": 1, "running": 0, "failed": 0}
+
+
+def test_a_job_that_slurm_killed_at_its_time_limit_leaves_its_trial_resumable(
+        tmp_path, monkeypatch):
+    # no cluster needed: submitit's job as Slurm leaves it when it kills a job at its time limit
+    # before submitit could act (no result file; sacct says TIMEOUT)
+    class KilledJob:
+        job_id, state = "7_0", "TIMEOUT"
+        paths = type("Paths", (), {"result_pickle": tmp_path / "absent.pkl"})()
+
+        def done(self):
+            return True
+
+    class Executor:
+        def map_array(self, function, arguments):
+            return [KilledJob() for _ in arguments]
+
+    submission = make_submission(tmp_path, [{**SLOW, "sleep": 0.0}], frameworks=("jax",))
+    out = tmp_path / "out"
+    plan = study.build_plan(submission, ["smoke"], ["jax"], out=out, studies=1, trials=1)
+    executor = SubmititExecutor(out / "submitit", cluster="slurm", poll_s=0.01)
+    monkeypatch.setattr(executor, "_executor", lambda tasks: Executor())
+    progress = study.Progress(plan, io.StringIO())
+    with pytest.raises(PlanInterrupted):
+        executor.run(plan.tasks, progress)
+    meta = read_trial(folder(out, 0))["meta"]
+    assert meta["status"] == "running"
+    assert meta["interrupted"] == "job 7_0 reached its time limit (state TIMEOUT)"
+    assert progress.counts() == {"total": 1, "done": 0, "running": 0, "failed": 0}
