@@ -329,8 +329,11 @@ class SubmititExecutor:
             meta = trial_meta(task)
             if has_ended(meta):
                 progress.ended(task, meta, skipped=True)
-            else:
-                todo.append(task)
+                continue
+            if meta is not None and "interrupted" in meta:  # how the last run ended: not this one
+                del meta["interrupted"]
+                atomic_write_json(task.folder / META_FILE, meta)
+            todo.append(task)
         if not todo:
             return
         executor = self._executor(todo)
@@ -423,7 +426,10 @@ def _stop_at_time_limit() -> None:
     import submitit
     from submitit.core.utils import UncompletedJobError
 
-    environment = submitit.JobEnvironment()
+    try:
+        environment = submitit.JobEnvironment()
+    except RuntimeError:  # not in a submitit job: nothing to wrap
+        return
     number = environment._usr_sig()  # the signal submitit listens to (SUBMITIT_PREEMPT_SIGNAL)
     handler = signal.getsignal(number)
     if not callable(handler):  # not under submitit: nothing to wrap

@@ -178,6 +178,9 @@ def test_a_job_that_slurm_killed_at_its_time_limit_leaves_its_trial_resumable(
         def done(self):
             return True
 
+        def stderr(self):
+            return "out of memory"
+
     class Executor:
         def map_array(self, function, arguments):
             return [KilledJob() for _ in arguments]
@@ -194,3 +197,10 @@ def test_a_job_that_slurm_killed_at_its_time_limit_leaves_its_trial_resumable(
     assert meta["status"] == "running"
     assert meta["interrupted"] == "job 7_0 reached its time limit (state TIMEOUT)"
     assert progress.counts() == {"total": 1, "done": 0, "running": 0, "failed": 0}
+
+    # the next run's job dies hard: a failure, whatever the run before said
+    KilledJob.job_id, KilledJob.state = "8_0", "OUT_OF_MEMORY"
+    executor.run(plan.tasks, progress)
+    meta = read_trial(folder(out, 0))["meta"]
+    assert (meta["status"], "interrupted" in meta) == ("failed", False)
+    assert meta["error"].splitlines()[-1] == "job 8_0 died without a result (state OUT_OF_MEMORY)"
