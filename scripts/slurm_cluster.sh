@@ -13,6 +13,7 @@
 #
 # Must run as root (the daemons and the jobs run as root). The ports are ALGOBENCH_SLURM_PORT
 # (default 16817) to +3: slurmctld, slurmd, slurmdbd, mariadbd (127.0.0.1 only).
+# A start that fails stops what it started, unless ALGOBENCH_SLURM_KEEP=1 (to look at them).
 set -euo pipefail
 
 PACKAGES="slurm-wlm munge slurmdbd mariadb-server"
@@ -46,7 +47,7 @@ wait_for() {
   local limit=$1 what=$2; shift 2
   local deadline=$((SECONDS + limit))
   until "$@" >/dev/null 2>&1; do
-    [ $SECONDS -lt $deadline ] || { [ -n "${KEEP:-}" ] || stop; die "$what did not come up within ${limit}s (logs: $DIR/log)"; }
+    [ $SECONDS -lt $deadline ] || { [ -n "${ALGOBENCH_SLURM_KEEP:-}" ] || stop; die "$what did not come up within ${limit}s (logs: $DIR/log)"; }
     sleep 0.2
   done
 }
