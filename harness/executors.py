@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from harness import backends
-from harness.logs import META_FILE, atomic_write_json
+from harness.logs import EVENTS_FILE, META_FILE, TrialLog, atomic_write_json
 from harness.study import PlanError, Progress, TrialTask, trial_meta
 from harness.trial import has_ended
 
@@ -90,28 +90,56 @@ def _tail(path: Path, lines: int = 20) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+def _meta_or_identity(task: TrialTask) -> dict:
+    """The trial's meta.json, or its identity from the plan where the runner wrote nothing yet."""
+    meta = trial_meta(task)
+    if meta is not None:
+        return meta
+    from harness.runner import TrialConfig, identity_meta
+    from workloads.registry import get_spec
+
+    config = TrialConfig(
+        spec=get_spec(task.workload), framework=task.framework,
+        submission_name=task.submission, submission_dir=task.submission_dir,
+        ruleset=task.ruleset, study=task.study, trial=task.trial, seed=task.seed,
+        hyperparameters=task.hyperparameters, folder=task.folder)
+    return {**identity_meta(config), "base_seed": task.base_seed, "status": "running"}
+
+
 def record_failure(task: TrialTask, reason: str, exit_code: int | None = None,
                    output: str = "") -> dict:
     """Record a trial whose process ended without ending the trial as `failed`. A meta.json that
     already says how the trial ended (the runner wrote it) is kept as it is."""
-    meta = trial_meta(task)
+    meta = _meta_or_identity(task)
     if has_ended(meta):
         return meta
-    if meta is None:  # died before the runner wrote anything: the identity from the plan
-        from harness.runner import TrialConfig, identity_meta
-        from workloads.registry import get_spec
-
-        config = TrialConfig(
-            spec=get_spec(task.workload), framework=task.framework,
-            submission_name=task.submission, submission_dir=task.submission_dir,
-            ruleset=task.ruleset, study=task.study, trial=task.trial, seed=task.seed,
-            hyperparameters=task.hyperparameters, folder=task.folder)
-        meta = {**identity_meta(config), "base_seed": task.base_seed}
     meta.update(status="failed", stop_reason="error", exit_code=exit_code,
                 error=f"{output.rstrip()}\n{reason}".strip(),  # the reason is the last line
                 finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     atomic_write_json(task.folder / META_FILE, meta)
     return meta
+
+
+def record_interruption(task: TrialTask, reason: str) -> dict:
+    """Record a trial stopped from outside before its end (a Slurm time limit) as interrupted:
+    meta.json keeps status `running` (so the next run resumes it from its last checkpoint, clock
+    included) and says why under `interrupted`; events.jsonl gets an `interrupted` event, which
+    the resumed trial keeps. A trial that already ended is left as it is."""
+    meta = _meta_or_identity(task)
+    if has_ended(meta):
+        return meta
+    meta["interrupted"] = reason
+    task.folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(task.folder / META_FILE, meta)
+    if (task.folder / EVENTS_FILE).exists():
+        TrialLog.resume(task.folder).add_event("interrupted", wall_time=time.time(), reason=reason)
+    return meta
+
+
+class PlanInterrupted(KeyboardInterrupt):
+    """Some trials of the plan stopped before their end without failing (a Slurm time limit).
+    A KeyboardInterrupt, so that the CLI says what it says after Ctrl-C: the plan is unfinished,
+    and the same command again resumes the interrupted trials."""
 
 
 # -- the local executor ------------------------------------------------------------------------
@@ -247,13 +275,20 @@ class SubmititExecutor:
     """Submits `run_task` for every unfinished trial as one job array through submitit (Slurm, or
     submitit's local backend with `cluster="local"`), waits for the jobs and records the ones that
     died. A data-parallel PyTorch trial gets `devices` tasks per node, whose torch.distributed
-    environment submitit sets; a preempted or timed-out job is requeued and resumes from its
-    checkpoint (`TrialFunction` is submitit-checkpointable)."""
+    environment submitit sets.
+
+    A job requeued by Slurm (preemption, `scontrol requeue`) resumes its trial from the last
+    checkpoint, clock included. Near its time limit a job is requeued `timeout_requeues` times
+    (submitit's `max_num_timeout`; `TrialFunction` is submitit-checkpointable); after that, or
+    where Slurm killed it at the limit (state TIMEOUT), its trial is recorded as interrupted,
+    not failed, and `run` raises `PlanInterrupted` once every job has ended: the next run
+    resumes it."""
 
     def __init__(self, folder: str | Path, *, cluster: str | None = None,
                  parallel: int | None = None, threads: int | None = None,
                  timeout_min: int | None = None, slurm_partition: str | None = None,
-                 gpus_per_trial: int = 0, poll_s: float = 1.0, **parameters: Any):
+                 gpus_per_trial: int = 0, timeout_requeues: int = 3, poll_s: float = 1.0,
+                 **parameters: Any):
         if parallel is not None and parallel < 1:
             raise PlanError(f"--parallel must be at least 1, got {parallel}")
         if threads is not None and threads < 1:
@@ -261,13 +296,16 @@ class SubmititExecutor:
         self.folder, self.cluster, self.parallel = Path(folder), cluster, parallel
         self.threads, self.timeout_min, self.partition = threads, timeout_min, slurm_partition
         self.gpus_per_trial, self.poll_s, self.parameters = gpus_per_trial, poll_s, parameters
+        self.timeout_requeues = timeout_requeues
 
     def _executor(self, tasks: Sequence[TrialTask]):
         import submitit
 
         from workloads.registry import get_spec
 
-        executor = submitit.AutoExecutor(folder=self.folder, cluster=self.cluster)
+        executor = submitit.AutoExecutor(folder=self.folder, cluster=self.cluster,
+                                         slurm_max_num_timeout=self.timeout_requeues,
+                                         local_max_num_timeout=self.timeout_requeues)
         devices = max(t.devices for t in tasks)
         torch_dp = any(t.framework == "pytorch" for t in tasks) and devices > 1
         # generous: the budget is submission time only; setup and evals come on top
@@ -292,8 +330,11 @@ class SubmititExecutor:
             meta = trial_meta(task)
             if has_ended(meta):
                 progress.ended(task, meta, skipped=True)
-            else:
-                todo.append(task)
+                continue
+            if meta is not None and "interrupted" in meta:  # how the last run ended: not this one
+                del meta["interrupted"]
+                atomic_write_json(task.folder / META_FILE, meta)
+            todo.append(task)
         if not todo:
             return
         executor = self._executor(todo)
@@ -305,7 +346,7 @@ class SubmititExecutor:
             jobs.extend(zip(submitted, members))
         for job, task in jobs:
             progress.started(task, f"(job {job.job_id})")
-        waiting = list(jobs)
+        waiting, interrupted = list(jobs), []
         while waiting:
             time.sleep(self.poll_s)
             progress.tick(task for _, task in waiting)
@@ -313,12 +354,23 @@ class SubmititExecutor:
                 waiting.remove((job, task))
                 meta = trial_meta(task)
                 if not has_ended(meta):
-                    meta = record_failure(task, *self._failure(job))
+                    state = job.state  # fresh: without a result, `done()` came from sacct
+                    if state == "TIMEOUT" and not (meta or {}).get("interrupted"):
+                        meta = record_interruption(  # Slurm killed it at its time limit
+                            task, f"job {job.job_id} reached its time limit (state TIMEOUT)")
+                    if (meta or {}).get("interrupted"):
+                        interrupted.append(task)
+                        progress.running.discard(task.key)
+                        print(f"stopped {task.key}: {meta['interrupted']}; resumes on the next run",
+                              file=progress.stream, flush=True)
+                        continue
+                    meta = record_failure(task, *self._failure(job, state))
                 progress.ended(task, meta)
-
+        if interrupted:
+            raise PlanInterrupted(f"{len(interrupted)} trial(s) stopped at the job time limit")
 
     @staticmethod
-    def _failure(job) -> tuple[str, None, str]:
+    def _failure(job, state: str) -> tuple[str, None, str]:
         """Why a job ended without ending its trial, and the tail of its stderr."""
         output = "\n".join((job.stderr() or "").strip().splitlines()[-20:])
         if job.paths.result_pickle.exists():  # the job's Python code ended: returned or raised
@@ -331,7 +383,7 @@ class SubmititExecutor:
                         None, output)
         # died hard (signal, OOM kill, node failure): no result; `job.result()` would first wait
         # 15 s for a result file that never comes
-        return f"job {job.job_id} died without a result (state {job.state})", None, output
+        return f"job {job.job_id} died without a result (state {state})", None, output
 
 
 try:  # submitit is optional (the `slurm` extra); without it only the local executor runs
@@ -340,9 +392,21 @@ except ImportError:  # pragma: no cover
     _Checkpointable = object
 
 
+class TimeLimitReached(BaseException):
+    """Raised in a Slurm job when the time-limit signal comes and submitit will not requeue the
+    job (its `max_num_timeout` requeues are spent). A BaseException, so that the runner, which
+    records any Exception as the trial's failure, lets it through: the trial stays resumable."""
+
+
 class TrialFunction(_Checkpointable):
     """The callable submitit runs: `run_task` in the job's process. Checkpointable: on preemption
-    or timeout submitit requeues the same call, and `run_trial` resumes from the checkpoint."""
+    or timeout submitit requeues the same call, and `run_trial` resumes from the checkpoint.
+
+    Near the time limit (`--signal=USR2@90`, submitit's default) submitit's handler requeues the
+    job and exits, while requeues are left. Once none are left it raises its UncompletedJobError
+    in whatever the trial was doing, which the runner would record as the trial's failure; here it
+    becomes `TimeLimitReached`, and the trial is recorded as interrupted instead (its meta.json
+    says so and keeps status `running`), to resume on the next run."""
 
     def __call__(self, task_json: str) -> dict:
         task = TrialTask.from_json(task_json)
@@ -351,4 +415,33 @@ class TrialFunction(_Checkpointable):
 
             # RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR/PORT for torch.distributed, from Slurm
             submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
-        return run_task(task)
+        _stop_at_time_limit()
+        try:
+            return run_task(task)
+        except TimeLimitReached as reached:
+            return record_interruption(task, str(reached))
+
+
+def _stop_at_time_limit() -> None:
+    """Wrap submitit's time-limit signal handler (installed before the job's function runs) so
+    that its last word, "not requeued", reaches `TrialFunction` as `TimeLimitReached`."""
+    import submitit
+    from submitit.core.utils import UncompletedJobError
+
+    try:
+        environment = submitit.JobEnvironment()
+    except RuntimeError:  # not in a submitit job: nothing to wrap
+        return
+    number = environment._usr_sig()  # the signal submitit listens to (SUBMITIT_PREEMPT_SIGNAL)
+    handler = signal.getsignal(number)
+    if not callable(handler):  # not under submitit: nothing to wrap
+        return
+
+    def on_time_limit(signum, frame):
+        try:
+            handler(signum, frame)  # checkpoint, requeue and exit, where a requeue is left
+        except UncompletedJobError as err:
+            raise TimeLimitReached(f"job {environment.job_id} reached its time limit with no "
+                                   f"requeue left ({err})") from None
+
+    signal.signal(number, on_time_limit)
