@@ -65,7 +65,7 @@ def run_trials(args) -> None:
     for seed in range(args.seeds):
         for workload in args.workloads:
             for framework in (args.frameworks if seed % 2 == 0 else args.frameworks[::-1]):
-                command = [sys.executable, "-m", "harness.cli", "run",
+                command = [sys.executable, "-m", "algobench.cli", "run",
                            str(Path(args.submission).resolve()), "--workload", workload,
                            "--framework", framework, "--out", str(Path(args.out).resolve()),
                            "--study", str(seed), "--trial", str(args.trial), "--no-keep-checkpoint"]

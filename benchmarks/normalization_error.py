@@ -44,7 +44,7 @@ def run_trials(args) -> None:
                 configs = args.configs if seed % 2 == 0 else args.configs[::-1]
                 for threads in configs:
                     out = Path(args.out).resolve() / f"threads_{threads}"
-                    command = [sys.executable, "-m", "harness.cli", "run",
+                    command = [sys.executable, "-m", "algobench.cli", "run",
                                str(REPO / "submissions" / "nadamw"), "--workload", workload,
                                "--framework", framework, "--out", str(out), "--study", str(seed),
                                "--trial", "0", "--threads", str(threads), "--no-keep-checkpoint"]

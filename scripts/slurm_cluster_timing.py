@@ -56,7 +56,7 @@ def main() -> int:
         start_s, printed = timed(["bash", str(SCRIPT), "start", str(cluster)], env)
         env["SLURM_CONF"] = str(cluster / "slurm.conf")
         try:
-            tune = [sys.executable, "-m", "harness.cli", "tune", "submissions/nadamw",
+            tune = [sys.executable, "-m", "algobench.cli", "tune", "submissions/nadamw",
                     "--workloads", "smoke", "--framework", "jax", "--studies", "1",
                     "--trials", str(args.trials), "--parallel", str(args.parallel),
                     "--threads", "1"]

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from harness import study
-from harness.cli import main
+from algobench.cli import main
 from harness.executors import PlanInterrupted, SubmititExecutor
 from harness.logs import read_events, read_trial
 from tests.harness.tuning_submissions import REPO, make_submission
@@ -97,7 +97,7 @@ def test_a_requeued_job_resumes_from_its_checkpoint_with_its_clock(slurm_cluster
                                  frameworks=("jax",))
     out = tmp_path / "out"
     tune = subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "tune", str(submission), "--workloads", "smoke",
+        [sys.executable, "-m", "algobench.cli", "tune", str(submission), "--workloads", "smoke",
          "--framework", "jax", "--studies", "1", "--trials", "1", "--executor", "slurm",
          "--threads", "1", "--out", str(out)],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -204,3 +204,15 @@ def test_a_job_that_slurm_killed_at_its_time_limit_leaves_its_trial_resumable(
     meta = read_trial(folder(out, 0))["meta"]
     assert (meta["status"], "interrupted" in meta) == ("failed", False)
     assert meta["error"].splitlines()[-1] == "job 8_0 died without a result (state OUT_OF_MEMORY)"
+
+
+def test_the_leaderboard_runs_through_the_same_executor(slurm_cluster, tmp_path, capsys):
+    """`algobench leaderboard --executor slurm`: its trials are one job array, and it scores them."""
+    out = tmp_path / "board"
+    assert main(["leaderboard", "--protocol", "tiny", "--submissions", "nadamw", "--workloads",
+                 "smoke", "--executor", "slurm", "--threads", "1", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    records = sacct(job_id(out))
+    assert len(records) == 2 and {r["State"] for r in records} == {"COMPLETED"}
+    assert "algobench leaderboard: external tuning, pytorch entries" in printed
+    assert (out / "trials.csv").exists() and (out / "scores" / "external" / "report.html").exists()

@@ -1,4 +1,4 @@
-"""`algobench score` and `algobench report`, through a parser built the way harness/cli.py does."""
+"""`algobench score` and `algobench report`, through a parser built the way algobench/cli.py does."""
 
 import argparse
 
