@@ -114,8 +114,12 @@ class AlgoPerfSubmission:
             theirs_name = ALGOPERF_WORKLOADS.get(workload_name)
             if theirs_name is None or theirs_name == workload_name:
                 raise ValueError(f"{self._path}: get_batch_size({workload_name!r}) raised ValueError "
-                                 f"({err}) and the workload has no other AlgoPerf name") from err
-        theirs = int(self._module.get_batch_size(workload_name=theirs_name))
+                                 f"({err}) and the workload has no other AlgoPerf name; add it") from err
+        try:
+            theirs = int(self._module.get_batch_size(workload_name=theirs_name))
+        except ValueError as err:
+            raise ValueError(f"{self._path}: get_batch_size knows neither {workload_name!r} nor "
+                             f"AlgoPerf's {theirs_name!r} ({err}); add one of them to it") from err
         ours = our_baseline_batch_size(workload_name)
         baseline = ALGOPERF_BASELINE_BATCH_SIZES[theirs_name]
         size = scaled_batch_size(ours, theirs, baseline)

@@ -1,0 +1,105 @@
+"""AlgoPerf-style submissions (tests/algoperf/*: written here from AlgoPerf's documented API, in
+its folder layout, both API versions, a `jax.pmap` file) run unchanged and reach the `smoke`
+target in both frameworks; a `jax.pmap` file on two devices trains as on one; an AlgoPerf-style
+NAdamW follows our native NAdamW's trajectory."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness import study
+from harness.executors import LocalExecutor
+from harness.logs import read_trial
+from harness.loader import load_submission
+from harness.spec import Hyperparameters, TrainState
+from harness.trial import run_trial
+
+HERE = Path(__file__).parent
+REPO = HERE.parents[1]
+LOSSES = ("train/loss", "validation/loss", "test/loss")
+
+
+@pytest.mark.parametrize("framework", ["pytorch", "jax"])
+@pytest.mark.parametrize("name", ["nadamw_v06", "momentum_v05"])
+def test_algoperf_style_submissions_reach_the_smoke_target(tmp_path, name, framework):
+    pytest.importorskip("torch" if framework == "pytorch" else "jax")
+    meta = run_trial(str(HERE / name), "smoke", framework, str(tmp_path))
+    assert (meta["status"], meta["stop_reason"]) == ("completed", "targets_reached"), meta["error"]
+    rule = meta["batch_size_rule"]
+    assert (rule["algoperf_workload"], rule["file_batch_size"]) == ("mnist", 16)
+    assert meta["global_batch_size"] == rule["global_batch_size"] == 64
+    written = json.loads(next(tmp_path.rglob("meta.json")).read_text())
+    assert written["batch_size_rule"] == rule
+
+
+def test_a_pmap_file_on_two_devices_trains_as_on_one(tmp_path):
+    """The pmap adapter replicates, splits the batch over the devices and takes the first copy
+    back: the losses after 20 steps on 2 host devices equal those on 1."""
+    pytest.importorskip("jax")
+    cores = sorted(os.sched_getaffinity(0))[:2]
+    overrides = {"max_steps": 20, "validation_target": 2.0, "test_target": 2.0}  # 20 steps, no early stop
+    plans = [study.build_plan(HERE / "momentum_v05", ["smoke"], ["jax"], out=tmp_path / f"devices_{n}",
+                              studies=1, trials=1, devices=n, load_modules=False,
+                              spec_overrides=overrides) for n in (1, 2)]
+    tasks = [p.tasks[0] for p in plans]
+    LocalExecutor(parallel=len(cores), cores=cores, gpus=[]).run(tasks, study.Progress(plans[0], io.StringIO()))
+    one, two = (read_trial(t.folder) for t in tasks)
+    for trial, devices in ((one, 1), (two, 2)):
+        meta = trial["meta"]
+        assert (meta["status"], meta["stop_reason"]) == ("completed", "step_budget"), meta["error"]
+        assert meta["hardware"]["num_devices"] == devices
+    losses = [{k: t["evals"][-1][k] for k in LOSSES} for t in (one, two)]
+    assert losses[0] != pytest.approx({k: 2.3 for k in LOSSES}, abs=0.2)  # it trained
+    assert losses[1] == pytest.approx(losses[0], rel=1e-5)
+
+
+def trajectory(submission, framework: str, hp: Hyperparameters, steps: int) -> list[dict]:
+    """The canonical parameters after each of `steps` updates on `smoke`, seed 0, called as the
+    runner calls the submission functions."""
+    from harness import backends
+    from workloads.data import TrainStream
+    from workloads.registry import get_spec
+    from workloads.sources import load_source
+
+    spec = get_spec("smoke")
+    backend = backends.load_backend(framework)
+    workload = backend.make_workload(spec)
+    batch_size = submission.get_batch_size(workload_name="smoke")
+    stream = TrainStream(load_source(spec.data_source, None)["train"], batch_size, 0)
+    params, model_state = workload.init_model_fn(backend.make_rng(0))
+    opt = submission.init_optimizer_state(workload=workload, model_params=params,
+                                          model_state=model_state, hyperparameters=hp,
+                                          rng=backend.make_rng(1))
+    out = []
+    for step in range(steps):
+        batch = workload.to_device(next(stream))
+        opt, params, model_state = submission.update_params(
+            workload=workload, current_param_container=params,
+            current_params_types=workload.model_params_types, model_state=model_state,
+            hyperparameters=hp, batch=batch, loss_type=spec.loss_type, optimizer_state=opt,
+            eval_results=[], global_step=step, rng=backend.make_rng(100 + step),
+            train_state=TrainState({"global_step": step}))
+        out.append(workload.to_canonical(params, model_state))
+    return out
+
+
+@pytest.mark.parametrize("framework", ["pytorch", "jax"])
+def test_algoperf_style_nadamw_follows_the_native_nadamw(framework):
+    """Same point, same seed, the batch size the rule gives (ours): the parameters of both stay
+    within float tolerance over the 70 steps the smoke runs above take to reach the target."""
+    pytest.importorskip("torch" if framework == "pytorch" else "jax")
+    space = json.loads((HERE / "nadamw_v06" / "tuning_search_space.json").read_text())
+    hp = Hyperparameters({name: axis["feasible_points"][0] for name, axis in space.items()})
+    theirs = trajectory(load_submission(HERE / "nadamw_v06", framework), framework, hp, 70)
+    ours = trajectory(load_submission(REPO / "submissions" / "nadamw", framework), framework, hp, 70)
+    moved = max(np.abs(theirs[-1][k] - ours[0][k]).max() for k in ours[0])
+    assert moved > 1e-2  # the parameters changed
+    for step, (a, b) in enumerate(zip(theirs, ours)):
+        for key in b:
+            np.testing.assert_allclose(a[key], b[key], rtol=1e-4, atol=1e-5, err_msg=f"step {step}: {key}")
