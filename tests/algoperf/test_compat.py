@@ -148,3 +148,10 @@ def test_every_family_has_an_algoperf_name_and_baseline_batch_size():
 def test_pmap_files_are_detected():
     assert algoperf_compat.uses_pmap(HERE / "momentum_v05" / "jax" / "submission.py")
     assert not algoperf_compat.uses_pmap(HERE / "nadamw_v06" / "jax" / "submission.py")
+
+
+def test_a_dict_lookup_get_batch_size_is_retried_too(tmp_path):
+    """AlgoPerf's MNIST example looks the name up in a dict: KeyError, not ValueError."""
+    module = type("Module", (), {"get_batch_size": staticmethod(lambda workload_name: {"mnist": 8}[workload_name])})
+    submission = algoperf_compat.AlgoPerfSubmission(module, tmp_path / "submission.py")
+    assert submission.get_batch_size(workload_name="smoke") == algoperf_compat.our_baseline_batch_size("smoke") // 2
