@@ -16,7 +16,7 @@ The rules (docs/submitting.md explains the reason for each):
 AlgoPerf's own files are accepted as they are (docs/algoperf.md): `algoperf` and
 `algorithmic_efficiency` (this project's compatibility package) and `absl` are always allowed,
 AlgoPerf's folder layout (`pytorch/submission.py`, `jax/submission.py`) is read with each file's
-framework, and a PyTorch file may use optax for its learning-rate schedule only (`OPTAX_SCHEDULES`).
+framework, and a PyTorch file may use optax for its learning-rate schedule only (`OPTAX_SCHEDULE_NAMES`).
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from harness.algoperf_compat import imported_modules
 
 REQUIREMENTS_FILE = "requirements.txt"
 FRAMEWORK_STACKS = {
@@ -259,8 +261,6 @@ def framework_of_file(folder: Path, path: Path) -> str | None:
     if path.parent != folder:
         return path.parent.name
     if path.name == "submission.py":
-        from harness.algoperf_compat import imported_modules
-
         imports = imported_modules(path)
         return next((fw for fw, stack in FRAMEWORK_STACKS.items() if imports & stack), None)
     return next((fw for fw in FRAMEWORK_STACKS if path.name == f"submission_{fw}.py"), None)

@@ -155,3 +155,12 @@ def test_a_dict_lookup_get_batch_size_is_retried_too(tmp_path):
     module = type("Module", (), {"get_batch_size": staticmethod(lambda workload_name: {"mnist": 8}[workload_name])})
     submission = algoperf_compat.AlgoPerfSubmission(module, tmp_path / "submission.py")
     assert submission.get_batch_size(workload_name="smoke") == algoperf_compat.our_baseline_batch_size("smoke") // 2
+
+
+def test_tune_plans_an_algoperf_layout(tmp_path):
+    from harness import study
+
+    plan = study.build_plan(HERE / "momentum_v05", ["smoke"], ["pytorch", "jax"], out=tmp_path,
+                            studies=1, trials=1)
+    assert [(t.framework, t.ruleset) for t in plan.tasks] == [("pytorch", "external"), ("jax", "external")]
+    assert plan.tasks[0].hyperparameters["end_factor"] == 0.01
