@@ -38,18 +38,30 @@ def test_algoperf_style_submissions_reach_the_smoke_target(tmp_path, name, frame
     assert written["batch_size_rule"] == rule
 
 
-def test_a_pmap_file_on_two_devices_trains_as_on_one(tmp_path):
-    """The pmap adapter replicates, splits the batch over the devices and takes the first copy
-    back: the losses after 20 steps on 2 host devices equal those on 1."""
-    pytest.importorskip("jax")
+def one_and_two_devices(tmp_path, name: str, framework: str) -> tuple[dict, dict]:
+    """The trial on 1 and on 2 devices (JAX host devices; PyTorch DDP processes under torchrun),
+    20 steps each (unreachable targets: no early stop), through the local executor."""
     cores = sorted(os.sched_getaffinity(0))[:2]
-    overrides = {"max_steps": 20, "validation_target": 2.0, "test_target": 2.0}  # 20 steps, no early stop
-    plans = [study.build_plan(HERE / "momentum_v05", ["smoke"], ["jax"], out=tmp_path / f"devices_{n}",
+    overrides = {"max_steps": 20, "validation_target": 2.0, "test_target": 2.0}
+    plans = [study.build_plan(HERE / name, ["smoke"], [framework], out=tmp_path / f"devices_{n}",
                               studies=1, trials=1, devices=n, load_modules=False,
                               spec_overrides=overrides) for n in (1, 2)]
     tasks = [p.tasks[0] for p in plans]
-    LocalExecutor(parallel=len(cores), cores=cores, gpus=[]).run(tasks, study.Progress(plans[0], io.StringIO()))
-    one, two = (read_trial(t.folder) for t in tasks)
+    parallel = len(cores) if framework == "jax" else 1  # torchrun's two ranks take both cores
+    LocalExecutor(parallel=parallel, cores=cores, gpus=[]).run(tasks, study.Progress(plans[0], io.StringIO()))
+    return tuple(read_trial(t.folder) for t in tasks)
+
+
+@pytest.mark.parametrize("name, framework", [("momentum_v05", "jax"), ("nadamw_v06", "pytorch")])
+def test_two_devices_train_as_one(tmp_path, name, framework):
+    """JAX: the pmap adapter replicates, splits the batch over the devices and takes the first
+    copy back. PyTorch: `pytorch_setup()` says DDP exactly when the harness runs it, so the file's
+    all-reduce of its loss gives the global mean. Either way the losses after 20 steps on 2
+    devices equal those on 1."""
+    pytest.importorskip("torch" if framework == "pytorch" else "jax")
+    if len(os.sched_getaffinity(0)) < 2 and framework == "pytorch":
+        pytest.skip("needs 2 cores")
+    one, two = one_and_two_devices(tmp_path, name, framework)
     for trial, devices in ((one, 1), (two, 2)):
         meta = trial["meta"]
         assert (meta["status"], meta["stop_reason"]) == ("completed", "step_budget"), meta["error"]
