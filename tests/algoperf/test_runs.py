@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from harness import study
+from harness.algoperf_compat import accepts
 from harness.executors import LocalExecutor
 from harness.logs import read_trial
 from harness.loader import load_submission
@@ -71,6 +72,13 @@ def test_two_devices_train_as_one(tmp_path, name, framework):
     assert losses[1] == pytest.approx(losses[0], rel=1e-5)
 
 
+def train_state_for(submission, step: int) -> dict:
+    """`train_state=...` where update_params names it, as the runner passes it."""
+    if accepts(submission.update_params, "train_state"):
+        return {"train_state": TrainState({"global_step": step})}
+    return {}
+
+
 def trajectory(submission, framework: str, hp: Hyperparameters, steps: int) -> list[dict]:
     """The canonical parameters after each of `steps` updates on `smoke`, seed 0, called as the
     runner calls the submission functions."""
@@ -96,7 +104,7 @@ def trajectory(submission, framework: str, hp: Hyperparameters, steps: int) -> l
             current_params_types=workload.model_params_types, model_state=model_state,
             hyperparameters=hp, batch=batch, loss_type=spec.loss_type, optimizer_state=opt,
             eval_results=[], global_step=step, rng=backend.make_rng(100 + step),
-            train_state=TrainState({"global_step": step}))
+            **train_state_for(submission, step))
         out.append(workload.to_canonical(params, model_state))
     return out
 
@@ -115,3 +123,56 @@ def test_algoperf_style_nadamw_follows_the_native_nadamw(framework):
     for step, (a, b) in enumerate(zip(theirs, ours)):
         for key in b:
             np.testing.assert_allclose(a[key], b[key], rtol=1e-4, atol=1e-5, err_msg=f"step {step}: {key}")
+
+
+def train(submission, framework: str, hp: Hyperparameters, steps: int, folder: Path | None = None,
+          save_at: int | None = None) -> dict:
+    """Train `steps` updates on `smoke` (seed 0), as `trajectory`; with `save_at`, checkpoint the
+    parameters and optimizer state there and continue from a fresh restore, as a resumed trial
+    does (`Trial._restore`). Returns the final canonical parameters."""
+    from harness import backends
+    from workloads.data import TrainStream
+    from workloads.registry import get_spec
+    from workloads.sources import load_source
+
+    spec = get_spec("smoke")
+    backend = backends.load_backend(framework)
+    workload = backend.make_workload(spec)
+    stream = TrainStream(load_source(spec.data_source, None)["train"],
+                         submission.get_batch_size(workload_name="smoke"), 0)
+    params, model_state = workload.init_model_fn(backend.make_rng(0))
+
+    def init(params, model_state):
+        return submission.init_optimizer_state(workload=workload, model_params=params,
+                                               model_state=model_state, hyperparameters=hp,
+                                               rng=backend.make_rng(1))
+
+    opt = init(params, model_state)
+    for step in range(steps):
+        if step == save_at:
+            canonical = workload.to_canonical(params, model_state)
+            backend.save_optimizer_state(opt, folder)
+            params, model_state = workload.from_canonical(canonical)
+            opt = backend.load_optimizer_state(init(params, model_state), folder)
+        opt, params, model_state = submission.update_params(
+            workload=workload, current_param_container=params,
+            current_params_types=workload.model_params_types, model_state=model_state,
+            hyperparameters=hp, batch=workload.to_device(next(stream)), loss_type=spec.loss_type,
+            optimizer_state=opt, eval_results=[], global_step=step,
+            rng=backend.make_rng(100 + step), **train_state_for(submission, step))
+    return workload.to_canonical(params, model_state)
+
+
+@pytest.mark.parametrize("name, framework", [("nadamw_v06", "pytorch"), ("nadamw_v06", "jax"),
+                                             ("momentum_v05", "pytorch"), ("momentum_v05", "jax")])
+def test_algoperf_optimizer_state_survives_a_checkpoint(tmp_path, name, framework):
+    """Optimizer states as AlgoPerf files make them (a LambdaLR over a closure, an optax state
+    with its update function, a pmap-replicated state) restore exactly from a checkpoint."""
+    pytest.importorskip("torch" if framework == "pytorch" else "jax")
+    space = json.loads((HERE / name / "tuning_search_space.json").read_text())
+    hp = Hyperparameters({key: axis["feasible_points"][0] for key, axis in space.items()})
+    submission = load_submission(HERE / name, framework)
+    straight = train(submission, framework, hp, 12)
+    resumed = train(submission, framework, hp, 12, folder=tmp_path, save_at=6)
+    for key in straight:
+        np.testing.assert_allclose(resumed[key], straight[key], rtol=1e-6, atol=1e-7, err_msg=key)
