@@ -114,7 +114,7 @@ class AlgoPerfSubmission:
         except (ValueError, KeyError) as err:  # AlgoPerf's way, or a dict lookup (its MNIST example)
             theirs_name = ALGOPERF_WORKLOADS.get(workload_name)
             if theirs_name is None or theirs_name == workload_name:
-                raise ValueError(f"{self._path}: get_batch_size({workload_name!r}) raised ValueError "
+                raise ValueError(f"{self._path}: get_batch_size({workload_name!r}) raised {type(err).__name__} "
                                  f"({err}) and the workload has no other AlgoPerf name; add it") from err
         try:
             theirs = int(self._module.get_batch_size(workload_name=theirs_name))

@@ -136,10 +136,11 @@ def test_get_batch_size_retries_with_algoperfs_name_and_scales(tmp_path):
         submission.get_batch_size(workload_name="gnn")  # ogbg: unknown to the file as well
 
 
-def test_every_family_has_an_algoperf_name_and_baseline_batch_size():
-    from workloads.registry import FAMILIES
+def test_every_base_workload_has_an_algoperf_name_and_baseline_batch_size():
+    from workloads.registry import PENDING, REGISTRY
 
-    assert set(algoperf_compat.ALGOPERF_WORKLOADS) == set(FAMILIES)
+    base_names = {spec.base_name for spec in [*REGISTRY.values(), *PENDING.values()]}
+    assert set(algoperf_compat.ALGOPERF_WORKLOADS) == base_names
     assert set(algoperf_compat.ALGOPERF_WORKLOADS.values()) == set(algoperf_compat.ALGOPERF_BASELINE_BATCH_SIZES)
     assert algoperf_compat.scaled_batch_size(64, 16, 16) == 64
     assert algoperf_compat.scaled_batch_size(8, 1, 1024) == 1
