@@ -79,7 +79,8 @@ def uses_pmap(path: Path) -> bool:
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and node.attr == "pmap":
             return True
-        if isinstance(node, ast.ImportFrom) and node.module == "jax" and any(a.name == "pmap" for a in node.names):
+        if (isinstance(node, ast.ImportFrom) and node.module == "jax"
+                and any(a.name == "pmap" for a in node.names)):
             return True
         if (isinstance(node, ast.Attribute) and node.attr == "replicate" and isinstance(node.value, ast.Name)
                 and node.value.id == "jax_utils"):
@@ -114,8 +115,9 @@ class AlgoPerfSubmission:
         except (ValueError, KeyError) as err:  # AlgoPerf's way, or a dict lookup (its MNIST example)
             theirs_name = ALGOPERF_WORKLOADS.get(workload_name)
             if theirs_name is None or theirs_name == workload_name:
-                raise ValueError(f"{self._path}: get_batch_size({workload_name!r}) raised {type(err).__name__} "
-                                 f"({err}) and the workload has no other AlgoPerf name; add it") from err
+                raise ValueError(f"{self._path}: get_batch_size({workload_name!r}) raised "
+                                 f"{type(err).__name__} ({err}) and the workload has no other "
+                                 "AlgoPerf name; add it") from err
         try:
             theirs = int(self._module.get_batch_size(workload_name=theirs_name))
         except (ValueError, KeyError) as err:

@@ -16,7 +16,8 @@ import traceback
 from pathlib import Path
 from types import ModuleType
 
-from harness import algoperf_compat, checker, clock, search_space  # noqa: F401 (clock: bound before any submission)
+# clock: bound before any submission is imported
+from harness import algoperf_compat, checker, clock, search_space  # noqa: F401
 from harness.spec import OPTIONAL_FUNCTIONS, REQUIRED_FUNCTIONS
 
 SEARCH_SPACE_FILE = "tuning_search_space.json"
@@ -134,7 +135,8 @@ def check_submission(submission_dir: Path | str, frameworks: list[str] | None = 
         return [f"{folder}: no such submission folder"], ""
     frameworks = frameworks or frameworks_of(folder)
     if not frameworks:
-        return [f"{folder}: no submission_pytorch.py or submission_jax.py (nor AlgoPerf's <framework>/submission.py) found"], ""
+        return [f"{folder}: no submission_pytorch.py or submission_jax.py "
+                "(nor AlgoPerf's <framework>/submission.py) found"], ""
     problems = [str(v) for v in checker.check_package(folder)]
     if not problems:
         for framework in frameworks:

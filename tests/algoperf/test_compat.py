@@ -141,7 +141,8 @@ def test_every_base_workload_has_an_algoperf_name_and_baseline_batch_size():
 
     base_names = {spec.base_name for spec in [*REGISTRY.values(), *PENDING.values()]}
     assert set(algoperf_compat.ALGOPERF_WORKLOADS) == base_names
-    assert set(algoperf_compat.ALGOPERF_WORKLOADS.values()) == set(algoperf_compat.ALGOPERF_BASELINE_BATCH_SIZES)
+    algoperf_names = set(algoperf_compat.ALGOPERF_WORKLOADS.values())
+    assert algoperf_names == set(algoperf_compat.ALGOPERF_BASELINE_BATCH_SIZES)
     assert algoperf_compat.scaled_batch_size(64, 16, 16) == 64
     assert algoperf_compat.scaled_batch_size(8, 1, 1024) == 1
 
@@ -153,9 +154,13 @@ def test_pmap_files_are_detected():
 
 def test_a_dict_lookup_get_batch_size_is_retried_too(tmp_path):
     """AlgoPerf's MNIST example looks the name up in a dict: KeyError, not ValueError."""
-    module = type("Module", (), {"get_batch_size": staticmethod(lambda workload_name: {"mnist": 8}[workload_name])})
+    def get_batch_size(workload_name):
+        return {"mnist": 8}[workload_name]
+
+    module = type("Module", (), {"get_batch_size": staticmethod(get_batch_size)})
     submission = algoperf_compat.AlgoPerfSubmission(module, tmp_path / "submission.py")
-    assert submission.get_batch_size(workload_name="smoke") == algoperf_compat.our_baseline_batch_size("smoke") // 2
+    ours = algoperf_compat.our_baseline_batch_size("smoke")
+    assert submission.get_batch_size(workload_name="smoke") == ours // 2
 
 
 def test_tune_plans_an_algoperf_layout(tmp_path):
