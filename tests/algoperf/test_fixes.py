@@ -35,6 +35,18 @@ def test_a_pytorch_checkpoint_restores_namedtuples_and_unsaveable_leaves(tmp_pat
     assert torch.equal(restored["pair"][0], torch.ones(2))
 
 
+def test_a_pytorch_checkpoint_keeps_a_grown_deque(tmp_path):
+    """Schedule-Free keeps its recent batches in a deque that init_optimizer_state makes empty."""
+    torch = pytest.importorskip("torch")
+    from harness import pytorch_backend
+
+    state = {"recent": collections.deque([{"x": torch.ones(2)}, {"x": torch.zeros(2)}], maxlen=3)}
+    pytorch_backend.save_optimizer_state(state, tmp_path)
+    restored = pytorch_backend.load_optimizer_state({"recent": collections.deque(maxlen=3)}, tmp_path)
+    assert isinstance(restored["recent"], collections.deque) and restored["recent"].maxlen == 3
+    assert [float(b["x"][0]) for b in restored["recent"]] == [1.0, 0.0]
+
+
 def test_the_jax_loss_takes_label_smoothing_traced_under_jit():
     """AlgoPerf's JAX baselines pass label smoothing as a jit argument, so it is a tracer."""
     jax = pytest.importorskip("jax")
