@@ -12,6 +12,11 @@ The rules (docs/submitting.md explains the reason for each):
   fingerprinting     no identifying the workload beyond `get_batch_size` (comparing parameter
                      shapes or counts with constants, reading private workload attributes)
   dependencies       third-party imports only from the framework stack or `requirements.txt`
+
+AlgoPerf's own files are accepted as they are (docs/algoperf.md): `algoperf` and
+`algorithmic_efficiency` (this project's compatibility package) and `absl` are always allowed,
+AlgoPerf's folder layout (`pytorch/submission.py`, `jax/submission.py`) is read with each file's
+framework, and a PyTorch file may use optax for its learning-rate schedule only (`OPTAX_SCHEDULE_NAMES`).
 """
 
 from __future__ import annotations
@@ -22,12 +27,18 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.algoperf_compat import imported_modules
+
 REQUIREMENTS_FILE = "requirements.txt"
 FRAMEWORK_STACKS = {
     "pytorch": {"torch"},
     "jax": {"jax", "jaxlib", "flax", "optax", "chex"},
 }
-ALWAYS_ALLOWED = {"numpy", "scipy", "harness", "submissions"}
+ALWAYS_ALLOWED = {"numpy", "scipy", "harness", "submissions", "algoperf", "algorithmic_efficiency", "absl"}
+# What a PyTorch file may take from optax: schedule functions, evaluated on the CPU (AlgoPerf's
+# momentum and Nesterov baselines build their PyTorch schedule this way). Anything else of optax
+# in a PyTorch file is the other framework.
+OPTAX_SCHEDULE_NAMES = {"join_schedules", "schedules", "Schedule"}
 SHARED_PACKAGE = "submissions.common"  # the baselines' shared pieces, part of this project
 FORBIDDEN_MODULES = {
     "threading": "concurrency", "_thread": "concurrency", "multiprocessing": "concurrency",
@@ -109,6 +120,8 @@ class _Visitor(ast.NodeVisitor):
             self.flag(node, "harness-internals" if top == "scoring" else "eval-data", f"imports {module}")
         elif top == "submissions" and not (module == SHARED_PACKAGE or module.startswith(SHARED_PACKAGE + ".")):
             self.flag(node, "harness-internals", f"imports another submission ({module})")
+        elif self.framework == "pytorch" and module == "optax":
+            return  # its uses are checked one by one (visit_Attribute, visit_ImportFrom)
         elif self.framework and any(top in stack for fw, stack in FRAMEWORK_STACKS.items() if fw != self.framework):
             self.flag(node, "other-framework", f"the {self.framework} module imports {top}")
         elif not self.is_allowed_package(top):
@@ -131,6 +144,9 @@ class _Visitor(ast.NodeVisitor):
         module = node.module or ""
         self.check_module(node, module)
         for alias in node.names:
+            if self.framework == "pytorch" and module == "optax" and not _is_optax_schedule(alias.name):
+                self.flag(node, "other-framework", f"the pytorch module imports optax.{alias.name} "
+                          "(only optax's schedules are allowed in a PyTorch module)")
             full = f"{module}.{alias.name}"
             if full in FORBIDDEN_MODULES:
                 self.check_module(node, full)
@@ -151,6 +167,10 @@ class _Visitor(ast.NodeVisitor):
         pair = self.dotted(node)
         if pair and pair in FORBIDDEN_CALLS:
             self.flag(node, FORBIDDEN_CALLS[pair], f"uses {pair[0]}.{pair[1]}")
+        if (pair and pair[0] == "optax" and self.framework == "pytorch"
+                and self.module_aliases.get(node.value.id) == "optax" and not _is_optax_schedule(pair[1])):
+            self.flag(node, "other-framework", f"the pytorch module uses optax.{pair[1]} "
+                      "(only optax's schedules are allowed in a PyTorch module)")
         if pair and pair[0] == "os" and pair[1] == "environ":
             self.flag(node, "eval-data", "reads os.environ")
         if pair and pair[0] == "os" and (pair[1].startswith("spawn") or pair[1].startswith("exec")):
@@ -214,6 +234,10 @@ class _Visitor(ast.NodeVisitor):
         self.generic_visit(node)
 
 
+def _is_optax_schedule(name: str) -> bool:
+    return name in OPTAX_SCHEDULE_NAMES or name.endswith("_schedule")
+
+
 def _is_numeric_literal(node: ast.AST) -> bool:
     if isinstance(node, ast.Constant):
         return isinstance(node.value, (int, float)) and not isinstance(node.value, bool) and node.value not in (0, 1, 2)
@@ -231,14 +255,27 @@ def check_file(path: Path, framework: str | None, local_modules: set[str], decla
     return visitor.violations
 
 
+def framework_of_file(folder: Path, path: Path) -> str | None:
+    """The framework a package file is for: `submission_<fw>.py`; in AlgoPerf's layout, every file
+    of `<fw>/`, and a lone `submission.py` by the stack it imports; None for shared helpers."""
+    if path.parent != folder:
+        return path.parent.name
+    if path.name == "submission.py":
+        imports = imported_modules(path)
+        return next((fw for fw, stack in FRAMEWORK_STACKS.items() if imports & stack), None)
+    return next((fw for fw in FRAMEWORK_STACKS if path.name == f"submission_{fw}.py"), None)
+
+
 def check_package(folder: Path | str) -> list[Violation]:
-    """Every rule violation in the package's Python files, in file and line order."""
+    """Every rule violation in the package's Python files, in file and line order: the folder's
+    own, and those of AlgoPerf's framework folders `pytorch/` and `jax/`."""
     folder = Path(folder)
     files = sorted(folder.glob("*.py"))
-    local_modules = {p.stem for p in files}
+    for framework in FRAMEWORK_STACKS:
+        files += sorted((folder / framework).glob("*.py"))
     declared = declared_requirements(folder)
     violations = []
     for path in files:
-        framework = next((fw for fw in FRAMEWORK_STACKS if path.name == f"submission_{fw}.py"), None)
-        violations += check_file(path, framework, local_modules, declared)
+        local_modules = {p.stem for p in path.parent.glob("*.py")}
+        violations += check_file(path, framework_of_file(folder, path), local_modules, declared)
     return sorted(violations, key=lambda v: (str(v.path), v.line))

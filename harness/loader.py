@@ -1,7 +1,10 @@
 """Loads a submission package and validates it before any training starts.
 
 A package is a folder with `submission_pytorch.py` and/or `submission_jax.py`, an optional
-`tuning_search_space.json` (external tuning; none means self-tuning) and a README.
+`tuning_search_space.json` (external tuning; none means self-tuning) and a README. AlgoPerf's
+layouts are read too: `pytorch/submission.py` and `jax/submission.py`, or one `submission.py`
+whose imports say its framework (docs/algoperf.md); an AlgoPerf file is loaded through
+`harness.algoperf_compat` (workload names for `get_batch_size`, `jax.pmap` files adapted).
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ import traceback
 from pathlib import Path
 from types import ModuleType
 
-from harness import checker, clock, search_space  # noqa: F401 (clock: bound before any submission)
+# clock: bound before any submission is imported
+from harness import algoperf_compat, checker, clock, search_space  # noqa: F401
 from harness.spec import OPTIONAL_FUNCTIONS, REQUIRED_FUNCTIONS
 
 SEARCH_SPACE_FILE = "tuning_search_space.json"
@@ -26,7 +30,16 @@ class SubmissionError(ValueError):
 
 
 def module_path(submission_dir: Path | str, framework: str) -> Path:
-    return Path(submission_dir) / f"submission_{framework}.py"
+    """The framework's submission file: ours (`submission_<fw>.py`), else AlgoPerf's
+    (`<fw>/submission.py`, or a lone `submission.py` written for that framework)."""
+    folder = Path(submission_dir)
+    ours = folder / f"submission_{framework}.py"
+    if ours.exists():
+        return ours
+    for theirs in (folder / framework / "submission.py", folder / "submission.py"):
+        if theirs.exists() and checker.framework_of_file(folder, theirs) == framework:
+            return theirs
+    return ours
 
 
 def frameworks_of(submission_dir: Path | str) -> list[str]:
@@ -70,8 +83,10 @@ def no_such_folder(folder: Path | str) -> str:
 def _violations(submission_dir: Path, frameworks: list[str]) -> list:
     """The checker's findings in the files these frameworks run: another framework's module is
     neither imported nor reported (`check --framework jax` with an unfinished PyTorch module)."""
-    others = {module_path(submission_dir, fw).name for fw in ("pytorch", "jax") if fw not in frameworks}
-    return [v for v in checker.check_package(submission_dir) if Path(v.path).name not in others]
+    # full paths: in AlgoPerf's layout both frameworks' modules are named submission.py
+    others = {module_path(submission_dir, fw).resolve() for fw in ("pytorch", "jax")
+              if fw not in frameworks}
+    return [v for v in checker.check_package(submission_dir) if Path(v.path).resolve() not in others]
 
 
 def _unfilled(path: Path) -> str | None:
@@ -108,7 +123,7 @@ def load_submission(submission_dir: Path | str, framework: str) -> ModuleType:
     name = f"algobench_submission_{submission_dir.name}_{framework}"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(submission_dir))  # the package's own helper modules
+    sys.path.insert(0, str(path.parent))  # the package's own helper modules
     try:
         spec.loader.exec_module(module)
     except Exception as err:
@@ -118,19 +133,34 @@ def load_submission(submission_dir: Path | str, framework: str) -> ModuleType:
             f"{type(err).__name__}: {err}"
         ) from err
     finally:
-        sys.path.remove(str(submission_dir))
+        sys.path.remove(str(path.parent))
     for fn_name, keywords in REQUIRED_FUNCTIONS.items():
         if not hasattr(module, fn_name):
             raise SubmissionError(
                 f"{path}: missing function `{fn_name}({', '.join(keywords)})`; see docs/submitting.md"
             )
-        check_signature(path, fn_name, getattr(module, fn_name), keywords)
+        fn = getattr(module, fn_name)
+        if fn_name == "update_params" and not algoperf_compat.accepts(fn, "train_state"):
+            keywords = tuple(k for k in keywords if k != "train_state")  # AlgoPerf's v0.5 API
+        check_signature(path, fn_name, fn, keywords)
     for fn_name, keywords in OPTIONAL_FUNCTIONS.items():
         if hasattr(module, fn_name):
             check_signature(path, fn_name, getattr(module, fn_name), keywords)
     stub = _unfilled(path)
     if stub:
         raise SubmissionError(stub)
+    return _adapted(module, path, framework)
+
+
+def _adapted(module: ModuleType, path: Path, framework: str):
+    """The module as the runner calls it: an AlgoPerf file through `AlgoPerfSubmission`, a JAX
+    file written for `jax.pmap` through `harness.algoperf_pmap` (which imports JAX)."""
+    if framework == "jax" and algoperf_compat.uses_pmap(path):
+        from harness.algoperf_pmap import PmapSubmission
+
+        return PmapSubmission(algoperf_compat.AlgoPerfSubmission(module, path))
+    if algoperf_compat.is_algoperf_file(path):
+        return algoperf_compat.AlgoPerfSubmission(module, path)
     return module
 
 
@@ -144,7 +174,8 @@ def check_submission(submission_dir: Path | str, frameworks: list[str] | None = 
         return [no_such_folder(folder)], ""
     frameworks = frameworks or frameworks_of(folder)
     if not frameworks:
-        return [f"{folder}: no submission_pytorch.py or submission_jax.py found"], ""
+        return [f"{folder}: no submission_pytorch.py or submission_jax.py "
+                "(nor AlgoPerf's <framework>/submission.py) found"], ""
     problems = [str(v) for v in _violations(folder, frameworks)]
     if not problems:
         for framework in frameworks:

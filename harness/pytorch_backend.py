@@ -3,6 +3,7 @@ process group of a data-parallel trial launched by torchrun (DDP itself: workloa
 
 from __future__ import annotations
 
+import collections
 import os
 from pathlib import Path
 from typing import Any, Callable
@@ -60,26 +61,47 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+FROM_INIT = "__from_init__"  # a leaf that is not saved: it comes from a fresh init_optimizer_state
+_PLAIN = (int, float, bool, str, bytes, type(None), np.ndarray, np.generic, torch.Tensor)
+
+
 def _pack(value: Any) -> Any:
-    """Optimizer state to plain data: objects with `state_dict` (optimizers, schedulers) as theirs."""
+    """Optimizer state to what is saved: tensors, plain data, and objects with `state_dict`
+    (optimizers, schedulers) as their state dicts, in dicts and lists; every other leaf (a
+    function, a module, an object of the submission's) as FROM_INIT, rebuilt from the template
+    at load, as the JAX backend does. Tuples (namedtuples included) and deques are saved as
+    lists and rebuilt with the template's type."""
     if hasattr(value, "state_dict") and callable(value.state_dict) and not isinstance(value, torch.nn.Module):
         return {"__state_dict__": value.state_dict()}
     if isinstance(value, dict):
         return {k: _pack(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(_pack(v) for v in value)
-    return value
+    if isinstance(value, (list, tuple, collections.deque)):
+        return [_pack(v) for v in value]
+    return value if isinstance(value, _PLAIN) else FROM_INIT
 
 
 def _unpack(template: Any, saved: Any) -> Any:
-    """Restore into a fresh `init_optimizer_state` result: load state dicts, take saved leaves."""
+    """Restore into a fresh `init_optimizer_state` result: load state dicts, take saved leaves,
+    keep the template's leaves that were not saved, and rebuild its containers' types."""
+    if isinstance(saved, str) and saved == FROM_INIT:
+        return template
     if isinstance(saved, dict) and "__state_dict__" in saved:
         template.load_state_dict(saved["__state_dict__"])
         return template
     if isinstance(template, dict):
         return {k: _unpack(template[k], saved[k]) if k in template else saved[k] for k in saved}
-    if isinstance(template, (list, tuple)):
-        return type(template)(_unpack(t, s) for t, s in zip(template, saved))
+    if isinstance(template, (list, tuple, collections.deque)):
+        if len(template) == len(saved):
+            items = [_unpack(t, s) for t, s in zip(template, saved)]
+        elif isinstance(template, tuple):
+            raise ValueError("optimizer state has a different structure than init_optimizer_state's")
+        else:  # a list or deque that grew since init (recent batches): its saved items as they are
+            items = saved
+        if hasattr(template, "_fields"):  # a namedtuple takes its fields as arguments
+            return type(template)(*items)
+        if isinstance(template, collections.deque):
+            return collections.deque(items, maxlen=template.maxlen)
+        return type(template)(items)
     if isinstance(template, torch.nn.Module):
         return template
     return saved

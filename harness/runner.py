@@ -44,6 +44,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from harness import calibration, checkpoint, clock, host_load
+from harness.algoperf_compat import accepts
 from harness.clock import Ledger
 from harness.guards import Guards, RuleViolation
 from harness.logs import TrialLog
@@ -191,6 +192,7 @@ class Trial:
         self.metric_fn = METRICS[spec.metrics]
         with self.ledger.charge("submission"):
             self.batch_size = int(self.submission.get_batch_size(workload_name=spec.base_name))
+        self.meta.update(getattr(self.submission, "batch_size_meta", None) or {})  # AlgoPerf files' rule
         stream = TrainStream(splits["train"], self.batch_size, derive_seed(cfg.seed, "data"),
                              start_batch=stream_position)
         self.input_queue = InputQueue(stream, self.workload.to_device)
@@ -264,6 +266,7 @@ class Trial:
         spec, ledger = self.spec, self.ledger
         if self._setup_violation:
             raise self._setup_violation
+        self._update_takes_train_state = accepts(self.submission.update_params, "train_state")
         while True:
             select_rng, update_rng = self._rng("data_selection", self.step), self._rng("update", self.step)
             train_state = self._train_state()
@@ -274,13 +277,15 @@ class Trial:
                         optimizer_state=self.optimizer_state, current_param_container=self.params,
                         model_state=self.model_state, hyperparameters=self.hparams,
                         global_step=self.step, rng=select_rng)
+                    # train_state only where the signature names it (AlgoPerf's v0.5 API has none)
+                    extra = {"train_state": train_state} if self._update_takes_train_state else {}
                     self.optimizer_state, self.params, self.model_state = self.submission.update_params(
                         workload=self.workload, current_param_container=self.params,
                         current_params_types=self.workload.model_params_types,
                         model_state=self.model_state, hyperparameters=self.hparams, batch=batch,
                         loss_type=spec.loss_type, optimizer_state=self.optimizer_state,
                         eval_results=self.eval_results, global_step=self.step,
-                        rng=update_rng, train_state=train_state)
+                        rng=update_rng, **extra)
                     self.backend.sync((self.optimizer_state, self.params, self.model_state))
                     stop = None
                 except TrainingCompleteError:

@@ -16,6 +16,16 @@ from typing import Any, Iterator
 # The enums live with the workload specs (harness depends on workloads, never the reverse).
 from workloads.spec import ForwardPassMode, LossType, ParameterType, ShapeTuple  # noqa: F401
 
+# The global batch size of the shipped baselines per workload (`submissions.common` gives them to
+# its submissions); AlgoPerf's files have theirs scaled from it (docs/algoperf.md).
+BASELINE_BATCH_SIZES = MappingProxyType({"smoke": 64, "gnn": 64, "dlrm": 1024, "lm": 16, "unet": 32,
+                                         "vit": 64, "deepspeech": 32, "conformer": 32})
+DEFAULT_BASELINE_BATCH_SIZE = 128
+
+
+def baseline_batch_size(workload_name: str) -> int:
+    return BASELINE_BATCH_SIZES.get(workload_name, DEFAULT_BASELINE_BATCH_SIZE)
+
 
 class TrainingCompleteError(Exception):
     """Raised by a submission to end its trial early (it counts as a normal end, with a final eval)."""

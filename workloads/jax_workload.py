@@ -147,7 +147,9 @@ class JaxWorkload(WorkloadBase):
         loss_type = self._spec.loss_type
         if loss_type == LossType.SOFTMAX_CROSS_ENTROPY:
             one_hot = jax.nn.one_hot(label_batch, logits_batch.shape[-1])
-            smoothed = optax.smooth_labels(one_hot, label_smoothing) if label_smoothing else one_hot
+            # no Python branch on label_smoothing: a submission may pass it traced, under jit
+            # (smoothing by 0 leaves the one-hot labels exactly as they are)
+            smoothed = optax.smooth_labels(one_hot, label_smoothing)
             per_example = optax.softmax_cross_entropy(logits_batch, smoothed)
         elif loss_type == LossType.SIGMOID_CROSS_ENTROPY:
             targets = label_batch.astype(logits_batch.dtype)

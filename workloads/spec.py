@@ -41,6 +41,11 @@ class ParameterType(enum.Enum):
 class ShapeTuple:
     shape: tuple[int, ...]
 
+    @property
+    def shape_tuple(self) -> tuple[int, ...]:
+        """AlgoPerf's name for the shape (its submissions read `param_shapes[...].shape_tuple`)."""
+        return self.shape
+
 
 def meets_target(value: Any, target: float, lower_is_better: bool) -> bool:
     """Whether a metric `value` reaches `target` (inclusive); a missing or NaN value never does.

@@ -28,6 +28,10 @@ def example_batch(spec: WorkloadSpec, n: int, seed: int = 0) -> dict[str, np.nda
 class WorkloadBase:
     """The part of AlgoPerf's workload interface that does not depend on the framework."""
 
+    # AlgoPerf's submissions log through `workload.metrics_logger` when it is not None; the
+    # harness writes its own logs, so there is none to log to.
+    metrics_logger = None
+
     def __init__(self, spec: WorkloadSpec):
         self._spec = spec
         family = importlib.import_module(f"workloads.{spec.family}.spec")
@@ -69,3 +73,7 @@ class WorkloadBase:
     def has_reached_validation_target(self, eval_result: dict[str, float]) -> bool:
         value = eval_result[f"validation/{self._spec.target_metric}"]
         return self._spec.is_better_or_equal(value, self._spec.validation_target)
+
+    def has_reached_test_target(self, eval_result: dict[str, float]) -> bool:
+        value = eval_result[f"test/{self._spec.target_metric}"]
+        return self._spec.is_better_or_equal(value, self._spec.test_target)

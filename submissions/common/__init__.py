@@ -3,12 +3,9 @@ that the frameworks' libraries lack (`torch_optimizers.py` mirrors optax; `optax
 SOAP to optax). Framework-specific modules never import the other framework."""
 
 # Global batch sizes: the framework-free submission functions live here, for both frameworks.
-BATCH_SIZES = {"smoke": 64, "gnn": 64, "dlrm": 1024, "lm": 16, "unet": 32, "vit": 64, "deepspeech": 32, "conformer": 32}
-DEFAULT_BATCH_SIZE = 128
-
-
-def get_batch_size(workload_name):
-    return BATCH_SIZES.get(workload_name, DEFAULT_BATCH_SIZE)
+from harness.spec import BASELINE_BATCH_SIZES as BATCH_SIZES
+from harness.spec import DEFAULT_BASELINE_BATCH_SIZE as DEFAULT_BATCH_SIZE  # noqa: F401
+from harness.spec import baseline_batch_size as get_batch_size  # noqa: F401
 
 
 def data_selection(workload, input_queue, optimizer_state, current_param_container, model_state,
