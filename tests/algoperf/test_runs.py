@@ -105,7 +105,8 @@ def trajectory(submission, framework: str, hp: Hyperparameters, steps: int) -> l
             hyperparameters=hp, batch=batch, loss_type=spec.loss_type, optimizer_state=opt,
             eval_results=[], global_step=step, rng=backend.make_rng(100 + step),
             **train_state_for(submission, step))
-        out.append(workload.to_canonical(params, model_state))
+        # copies: PyTorch's canonical arrays share memory with the live parameters
+        out.append({k: np.array(v, copy=True) for k, v in workload.to_canonical(params, model_state).items()})
     return out
 
 
