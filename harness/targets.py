@@ -44,8 +44,7 @@ class Targets:
     validation_target: float
     test_target: float
     step_hint: int
-    max_runtime_sec: float
-    eval_period_sec: float
+    max_runtime_sec: float  # the eval period follows from it (workloads/spec.py)
 
     def spec_fields(self) -> str:
         """The lines to paste into the workload's spec."""
@@ -91,8 +90,7 @@ def derive_targets(runs: Sequence[Sequence[dict]], metric: str, lower_is_better:
                  r[f"validation/{metric}"], targets["validation"], lower_is_better))
              for rows, counts in zip(runs, timed) if counts]
     budget = 10.0 * math.ceil(2 * max(times) / 10.0)
-    return Targets(targets["validation"], targets["test"], int(step_hint), budget,
-                   round(budget / 30.0, 1))
+    return Targets(targets["validation"], targets["test"], int(step_hint), budget)
 
 
 def best_point(trial_dirs: Sequence[Path], metric: str, lower_is_better: bool) -> tuple[int, dict]:
