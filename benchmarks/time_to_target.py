@@ -43,7 +43,9 @@ def one_run(submission: str, workload: str, framework: str, out: Path, seed: int
     ttt = final["time_to_target"]
     return {"time_to_target": math.inf if ttt is None else ttt, "steps": final["global_step"],
             "step_time": final["accumulated_submission_time"] / max(1, final["global_step"]),
-            "stop_reason": meta.get("stop_reason"), "host_steal": host_load.of_trial(meta)}
+            "stop_reason": meta.get("stop_reason"), "host_steal": host_load.of_trial(meta),
+            "eval_share": final["accumulated_eval_time"] / final["total_duration"],
+            "host": (meta.get("calibration") or {}).get("host_id") or meta["hardware"]["cpu"]}
 
 
 def steal_note(fraction: float | None) -> str:
