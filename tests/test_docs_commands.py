@@ -194,6 +194,8 @@ def top_level_names(path: Path) -> set[str]:
             names.add(node.name)
         elif isinstance(node, ast.Assign):
             names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+        elif isinstance(node, ast.ImportFrom):  # re-exported: `from harness.spec import x as y`
+            names.update(alias.asname or alias.name for alias in node.names)
     return names
 
 

@@ -34,8 +34,18 @@ def events(out: Path, trial: int = 0) -> list[dict]:
     return read_events(folder(out, trial) / "events.jsonl")
 
 
-def sacct(job: str) -> list[dict[str, str]]:
-    """The job's records (one per run: a requeued job has two), array tasks as `ID_INDEX`."""
+def sacct(job: str, settle_s: float = 60) -> list[dict[str, str]]:
+    """The job's records (one per run: a requeued job has two), array tasks as `ID_INDEX`, once
+    accounting has caught up with the jobs' ends (slurmdbd records a state a moment after it)."""
+    deadline = time.time() + settle_s
+    records = _sacct(job)
+    while any(r["State"] in ("PENDING", "RUNNING") for r in records) and time.time() < deadline:
+        time.sleep(1)
+        records = _sacct(job)
+    return records
+
+
+def _sacct(job: str) -> list[dict[str, str]]:
     text = subprocess.run(["sacct", "-j", job, "-X", "--duplicates", "--parsable2",
                            "-o", "JobID,State,ExitCode"],
                           capture_output=True, text=True, check=True).stdout
