@@ -15,7 +15,7 @@ signal (kill -9, the OOM killer) after the trial wrote a checkpoint, as interrup
 `os._exit`, a signal before any checkpoint, or a second kill at the same checkpoint) by
 `record_failure`: meta.json gets status `failed`, stop reason `error`, the exit code, and the tail
 of the process's output as `error`. A submission's Python exception is recorded as the trial's
-failure by the runner itself.
+failure by the runner itself; a full disk stops the trial resumable (exit code EXIT_DISK_FULL).
 
 The local executor's trial processes run harness/worker.py.
 """
@@ -39,6 +39,7 @@ from harness.study import PlanError, Progress, TrialTask, trial_meta
 from harness.trial import has_ended
 
 WORKER_LOG = "worker.log"  # the trial process's stdout and stderr, appended on every run
+EXIT_DISK_FULL = 75  # a trial process's exit code when the disk filled up (sysexits' EX_TEMPFAIL)
 
 
 # -- the trial function ------------------------------------------------------------------------
@@ -147,7 +148,15 @@ def record_exit(task: TrialTask, exit_code: int, output: str = "") -> dict:
     trial. Killed by a signal after the trial wrote a checkpoint: interrupted, to resume from it on
     the next run. Killed again at the checkpoint an earlier kill left it at (an OOM or a
     submission that kills itself there would repeat forever), exited, or killed before any
-    checkpoint: failed for good."""
+    checkpoint: failed for good. Exited with EXIT_DISK_FULL (the disk filled up): interrupted,
+    where meta.json can still be written."""
+    if exit_code == EXIT_DISK_FULL:
+        reason = (f"no space left on the device for {task.folder}; free space and run the same "
+                  "command again")
+        try:
+            return record_interruption(task, reason)
+        except OSError:  # still full: meta.json stays `running`, as the trial left it
+            return {**(trial_meta(task) or {}), "status": "running", "interrupted": reason}
     reason = f"trial process {describe_exit(exit_code)}"
     resume_from = checkpoint.latest(task.folder) if exit_code < 0 else None
     if resume_from is not None:

@@ -46,7 +46,7 @@ import numpy as np
 from harness import calibration, checkpoint, clock, host_load
 from harness.clock import Ledger
 from harness.guards import Guards, RuleViolation
-from harness.logs import TrialLog
+from harness.logs import TrialLog, is_disk_full
 from harness.seeds import derive_seed
 from harness.spec import Hyperparameters, TrainingCompleteError, TrainState
 from workloads.data import TrainStream, eval_batches, train_eval_subset
@@ -266,7 +266,9 @@ class Trial:
             self.ledger.switch("other")
             stop_reason, status, error = "rule_violation", "failed", str(violation)
             self._event("rule_violation", reason=error)
-        except Exception:  # a broken submission loses this trial only
+        except Exception as err:  # a broken submission loses this trial only
+            if is_disk_full(err):  # the host's fault, not the submission's: stays resumable
+                raise
             self.ledger.switch("other")
             stop_reason, status, error = "error", "failed", traceback.format_exc()
             self._event("error", traceback=error)

@@ -7,10 +7,13 @@ is out of reach and whose budget is 12 s."""
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import signal
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -216,3 +219,108 @@ def test_kill_9_of_a_trial_process_alone_resumes_it_on_the_next_run(tmp_path):
     assert resumed["evals"][:len(logged)] == logged  # nothing logged before the kill lost
     assert {r["preemption_count"] for r in resumed["evals"]} == {0, 1}
     assert progress.counts()["failed"] == 0
+
+
+# -- a full disk ----------------------------------------------------------------------------------
+def test_a_full_disk_stops_the_trial_resumable_not_failed(tmp_path, monkeypatch):
+    folder = tmp_path / "trial"
+    real_savez, calls = np.savez, []
+
+    def savez_on_a_full_disk(path, **arrays):
+        calls.append(path)
+        if len(calls) == 2:  # the second checkpoint
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real_savez(path, **arrays)
+
+    monkeypatch.setattr(checkpoint.np, "savez", savez_on_a_full_disk)
+    clock = FakeClock()
+    with pytest.raises(OSError) as raised:
+        run(folder, make_submission(clock), clock)
+    assert raised.value.errno == errno.ENOSPC
+    logged = read_trial(folder)
+    assert logged["meta"]["status"] == "running"  # not failed: the submission did nothing wrong
+    assert steps(logged) == [3, 6]
+    monkeypatch.setattr(checkpoint.np, "savez", real_savez)  # space freed
+    clock = FakeClock()
+    meta, logs = run(folder, make_submission(clock), clock)
+    assert meta["status"] == "completed" and steps(logs) == [3, 6, 9, 12]
+    # the step-6 checkpoint was never written: resumed from step 3, the step-6 row measured again
+    assert [e for e in events(folder) if e["event"] == "resume"][0]["checkpoint"] == "step_00000003"
+    assert logs["evals"][0] == logged["evals"][0]
+    set_aside = [e for e in events(folder) if e["event"] == "rows_set_aside"][0]
+    assert set_aside["rows"] == logged["evals"][1:]
+
+
+def _mount_tmpfs(where: Path, size: str) -> str | None:
+    """Mount a tmpfs of `size` at `where`; why not, or None."""
+    if os.geteuid() != 0:
+        return "mounting a tmpfs needs root"
+    where.mkdir(parents=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+                             capture_output=True, text=True)
+    return None if mounted.returncode == 0 else f"mount failed: {mounted.stderr.strip()}"
+
+
+def _fill(folder: Path) -> Path:
+    filler = folder / "filler"
+    with open(filler, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError as err:
+            assert err.errno == errno.ENOSPC
+    return filler
+
+
+def test_algobench_run_on_a_full_tmpfs_ends_with_a_clear_reason_and_resumes(tmp_path):
+    from tests.harness.tuning_submissions import REPO, make_submission as make_package
+
+    disk = tmp_path / "disk"
+    why_not = _mount_tmpfs(disk, "16m")
+    if why_not:
+        pytest.skip(why_not)
+    try:
+        submission = make_package(tmp_path, [{"mode": "slow", "sleep": 0.02, "stop_at": 300,
+                                              "learning_rate": 1e-7}], frameworks=("jax",))
+        args = [sys.executable, "-m", "algobench.cli", "run", str(submission), "--workload", "smoke",
+                "--framework", "jax", "--out", str(disk / "out")]
+        folder = disk / "out" / "modal" / "external" / "jax" / "smoke" / "study_0" / "trial_0"
+        trial = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True)
+        deadline = time.time() + 180
+        while time.time() < deadline and trial.poll() is None:
+            try:
+                if any(e["event"] == "checkpoint" for e in events(folder)):
+                    break
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.05)
+        filler = _fill(disk)
+        _, stderr = trial.communicate(timeout=180)
+        assert trial.returncode == 1, stderr
+        assert "Traceback" not in stderr
+        assert stderr.strip().splitlines()[-1].startswith(
+            f"algobench: error: {folder}: no space left on the device")
+        assert stderr.strip().endswith("free space and run the same command again")
+        assert read_json(folder / META_FILE)["status"] == "running"
+        logged = read_trial(folder)["evals"]
+
+        filler.unlink()  # space freed: the same command resumes the trial
+        again = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=300)
+        assert again.returncode == 0, again.stderr
+        resumed = read_trial(folder)
+        assert resumed["meta"]["status"] == "completed"
+        assert resumed["evals"][:len(logged)] == logged
+        assert "resume" in [e["event"] for e in events(folder)]
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True)
+
+
+def test_a_trial_process_that_found_the_disk_full_is_interrupted_under_tune(tmp_path):
+    task = _trial_with_checkpoint(tmp_path)
+    meta = executors.record_exit(task, executors.EXIT_DISK_FULL, "whatever it printed")
+    assert meta["status"] == "running"
+    assert meta["interrupted"] == (f"no space left on the device for {task.folder}; free space and "
+                                   "run the same command again")
+    assert read_json(task.folder / META_FILE)["interrupted"] == meta["interrupted"]
