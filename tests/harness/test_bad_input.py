@@ -161,3 +161,19 @@ def test_an_import_name_that_is_not_installed_is_declared_by_itself(tmp_path):
     (tmp_path / "submission_jax.py").write_text("import not_installed_anywhere\n")
     (tmp_path / "requirements.txt").write_text("not-installed-anywhere==1.0\n")
     assert checker.check_package(tmp_path) == []
+
+
+# -- a hyperparameter the submission reads and its search space lacks -----------------------------------
+def test_a_hyperparameter_read_but_not_in_the_search_space_is_refused(tmp_path, capsys):
+    submission = copy_of_nadamw(tmp_path)
+    module = submission / "submission_jax.py"
+    lines = module.read_text().count("\n")
+    with open(module, "a") as f:
+        f.write("\n\ndef _momentum(hyperparameters):\n    return hyperparameters.momentum\n")
+    line = refused(capsys, ["check", str(submission), "--framework", "jax"])
+    assert line == (f"algobench check: {module}:{lines + 4}: reads hyperparameters.momentum, which "
+                    f"{submission / 'tuning_search_space.json'} does not define; add it to the "
+                    "search space, or read it with hyperparameters.get('momentum', default)")
+    module.write_text(module.read_text().replace("hyperparameters.momentum",
+                                                 "hyperparameters.get('momentum', 0.9)"))
+    assert main(["check", str(submission), "--framework", "jax"]) == 0
