@@ -98,7 +98,7 @@ def hyperparameters_read(path: Path) -> list[tuple[int, str]]:
     methods = set(dir(Mapping))
     found = []
     for node in ast.walk(ast.parse(path.read_bytes().decode("utf-8"))):
-        if not (isinstance(getattr(node, "value", None), ast.Name)
+        if not (isinstance(node, (ast.Attribute, ast.Subscript)) and isinstance(node.value, ast.Name)
                 and node.value.id == "hyperparameters" and isinstance(node.ctx, ast.Load)):
             continue
         if isinstance(node, ast.Attribute) and node.attr not in methods and not node.attr.startswith("_"):

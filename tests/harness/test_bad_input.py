@@ -169,9 +169,10 @@ def test_a_hyperparameter_read_but_not_in_the_search_space_is_refused(tmp_path, 
     module = submission / "submission_jax.py"
     lines = module.read_text().count("\n")
     with open(module, "a") as f:
-        f.write("\n\ndef _momentum(hyperparameters):\n    return hyperparameters.momentum\n")
+        f.write("\n\ndef _momentum(hyperparameters):\n    alias = hyperparameters\n"
+                "    return hyperparameters.momentum\n")
     line = refused(capsys, ["check", str(submission), "--framework", "jax"])
-    assert line == (f"algobench check: {module}:{lines + 4}: reads hyperparameters.momentum, which "
+    assert line == (f"algobench check: {module}:{lines + 5}: reads hyperparameters.momentum, which "
                     f"{submission / 'tuning_search_space.json'} does not define; add it to the "
                     "search space, or read it with hyperparameters.get('momentum', default)")
     module.write_text(module.read_text().replace("hyperparameters.momentum",
