@@ -29,8 +29,10 @@ def check_value(where: str, value: Any) -> None:
         raise SearchSpaceError(f"{where}: {value} is not a finite number; give a finite value")
     if isinstance(value, str):
         try:
-            float(value)
+            number = float(value)
         except ValueError:
+            return
+        if not math.isfinite(number):  # a word such as "nan" or "inf": maybe a category's name
             return
         raise SearchSpaceError(f"{where}: {value!r} is a number written as a string; write it "
                                "without quotes")

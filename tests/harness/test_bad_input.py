@@ -178,3 +178,11 @@ def test_a_hyperparameter_read_but_not_in_the_search_space_is_refused(tmp_path, 
     module.write_text(module.read_text().replace("hyperparameters.momentum",
                                                  "hyperparameters.get('momentum', 0.9)"))
     assert main(["check", str(submission), "--framework", "jax"]) == 0
+
+
+def test_words_that_python_reads_as_numbers_stay_categories():
+    search_space.check_value("space", "nan")  # e.g. a `mode` hyperparameter named "nan"
+    search_space.check_value("space", "inf")
+    search_space.check_value("space", "adam")
+    with pytest.raises(SearchSpaceError):
+        search_space.check_value("space", " 3e-4")
