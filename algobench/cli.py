@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from harness import host_load, loader
+from harness.logs import DiskFullError, is_disk_full
 from harness.search_space import SearchSpaceError
 try:
     from workloads.registry import (DEFAULT_WORKLOADS, PENDING, REGISTRY, UnknownWorkloadError,
@@ -32,6 +33,25 @@ def _progress_printer(framework: str, workload: str, metric: str, target: float)
     return on_eval
 
 
+def _not_a_folder(out: str) -> str | None:
+    """Why `--out` cannot hold results (it, or a folder above it, is a file), or None."""
+    for path in (Path(out), *Path(out).parents):
+        if path.exists():
+            return None if path.is_dir() else (
+                f"--out {out}: {path} is a file, not a folder; give a folder for the results "
+                "(it is made if missing)")
+    return None
+
+
+def _read_hparams(path: str, submission: Path, ruleset: str) -> dict:
+    """`--hparams FILE`: checked against the submission's search space (search_space.load_point)."""
+    from harness import search_space
+
+    space_path = submission / loader.SEARCH_SPACE_FILE
+    space = search_space.load(space_path) if ruleset == "external" else None
+    return search_space.load_point(path, space, space_path)
+
+
 def _stop_on_sigterm(signum, frame):  # SIGTERM like Ctrl-C: the trial stops, resumable
     raise KeyboardInterrupt
 
@@ -45,12 +65,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     submission, folder = Path(args.submission), Path(args.out)
     if not submission.is_dir():
         return _fail(loader.no_such_folder(submission))
+    if _not_a_folder(args.out):
+        return _fail(_not_a_folder(args.out))
     try:
         if args.framework == "jax":  # before JAX starts: its host devices, one per core
             backends.use_jax_host_devices(len(backends.pin_cores(args.threads)))
         spec = get_spec(args.workload)
         ruleset = ruleset_of(submission)
-        hparams = (json.loads(Path(args.hparams).read_text()) if args.hparams else
+        hparams = (_read_hparams(args.hparams, submission, ruleset) if args.hparams else
                    hyperparameters_for(submission, ruleset, args.seed, args.study, args.trial))
         folder = trial_folder(args.out, submission.resolve().name, ruleset, args.framework,
                               args.workload, args.study, args.trial)
@@ -77,6 +99,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"interrupted: the trial in {folder} stopped and resumes from its last checkpoint; "
               "run the same command again to finish it", file=sys.stderr)
         return 130
+    except DiskFullError as err:
+        print(f"algobench: error: {err}", file=sys.stderr)
+        return 1
     return _print_result(meta)
 
 
@@ -178,6 +203,11 @@ def _run_plan(executor, plan) -> tuple[int, object]:
         print(f"interrupted: {progress.status_line()}; run the same command again to finish "
               "(finished trials are kept, interrupted ones resume)", file=sys.stderr)
         return 130, progress
+    except OSError as err:  # the executor's own writes (worker.log, meta.json) on a full disk
+        if not is_disk_full(err):
+            raise
+        print(f"algobench: error: {DiskFullError(plan.out, err)}", file=sys.stderr)
+        return 1, progress
     finally:
         signal.signal(signal.SIGTERM, previous)
     return (1 if progress.counts()["failed"] else 0), progress
@@ -186,6 +216,8 @@ def _run_plan(executor, plan) -> tuple[int, object]:
 def cmd_tune(args: argparse.Namespace) -> int:
     from harness import study
 
+    if _not_a_folder(args.out):
+        return _fail(_not_a_folder(args.out))
     try:
         plan = study.build_plan(
             args.submission, _split_names(args.workloads), _split_names(args.framework),
@@ -199,6 +231,10 @@ def cmd_tune(args: argparse.Namespace) -> int:
             print("dry run: nothing was run or written")
             return 0
         path = study.write_plan(plan)
+    except OSError as err:
+        if not is_disk_full(err):
+            raise
+        return _fail(str(DiskFullError(args.out, err)))
     except (loader.SubmissionError, SearchSpaceError, UnknownWorkloadError, ValueError,
             ImportError) as err:
         return _fail(str(err))
@@ -224,6 +260,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from harness import study
 
     reference = Path(args.compare) if args.compare else None
+    if _not_a_folder(args.out):
+        return _fail(_not_a_folder(args.out))
     try:
         protocol = leaderboard.PROTOCOLS[args.protocol]
         if reference is not None:

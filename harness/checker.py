@@ -12,6 +12,9 @@ The rules (docs/submitting.md explains the reason for each):
   fingerprinting     no identifying the workload beyond `get_batch_size` (comparing parameter
                      shapes or counts with constants, reading private workload attributes)
   dependencies       third-party imports only from the framework stack or `requirements.txt`
+                     (which lists distributions, e.g. `scikit-learn`, whose import names, e.g.
+                     `sklearn`, are read from the installed packages' metadata)
+  source             every file is UTF-8 text and every module parses
 
 AlgoPerf's own files are accepted as they are (docs/algoperf.md): `algoperf` and
 `algorithmic_efficiency` (this project's compatibility package) and `absl` are always allowed,
@@ -22,6 +25,8 @@ framework, and a PyTorch file may use optax for its learning-rate schedule only 
 from __future__ import annotations
 
 import ast
+import functools
+import importlib.metadata
 import re
 import sys
 from dataclasses import dataclass
@@ -68,7 +73,9 @@ FIXES = {
     "clock": "read the remaining time from train_state",
     "monkeypatch": "keep state in optimizer_state instead",
     "fingerprinting": "choose hyperparameters without identifying the workload",
-    "dependencies": f"list the package in the submission's {REQUIREMENTS_FILE}",
+    "dependencies": f"list the package's distribution (its name on PyPI) in the submission's "
+                    f"{REQUIREMENTS_FILE}",
+    "source": "make it UTF-8 text that Python parses (`python -m py_compile FILE` shows where)",
 }
 
 
@@ -83,17 +90,46 @@ class Violation:
         return f"{self.path}:{self.line}: [{self.rule}] {self.message}; {FIXES[self.rule]}"
 
 
+def distribution_name(name: str) -> str:
+    """A distribution's name in its normalized form (PEP 503): `Scikit_Learn` -> `scikit-learn`."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def read_text(path: Path) -> str:
+    """A package file's text; UnicodeDecodeError when it is not UTF-8 (`not_utf8` reports it)."""
+    return path.read_bytes().decode("utf-8")
+
+
+def not_utf8(path: Path, err: UnicodeDecodeError) -> Violation:
+    line = err.object[:err.start].count(b"\n") + 1
+    return Violation(path, line, "source", f"not UTF-8 text (byte 0x{err.object[err.start]:02x} "
+                                           f"at offset {err.start})")
+
+
 def declared_requirements(folder: Path) -> set[str]:
-    """Top-level module names of the packages listed in the submission's requirements.txt."""
+    """The distributions listed in the submission's requirements.txt, normalized (PEP 503).
+    UnicodeDecodeError when the file is not UTF-8."""
     path = folder / REQUIREMENTS_FILE
     if not path.exists():
         return set()
     names = set()
-    for line in path.read_text().splitlines():
+    for line in read_text(path).splitlines():
         line = line.split("#", 1)[0].strip()
         if line:
-            names.add(re.split(r"[<>=!~\[; ]", line, maxsplit=1)[0].replace("-", "_").lower())
+            names.add(distribution_name(re.split(r"[<>=!~\[; @]", line, maxsplit=1)[0]))
     return names
+
+
+@functools.lru_cache(maxsize=1)
+def _installed() -> dict[str, list[str]]:
+    """Import name -> the installed distributions providing it (scanning them all takes a while)."""
+    return importlib.metadata.packages_distributions()
+
+
+def distributions_of(top: str) -> list[str]:
+    """The installed distributions that provide the import name `top` (normalized), e.g.
+    `sklearn` -> [`scikit-learn`]; [] when none is installed."""
+    return sorted({distribution_name(d) for d in _installed().get(top, [])})
 
 
 class _Visitor(ast.NodeVisitor):
@@ -125,12 +161,21 @@ class _Visitor(ast.NodeVisitor):
         elif self.framework and any(top in stack for fw, stack in FRAMEWORK_STACKS.items() if fw != self.framework):
             self.flag(node, "other-framework", f"the {self.framework} module imports {top}")
         elif not self.is_allowed_package(top):
-            self.flag(node, "dependencies", f"imports {top}, which is not declared")
+            provided_by = distributions_of(top)
+            listed = (f"; {REQUIREMENTS_FILE} lists {', '.join(sorted(self.declared))}"
+                      if self.declared else "")
+            self.flag(node, "dependencies", f"imports {top}, which is not declared" + (
+                f" (it comes from the distribution {' or '.join(provided_by)}{listed})"
+                if provided_by else ""))
 
     def is_allowed_package(self, top: str) -> bool:
         stack = set().union(*FRAMEWORK_STACKS.values()) if self.framework is None else FRAMEWORK_STACKS[self.framework]
-        return (top in sys.stdlib_module_names or top in ALWAYS_ALLOWED or top in stack
-                or top in self.local_modules or top.lower() in self.declared)
+        if (top in sys.stdlib_module_names or top in ALWAYS_ALLOWED or top in stack
+                or top in self.local_modules):
+            return True
+        # an installed import name is declared by its distribution's name (`scikit-learn` for
+        # `sklearn`); one not installed, by its own name
+        return any(d in self.declared for d in distributions_of(top) or [distribution_name(top)])
 
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
@@ -247,9 +292,11 @@ def _is_numeric_literal(node: ast.AST) -> bool:
 
 def check_file(path: Path, framework: str | None, local_modules: set[str], declared: set[str]) -> list[Violation]:
     try:
-        tree = ast.parse(path.read_text(), filename=str(path))
+        tree = ast.parse(read_text(path), filename=str(path))
+    except UnicodeDecodeError as err:
+        return [not_utf8(path, err)]
     except SyntaxError as err:
-        return [Violation(path, err.lineno or 0, "dependencies", f"syntax error: {err.msg}")]
+        return [Violation(path, err.lineno or 0, "source", f"syntax error: {err.msg}")]
     visitor = _Visitor(path, framework, local_modules, declared)
     visitor.visit(tree)
     return visitor.violations
@@ -273,8 +320,12 @@ def check_package(folder: Path | str) -> list[Violation]:
     files = sorted(folder.glob("*.py"))
     for framework in FRAMEWORK_STACKS:
         files += sorted((folder / framework).glob("*.py"))
-    declared = declared_requirements(folder)
     violations = []
+    try:
+        declared = declared_requirements(folder)
+    except UnicodeDecodeError as err:
+        declared = set()
+        violations.append(not_utf8(folder / REQUIREMENTS_FILE, err))
     for path in files:
         local_modules = {p.stem for p in path.parent.glob("*.py")}
         violations += check_file(path, framework_of_file(folder, path), local_modules, declared)

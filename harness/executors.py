@@ -9,9 +9,13 @@ a NaN loses that trial only.
 - `SubmititExecutor`: the same `run_task` as a Slurm job array through submitit (or through
   submitit's local backend, the same code path minus the scheduler).
 
-A trial whose process dies without ending the trial (a signal, `os._exit`, an error before the
-runner could record it) is recorded by `record_failure`: meta.json gets status `failed`, stop
-reason `error`, the exit code, and the tail of the process's output as `error`.
+A trial whose process dies without ending the trial is recorded by `record_exit`: killed by a
+signal (kill -9, the OOM killer) after the trial wrote a checkpoint, as interrupted
+(`record_interruption`: the next run resumes it from that checkpoint); otherwise (an exit code,
+`os._exit`, a signal before any checkpoint, or a second kill at the same checkpoint) by
+`record_failure`: meta.json gets status `failed`, stop reason `error`, the exit code, and the tail
+of the process's output as `error`. A submission's Python exception is recorded as the trial's
+failure by the runner itself; a full disk stops the trial resumable (exit code EXIT_DISK_FULL).
 
 The local executor's trial processes run harness/worker.py.
 """
@@ -29,12 +33,13 @@ from collections import deque
 from pathlib import Path
 from typing import Any, Sequence
 
-from harness import backends
+from harness import backends, checkpoint
 from harness.logs import EVENTS_FILE, META_FILE, TrialLog, atomic_write_json
 from harness.study import PlanError, Progress, TrialTask, trial_meta
 from harness.trial import has_ended
 
 WORKER_LOG = "worker.log"  # the trial process's stdout and stderr, appended on every run
+EXIT_DISK_FULL = 75  # a trial process's exit code when the disk filled up (sysexits' EX_TEMPFAIL)
 
 
 # -- the trial function ------------------------------------------------------------------------
@@ -120,11 +125,12 @@ def record_failure(task: TrialTask, reason: str, exit_code: int | None = None,
     return meta
 
 
-def record_interruption(task: TrialTask, reason: str) -> dict:
-    """Record a trial stopped from outside before its end (a Slurm time limit) as interrupted:
-    meta.json keeps status `running` (so the next run resumes it from its last checkpoint, clock
-    included) and says why under `interrupted`; events.jsonl gets an `interrupted` event, which
-    the resumed trial keeps. A trial that already ended is left as it is."""
+def record_interruption(task: TrialTask, reason: str, **fields: Any) -> dict:
+    """Record a trial stopped from outside before its end (a Slurm time limit, its process killed)
+    as interrupted: meta.json keeps status `running` (so the next run resumes it from its last
+    checkpoint, clock included) and says why under `interrupted`; events.jsonl gets an
+    `interrupted` event (with `fields`), which the resumed trial keeps. A trial that already
+    ended is left as it is."""
     meta = _meta_or_identity(task)
     if has_ended(meta):
         return meta
@@ -132,8 +138,35 @@ def record_interruption(task: TrialTask, reason: str) -> dict:
     task.folder.mkdir(parents=True, exist_ok=True)
     atomic_write_json(task.folder / META_FILE, meta)
     if (task.folder / EVENTS_FILE).exists():
-        TrialLog.resume(task.folder).add_event("interrupted", wall_time=time.time(), reason=reason)
+        TrialLog.resume(task.folder).add_event("interrupted", wall_time=time.time(), reason=reason,
+                                               **fields)
     return meta
+
+
+def record_exit(task: TrialTask, exit_code: int, output: str = "") -> dict:
+    """Record a trial whose process ended (`exit_code`, negative for a signal) without ending the
+    trial. Killed by a signal after the trial wrote a checkpoint: interrupted, to resume from it on
+    the next run. Killed again at the checkpoint an earlier kill left it at (an OOM or a
+    submission that kills itself there would repeat forever), exited, or killed before any
+    checkpoint: failed for good. Exited with EXIT_DISK_FULL (the disk filled up): interrupted,
+    where meta.json can still be written."""
+    if exit_code == EXIT_DISK_FULL:
+        reason = (f"no space left on the device for {task.folder}; free space and run the same "
+                  "command again")
+        try:
+            return record_interruption(task, reason)
+        except OSError:  # still full: meta.json stays `running`, as the trial left it
+            return {**(trial_meta(task) or {}), "status": "running", "interrupted": reason}
+    reason = f"trial process {describe_exit(exit_code)}"
+    resume_from = checkpoint.latest(task.folder) if exit_code < 0 else None
+    if resume_from is not None:
+        events = TrialLog.resume(task.folder).events if (task.folder / EVENTS_FILE).exists() else []
+        if not any(e.get("event") == "interrupted" and e.get("checkpoint") == resume_from.name
+                   for e in events):
+            return record_interruption(task, f"{reason}; resumes from its checkpoint "
+                                             f"{resume_from.name}", checkpoint=resume_from.name)
+        reason += f" again at its checkpoint {resume_from.name}; not resumed a second time"
+    return record_failure(task, reason, exit_code, output)
 
 
 class PlanInterrupted(KeyboardInterrupt):
@@ -227,6 +260,7 @@ class LocalExecutor:
         free_gpus = [self.gpus[i:i + per_trial] for i in range(0, len(self.gpus), per_trial)]
         free_gpus = [g for g in free_gpus if len(g) == per_trial] or [[]]
         running: dict[Any, tuple] = {}
+        interrupted = []
         try:
             while pending or running:
                 while pending and free_cores and (free_gpus or not self.gpus):
@@ -246,9 +280,17 @@ class LocalExecutor:
                         free_gpus.append(gpus)
                     meta = trial_meta(task)
                     if not has_ended(meta):
-                        meta = record_failure(task, f"trial process {describe_exit(proc.returncode)}",
-                                              proc.returncode, _tail(task.folder / WORKER_LOG))
+                        meta = record_exit(task, proc.returncode, _tail(task.folder / WORKER_LOG))
+                    if not has_ended(meta):
+                        interrupted.append(task)
+                        progress.running.discard(task.key)
+                        print(f"stopped {task.key}: {meta['interrupted']}; resumes on the next run",
+                              file=progress.stream, flush=True)
+                        continue
                     progress.ended(task, meta)
+            if interrupted:
+                raise PlanInterrupted(f"{len(interrupted)} trial process(es) killed after a "
+                                      "checkpoint")
         finally:  # interrupted (Ctrl-C, SIGTERM): stop the trials; each resumes on the next run
             for proc, (task, _, _, log) in running.items():
                 _stop(proc)

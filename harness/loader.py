@@ -15,6 +15,7 @@ import importlib.util
 import inspect
 import sys
 import traceback
+from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
 
@@ -104,6 +105,43 @@ def _unfilled(path: Path) -> str | None:
     return None
 
 
+def hyperparameters_read(path: Path) -> list[tuple[int, str]]:
+    """(line, name) of every `hyperparameters.NAME` and `hyperparameters["NAME"]` in a module: the
+    names its functions need in their `hyperparameters` argument. A read with a default
+    (`hyperparameters.get(NAME, default)`) is optional and not listed; nor is a read through
+    another variable name (a helper's `hp.NAME`), which this does not follow."""
+    methods = set(dir(Mapping))
+    found = []
+    for node in ast.walk(ast.parse(path.read_bytes().decode("utf-8"))):
+        if not (isinstance(node, (ast.Attribute, ast.Subscript)) and isinstance(node.value, ast.Name)
+                and node.value.id == "hyperparameters" and isinstance(node.ctx, ast.Load)):
+            continue
+        if isinstance(node, ast.Attribute) and node.attr not in methods and not node.attr.startswith("_"):
+            found.append((node.lineno, node.attr))
+        elif (isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant)
+              and isinstance(node.slice.value, str)):
+            found.append((node.lineno, node.slice.value))
+    return sorted(found)
+
+
+def _undefined_hyperparameter(submission_dir: Path, path: Path) -> str | None:
+    """The first hyperparameter the module reads that its package's search space does not define,
+    as a message; None when there is none (or no search space: self-tuning gets none at all)."""
+    space_path = submission_dir / SEARCH_SPACE_FILE
+    if not space_path.exists():
+        return None
+    try:
+        defined = set(search_space.names(search_space.load(space_path)))
+    except search_space.SearchSpaceError:
+        return None  # reported by whoever reads the search space
+    for line, name in hyperparameters_read(path):
+        if name not in defined:
+            return (f"{path}:{line}: reads hyperparameters.{name}, which {space_path} does not "
+                    f"define; add it to the search space, or read it with "
+                    f"hyperparameters.get({name!r}, default)")
+    return None
+
+
 def load_submission(submission_dir: Path | str, framework: str) -> ModuleType:
     """Check the package's source (`harness.checker`), then import and validate its module."""
     submission_dir = Path(submission_dir).resolve()
@@ -146,9 +184,9 @@ def load_submission(submission_dir: Path | str, framework: str) -> ModuleType:
     for fn_name, keywords in OPTIONAL_FUNCTIONS.items():
         if hasattr(module, fn_name):
             check_signature(path, fn_name, getattr(module, fn_name), keywords)
-    stub = _unfilled(path)
-    if stub:
-        raise SubmissionError(stub)
+    problem = _unfilled(path) or _undefined_hyperparameter(submission_dir, path)
+    if problem:
+        raise SubmissionError(problem)
     return _adapted(module, path, framework)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import math
@@ -30,6 +31,25 @@ LEADING_COLUMNS = (
 
 class CorruptLogError(ValueError):
     """A trial folder whose files are missing, truncated or inconsistent."""
+
+
+class DiskFullError(OSError):
+    """The disk (or quota) filled up while a trial wrote its files. Not the submission's fault: the
+    trial stops where it is, `running` and resumable from its last checkpoint; the message is one
+    line naming the folder, the file and the fix."""
+
+    def __init__(self, folder: Path | str, cause: OSError):
+        where = f" writing {cause.filename}" if cause.filename else ""
+        super().__init__(cause.errno, f"{folder}: no space left on the device{where}; the trial "
+                         "stopped and resumes from its last checkpoint: free space and run the "
+                         "same command again")
+
+    def __str__(self) -> str:
+        return self.strerror
+
+
+def is_disk_full(err: BaseException) -> bool:
+    return isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 def atomic_write_text(path: Path | str, text: str) -> None:

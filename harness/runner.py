@@ -47,7 +47,7 @@ from harness import calibration, checkpoint, clock, host_load
 from harness.algoperf_compat import accepts
 from harness.clock import Ledger
 from harness.guards import Guards, RuleViolation
-from harness.logs import TrialLog
+from harness.logs import TrialLog, is_disk_full
 from harness.seeds import derive_seed
 from harness.spec import Hyperparameters, TrainingCompleteError, TrainState
 from workloads.data import TrainStream, eval_batches, train_eval_subset
@@ -155,15 +155,17 @@ class Trial:
         self.on_eval = (on_eval if main_process else None) or (lambda row: None)
         self.meta = dict(meta or {})
         self.steal: host_load.StealMeter | None = None  # made when the timed loop starts
-        resume_from = checkpoint.latest(config.folder)
+        resume_from, self.skipped_checkpoints = checkpoint.choose(config.folder)
         saved = checkpoint.load_trial_state(resume_from) if resume_from else {}
         self.time_fn = time_fn
         self.ledger = Ledger(time_fn, saved.get("time_accounts"))
         log_type = TrialLog if main_process else _ReadOnlyLog
-        self.log = log_type.resume(config.folder) if resume_from else log_type(config.folder)
+        # what an earlier run of this trial logged is kept, even when no checkpoint survived it
+        self.log = log_type.resume(config.folder)
+        runs_before = sum(e.get("event") in ("start", "resume") for e in self.log.events)
         self.step = saved.get("global_step", 0)
-        self.log.rows = [r for r in self.log.rows if r["global_step"] <= self.step]
-        self.preemption_count = saved.get("preemption_count", -1) + 1 if resume_from else 0
+        self.preemption_count = saved.get("preemption_count", -1) + 1 if resume_from else runs_before
+        self._set_aside_rows_after(self.step)
         self.last_eval_time = saved.get("last_eval_time", 0.0)
         self.goals = saved.get("goals", {"validation": False, "test": False})
         self.calibration = saved.get("calibration")  # a resumed trial keeps its first host's scale
@@ -173,6 +175,17 @@ class Trial:
         self.has_prepare = hasattr(submission, "prepare_for_eval")
         self.has_target = math.isfinite(config.spec.validation_target)  # target setting: no target
         self._setup(splits, resume_from, saved.get("stream_position", 0))
+
+    def _set_aside_rows_after(self, step: int) -> None:
+        """Eval rows past the step this run starts from (its checkpoint fell back to an older one,
+        or there is none) are measured again by this run: they leave eval_measurements.csv, whose
+        steps must increase, but are kept whole in events.jsonl (`rows_set_aside`), never lost."""
+        later = [r for r in self.log.rows if r["global_step"] > step]
+        if later:
+            self.log.rows = [r for r in self.log.rows if r["global_step"] <= step]
+            self._event("rows_set_aside", from_step=step, rows=later,
+                        reason="the run resumes from an earlier step: "
+                               + ("; ".join(self.skipped_checkpoints) or "no checkpoint past it"))
 
     # -- setup (off the clock) ----------------------------------------------------------------
     def _setup(self, splits, resume_from, stream_position) -> None:
@@ -211,9 +224,12 @@ class Trial:
         if resume_from:
             with self.ledger.charge("checkpoint"):
                 self._restore(resume_from)
-            self._event("resume", checkpoint=resume_from.name)
+            self._event("resume", checkpoint=resume_from.name,
+                        **({"skipped_checkpoints": self.skipped_checkpoints}
+                           if self.skipped_checkpoints else {}))
         else:
-            self._event("start")
+            self._event("start", **({"skipped_checkpoints": self.skipped_checkpoints}
+                                    if self.skipped_checkpoints else {}))
             rng = self._rng("optimizer")
             with self.ledger.charge("submission"):
                 self.optimizer_state = self.submission.init_optimizer_state(
@@ -252,7 +268,9 @@ class Trial:
             self.ledger.switch("other")
             stop_reason, status, error = "rule_violation", "failed", str(violation)
             self._event("rule_violation", reason=error)
-        except Exception:  # a broken submission loses this trial only
+        except Exception as err:  # a broken submission loses this trial only
+            if is_disk_full(err):  # the host's fault, not the submission's: stays resumable
+                raise
             self.ledger.switch("other")
             stop_reason, status, error = "error", "failed", traceback.format_exc()
             self._event("error", traceback=error)

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from harness import backends, checker, loader, search_space
-from harness.logs import HPARAMS_FILE, META_FILE, CorruptLogError, read_json
+from harness.logs import (HPARAMS_FILE, META_FILE, CorruptLogError, DiskFullError,
+                          is_disk_full, read_json)
 from harness.provenance import provenance
 from harness.seeds import derive_seed, trial_seed
 from workloads.registry import get_spec
@@ -141,6 +142,9 @@ def run_trial(submission_dir: str, workload: str, framework: str, out: str, *, b
     """Train one trial to its end (resuming it when its folder holds a checkpoint) and return its
     meta.json. A trial that already ended is not run again: its meta.json is returned.
 
+    A full disk raises `DiskFullError`: the trial stays `running`, to resume from its last
+    checkpoint once there is space.
+
     `spec_overrides` replaces fields of the workload's spec for this trial (target setting runs
     with an unreachable target and its own budget); meta.json records them, and the leaderboard
     `protocol` the trial runs under, if any."""
@@ -176,5 +180,9 @@ def run_trial(submission_dir: str, workload: str, framework: str, out: str, *, b
         meta.update(base_seed=base_seed, **hashes)
         return Trial(config, module, backend, on_eval=on_eval, meta=meta, time_fn=backend.time_fn(),
                      main_process=rank == 0).run()
+    except OSError as err:
+        if is_disk_full(err):
+            raise DiskFullError(folder, err) from None
+        raise
     finally:
         backend.shutdown_distributed()

@@ -53,9 +53,14 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         return 0
 
-    from harness.executors import run_task
+    from harness.executors import EXIT_DISK_FULL, run_task
+    from harness.logs import DiskFullError
 
-    meta = run_task(task)
+    try:
+        meta = run_task(task)
+    except DiskFullError as err:  # the trial stays resumable; the executor says why
+        print(err, file=sys.stderr, flush=True)
+        return EXIT_DISK_FULL
     rank = int(os.environ.get("RANK", 0))
     print(f"rank {rank}: {meta.get('status')} ({meta.get('stop_reason')})", flush=True)
     if meta.get("status") == "failed":

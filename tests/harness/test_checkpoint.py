@@ -33,12 +33,15 @@ def test_a_crash_mid_checkpoint_keeps_the_previous_one(tmp_path):
     assert backend.load_optimizer_state(None, folder) == {"count": 3}
 
 
-def test_a_newer_checkpoint_replaces_the_older(tmp_path):
+def test_a_newer_checkpoint_replaces_all_but_the_one_before_it(tmp_path):
     backend = FakeBackend(FakeClock())
-    checkpoint.save(tmp_path, 3, {"q": np.array([0.3])}, {"count": 3}, {"global_step": 3}, backend)
-    checkpoint.save(tmp_path, 6, {"q": np.array([0.6])}, {"count": 6}, {"global_step": 6}, backend)
-    assert checkpoint.latest(tmp_path).name == "step_00000006"
-    assert [p.name for p in (tmp_path / "checkpoint").glob("step_*")] == ["step_00000006"]
+    for step in (3, 6, 9):
+        checkpoint.save(tmp_path, step, {"q": np.array([step])}, {"count": step},
+                        {"global_step": step}, backend)
+    assert checkpoint.latest(tmp_path).name == "step_00000009"
+    # the one before stays, to fall back to should the newest be found damaged
+    assert sorted(p.name for p in (tmp_path / "checkpoint").glob("step_*")) == [
+        "step_00000006", "step_00000009"]
 
 
 def test_no_checkpoint_means_a_fresh_start(tmp_path):

@@ -47,7 +47,7 @@ def update_params(workload, current_param_container, current_params_types, model
     if global_step >= hyperparameters.get("stop_at", 10**9):
         raise _Done()
     if mode == "slow":
-        _time.sleep(hyperparameters.sleep)
+        _time.sleep(hyperparameters.get("sleep", 0.0))
     optimizer_state, params, model_state = _nadamw.update_params(
         workload=workload, current_param_container=current_param_container,
         current_params_types=current_params_types, model_state=model_state,
