@@ -39,7 +39,9 @@ def table(rows: list[dict]) -> str:
     for r in rows:
         runs.setdefault((r["workload"], r["submission"]), {}).setdefault(r["framework"], []).append(r)
     repeats = max(len(v) for by in runs.values() for v in by.values())
-    lines = [f"Medians over {repeats} runs per cell (point 0, seeds as the benchmark gives them):",
+    hosts = sorted({r.get("host", "host not recorded") for r in rows})
+    runs_per_cell = f"{repeats} run" if repeats == 1 else f"Medians over {repeats} runs"
+    lines = [f"{runs_per_cell} per cell, point 0, on {'; '.join(hosts)}:",
              "", "| workload | baseline | PyTorch: time to target, steps, ms/step | "
              "JAX: time to target, steps, ms/step | JAX/PyTorch |", "|---|---|---|---|---|"]
     for (workload, submission), by in sorted(runs.items()):

@@ -1,0 +1,30 @@
+"""Tables in the docs are generated from recorded results; a doc that differs from its recorded
+results fails here (run the script named in the message to rewrite it)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_the_baselines_time_to_target_table_matches_its_recorded_run():
+    done = subprocess.run([sys.executable, "scripts/baselines_table.py",
+                           "docs/data/time_to_target_muon_ademamix.json", "--check"],
+                          cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_check_fails_on_a_doc_that_drifted(tmp_path, monkeypatch):
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        import baselines_table
+    finally:
+        sys.path.pop(0)
+    doc = tmp_path / "baselines.md"
+    doc.write_text(f"before\n{baselines_table.START}\n| a stale row |\n{baselines_table.END}\nafter\n")
+    monkeypatch.setattr(baselines_table, "DOC", doc)
+    assert baselines_table.main([str(REPO / "docs/data/time_to_target_muon_ademamix.json"), "--check"]) == 1
+    baselines_table.main([str(REPO / "docs/data/time_to_target_muon_ademamix.json"), "--write"])
+    assert baselines_table.main([str(REPO / "docs/data/time_to_target_muon_ademamix.json"), "--check"]) == 0
+    assert doc.read_text().startswith("before\n") and doc.read_text().endswith("after\n")
