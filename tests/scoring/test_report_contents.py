@@ -1,12 +1,11 @@
 """What `algobench report` shows: the best trial per entry and workload, curves, warnings, provenance."""
 
-import argparse
 import html
 import json
 
 import pytest
 
-from scoring.cli import register
+from cli_runner import run
 from scoring.leaderboard import score_results
 from scoring.plots import curve_figure
 from scoring.tables import load_results
@@ -22,13 +21,6 @@ PROVENANCE = {
     "calibration": {"host_id": "host-7", "seconds": 1.2, "reference_seconds": 1.0, "speed_factor": 1.2,
                     "repeats": [1.19, 1.2, 1.21]},
 }
-
-
-def run(argv):
-    parser = argparse.ArgumentParser(prog="algobench")
-    register(parser.add_subparsers())
-    args = parser.parse_args(argv)
-    return args.func(args)
 
 
 @pytest.fixture

@@ -1,17 +1,9 @@
 """`algobench score` and `algobench report`, through a parser built the way algobench/cli.py does."""
 
-import argparse
 
 import pytest
 
-from scoring.cli import register
-
-
-def run(argv):
-    parser = argparse.ArgumentParser(prog="algobench")
-    register(parser.add_subparsers())
-    args = parser.parse_args(argv)
-    return args.func(args)
+from cli_runner import run
 
 
 @pytest.fixture

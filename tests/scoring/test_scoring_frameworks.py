@@ -5,20 +5,12 @@ JAX entries over 4x the fastest PyTorch one, so they scored 0 and showed "solved
 both reached the target.
 """
 
-import argparse
 
 import pytest
 
-from scoring.cli import register
+from cli_runner import run
 from scoring.leaderboard import CROSS, ScoringInputError, score_frameworks, score_results
 from scoring.tables import load_results
-
-
-def run(argv):
-    parser = argparse.ArgumentParser(prog="algobench")
-    register(parser.add_subparsers())
-    args = parser.parse_args(argv)
-    return args.func(args)
 
 
 @pytest.fixture

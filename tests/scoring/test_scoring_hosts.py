@@ -1,13 +1,12 @@
 """Host calibration in scoring: hosts that differ are flagged; --normalize gives reference-host seconds;
 the recorded minimum detectable speedup marks comparisons "within noise" (issue 20)."""
 
-import argparse
 import json
 import math
 
 import pytest
 
-from scoring.cli import register
+from cli_runner import run
 from scoring.leaderboard import score_results
 from scoring.noise import NOT_MEASURED, WITHIN_NOISE, NoiseFileError, load_noise, noise_mark
 from scoring.tables import load_results
@@ -18,13 +17,6 @@ def calibration(host_id: str, seconds: float, reference_seconds: float | None = 
     factor = None if reference_seconds is None else seconds / reference_seconds
     return {"host_id": host_id, "seconds": seconds, "reference_seconds": reference_seconds,
             "speed_factor": factor, "repeats": [seconds * 0.99, seconds, seconds * 1.01]}
-
-
-def run(argv):
-    parser = argparse.ArgumentParser(prog="algobench")
-    register(parser.add_subparsers())
-    args = parser.parse_args(argv)
-    return args.func(args)
 
 
 def kinds(board):
