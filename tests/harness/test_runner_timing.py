@@ -332,3 +332,13 @@ def test_a_snapshot_shares_the_workload_that_a_submission_state_holds(tmp_path):
     # copying the workload would have given its class `__slotnames__`: a rule violation
     assert meta["status"] == "completed", meta["error"]
     assert "__slotnames__" not in vars(Workload)
+
+
+def test_a_submission_cannot_write_into_meta_json(tmp_path):
+    """Only the harness's AlgoPerf adapter reports its batch-size rule to meta.json; a submission
+    module's own `batch_size_meta` (say, a forged calibration) is never read."""
+    clock = FakeClock()
+    submission = make_submission(clock)
+    submission.batch_size_meta = {"hardware": "forged", "batch_size_rule": "forged"}
+    meta, _ = run(tmp_path, clock, submission)
+    assert "batch_size_rule" not in meta and meta.get("hardware") != "forged"
