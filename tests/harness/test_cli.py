@@ -229,3 +229,15 @@ def test_a_run_stopped_by_a_signal_says_so_and_stays_resumable(tmp_path, stop):
     meta = read_trial(folder)["meta"]
     assert meta["status"] == "running"  # not failed: the next run resumes it
     assert any((folder / "checkpoint").iterdir())
+
+
+def test_progress_lines_say_when_the_test_split_is_not_measured_yet(capsys):
+    from algobench.cli import _progress_printer
+
+    on_eval = _progress_printer("pytorch", "cnn", "accuracy", 0.895)
+    row = {"global_step": 169, "score": 7.5, "validation/accuracy": 0.79, "test/accuracy": float("nan")}
+    on_eval(row)
+    on_eval({**row, "validation/accuracy": 0.9, "test/accuracy": 0.8912})
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith("(target 0.895)  test not measured yet")
+    assert lines[1].endswith("(target 0.895)  test 0.8912")
