@@ -55,12 +55,13 @@ def table(before: dict | None, after: dict) -> str:
     return "\n".join(lines)
 
 
-def write(doc: Path, text: str) -> None:
+def write(doc: Path, text: str, start: str = START, end: str = END) -> None:
+    """Replace what lies between the `start` and `end` markers of `doc` with `text`."""
     content = doc.read_text()
-    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
+    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
     if not pattern.search(content):
-        sys.exit(f"{doc}: no '{START}' ... '{END}' markers; add them where the table goes")
-    doc.write_text(pattern.sub(lambda _: f"{START}\n{text}\n{END}", content))
+        sys.exit(f"{doc}: no '{start}' ... '{end}' markers; add them where the table goes")
+    doc.write_text(pattern.sub(lambda _: f"{start}\n{text}\n{end}", content))
 
 
 def main() -> None:

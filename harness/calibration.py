@@ -1,18 +1,22 @@
-"""The host speed record of a trial: a short, fixed measurement of how fast this host runs the
-workload, taken off the clock before the timed loop, and its ratio to the reference host's.
+"""The host speed record of a trial: a short, fixed measurement of how fast this host computes,
+taken off the clock before the timed loop, and its ratio to the reference host's.
 
-The work is the workload's own eval forward pass (`eval_outputs`, the harness's path, in the
-trial's framework) on the first validation eval batch, with parameters from a fixed seed: one
-warm-up call (in JAX it compiles the eval function the evals reuse, so it costs the trial nothing
-extra), then `REPEATS` timed calls; `seconds` is their median. It is the same work on every host,
-uses the trial's own threads and devices, and needs no framework code here.
+The work is a fixed matrix product (`MATRIX_SIZE` square, float32, in the trial's framework, with
+its own threads and device: `backend.matmul_work`), timed in `BLOCKS` blocks of `CALLS_PER_BLOCK`
+products after a warm-up; `seconds` is the fastest block. Why this and not the workload's own
+pass, and why the fastest block (docs/scoring.md#host-calibration): on a shared virtual host the
+speed of one core wanders by 10-20% within minutes, invisible to the guest as steal; a median of
+a few calls of the workload's eval forward carried that wander into the calibration (9-18%
+coefficient of variation over 10 fresh processes on one host), while the fastest of many short
+blocks of a cache-resident product is the host's undisturbed speed, which the wander does not
+move. The ratio that calibration predicts between hosts is measured by
+benchmarks/normalization_error.py and stated wherever times are normalized.
 
-`reference_seconds` is the same work on the reference host, read from
-workloads/calibration_reference.json (written by benchmarks/calibrate.py), per workload and
-framework. `speed_factor = seconds / reference_seconds` (above 1: a slower host); the runner scales
-the budget and the eval schedule by it, so a slower host allows the same work as the reference
-host. Where no reference is recorded the factor is None and the trial runs unscaled.
-docs/scoring.md#measurement-resolution.
+`reference_seconds` is the same measurement on the reference host, per framework, read from
+workloads/calibration_reference.json (written by benchmarks/calibrate.py). `speed_factor =
+seconds / reference_seconds` (above 1: a slower host); the runner scales the budget and the eval
+schedule by it, so a slower host allows the same work as the reference host. Where no reference
+is recorded the factor is None and the trial runs unscaled.
 """
 
 from __future__ import annotations
@@ -27,8 +31,11 @@ from harness.provenance import cpu_info
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REFERENCE_FILE = REPO_ROOT / "workloads" / "calibration_reference.json"
-REPEATS = 3  # timed calls after the warm-up: short on every base workload (docs/scoring.md)
-SEED = 20_260_000  # the parameters' seed: fixed, so the work never depends on the trial's seed
+MATRIX_SIZE = 256  # float32, 256 KiB a matrix: cache-resident, so the product is compute-bound
+CALLS_PER_BLOCK = 4  # about 1-2 ms a block on a 2-core host: short enough to fall between interruptions
+BLOCKS = 300  # blocks timed after the warm-up; about half a second on the reference host
+WARM_UP_CALLS = 20
+SEED = 20_260_000  # the matrix's seed: fixed, so the work is the same on every host
 
 
 def host_id(cpuinfo: str | None = None, hostname: str | None = None) -> str:
@@ -39,45 +46,36 @@ def host_id(cpuinfo: str | None = None, hostname: str | None = None) -> str:
     return f"{hostname or socket.gethostname()} | {cpu['cpu']} | {cpu['cpu_id']} | {flags}"
 
 
-def measure(work: Callable[[], Any], time_fn: Callable[[], float], repeats: int = REPEATS) -> list[float]:
-    """Seconds of each of `repeats` calls of `work`, after one untimed warm-up call."""
-    work()
-    times = []
-    for _ in range(repeats):
-        start = time_fn()
+def measure(work: Callable[[], Any], time_fn: Callable[[], float], blocks: int = BLOCKS,
+            calls_per_block: int = CALLS_PER_BLOCK, warm_up: int = WARM_UP_CALLS) -> list[float]:
+    """Seconds of each of `blocks` blocks of `calls_per_block` calls of `work`, after `warm_up`
+    untimed calls. `work` must return only once its result is computed."""
+    for _ in range(warm_up):
         work()
+    times = []
+    for _ in range(blocks):
+        start = time_fn()
+        for _ in range(calls_per_block):
+            work()
         times.append(time_fn() - start)
     return times
 
 
-def eval_forward_work(workload, backend, validation_batch: dict) -> Callable[[], Any]:
-    """The calibration's work for a workload: its eval forward on `validation_batch`, at fixed
-    parameters. `eval_outputs` returns host arrays, so each call has finished when it returns."""
-    params, model_state = workload.init_model_fn(backend.make_rng(SEED))
-    return lambda: workload.eval_outputs(params, model_state, validation_batch)
-
-
-def measure_host(spec, framework: str, threads: int | None = None, data_dir: str | None = None,
-                 repeats: int = REPEATS) -> list[float]:
+def measure_host(framework: str, threads: int | None = None) -> list[float]:
     """One calibration of this host outside a trial (benchmarks/calibrate.py), set up as a trial
-    is: the same cores, threads, JAX host devices, workload and first validation eval batch."""
+    is: the same cores, threads and JAX host devices as `algobench run`."""
     from harness import backends, clock
-    from workloads.data import eval_batches
-    from workloads.sources import load_source
 
     cores = backends.pin_cores(threads)
     if framework == "jax":  # before JAX starts: its host devices, one per core (as `algobench run`)
         backends.use_jax_host_devices(len(cores))
     backend = backends.load_backend(framework)
     backend.configure_threads(len(cores))
-    workload = backend.make_workload(spec)
-    splits = load_source(spec.data_source, data_dir)
-    batch = next(eval_batches(splits["validation"], spec.eval_batch_size))
-    return measure(eval_forward_work(workload, backend, batch), clock.perf_counter, repeats)
+    return measure(backend.matmul_work(MATRIX_SIZE, SEED), clock.perf_counter)
 
 
 def load_reference(path: Path | str = REFERENCE_FILE) -> dict:
-    """{workload: {framework: {"seconds": float, "host_id": str, ...}}}; {} when the file is absent."""
+    """{framework: {"seconds": float, "host_id": str, "threads": int, ...}}; {} when absent."""
     path = Path(path)
     if not path.exists():
         return {}
@@ -86,21 +84,31 @@ def load_reference(path: Path | str = REFERENCE_FILE) -> dict:
     except json.JSONDecodeError as error:
         raise ValueError(f"{path}: not valid JSON ({error}); re-run benchmarks/calibrate.py") from None
     if not isinstance(table, dict):
-        raise ValueError(f"{path}: expected an object of workloads; re-run benchmarks/calibrate.py")
+        raise ValueError(f"{path}: expected an object of frameworks; re-run benchmarks/calibrate.py")
     return table
 
 
-def reference_seconds(workload: str, framework: str, path: Path | str = REFERENCE_FILE) -> float | None:
-    entry = load_reference(path).get(workload, {}).get(framework)
+def reference_seconds(framework: str, path: Path | str = REFERENCE_FILE) -> float | None:
+    entry = load_reference(path).get(framework)
     return float(entry["seconds"]) if entry else None
 
 
-def record(repeats: list[float], reference: float | None, host: str) -> dict:
+def summary(blocks: list[float]) -> dict:
+    """The fastest block (the calibration), and the spread of the blocks: their 10% quantile and
+    median over the fastest, which show how disturbed the host was while it was measured."""
+    ordered = sorted(blocks)
+    fastest = ordered[0]
+    return {"seconds": fastest, "blocks": len(ordered),
+            "q10_over_fastest": ordered[len(ordered) // 10] / fastest,
+            "median_over_fastest": statistics.median(ordered) / fastest}
+
+
+def record(blocks: list[float], reference: float | None, host: str) -> dict:
     """meta.json's `calibration` block."""
-    seconds = statistics.median(repeats)
-    factor = seconds / reference if reference else None
-    return {"host_id": host, "seconds": seconds, "reference_seconds": reference,
-            "speed_factor": factor, "repeats": list(repeats)}
+    measured = summary(blocks)
+    factor = measured["seconds"] / reference if reference else None
+    return {"host_id": host, **measured, "reference_seconds": reference, "speed_factor": factor,
+            "matrix_size": MATRIX_SIZE, "calls_per_block": CALLS_PER_BLOCK}
 
 
 def time_scale(calibration: dict | None) -> float:

@@ -42,6 +42,19 @@ def sync(tree: Any = None) -> None:
         torch.cuda.synchronize()
 
 
+def matmul_work(size: int, seed: int) -> Callable[[], Any]:
+    """The host calibration's work (harness/calibration.py): one `size` x `size` float32 product
+    on the trial's device, returning once it is computed."""
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    matrix = torch.rand(size, size, generator=torch.Generator().manual_seed(seed)).to(device)
+
+    def work():
+        product = matrix @ matrix
+        sync()
+        return product
+    return work
+
+
 def all_finite(params: torch.nn.Module) -> bool:
     with torch.no_grad():
         flags = [torch.isfinite(p).all() for p in unwrap(params).parameters()]

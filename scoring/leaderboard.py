@@ -530,8 +530,9 @@ def calibration_note(trials: pd.DataFrame, normalize: bool) -> str:
     if calibrated.empty:
         return "host calibration: none recorded in these logs (uncalibrated: times are comparable only between trials on one host)"
     hosts = sorted(set(calibrated["host_id"]))
-    cv = calibrated["calibration_cv"].dropna()
-    spread = f"; the calibration's own spread (CV of its repeats) median {cv.median():.1%}, max {cv.max():.1%}" if len(cv) else ""
+    disturbed = calibrated["calibration_disturbance"].dropna()
+    spread = (f"; host disturbance while calibrating (median block over fastest, minus 1) median "
+              f"{disturbed.median():.1%}, max {disturbed.max():.1%}" if len(disturbed) else "")
     if normalize:
         return (f"normalized: every time is in reference-host seconds (time x reference_seconds / "
                 f"seconds of the trial's host calibration) over {len(hosts)} host(s){spread}; the "

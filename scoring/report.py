@@ -166,12 +166,12 @@ def provenance_section(trials: pd.DataFrame, invocations: pd.DataFrame, out: Pat
     hosts = []
     for host, group in trials.groupby("host_id", sort=True):
         factor = group["speed_factor"].dropna()
-        cv = group["calibration_cv"].dropna()
+        disturbed = group["calibration_disturbance"].dropna()
         hosts.append([host or "uncalibrated", str(len(group)),
                       _cell(float(group["calibration_sec"].median())),
                       _cell(float(group["reference_sec"].median())),
                       _cell(float(factor.median())) if len(factor) else "-",
-                      f"{cv.max():.1%}" if len(cv) else "-"])
+                      f"{disturbed.max():.1%}" if len(disturbed) else "-"])
     summary = [
         ["ruleset", _values(trials["ruleset"])],
         ["run size", label],
@@ -201,10 +201,11 @@ def provenance_section(trials: pd.DataFrame, invocations: pd.DataFrame, out: Pat
         f"<details><summary>the {len(commands)} trial process command line(s), as meta.json records "
         "them</summary><pre>" + html.escape("\n".join(commands)) + "</pre></details>",
         "<h3>Hosts and their calibration</h3>",
-        "<p>seconds: median time of the fixed calibration work on the host; reference: the same "
-        "work on the reference host; speed factor: seconds / reference (above 1: slower host); "
-        "spread: the largest CV of a trial's calibration repeats.</p>",
-        html_table(["host", "trials", "seconds", "reference seconds", "speed factor", "spread"], hosts),
+        "<p>seconds: the fastest block of the fixed calibration product on the host; reference: "
+        "the same on the reference host; speed factor: seconds / reference (above 1: slower host); "
+        "disturbance: the largest of the trials' median block over fastest block, minus 1 (how "
+        "busy the host was while it was calibrated; the fastest block does not depend on it).</p>",
+        html_table(["host", "trials", "seconds", "reference seconds", "speed factor", "disturbance"], hosts),
         "<h3>Trials</h3>",
         html_table(["entry", "workload", "folder", "status", "time to target (s, as measured)",
                     "host", "speed factor", "host steal", "started"], rows, raw=[0, 1, 2, 3, 5, 8]),

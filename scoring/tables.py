@@ -68,7 +68,7 @@ TRIAL_COLUMNS = [
     "calibration_sec",  # calibration.seconds (NaN when uncalibrated)
     "reference_sec",  # calibration.reference_seconds (NaN when unknown)
     "speed_factor",  # calibration.speed_factor: seconds / reference_seconds (NaN when unknown)
-    "calibration_cv",  # spread of calibration.repeats: std / mean (NaN with fewer than 2)
+    "calibration_disturbance",  # calibration.median_over_fastest - 1: how disturbed the host was (NaN when absent)
     "host_steal",  # final.host_steal_fraction (NaN when not counted)
     "protocol",  # meta.json `protocol` where the run recorded one, else ""
     "hardware",  # one line: cpu, cores used/available, accelerator
@@ -156,7 +156,7 @@ def calibration(meta: dict, meta_path: Path) -> dict:
     """
     record = meta.get("calibration")
     out = {"host_id": "", "calibration_sec": math.nan, "reference_sec": math.nan,
-           "speed_factor": math.nan, "calibration_cv": math.nan}
+           "speed_factor": math.nan, "calibration_disturbance": math.nan}
     if record is None:
         return out
 
@@ -166,13 +166,10 @@ def calibration(meta: dict, meta_path: Path) -> dict:
 
     try:
         out.update(host_id=str(record["host_id"]), calibration_sec=float(record["seconds"]),
-                   reference_sec=number("reference_seconds"), speed_factor=number("speed_factor"))
-        repeats = [float(x) for x in record.get("repeats") or []]
+                   reference_sec=number("reference_seconds"), speed_factor=number("speed_factor"),
+                   calibration_disturbance=number("median_over_fastest") - 1)
     except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise CorruptLogError(f"{meta_path}: bad calibration ({err!r}); re-run the trial") from err
-    if len(repeats) >= 2 and sum(repeats) > 0:
-        mean = sum(repeats) / len(repeats)
-        out["calibration_cv"] = math.sqrt(sum((x - mean) ** 2 for x in repeats) / (len(repeats) - 1)) / mean
     return out
 
 

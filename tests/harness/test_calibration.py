@@ -1,8 +1,8 @@
 """The host calibration (harness/calibration.py) and the schedule it scales, with a fake clock.
 
-The fake workload's eval forward costs `eval_cost` fake seconds per batch (0.125 here, exact in
-binary), so the calibration of a trial measures exactly that, and a reference of half of it makes
-a host twice as slow."""
+The fake backend's calibration product costs `matmul_cost` fake seconds a call (1/32 here, exact
+in binary), so a block of `CALLS_PER_BLOCK` calls takes 0.125 s, the calibration measures exactly
+that, and a reference of half of it makes a host twice as slow."""
 
 from __future__ import annotations
 
@@ -26,9 +26,12 @@ processor\t: 1
 """
 
 
+BLOCK = 0.125  # fake seconds a calibration block takes
+
+
 def reference_file(tmp_path, seconds):
     path = tmp_path / "reference.json"
-    path.write_text(json.dumps({"fake": {"fake": {"seconds": seconds, "host_id": "ref"}}}))
+    path.write_text(json.dumps({"fake": {"seconds": seconds, "host_id": "ref"}}))
     return str(path)
 
 
@@ -38,7 +41,7 @@ def run(tmp_path, clock, *, reference, calibrate=True, folder="trial", ruleset="
         submission_dir=str(tmp_path), ruleset=ruleset, study=0, trial=0, seed=1,
         hyperparameters={}, folder=tmp_path / folder, calibrate=calibrate,
         calibration_reference=reference)
-    backend = FakeBackend(clock, eval_cost=0.125)
+    backend = FakeBackend(clock, matmul_cost=BLOCK / calibration.CALLS_PER_BLOCK)
     trial = Trial(config, make_submission(clock), backend, splits=make_splits(), time_fn=clock)
     return trial.run(), read_trial(tmp_path / folder)
 
@@ -50,7 +53,8 @@ def test_a_host_twice_as_slow_gets_twice_the_budget_and_eval_periods(tmp_path):
     record = meta["calibration"]
     assert record["seconds"] == pytest.approx(0.125) and record["reference_seconds"] == 0.0625
     assert record["speed_factor"] == pytest.approx(2.0)
-    assert record["repeats"] == pytest.approx([0.125] * calibration.REPEATS)
+    assert record["blocks"] == calibration.BLOCKS
+    assert record["q10_over_fastest"] == 1.0 and record["median_over_fastest"] == 1.0
     assert record["host_id"] == calibration.host_id()
     assert meta["time_scale"] == pytest.approx(2.0)
     assert meta["reference_budget_sec"] == 10.0 and meta["budget_sec"] == pytest.approx(20.0)
@@ -60,7 +64,8 @@ def test_a_host_twice_as_slow_gets_twice_the_budget_and_eval_periods(tmp_path):
     assert [r["global_step"] for r in logs["evals"]] == [6, 12, 18, 20]
     assert meta["final"]["global_step"] == 20 and meta["stop_reason"] == "budget"
     # the calibration is off the clock: warm-up and repeats in the setup account
-    assert meta["final"]["accumulated_setup_time"] == pytest.approx(0.125 * (calibration.REPEATS + 1))
+    calls = calibration.WARM_UP_CALLS + calibration.BLOCKS * calibration.CALLS_PER_BLOCK
+    assert meta["final"]["accumulated_setup_time"] == pytest.approx(calls * BLOCK / calibration.CALLS_PER_BLOCK)
     assert meta["final"]["accumulated_submission_time"] == pytest.approx(20.0)
 
 
@@ -91,22 +96,26 @@ def test_a_resumed_trial_keeps_its_first_calibration(tmp_path):
         spec=make_spec(validation_target=2.0, max_runtime_sec=10.0), framework="fake",
         submission_name="fake", submission_dir=str(tmp_path), ruleset="external", study=0,
         trial=0, seed=1, hyperparameters={}, folder=tmp_path / "t", calibration_reference=reference)
+    cost = BLOCK / calibration.CALLS_PER_BLOCK
     with pytest.raises(KeyboardInterrupt):  # killed at step 8, after the checkpoint of step 6
-        Trial(config, make_submission(clock, interrupt_at=8), FakeBackend(clock, eval_cost=0.125),
+        Trial(config, make_submission(clock, interrupt_at=8), FakeBackend(clock, matmul_cost=cost),
               splits=make_splits(), time_fn=clock).run()
-    # the resumed trial lands on a host whose eval forward is 3x slower: its scale stays 2
-    meta = Trial(config, make_submission(clock), FakeBackend(clock, eval_cost=0.375),
+    # the resumed trial lands on a host whose product is 3x slower: its scale stays 2
+    meta = Trial(config, make_submission(clock), FakeBackend(clock, matmul_cost=3 * cost),
                  splits=make_splits(), time_fn=clock).run()
     assert meta["calibration"]["speed_factor"] == pytest.approx(2.0)
     assert meta["budget_sec"] == pytest.approx(20.0) and meta["final"]["global_step"] == 20
 
 
-def test_measure_times_each_repeat_after_a_warm_up():
+def test_measure_times_blocks_after_a_warm_up_and_keeps_the_fastest():
     clock = FakeClock()
-    costs = iter([5.0, 1.0, 2.0, 3.0])
-    times = calibration.measure(lambda: clock.advance(next(costs)), clock, repeats=3)
-    assert times == [1.0, 2.0, 3.0]
-    assert calibration.record(times, 4.0, "h")["speed_factor"] == pytest.approx(0.5)
+    costs = iter([5.0, 5.0, 1.0, 1.0, 2.0, 0.5, 3.0, 3.0])
+    times = calibration.measure(lambda: clock.advance(next(costs)), clock, blocks=3,
+                                calls_per_block=2, warm_up=2)
+    assert times == [2.0, 2.5, 6.0]
+    record = calibration.record(times, 4.0, "h")
+    assert record["seconds"] == 2.0 and record["speed_factor"] == pytest.approx(0.5)
+    assert record["median_over_fastest"] == pytest.approx(1.25)
     assert calibration.record(times, None, "h")["speed_factor"] is None
 
 
@@ -120,5 +129,5 @@ def test_a_broken_reference_file_is_named(tmp_path):
     path = tmp_path / "reference.json"
     path.write_text("{not json")
     with pytest.raises(ValueError, match="reference.json.*calibrate.py"):
-        calibration.reference_seconds("cnn", "pytorch", path)
-    assert calibration.reference_seconds("cnn", "pytorch", tmp_path / "absent.json") is None
+        calibration.reference_seconds("pytorch", path)
+    assert calibration.reference_seconds("pytorch", tmp_path / "absent.json") is None

@@ -19,7 +19,7 @@ PROVENANCE = {
     "started_at": "2026-12-03T12:00:00+0000",
     "protocol": "quick",
     "calibration": {"host_id": "host-7", "seconds": 1.2, "reference_seconds": 1.0, "speed_factor": 1.2,
-                    "repeats": [1.19, 1.2, 1.21]},
+                    "blocks": 300, "median_over_fastest": 1.02},
 }
 
 
