@@ -77,6 +77,8 @@ class Scoreboard:
       curves: the ruleset's training curves, with their `entry`.
       workloads: every workload with logs (variants included); scored_workloads: those in the score.
       notes: one line each: the run size, the score's definition, the bootstrap, the noise, ...
+      score_replicates: the score of every entry (a column each) on every bootstrap replicate,
+        for statistics of the scores beyond their intervals (scoring/analysis.py).
     """
 
     ruleset: str
@@ -93,6 +95,7 @@ class Scoreboard:
     workloads: list[str]
     scored_workloads: list[str]
     notes: list[str]
+    score_replicates: pd.DataFrame
 
 
 def entry_names(trials: pd.DataFrame) -> pd.Series:
@@ -467,7 +470,7 @@ def score_results(
         ruleset=ruleset, scope=framework, run=run, settings=settings, leaderboard=board,
         workload_times=workload_times, profile=profile, pairwise=pairwise, problems=problems,
         trials=trials, curves=curves, workloads=list(workloads), scored_workloads=list(scored_workloads),
-        notes=notes,
+        notes=notes, score_replicates=pd.DataFrame(rep_scores, columns=entries),
     )
 
 

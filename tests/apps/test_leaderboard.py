@@ -17,6 +17,9 @@ from harness.study import PlanError, format_duration
 from workloads.registry import get_spec
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "scripts"))
+import leaderboard_tables  # noqa: E402  (scripts/ is not a package)
+
 SUBMISSIONS = [str(REPO / "submissions" / name) for name in ("nadamw", "adamw")]
 
 
@@ -109,3 +112,20 @@ def test_tiny_leaderboard_resumes_after_a_kill_then_scores_and_compares(tmp_path
         ("pytorch", "nadamw", "smoke")]
     assert "cells inside the reference's interval" in compared.stdout
     assert "score pytorch nadamw" in compared.stdout
+
+    # the docs' tables come from the folder, and --check fails once they differ
+    doc = tmp_path / "leaderboard.md"
+    doc.write_text(f"# page\n\n{leaderboard_tables.START}\nold\n{leaderboard_tables.END}\n")
+    assert leaderboard_tables.main(["--check", "--results", str(out), "--doc", str(doc)]) == 1
+    assert leaderboard_tables.main(["--write", "--results", str(out), "--doc", str(doc)]) == 0
+    assert leaderboard_tables.main(["--check", "--results", str(out), "--doc", str(doc)]) == 0
+    text = doc.read_text()
+    assert "`tiny`" in text and "Separated in the score" in text and "Kendall tau" in text
+    assert "Against `nadamw`" in text
+    doc.write_text(text.replace("Separated in the score", "Separated in score"))
+    assert leaderboard_tables.main(["--check", "--results", str(out), "--doc", str(doc)]) == 1
+
+
+def test_the_docs_leaderboard_tables_match_reference_results():
+    """What CI runs: docs/leaderboard.md against the shipped reference_results/ (or its absence)."""
+    assert leaderboard_tables.main(["--check"]) == 0
