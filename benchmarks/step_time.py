@@ -14,6 +14,14 @@ measure with `--threads 1` only: with more threads it adds up every thread's tim
 
     .venv/bin/python benchmarks/step_time.py --workloads cnn dlrm gnn --repeats 5
     .venv/bin/python benchmarks/step_time.py --workloads cnn --threads 1 --clock cpu
+
+`--before DIR` measures another checkout (its own benchmarks/step_time.py, run in DIR) beside this
+one, alternating the two inside every repeat, and prints per workload and framework the ratio of
+this checkout's median step time to DIR's (a restructuring's "no slowdown" check); `--out FILE`
+keeps every measurement as JSON.
+
+    git worktree add /tmp/before <commit>
+    .venv/bin/python benchmarks/step_time.py --workloads cnn lm --before /tmp/before --out results/st.json
 """
 
 from __future__ import annotations
@@ -79,14 +87,16 @@ def measure(submission: str, workload: str, framework: str, steps: int, warmup: 
     return (timer() - start) / steps, steal.fraction()
 
 
-def run_child(args, workload: str, framework: str) -> dict:
-    command = [sys.executable, __file__, "--child", workload, framework, "--submission", args.submission,
+def run_child(args, workload: str, framework: str, repo: Path = REPO) -> dict:
+    """One measurement in a fresh process of the checkout `repo` (its own step_time.py)."""
+    command = [sys.executable, str(repo / "benchmarks" / "step_time.py"), "--child", workload,
+               framework, "--submission", args.submission,
                "--steps", str(args.steps), "--warmup", str(args.warmup), "--clock", args.clock]
     if args.threads:
         command += ["--threads", str(args.threads)]
-    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+    done = subprocess.run(command, cwd=repo, capture_output=True, text=True)
     if done.returncode:
-        sys.exit(f"{workload} {framework} failed:\n{done.stderr[-3000:]}")
+        sys.exit(f"{workload} {framework} ({repo}) failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -100,6 +110,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="CPU cores (default: all)")
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                         help="wall clock (default) or the process's CPU time (fair with --threads 1)")
+    parser.add_argument("--before", help="another checkout to measure beside this one")
+    parser.add_argument("--out", help="write every measurement to this JSON file")
     parser.add_argument("--child", nargs=2, metavar=("WORKLOAD", "FRAMEWORK"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -107,29 +119,56 @@ def main() -> None:
                                  args.clock)
         print(json.dumps({"seconds_per_step": seconds, "host_steal": steal}))
         return
-    results = {(w, f): [] for w in args.workloads for f in FRAMEWORKS}
+    checkouts = {"this": REPO, **({"before": Path(args.before).resolve()} if args.before else {})}
+    results = {(c, w, f): [] for c in checkouts for w in args.workloads for f in FRAMEWORKS}
     steals = {w: [] for w in args.workloads}
     for i in range(args.repeats):
         for workload in args.workloads:
             for framework in (FRAMEWORKS if i % 2 == 0 else FRAMEWORKS[::-1]):
-                child = run_child(args, workload, framework)
-                ms, steal = 1000 * child["seconds_per_step"], child["host_steal"]
-                results[workload, framework].append(ms)
-                steals[workload].append(steal)
-                note = host_load.describe(steal)
-                print(f"repeat {i} {workload:12} {framework:8} {ms:8.1f} ms/step"
-                      f"{'; ' + note if note else ''}", flush=True)
+                order = list(checkouts) if i % 2 == 0 else list(checkouts)[::-1]
+                for checkout in order:
+                    child = run_child(args, workload, framework, checkouts[checkout])
+                    ms, steal = 1000 * child["seconds_per_step"], child["host_steal"]
+                    results[checkout, workload, framework].append(ms)
+                    steals[workload].append(steal)
+                    note = host_load.describe(steal)
+                    label = "" if len(checkouts) == 1 else f" {checkout:6}"
+                    print(f"repeat {i} {workload:12} {framework:8}{label} {ms:8.1f} ms/step"
+                          f"{'; ' + note if note else ''}", flush=True)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps({
+            "host_id": _host_id(), "steps": args.steps, "warmup": args.warmup, "repeats": args.repeats,
+            "submission": args.submission, "checkouts": {c: str(p) for c, p in checkouts.items()},
+            "ms_per_step": [{"checkout": c, "workload": w, "framework": f, "values": v}
+                            for (c, w, f), v in results.items()]}, indent=1) + "\n")
     print(f"\n{args.submission}, {args.steps} steps after {args.warmup} warm-up steps, "
           f"{args.repeats} repeats, {args.clock} clock: ms/step median [min, max]")
     print("| workload | PyTorch ms/step | JAX ms/step | JAX/PyTorch | max host steal |\n|---|---|---|---|---|")
     for workload in args.workloads:
         cells, medians = [], []
         for framework in FRAMEWORKS:
-            values = results[workload, framework]
+            values = results["this", workload, framework]
             medians.append(statistics.median(values))
             cells.append(f"{medians[-1]:.1f} [{min(values):.1f}, {max(values):.1f}]")
         print(f"| {workload} | {cells[0]} | {cells[1]} | {medians[1] / medians[0]:.2f}x | "
               f"{host_load.largest(steals[workload])} |")
+
+
+    if args.before:
+        print(f"\nthis checkout against {args.before}: median ms/step and their ratio (this / before)")
+        print("| workload | framework | this | before | this/before |\n|---|---|---|---|---|")
+        for workload in args.workloads:
+            for framework in FRAMEWORKS:
+                now = statistics.median(results["this", workload, framework])
+                then = statistics.median(results["before", workload, framework])
+                print(f"| {workload} | {framework} | {now:.1f} | {then:.1f} | {now / then:.3f} |")
+
+
+def _host_id() -> str:
+    from harness.calibration import host_id
+
+    return host_id()
 
 
 if __name__ == "__main__":
