@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -94,7 +95,9 @@ def run_child(args, workload: str, framework: str, repo: Path = REPO) -> dict:
                "--steps", str(args.steps), "--warmup", str(args.warmup), "--clock", args.clock]
     if args.threads:
         command += ["--threads", str(args.threads)]
-    done = subprocess.run(command, cwd=repo, capture_output=True, text=True)
+    # the checkout's own packages first: the venv's editable install points at this one
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    done = subprocess.run(command, cwd=repo, capture_output=True, text=True, env=env)
     if done.returncode:
         sys.exit(f"{workload} {framework} ({repo}) failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
