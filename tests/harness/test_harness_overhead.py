@@ -5,6 +5,7 @@ summary of known repeats, the doc's table and its --check, and one tiny end-to-e
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -74,3 +75,15 @@ def test_a_tiny_run_on_smoke_writes_its_json(tmp_path):
         assert only["harness"]["global_step"] == 6 and only["harness"]["steps_measured"] >= 1
         assert only["bare_seconds_per_step"] > 0 and only["harness"]["seconds_per_step"] > 0
     assert "| smoke | jax |" in done.stdout
+
+
+def test_the_gpu_script_says_so_and_measures_nothing_without_a_gpu(tmp_path):
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is here: the script would measure")
+    done = subprocess.run(["bash", "benchmarks/gpu_overhead.sh"], cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, "OUT": str(tmp_path)})
+    assert done.returncode == 2, done.stderr[-2000:]
+    environment = (tmp_path / "environment.txt").read_text()
+    assert "no framework sees a GPU here" in environment and "package torch:" in environment
+    assert not (tmp_path / "harness_overhead.json").exists()
