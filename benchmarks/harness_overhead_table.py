@@ -1,0 +1,84 @@
+"""Write docs/performance.md's harness-overhead table from the recorded JSON of
+benchmarks/harness_overhead.py runs (one file per run, e.g. before and after a change), so the
+table cannot drift from the measurement.
+
+    .venv/bin/python benchmarks/harness_overhead_table.py docs/data/harness_overhead_before.json \
+        docs/data/harness_overhead.json --write
+    .venv/bin/python benchmarks/harness_overhead_table.py docs/data/harness_overhead*.json --check
+
+The table sits between two marker comments in docs/performance.md; `--check` exits 1 when the doc
+differs from what the JSON gives.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # this folder's scripts
+
+from harness_overhead import OFF_CLOCK, spread, summary  # noqa: E402
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "performance.md"
+START, END = "<!-- harness overhead table: start -->", "<!-- harness overhead table: end -->"
+
+
+def table(records: list[dict]) -> str:
+    """One row per run, workload and framework: harness and bare ms/step, their ratio, shares."""
+    lines = []
+    for record in records:
+        lines.append(f"- `{record['label']}`: {record['host']}, {record['steps']} steps after "
+                     f"{record['warmup']} warm-up steps, {record['repeats']} repeats, "
+                     f"commit {record['git_commit']}, {record['started_at']}")
+    lines += ["", "| workload | framework | run | harness ms/step | bare ms/step | harness/bare | "
+              + " | ".join(f"{a} share" for a in OFF_CLOCK) + " |",
+              "|---|---|---|---|---|---|" + "---|" * len(OFF_CLOCK)]
+    keyed = [((r["workload"], r["framework"]), i, record["label"], r)
+             for i, record in enumerate(records) for r in record["results"]]
+    for (workload, framework), _, label, result in sorted(keyed, key=lambda k: (k[0], k[1])):
+        s = summary(result)
+        shares = " | ".join(f"{100 * s['shares'][a]:.1f}%" for a in OFF_CLOCK)
+        lines.append(f"| `{workload}` | {framework} | {label} | {spread(s['harness'], 1000)} | "
+                     f"{spread(s['bare'], 1000)} | {spread(s['ratio'], digits=3)} | {shares} |")
+    return "\n".join(lines)
+
+
+def replaced(doc: str, body: str, path: Path) -> str:
+    if START not in doc or END not in doc:
+        sys.exit(f"{path}: no '{START}' ... '{END}' markers; add them where the table goes")
+    head, rest = doc.split(START, 1)
+    _, tail = rest.split(END, 1)
+    return f"{head}{START}\n{body}\n{END}{tail}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("json", nargs="+", help="harness_overhead.py --out files, in table order")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--write", action="store_true", help=f"replace the table in {DOC.name}")
+    mode.add_argument("--check", action="store_true", help=f"exit 1 if {DOC.name} differs")
+    args = parser.parse_args(argv)
+    records = []
+    for path in args.json:
+        try:
+            records.append(json.loads(Path(path).read_text()))
+        except (OSError, json.JSONDecodeError) as err:
+            sys.exit(f"{path}: not a harness_overhead.py JSON ({err}); run benchmarks/harness_overhead.py --out")
+    body = table(records)
+    doc = DOC.read_text()
+    new = replaced(doc, body, DOC)
+    if args.check:
+        if new != doc:
+            print(f"{DOC} differs from {' '.join(args.json)}; run with --write", file=sys.stderr)
+            return 1
+        return 0
+    if args.write:
+        DOC.write_text(new)
+    print(body)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

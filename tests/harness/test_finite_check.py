@@ -1,0 +1,49 @@
+"""The per-step finite check of both backends (`all_finite`): true exactly when every parameter
+element is finite, and in PyTorch a fixed number of ops called from Python whatever the number of parameters
+(it runs after every step; a check per parameter called two ops per parameter)."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+@pytest.mark.parametrize("where", [0, 2, -1])
+def test_pytorch_finds_any_non_finite_element(bad, where):
+    torch = pytest.importorskip("torch")
+    from harness import pytorch_backend
+
+    model = torch.nn.Sequential(torch.nn.Linear(3, 40), torch.nn.Linear(40, 1000), torch.nn.Linear(1000, 2))
+    assert pytorch_backend.all_finite(model)
+    with torch.no_grad():
+        model[2].weight[0, 0] = 3e38  # large but finite: not divergence
+        assert pytorch_backend.all_finite(model)
+        list(model.parameters())[where].view(-1)[where] = bad
+    assert not pytorch_backend.all_finite(model)
+
+
+def test_pytorch_check_is_a_fixed_number_of_ops():
+    torch = pytest.importorskip("torch")
+    from torch.profiler import profile
+
+    from harness import pytorch_backend
+
+    def ops(layers: int) -> int:
+        model = torch.nn.Sequential(*[torch.nn.Linear(4, 4) for _ in range(layers)])
+        with profile() as prof:
+            assert pytorch_backend.all_finite(model)
+        # the ops called from Python; `aten::to` to the device a tensor is on returns it as it is
+        return sum(e.name.startswith("aten::") and e.name != "aten::to"
+                   for e in prof.events() if e.cpu_parent is None)
+
+    assert ops(50) == ops(2)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_jax_finds_any_non_finite_element(bad):
+    jnp = pytest.importorskip("jax.numpy")
+    from harness import jax_backend
+
+    params = {"a": {"w": jnp.ones((3, 4))}, "b": jnp.full((1000,), 3e38)}
+    assert jax_backend.all_finite(params)
+    assert not jax_backend.all_finite({**params, "b": params["b"].at[999].set(bad)})

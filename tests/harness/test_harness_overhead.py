@@ -1,0 +1,89 @@
+"""benchmarks/harness_overhead.py and its table (benchmarks/harness_overhead_table.py): the
+summary of known repeats, the doc's table and its --check, and one tiny end-to-end run on `smoke`
+(correctness only: the figures of this loaded machine mean nothing)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import harness_overhead  # noqa: E402
+import harness_overhead_table  # noqa: E402
+
+
+def repeat(harness_sec: float, bare_sec: float, other: float = 0.5) -> dict:
+    accounts = {"submission": 8.0, "setup": 1.0, "eval": 0.5, "checkpoint": 0.0, "logging": 0.0, "other": other}
+    return {"harness": {"seconds_per_step": harness_sec, "accounts": accounts,
+                        "total_duration": sum(accounts.values())},
+            "bare_seconds_per_step": bare_sec}
+
+
+def record(label: str) -> dict:
+    return {"label": label, "host": "a host", "steps": 100, "warmup": 5, "repeats": 3,
+            "git_commit": "abc", "started_at": "now",
+            "results": [{"workload": "cnn", "framework": "jax",
+                         "repeats": [repeat(0.0110, 0.0100), repeat(0.0102, 0.0100, other=1.5),
+                                     repeat(0.0125, 0.0100)]}]}
+
+
+def test_summary_takes_medians_of_the_per_repeat_ratios_and_shares():
+    s = harness_overhead.summary(record("x")["results"][0])
+    assert s["ratio"] == pytest.approx([1.10, 1.02, 1.25])
+    assert s["shares"]["setup"] == pytest.approx(1.0 / 10.0)  # of the wall time, 10 s
+    assert s["shares"]["other"] == pytest.approx(0.5 / 10.0)  # median of 0.5/10, 1.5/11, 0.5/10
+
+
+def test_the_table_shows_each_run_with_its_spread():
+    text = harness_overhead_table.table([record("before"), record("after")])
+    rows = [line for line in text.splitlines() if line.startswith("| `cnn`")]
+    assert [r.split(" | ")[2] for r in rows] == ["before", "after"]
+    assert "1.100 [1.020, 1.250]" in rows[0] and "11.00 [10.20, 12.50]" in rows[0]
+    assert "10.0%" in rows[0]  # setup's share
+
+
+def test_check_fails_on_a_doc_that_drifted(tmp_path, monkeypatch):
+    data = tmp_path / "run.json"
+    data.write_text(json.dumps(record("after")))
+    doc = tmp_path / "performance.md"
+    doc.write_text(f"before\n{harness_overhead_table.START}\n| stale |\n{harness_overhead_table.END}\nafter\n")
+    monkeypatch.setattr(harness_overhead_table, "DOC", doc)
+    assert harness_overhead_table.main([str(data), "--check"]) == 1
+    assert harness_overhead_table.main([str(data), "--write"]) == 0
+    assert harness_overhead_table.main([str(data), "--check"]) == 0
+    assert doc.read_text().startswith("before\n") and doc.read_text().endswith("\nafter\n")
+
+
+def test_a_tiny_run_on_smoke_writes_its_json(tmp_path):
+    out = tmp_path / "overhead.json"
+    done = subprocess.run([sys.executable, "benchmarks/harness_overhead.py", "--workloads", "smoke",
+                           "--repeats", "1", "--steps", "5", "--warmup", "1", "--out", str(out)],
+                          cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert result["host"] and [(r["workload"], r["framework"]) for r in result["results"]] == [
+        ("smoke", "pytorch"), ("smoke", "jax")]
+    for r in result["results"]:
+        (only,) = r["repeats"]
+        assert only["harness"]["global_step"] == 6 and only["harness"]["steps_measured"] >= 1
+        assert only["bare_seconds_per_step"] > 0 and only["harness"]["seconds_per_step"] > 0
+    assert "| smoke | jax |" in done.stdout
+
+
+def test_the_gpu_script_says_so_and_measures_nothing_without_a_gpu(tmp_path):
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is here: the script would measure")
+    done = subprocess.run(["bash", "benchmarks/gpu_overhead.sh"], cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, "OUT": str(tmp_path)})
+    assert done.returncode == 2, done.stderr[-2000:]
+    environment = (tmp_path / "environment.txt").read_text()
+    assert "no framework sees a GPU here" in environment and "package torch:" in environment
+    assert not (tmp_path / "harness_overhead.json").exists()
