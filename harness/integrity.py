@@ -5,7 +5,8 @@
   records the chains' heads and hparams.json's digest, and plan.json lists the trial with the
   hyperparameters and seed it ran.
 - `unverified`: logs from before digest chains (no `integrity` in meta.json, no digest anywhere),
-  or a trial outside any plan (`algobench run`, a plain SHA-256 chain that anyone can recompute).
+  or a plain SHA-256 chain that anyone can recompute and that is consistent: a trial outside any
+  plan (`algobench run`), or under a plan without a key (planned before keys existed).
   Scoring counts them and says so; only a verified trial proves that the harness wrote it.
 - `rejected`: anything else: a digest that does not verify, a row or event without one, a
   trial under a plan that does not list it (or lists other hyperparameters), a plan whose key is
@@ -136,9 +137,6 @@ def _verify(folder: Path) -> Verdict:
                                    f"chains); {RERUN} to score it verified")
     if not isinstance(record, dict):
         raise CorruptLogError(f"{folder / META_FILE}: `integrity` is not an object; {RERUN}")
-    if root is not None and key is None:
-        raise CorruptLogError(f"{root / digests.KEY_FILE}: missing, so {folder} cannot be "
-                              f"verified; restore the key, or {RERUN}")
     scheme = digests.KEYED if key is not None else digests.PLAIN
     if record.get("scheme") != scheme:
         raise CorruptLogError(f"{folder / META_FILE}: digest scheme {record.get('scheme')!r}, "
@@ -161,9 +159,11 @@ def _verify(folder: Path) -> Verdict:
     if record.get("events_head") is not None and record["events_head"] not in event_digests:
         raise CorruptLogError(f"{events_path}: meta.json's last event is not in it (events "
                               f"removed after the run); {RERUN}")
-    if root is None:
-        return Verdict(UNVERIFIED, f"{folder}: not under a plan (no plan.json {digests.TRIAL_DEPTH} "
-                                   "levels up): its plain digest chain shows the files agree, "
-                                   f"not who wrote them; {RERUN} to score it verified")
+    if key is None:  # a plain chain: anyone can recompute it, so plan membership proves nothing
+        where = (f"its plan has no {digests.KEY_FILE} (planned before digest keys, or the key was "
+                 "removed)" if root is not None else
+                 f"not under a plan (no plan.json {digests.TRIAL_DEPTH} levels up)")
+        return Verdict(UNVERIFIED, f"{folder}: {where}: its plain digest chain shows the files "
+                                   f"agree, not who wrote them; {RERUN} to score it verified")
     _check_plan(folder, root, meta, hparams)
     return Verdict(VERIFIED)
