@@ -106,9 +106,10 @@ class TrialLog:
     def write_hparams(self, hparams: dict[str, Any]) -> None:
         atomic_write_json(self.folder / HPARAMS_FILE, dict(hparams))
 
-    def write_meta(self, meta: dict[str, Any]) -> None:
-        """meta.json with its `integrity` record: the scheme, the heads of both chains (the last
-        row's and the last event's digest) and digests of hparams.json and of meta.json itself."""
+    def write_meta(self, meta: dict[str, Any]) -> dict[str, Any]:
+        """Write meta.json with its `integrity` record: the scheme, the heads of both chains (the
+        last row's and the last event's digest) and digests of hparams.json and of meta.json
+        itself; return what was written."""
         meta = {k: v for k, v in meta.items() if k != "integrity"}
         hparams_path = self.folder / HPARAMS_FILE
         record = {
@@ -119,7 +120,9 @@ class TrialLog:
                         if hparams_path.exists() else None),
         }
         record["meta"] = self.chain.digest(json_content({**meta, "integrity": record}))
-        atomic_write_json(self.folder / META_FILE, {**meta, "integrity": record})
+        written = {**meta, "integrity": record}
+        atomic_write_json(self.folder / META_FILE, written)
+        return written
 
     def add_eval_row(self, row: dict[str, Any]) -> None:
         row = digests.without_digest(row)
@@ -148,12 +151,13 @@ class TrialLog:
 
 def write_trial_meta(folder: Path | str, meta: dict[str, Any]) -> None:
     """Rewrite a trial's meta.json from outside its run (the executors), with the integrity
-    record of the rows and events on disk; of none where those cannot be read."""
+    record of the rows and events on disk (of none where those cannot be read), which is also
+    set in `meta`, so that it is what the file holds."""
     try:
         log = TrialLog.resume(folder)
     except CorruptLogError:
         log = TrialLog(folder)
-    log.write_meta(meta)
+    meta["integrity"] = log.write_meta(meta)["integrity"]
 
 
 def json_content(obj: Any) -> str:
