@@ -53,7 +53,8 @@ class AuditResult:
     mismatched_steps: list[int] = field(default_factory=list)
 
     def line(self) -> str:
-        deviation = f", largest deviation {self.max_deviation:.3g}" if math.isfinite(self.max_deviation) else ""
+        deviation = (f", largest deviation {self.max_deviation:.3g}"
+                     if math.isfinite(self.max_deviation) else "")
         return f"{self.verdict:9s} {self.folder}{deviation}{': ' + self.detail if self.detail else ''}"
 
 
@@ -64,7 +65,8 @@ def recorded_curve(folder: Path, metric: str) -> dict[int, float]:
             if not r.get("snapshot") and r.get(f"validation/{metric}") is not None}
 
 
-def compare(recorded: dict[int, float], rerun: dict[int, float], tolerance: float) -> tuple[list[int], float, list[int]]:
+def compare(recorded: dict[int, float], rerun: dict[int, float],
+            tolerance: float) -> tuple[list[int], float, list[int]]:
     """(steps whose values differ beyond the tolerance, the largest deviation, recorded steps the
     re-run never reached)."""
     mismatched, largest, unreached = [], 0.0, []
@@ -98,7 +100,10 @@ def sample_trials(plan_dir: Path, sample: int | None, seed: int) -> list[Path]:
     return [f for i, f in enumerate(finished) if i in chosen]
 
 
-def audit_trial(folder: Path, tolerance: float = DEFAULT_TOLERANCE, work_dir: Path | None = None) -> AuditResult:
+def audit_trial(folder: Path, tolerance: float = DEFAULT_TOLERANCE,
+                work_dir: Path | None = None) -> AuditResult:
+    """Verify a trial's log, re-run it in a process of its own into a temporary folder (under
+    `work_dir`, default the system's), and compare the curves (module docstring)."""
     verdict = integrity.verify_trial(folder)
     if verdict.status == integrity.REJECTED:
         return AuditResult(str(folder), "rejected", verdict.reason)
@@ -119,7 +124,8 @@ def audit_trial(folder: Path, tolerance: float = DEFAULT_TOLERANCE, work_dir: Pa
     mismatched, largest, unreached = compare(recorded, rerun, tolerance)
     notes = []
     if mismatched:
-        shown = ", ".join(f"step {s}: logged {recorded[s]:.4g}, re-run {rerun[s]:.4g}" for s in mismatched[:3])
+        shown = ", ".join(f"step {s}: logged {recorded[s]:.4g}, re-run {rerun[s]:.4g}"
+                          for s in mismatched[:3])
         notes.append(f"validation {metric} differs beyond tolerance {tolerance:g} at "
                      f"{len(mismatched)} of {len(recorded)} evals ({shown})")
     if unreached:

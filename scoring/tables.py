@@ -303,9 +303,12 @@ def registry_targets(meta: dict) -> tuple[dict, str]:
     expected = {"target_metric": spec.target_metric, "lower_is_better": spec.lower_is_better,
                 "validation_target": float(spec.validation_target),
                 "budget_sec": reference * scale, "reference_budget_sec": reference}
-    differ = [f"{k} {recorded[k]!r} (registry: {expected[k]!r})" for k in expected
-              if not (recorded[k] == expected[k] or (isinstance(expected[k], float)
-                                                     and math.isclose(recorded[k], expected[k], rel_tol=1e-9)))]
+    def same(key):
+        if isinstance(expected[key], float):
+            return math.isclose(recorded[key], expected[key], rel_tol=1e-9)
+        return recorded[key] == expected[key]
+
+    differ = [f"{k} {recorded[k]!r} (registry: {expected[k]!r})" for k in expected if not same(k)]
     message = (f"meta.json records {', '.join(differ)}; scored against the registry's"
                if differ else "")
     return expected, message
