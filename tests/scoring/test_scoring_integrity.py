@@ -14,6 +14,7 @@ import pytest
 
 from harness import digests, integrity, study
 from harness.logs import TrialLog
+from scoring.leaderboard import score_results
 from scoring.tables import load_results
 from workloads.registry import get_spec
 
@@ -62,6 +63,8 @@ def test_a_trial_written_by_a_run_of_its_plan_is_verified(plan):
     assert results.trials["time_to_target"].tolist() == [2.0, 2.0]
     assert problems(results) == []
     assert (plan.out / digests.KEY_FILE).stat().st_mode & 0o077 == 0  # the owner's only
+    notes = score_results(results, n_bootstrap=10).notes
+    assert "log integrity: 2 of 2 trials verified (digest chain under their plan's key" in " ".join(notes)
 
 
 @pytest.mark.parametrize("forge, reason", [
@@ -186,3 +189,5 @@ def test_logs_without_digests_are_scored_as_unverified_saying_how_to_rerun(tmp_p
     results = load_results([tmp_path])
     assert results.trials["integrity"].iloc[0].startswith("unverified: ")
     assert results.problems.empty
+    notes = " ".join(score_results(results, n_bootstrap=10).notes)
+    assert "log integrity: 0 of 1 trials verified" in notes and "1 unverified, e.g. unverified: " in notes
