@@ -505,6 +505,9 @@ def build_parser(with_scoring: bool = True) -> argparse.ArgumentParser:
     new.add_argument("--dir", default="submissions", help="where to write it (default: submissions)")
     new.set_defaults(func=cmd_new)
 
+    from algobench.audit import register as register_audit  # `audit` (docs/integrity.md#audit)
+
+    register_audit(sub)
     if with_scoring:
         from scoring.cli import register  # `score` and `report`
 

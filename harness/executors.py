@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from harness import backends, checkpoint
-from harness.logs import EVENTS_FILE, META_FILE, TrialLog, atomic_write_json
+from harness.logs import EVENTS_FILE, TrialLog, write_trial_meta
 from harness.study import PlanError, Progress, TrialTask, trial_meta
 from harness.trial import has_ended
 
@@ -121,7 +121,7 @@ def record_failure(task: TrialTask, reason: str, exit_code: int | None = None,
     meta.update(status="failed", stop_reason="error", exit_code=exit_code,
                 error=f"{output.rstrip()}\n{reason}".strip(),  # the reason is the last line
                 finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-    atomic_write_json(task.folder / META_FILE, meta)
+    write_trial_meta(task.folder, meta)
     return meta
 
 
@@ -136,7 +136,7 @@ def record_interruption(task: TrialTask, reason: str, **fields: Any) -> dict:
         return meta
     meta["interrupted"] = reason
     task.folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(task.folder / META_FILE, meta)
+    write_trial_meta(task.folder, meta)
     if (task.folder / EVENTS_FILE).exists():
         TrialLog.resume(task.folder).add_event("interrupted", wall_time=time.time(), reason=reason,
                                                **fields)
@@ -375,7 +375,7 @@ class SubmititExecutor:
                 continue
             if meta is not None and "interrupted" in meta:  # how the last run ended: not this one
                 del meta["interrupted"]
-                atomic_write_json(task.folder / META_FILE, meta)
+                write_trial_meta(task.folder, meta)
             todo.append(task)
         if not todo:
             return

@@ -10,6 +10,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from harness import digests
 from workloads.data.atomic import atomic_write
 
 HPARAMS_FILE = "hparams.json"
@@ -83,13 +84,15 @@ class TrialLog:
     """Writes one trial's folder. All files are rewritten atomically; rows and events live in memory.
 
     On resume, `TrialLog.resume(folder)` reloads the rows and events already written, so nothing
-    already on disk is lost.
+    already on disk is lost. Every row and event carries its link of the trial's digest chain
+    (harness/digests.py), and meta.json the chains' heads (`integrity`), which scoring verifies.
     """
 
     def __init__(self, folder: Path | str):
         self.folder = Path(folder)
         self.rows: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
+        self.chain = digests.Chain.for_folder(self.folder)
 
     @classmethod
     def resume(cls, folder: Path | str) -> "TrialLog":
@@ -103,14 +106,33 @@ class TrialLog:
     def write_hparams(self, hparams: dict[str, Any]) -> None:
         atomic_write_json(self.folder / HPARAMS_FILE, dict(hparams))
 
-    def write_meta(self, meta: dict[str, Any]) -> None:
-        atomic_write_json(self.folder / META_FILE, meta)
+    def write_meta(self, meta: dict[str, Any]) -> dict[str, Any]:
+        """Write meta.json with its `integrity` record: the scheme, the heads of both chains (the
+        last row's and the last event's digest) and digests of hparams.json and of meta.json
+        itself; return what was written."""
+        meta = {k: v for k, v in meta.items() if k != "integrity"}
+        hparams_path = self.folder / HPARAMS_FILE
+        record = {
+            "scheme": self.chain.scheme,
+            "evals_head": self.rows[-1].get(digests.DIGEST) if self.rows else None,
+            "events_head": self.events[-1].get(digests.DIGEST) if self.events else None,
+            "hparams": (self.chain.digest(json_content(read_json(hparams_path)))
+                        if hparams_path.exists() else None),
+        }
+        record["meta"] = self.chain.digest(json_content({**meta, "integrity": record}))
+        written = {**meta, "integrity": record}
+        atomic_write_json(self.folder / META_FILE, written)
+        return written
 
     def add_eval_row(self, row: dict[str, Any]) -> None:
-        self.rows.append(dict(row))
+        row = digests.without_digest(row)
+        previous = self.rows[-1].get(digests.DIGEST) if self.rows else None
+        row[digests.DIGEST] = self.chain.link(previous, row_content(row))
+        self.rows.append(row)
         columns = list(LEADING_COLUMNS)
         for r in self.rows:
-            columns.extend(k for k in r if k not in columns)
+            columns.extend(k for k in r if k not in columns and k != digests.DIGEST)
+        columns.append(digests.DIGEST)
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(columns)
@@ -119,9 +141,45 @@ class TrialLog:
         atomic_write_text(self.folder / EVALS_FILE, out.getvalue())
 
     def add_event(self, event: str, **fields: Any) -> None:
-        self.events.append({"event": event, **fields})
+        entry = digests.without_digest({"event": event, **fields})
+        previous = self.events[-1].get(digests.DIGEST) if self.events else None
+        entry[digests.DIGEST] = self.chain.link(previous, json_content(entry))
+        self.events.append(entry)
         text = "".join(json.dumps(e, sort_keys=True, default=_json_default) + "\n" for e in self.events)
         atomic_write_text(self.folder / EVENTS_FILE, text)
+
+
+def write_trial_meta(folder: Path | str, meta: dict[str, Any]) -> None:
+    """Rewrite a trial's meta.json from outside its run (the executors), with the integrity
+    record of the rows and events on disk (of none where those cannot be read), which is also
+    set in `meta`, so that it is what the file holds."""
+    try:
+        log = TrialLog.resume(folder)
+    except CorruptLogError:
+        log = TrialLog(folder)
+    meta["integrity"] = log.write_meta(meta)["integrity"]
+
+
+def json_content(obj: Any) -> str:
+    """What a digest covers of a JSON object (an event, hparams.json, meta.json): its canonical
+    text as read back from the file (NumPy scalars and tuples as written), the digest left out."""
+    if isinstance(obj, dict):
+        obj = digests.without_digest(obj)
+    return digests.canonical_json(json.loads(json.dumps(obj, default=_json_default)))
+
+
+def _canonical_cell(cell: str) -> str:
+    try:
+        return _csv_value(_parse_number(cell))
+    except ValueError:
+        return cell
+
+
+def row_content(row: dict[str, Any]) -> str:
+    """What a digest covers of an eval row: its non-empty cells as the CSV holds them (numbers in
+    one spelling), by column name; so a column added by a later row leaves it unchanged."""
+    cells = {k: _canonical_cell(_csv_value(v)) for k, v in row.items() if k != digests.DIGEST}
+    return digests.canonical_json({k: v for k, v in cells.items() if v != ""})
 
 
 def _parse_number(text: str) -> float | int | None:
@@ -152,7 +210,8 @@ def read_eval_rows(path: Path | str) -> list[dict[str, Any]]:
                         f"{path}:{line_no}: {len(values)} fields, expected {len(header)} "
                         "(truncated or hand-edited); re-run the trial"
                     )
-                rows.append({k: _parse_number(v) for k, v in zip(header, values)})
+                rows.append({k: v or None if k == digests.DIGEST else _parse_number(v)
+                             for k, v in zip(header, values)})
     except (UnicodeDecodeError, ValueError) as err:
         if isinstance(err, CorruptLogError):
             raise

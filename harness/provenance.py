@@ -80,4 +80,7 @@ def provenance(framework: str, threads: int, num_devices: int, accelerator: str 
         "command": " ".join(sys.argv),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "framework_threads": threads,
+        # the in-process runner runs no sandbox; the submission process will record
+        # harness.sandbox's status here (docs/integrity.md)
+        "sandbox": "unsandboxed: the submission runs in the harness's process",
     }

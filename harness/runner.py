@@ -75,6 +75,7 @@ class TrialConfig:
     meta_extra: dict[str, Any] = field(default_factory=dict)
     calibrate: bool = True  # the host calibration (harness/calibration.py); off in unit tests only
     calibration_reference: str = str(calibration.REFERENCE_FILE)
+    eval_steps: tuple[int, ...] = ()  # `algobench audit` re-runs: evals at these steps, not by clock
 
     @property
     def budget_sec(self) -> float:
@@ -319,7 +320,7 @@ class Trial:
                     stop = "budget"
                 elif spec.max_steps is not None and self.step >= spec.max_steps:
                     stop = "step_budget"
-            if stop is None and ledger.submission_time - self.last_eval_time < self.eval_period_sec:
+            if stop is None and not self._eval_due():
                 if (self.has_target and not self.goals["validation"]
                         and ledger.submission_time - self.last_snapshot_time >= self.snapshot_period_sec):
                     with ledger.charge("eval"):
@@ -334,6 +335,11 @@ class Trial:
                 return self._end(stop)
             with ledger.charge("checkpoint"):
                 self._checkpoint()
+
+    def _eval_due(self) -> bool:
+        if self.config.eval_steps:  # an audit re-run evaluates where the audited trial did
+            return self.step in self.config.eval_steps
+        return self.ledger.submission_time - self.last_eval_time >= self.eval_period_sec
 
     def _prepare_for_eval(self, state: tuple, step: int) -> tuple:
         """The submission's `prepare_for_eval` on (optimizer_state, params, model_state)."""

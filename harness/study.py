@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from harness import host_load, loader, search_space
+from harness import digests, host_load, loader, search_space
 from harness.logs import (EVALS_FILE, META_FILE, CorruptLogError, atomic_write_json, read_eval_rows,
                           read_json)
 from harness.seeds import derive_seed, trial_seed
@@ -299,6 +299,7 @@ def write_plan(plan: Plan) -> Path:
         "trials": plan.trials, "development": plan.development,
         "folders": [t.key for t in plan.tasks]})
     atomic_write_json(path, recorded)
+    digests.ensure_key(plan.out)  # the trials' digest key, outside every trial folder (docs/integrity.md)
     return path
 
 

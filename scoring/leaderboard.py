@@ -445,6 +445,7 @@ def score_results(
         _noise_note(timing, entries, workloads),
         measured_noise_note(noise, workloads, sorted(set(framework_of.values()))),
         calibration_note(trials, normalize),
+        integrity_note(trials),
     ]
     notes += first_eval_warnings(winners, entries)
     if variant_rule:
@@ -543,6 +544,18 @@ def calibration_note(trials: pd.DataFrame, normalize: bool) -> str:
                 "and is not known for these logs")
     return (f"host calibration: {len(calibrated)} of {len(trials)} trials calibrated on {len(hosts)} "
             f"host(s){spread}; times are as measured (--normalize: reference-host seconds)")
+
+
+def integrity_note(trials: pd.DataFrame) -> str:
+    """How many trials' logs verified (docs/integrity.md); rejected ones are problems instead."""
+    if "integrity" not in trials or trials.empty:
+        return "log integrity: no trials"
+    unverified = trials[trials["integrity"] != "verified"]
+    note = (f"log integrity: {len(trials) - len(unverified)} of {len(trials)} trials verified "
+            "(digest chain under their plan's key, docs/integrity.md)")
+    if len(unverified):
+        note += f"; {len(unverified)} unverified, e.g. {unverified['integrity'].iloc[0]}"
+    return note
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,6 +9,17 @@ took more than 5% of its CPU time (steal: its time is not comparable). Two folde
 the same (submission, ruleset, framework, workload, study, trial) are a problem too: the first in
 path order is scored, the others are reported and ignored.
 
+Before a folder is read, its digest chain and its place in its plan are verified
+(`harness.integrity.verify_trial`, docs/integrity.md): a rejected folder (a digest that does not
+verify, a folder its plan does not list, events missing or garbled, duplicated eval rows) is a
+`rejected` problem and never scored; a trial without digests or outside a plan is scored with
+`integrity` "unverified: <why>". Every trial listed in a plan.json under the roots without a
+meta.json is a `not_run` problem. The validation target, metric and budget come from the workload
+registry (the budget times the trial's recorded `time_scale`), not from meta.json; where meta.json
+says otherwise the trial is scored against the registry's and a `target` problem says so. Only a
+workload the registry does not know (hand-made or old logs, never a verified trial: a plan runs
+registered workloads only) is scored with meta.json's.
+
 Each trial row also carries what the report shows: its hyperparameters, steps to target, mean
 submission seconds per step, its host's calibration (meta.json `calibration`, absent in older
 logs: "uncalibrated") and its provenance (hardware, library versions, commit, command).
@@ -24,9 +35,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness import host_load
-from harness.logs import CorruptLogError, find_trial_folders, read_trial
+from harness import host_load, integrity
+from harness.logs import META_FILE, CorruptLogError, find_trial_folders, read_trial
 from scoring.time_to_target import time_to_target
+from workloads.registry import UnknownWorkloadError, get_spec
 
 # meta.json keys scoring reads (docs/log_format.md); a meta.json without one of them is corrupt.
 REQUIRED_META = (
@@ -76,6 +88,7 @@ TRIAL_COLUMNS = [
     "git_commit",
     "command",
     "started_at",
+    "integrity",  # "verified", or "unverified: <why>" (docs/integrity.md)
     "path",
 ]
 CURVE_COLUMNS = [*TRIAL_KEY, "step", "time", "value", "train_value"]
@@ -91,7 +104,10 @@ class Results:
       trials: one row per readable trial, columns `TRIAL_COLUMNS`, sorted by `TRIAL_KEY`.
       curves: validation (`value`) and training-subset (`train_value`) metric against submission
         time (`time`) and steps (`step`) for every eval row of every trial, columns `CURVE_COLUMNS`.
-      problems: logs that could not be scored (kinds `corrupt`, `duplicate`), scored trials
+      problems: logs that could not be scored (kinds `corrupt`, `duplicate`, `rejected`: their
+        digests or plan entry do not verify), trials a plan lists that never wrote a meta.json
+        (`not_run`), scored trials whose meta.json targets or budget differ from the registry's
+        (`target`), scored trials
         whose meta.json disagrees with their eval rows on the time to target (`mismatch`) and
         scored trials timed on a contended host (`contended`), columns `PROBLEM_COLUMNS`.
       invocations: the commands that planned the trials (`invocations` of every `plan.json`
@@ -201,13 +217,12 @@ def _trial_tables(trial: dict) -> tuple[dict, list[dict], list[tuple[str, str]]]
     try:
         key = {k: meta[k] for k in TRIAL_KEY}
         key["study"], key["trial"] = int(key["study"]), int(key["trial"])
-        target = float(meta["validation_target"])
-        budget = float(meta["budget_sec"])
-        lower = bool(meta["lower_is_better"])
+        targets, target_warning = registry_targets(meta)
     except (TypeError, ValueError) as err:
         raise CorruptLogError(f"{meta_path}: bad value ({err}); re-run the trial") from err
+    target, lower, metric = targets["validation_target"], targets["lower_is_better"], targets["target_metric"]
+    budget = targets["budget_sec"]
     evals = trial["evals"]
-    metric = str(meta["target_metric"])
     try:
         ttt = time_to_target(evals, metric, target, lower)
     except KeyError as err:
@@ -229,7 +244,7 @@ def _trial_tables(trial: dict) -> tuple[dict, list[dict], list[tuple[str, str]]]
         "lower_is_better": lower,
         "validation_target": target,
         "budget_sec": budget,
-        "reference_budget_sec": float(meta.get("reference_budget_sec") or budget),
+        "reference_budget_sec": targets["reference_budget_sec"],
         "num_evals": len(evals),
         "final_time": final_time,
         "time_to_target": ttt,
@@ -242,6 +257,7 @@ def _trial_tables(trial: dict) -> tuple[dict, list[dict], list[tuple[str, str]]]
         "hparams": json.dumps(trial["hparams"], sort_keys=True, separators=(", ", ": ")),
         **calibration(meta, meta_path),
         **provenance_columns(meta),
+        "integrity": "",  # set by load_results
         "path": trial["folder"],
     }
     column, train_column = f"validation/{metric}", f"train/{metric}"
@@ -255,9 +271,64 @@ def _trial_tables(trial: dict) -> tuple[dict, list[dict], list[tuple[str, str]]]
         for r in evals
         if r.get(column) is not None and r.get("score") is not None
     ]
-    warnings = [(kind, message) for kind, message in (("mismatch", final_time_mismatch(meta, ttt)),
+    warnings = [(kind, message) for kind, message in (("target", target_warning),
+                                                      ("mismatch", final_time_mismatch(meta, ttt)),
                                                       ("contended", contended_host(meta))) if message]
     return row, curve, warnings
+
+
+def registry_targets(meta: dict) -> tuple[dict, str]:
+    """The target metric, its direction, the validation target and the budget a trial is scored
+    against, and a message where meta.json records others ("" when it agrees).
+
+    They come from the workload registry: the spec's target and direction, its budget (x1.5 for
+    self-tuning) times the trial's `time_scale` (from its calibration, which the digest chain
+    covers; 1 when absent). A workload the registry does not know (logs of a removed workload,
+    hand-made logs) falls back to meta.json's values, and the message says so.
+    """
+    recorded = {"target_metric": str(meta["target_metric"]),
+                "lower_is_better": bool(meta["lower_is_better"]),
+                "validation_target": float(meta["validation_target"]),
+                "budget_sec": float(meta["budget_sec"])}
+    recorded["reference_budget_sec"] = float(meta.get("reference_budget_sec") or recorded["budget_sec"])
+    try:
+        spec = get_spec(str(meta["workload"]))
+    except UnknownWorkloadError:
+        return recorded, ""
+    reference = spec.max_runtime_sec * (1.5 if meta["ruleset"] == "self" else 1.0)
+    scale = float(meta.get("time_scale") or 1.0)
+    expected = {"target_metric": spec.target_metric, "lower_is_better": spec.lower_is_better,
+                "validation_target": float(spec.validation_target),
+                "budget_sec": reference * scale, "reference_budget_sec": reference}
+    def same(key):
+        if isinstance(expected[key], float):
+            return math.isclose(recorded[key], expected[key], rel_tol=1e-9)
+        return recorded[key] == expected[key]
+
+    differ = [f"{k} {recorded[k]!r} (registry: {expected[k]!r})" for k in expected if not same(k)]
+    message = (f"meta.json records {', '.join(differ)}; scored against the registry's"
+               if differ else "")
+    return expected, message
+
+
+def plan_gaps(roots: Iterable[Path]) -> list[dict]:
+    """`not_run` problems: trials a plan.json under `roots` lists whose folder has no meta.json."""
+    rows = []
+    for plan in sorted({p for root in roots for p in Path(root).rglob("plan.json")}, key=str):
+        try:
+            entries = json.loads(plan.read_text(encoding="utf-8")).get("trials") or []
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+            continue
+        for entry in entries:
+            if not isinstance(entry, dict) or not entry.get("folder"):
+                continue
+            folder = plan.parent / str(entry["folder"])
+            if not (folder / META_FILE).exists():
+                key = {k: entry[k] for k in TRIAL_KEY if k in entry}
+                rows.append(problem("not_run", f"{plan} lists it but it has no {META_FILE} (never "
+                                    "run, or deleted); run the plan's command again to run it",
+                                    path=str(folder), **key))
+    return rows
 
 
 def trial_folders(roots: Iterable[Path | str]) -> list[Path]:
@@ -299,6 +370,10 @@ def load_results(roots: Iterable[Path | str]) -> Results:
     rows, curves, problems = [], [], []
     seen: dict[tuple, str] = {}
     for folder in trial_folders(roots):
+        verdict = integrity.verify_trial(folder)
+        if verdict.status == integrity.REJECTED:
+            problems.append(problem("rejected", verdict.reason, path=str(folder)))
+            continue
         try:
             row, curve, warnings = _trial_tables(read_trial(folder))
         except CorruptLogError as err:
@@ -316,10 +391,13 @@ def load_results(roots: Iterable[Path | str]) -> Results:
             )
             continue
         seen[key] = str(folder)
+        row["integrity"] = (verdict.status if verdict.status == integrity.VERIFIED
+                            else f"{verdict.status}: {verdict.reason}")
         for kind, message in warnings:
             problems.append(problem(kind, message, path=str(folder), **dict(zip(TRIAL_KEY, key))))
         rows.append(row)
         curves.extend(curve)
+    problems.extend(plan_gaps(roots))
     trials = pd.DataFrame(rows, columns=TRIAL_COLUMNS)
     trials = trials.sort_values(TRIAL_KEY, kind="mergesort").reset_index(drop=True)
     return Results(

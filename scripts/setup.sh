@@ -28,6 +28,10 @@ fi
 if ! command -v chromium >/dev/null; then
   PACKAGES="$PACKAGES chromium"
 fi
+# bubblewrap: the submission process's sandbox (harness/sandbox.py, docs/integrity.md).
+if ! command -v bwrap >/dev/null; then
+  PACKAGES="$PACKAGES bubblewrap"
+fi
 if [ -n "$PACKAGES" ]; then
   SUDO=""
   if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi

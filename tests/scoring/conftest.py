@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -73,7 +74,7 @@ def write_trial(
     if calibration is not None:
         meta["calibration"] = calibration
     meta.update(extra_meta or {})
-    log.write_meta(meta)
+    log.add_event("start")
     for i, (time, value) in enumerate(evals):
         log.add_eval_row({
             "global_step": 10 * (i + 1),
@@ -95,7 +96,19 @@ def write_trial(
             "test/loss": 1.0 - value,
             "test/num_examples": 100,
         })
+    log.add_event("stop", reason=stop)
+    log.write_meta(meta)  # last, as the runner does: it records the digest chains' heads
     return folder
+
+
+def rewrite_meta(folder: Path, change) -> dict:
+    """Call `change(meta)` on a trial's meta.json and write it back as the harness would (its
+    digest record made again): a meta.json that the harness itself wrote that way."""
+    log = TrialLog.resume(folder)
+    meta = json.loads((folder / "meta.json").read_text())
+    change(meta)
+    log.write_meta(meta)
+    return meta
 
 
 def write_time(root: Path, submission: str, workload: str, study: int, time: float, trial: int = 0,
@@ -122,3 +135,9 @@ def trial_writer():
 def time_writer():
     """`write_time(root, submission, workload, study, time, trial=0, **meta)`; see conftest.py."""
     return write_time
+
+
+@pytest.fixture
+def meta_rewriter():
+    """`rewrite_meta(folder, change)`: meta.json changed as the harness would write it; see above."""
+    return rewrite_meta

@@ -56,8 +56,8 @@ def report(tmp_path, time_writer):
     root = tmp_path / "results"
     for study in range(2):
         for framework, scale in (("pytorch", 1.0), ("jax", 5.0)):
-            time_writer(root, "nadamw", "smoke", study, scale * (10.0 + study), framework=framework)
-            time_writer(root, "my_sgd", "smoke", study, scale * (12.0 + study), framework=framework)
+            time_writer(root, "nadamw", "mlp", study, scale * (10.0 + study), framework=framework)
+            time_writer(root, "my_sgd", "mlp", study, scale * (12.0 + study), framework=framework)
     boards = score_frameworks(load_results([root]), n_bootstrap=50)
     return write_report(boards, tmp_path / "report")
 

@@ -15,13 +15,13 @@ from scoring.tables import load_results
 
 @pytest.fixture
 def two_frameworks(tmp_path, time_writer):
-    """The smoke situation: the JAX entries reach the target, but 5x later than PyTorch's."""
+    """The smoke situation (under a made-up workload name, "mlp", scored against its logged targets): the JAX entries reach the target, but 5x later than PyTorch's."""
     root = tmp_path / "results"
     for study in range(2):
-        time_writer(root, "nadamw", "smoke", study, 10.0 + study, framework="pytorch")
-        time_writer(root, "my_sgd", "smoke", study, 12.0 + study, framework="pytorch")
-        time_writer(root, "nadamw", "smoke", study, 50.0 + study, framework="jax")
-        time_writer(root, "my_sgd", "smoke", study, 55.0 + study, framework="jax")
+        time_writer(root, "nadamw", "mlp", study, 10.0 + study, framework="pytorch")
+        time_writer(root, "my_sgd", "mlp", study, 12.0 + study, framework="pytorch")
+        time_writer(root, "nadamw", "mlp", study, 50.0 + study, framework="jax")
+        time_writer(root, "my_sgd", "mlp", study, 55.0 + study, framework="jax")
     return root
 
 
@@ -89,7 +89,7 @@ def test_baseline_by_submission_name_resolves_in_each_framework(tmp_path, two_fr
 def test_baseline_in_one_framework_only_is_noted_and_unknown_is_an_error(tmp_path, two_frameworks,
                                                                          time_writer, capsys):
     for study in range(2):
-        time_writer(two_frameworks, "lion", "smoke", study, 9.0, framework="pytorch")
+        time_writer(two_frameworks, "lion", "mlp", study, 9.0, framework="pytorch")
     assert run(["score", str(two_frameworks), "--baseline", "lion", "--bootstrap", "20"]) == 0
     assert "no speedup: baseline 'lion' has no entry in jax" in capsys.readouterr().out
     assert run(["score", str(two_frameworks), "--baseline", "adam", "--bootstrap", "20"]) == 2

@@ -29,10 +29,11 @@ def test_corrupt_logs_are_reported_with_their_path_and_never_scored(tmp_path, tr
     results = load_results([tmp_path])
     assert sorted(results.problems["path"]) == sorted([str(truncated), str(bad_meta)])
     board = score_results(results, n_bootstrap=20)
-    corrupt = board.problems[board.problems["kind"] == "corrupt"]
+    # their digests no longer verify (docs/integrity.md): rejected before they are read
+    corrupt = board.problems[board.problems["kind"] == "rejected"]
     assert set(corrupt["path"]) == {str(truncated), str(bad_meta)}
     assert any("eval_measurements.csv" in m for m in corrupt["message"])
-    assert any("lacks" in m for m in corrupt["message"])
+    assert any("no `integrity` record" in m for m in corrupt["message"])
     assert dict(zip(board.leaderboard["entry"], board.leaderboard["score"]))["a"] == 1.0
     assert str(truncated) in leaderboard_text(board)
 
@@ -84,11 +85,12 @@ def test_missing_studies_and_trials_are_reported(tmp_path, time_writer):
 
 def test_duplicate_trials_are_reported_once_and_scored_once(tmp_path, time_writer):
     first = time_writer(tmp_path / "r1", "a", "w", 0, 100.0)
-    shutil.copytree(first, tmp_path / "r2" / "copy")
+    copy = tmp_path / "r2" / first.relative_to(tmp_path / "r1")  # the same place in its results
+    shutil.copytree(first, copy)
     results = load_results([tmp_path / "r1", tmp_path / "r2", tmp_path / "r1"])
     assert len(results.trials) == 1
     assert results.problems["kind"].tolist() == ["duplicate"]
-    assert results.problems["path"].tolist() == [str(tmp_path / "r2" / "copy")]
+    assert results.problems["path"].tolist() == [str(copy)]
 
 
 def test_missing_root_raises_naming_it(tmp_path):
@@ -115,25 +117,22 @@ def test_development_label_is_in_every_text_output(tmp_path, time_writer):
     assert "zero width" in leaderboard_text(board)
 
 
-def test_meta_final_time_that_disagrees_with_the_eval_rows_is_reported(tmp_path, time_writer):
+def test_meta_final_time_that_disagrees_with_the_eval_rows_is_reported(tmp_path, time_writer,
+                                                                       meta_rewriter):
     folder = time_writer(tmp_path, "a", "w", 0, 40.0)
-    meta = json.loads((folder / "meta.json").read_text())
-    assert meta["final"]["time_to_target"] == 40.0
-    meta["final"]["time_to_target"] = 20.0
-    (folder / "meta.json").write_text(json.dumps(meta))
+    assert json.loads((folder / "meta.json").read_text())["final"]["time_to_target"] == 40.0
+    meta_rewriter(folder, lambda meta: meta["final"].update(time_to_target=20.0))
     results = load_results([tmp_path])
     assert results.trials["scored_time"].tolist() == [40.0]  # the eval rows are the contract
     assert results.problems["kind"].tolist() == ["mismatch"]
     assert "20 s but eval_measurements.csv gives 40 s" in results.problems["message"].iloc[0]
 
 
-def test_a_trial_timed_on_a_contended_host_is_scored_and_reported(tmp_path, time_writer):
+def test_a_trial_timed_on_a_contended_host_is_scored_and_reported(tmp_path, time_writer, meta_rewriter):
     quiet = time_writer(tmp_path, "a", "w", 0, 40.0, trial=0)
     busy = time_writer(tmp_path, "a", "w", 0, 30.0, trial=1)
     for folder, steal in ((quiet, 0.01), (busy, 0.32)):
-        meta = json.loads((folder / "meta.json").read_text())
-        meta["final"]["host_steal_fraction"] = steal
-        (folder / "meta.json").write_text(json.dumps(meta))
+        meta_rewriter(folder, lambda meta: meta["final"].update(host_steal_fraction=steal))
     results = load_results([tmp_path])
     assert results.trials["scored_time"].tolist() == [40.0, 30.0]  # scored as logged
     assert results.problems["kind"].tolist() == ["contended"]
