@@ -64,7 +64,8 @@ class MapHead(nn.Module):
         probe = self.param("probe", nn.initializers.zeros, (1, 1, self.width))
         y = Attention(self.width, self.num_heads, name="attention")(
             jnp.broadcast_to(probe, (x.shape[0], 1, self.width)), x)
-        y = y + Mlp(self.width, self.mlp_dim, MLP_ACTIVATION, gated=self.glu, name="mlp")(layer_norm("norm")(y))
+        mlp = Mlp(self.width, self.mlp_dim, MLP_ACTIVATION, gated=self.glu, name="mlp")
+        y = y + mlp(layer_norm("norm")(y))
         return y[:, 0]
 
 
