@@ -1,5 +1,8 @@
-"""Flax layers that several families' JAX models share, where flax's own is slow on the CPU.
+"""Flax layers that several families' JAX models share; layers_pytorch.py mirrors it name for name.
 
+`Attention`, `Mlp` and `LayerNorm` are the Transformer layers of every family that has them (vit,
+lm, translate, conformer; `LayerNorm` also deepspeech, gnn and dlrm): a family wires them, and
+the same names (`width`, `num_heads`, `mlp_dim`) mean the same things in both frameworks.
 `zero_padded` and `blank_past_end` implement the speech families' padding contract
 (docs/workloads/speech.md). `LayerNorm` has flax `nn.LayerNorm`'s parameters (`scale`, `bias`) and arithmetic, with its
 gradient written out: autodiff's long elementwise chain through the normalization is duplicated
@@ -7,6 +10,7 @@ by XLA:CPU's fusion into every consumer of a residual stream's gradient, which m
 ViT step 3-4x slower than PyTorch's (docs/workloads/vit.md).
 """
 
+import math
 from functools import partial
 
 import flax.linen as nn
@@ -51,12 +55,82 @@ normalize.defvjp(_normalize_fwd, _normalize_bwd)
 
 
 class LayerNorm(nn.Module):
-    """Layer norm over the last axis with a learned scale (ones) and bias (zeros)."""
+    """Layer norm over the last axis: (x - mean) / sqrt(biased variance + epsilon) times a learned
+    `scale` (ones) plus a `bias` (zeros), its gradient written out (`normalize`)."""
 
-    epsilon: float = 1e-6
+    epsilon: float
 
     @nn.compact
     def __call__(self, x):
         scale = self.param("scale", nn.initializers.ones, (x.shape[-1],))
         bias = self.param("bias", nn.initializers.zeros, (x.shape[-1],))
         return normalize(x, self.epsilon) * scale + bias
+
+
+class Attention(nn.Module):
+    """Multi-head dot-product attention of the queries `x` (batch, queries, width) over the keys
+    and values of `context` (batch, keys, width), written out with einsum (no fused kernel) so
+    that both frameworks compute the same thing in the same order.
+
+    Parameters: Dense layers `query`, `key`, `value` and `out`, each width -> width (the Dense
+    layers run on 2-D rows, XLA's fast matmul path). Logits are q.k * scale per head, with scale
+    = 1 / (sqrt(width / num_heads) * temperature); where `mask` (bool, broadcastable to (batch,
+    num_heads, queries, keys)) is False the logit is the dtype's minimum, so a fully masked row
+    attends uniformly. `keys_values` and `attend` split the call for cached decoding."""
+
+    width: int
+    num_heads: int
+    temperature: float = 1.0
+
+    def setup(self):
+        self.scale = 1.0 / (math.sqrt(self.width // self.num_heads) * self.temperature)
+        self.query, self.key = nn.Dense(self.width), nn.Dense(self.width)
+        self.value, self.out = nn.Dense(self.width), nn.Dense(self.width)
+
+    def heads(self, dense: nn.Dense, x):
+        """dense(x) for x (batch, length, width), split into (batch, length, num_heads, head width)."""
+        b, length, _ = x.shape
+        return dense(x.reshape(b * length, -1)).reshape(b, length, self.num_heads, -1)
+
+    def keys_values(self, context):
+        return self.heads(self.key, context), self.heads(self.value, context)
+
+    def attend(self, x, k, v, mask=None):
+        q = self.heads(self.query, x)
+        logits = jnp.einsum("bqhd,bkhd->bhqk", q, k) * self.scale
+        if mask is not None:
+            logits = jnp.where(mask, logits, jnp.finfo(logits.dtype).min)
+        weights = jax.nn.softmax(logits, axis=-1)
+        b, length = x.shape[:2]
+        y = jnp.einsum("bhqk,bkhd->bqhd", weights, v).reshape(b * length, -1)
+        return self.out(y).reshape(b, length, -1)
+
+    def __call__(self, x, context, mask=None):
+        return self.attend(x, *self.keys_values(context), mask)
+
+
+ACTIVATIONS = {
+    "gelu": lambda x: nn.gelu(x, approximate=False),  # exact, erf form
+    "gelu_tanh": lambda x: nn.gelu(x, approximate=True),
+    "silu": nn.silu,  # swish
+    "tanh": jnp.tanh,
+}
+
+
+class Mlp(nn.Module):
+    """The Transformer feed-forward layer on the last axis: fc2(act(fc1(x))), Dense `fc1` width ->
+    mlp_dim and `fc2` mlp_dim -> width; gated (`gated=True`): fc2(act(fc1(x)) * gate(x)) with a
+    third Dense `gate` width -> mlp_dim (GLU variants: SwiGLU is `silu`, GeGLU `gelu`). `activation`
+    is a key of ACTIVATIONS."""
+
+    width: int
+    mlp_dim: int
+    activation: str
+    gated: bool = False
+
+    @nn.compact
+    def __call__(self, x):
+        y = ACTIVATIONS[self.activation](nn.Dense(self.mlp_dim, name="fc1")(x))
+        if self.gated:
+            y = y * nn.Dense(self.mlp_dim, name="gate")(x)
+        return nn.Dense(self.width, name="fc2")(y)

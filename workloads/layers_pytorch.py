@@ -1,5 +1,8 @@
-"""PyTorch layers that several families' models share.
+"""PyTorch layers that several families' models share; layers_jax.py mirrors it name for name.
 
+`Attention`, `Mlp` and `LayerNorm` are the Transformer layers of every family that has them (vit,
+lm, translate, conformer; `LayerNorm` also deepspeech, gnn and dlrm): a family wires them, and
+the same names (`width`, `num_heads`, `mlp_dim`) mean the same things in both frameworks.
 `zero_padded` and `blank_past_end` implement the speech families' padding contract
 (docs/workloads/speech.md). `MaskedBatchNorm` is batch norm over padded sequences (the speech families): its training
 statistics count real positions only, as flax's `BatchNorm(use_fast_variance=False)(x, mask=...)`
@@ -9,7 +12,10 @@ not convert it to `SyncBatchNorm` (which takes no mask) on GPUs, so under data p
 rank normalizes with its own shard's statistics.
 """
 
+import math
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from workloads.data.speech import BLANK, PADDED_CHARACTER_LOGIT
@@ -48,3 +54,78 @@ class MaskedBatchNorm(nn.BatchNorm1d):
                 self.running_mean.lerp_(mean.detach(), self.momentum)
                 self.running_var.lerp_(var.detach(), self.momentum)
         return (x - mean) * torch.rsqrt(var + self.eps) * self.weight + self.bias
+
+
+class LayerNorm(nn.LayerNorm):
+    """torch's layer norm over the last axis (`width` features): (x - mean) / sqrt(biased variance
+    + epsilon) times a learned scale (ones; `weight` here, canonical `scale`) plus a bias (zeros)."""
+
+    def __init__(self, width: int, epsilon: float):
+        super().__init__(width, eps=epsilon)
+
+
+class Attention(nn.Module):
+    """Multi-head dot-product attention of the queries `x` (batch, queries, width) over the keys
+    and values of `context` (batch, keys, width), written out with einsum (no fused kernel) so
+    that both frameworks compute the same thing in the same order.
+
+    Parameters: Dense layers `query`, `key`, `value` and `out`, each width -> width (the Dense
+    layers run on 2-D rows, XLA's fast matmul path). Logits are q.k * scale per head, with scale
+    = 1 / (sqrt(width / num_heads) * temperature); where `mask` (bool, broadcastable to (batch,
+    num_heads, queries, keys)) is False the logit is the dtype's minimum, so a fully masked row
+    attends uniformly. `keys_values` and `attend` split the call for cached decoding."""
+
+    def __init__(self, width: int, num_heads: int, temperature: float = 1.0):
+        super().__init__()
+        self.num_heads, self.scale = num_heads, 1.0 / (math.sqrt(width // num_heads) * temperature)
+        self.query, self.key = nn.Linear(width, width), nn.Linear(width, width)
+        self.value, self.out = nn.Linear(width, width), nn.Linear(width, width)
+
+    def heads(self, dense: nn.Linear, x):
+        """dense(x) for x (batch, length, width), split into (batch, length, num_heads, head width)."""
+        b, length, _ = x.shape
+        return dense(x.reshape(b * length, -1)).reshape(b, length, self.num_heads, -1)
+
+    def keys_values(self, context):
+        return self.heads(self.key, context), self.heads(self.value, context)
+
+    def attend(self, x, k, v, mask=None):
+        q = self.heads(self.query, x)
+        logits = torch.einsum("bqhd,bkhd->bhqk", q, k) * self.scale
+        if mask is not None:
+            logits = torch.where(mask, logits, torch.finfo(logits.dtype).min)
+        weights = torch.softmax(logits, dim=-1)
+        b, length = x.shape[:2]
+        y = torch.einsum("bhqk,bkhd->bqhd", weights, v).reshape(b * length, -1)
+        return self.out(y).reshape(b, length, -1)
+
+    def forward(self, x, context, mask=None):
+        return self.attend(x, *self.keys_values(context), mask)
+
+
+ACTIVATIONS = {
+    "gelu": lambda x: F.gelu(x, approximate="none"),  # exact, erf form
+    "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"),
+    "silu": F.silu,  # swish
+    "tanh": torch.tanh,
+}
+
+
+class Mlp(nn.Module):
+    """The Transformer feed-forward layer on the last axis: fc2(act(fc1(x))), Dense `fc1` width ->
+    mlp_dim and `fc2` mlp_dim -> width; gated (`gated=True`): fc2(act(fc1(x)) * gate(x)) with a
+    third Dense `gate` width -> mlp_dim (GLU variants: SwiGLU is `silu`, GeGLU `gelu`). `activation`
+    is a key of ACTIVATIONS."""
+
+    def __init__(self, width: int, mlp_dim: int, activation: str, gated: bool = False):
+        super().__init__()
+        self.act = ACTIVATIONS[activation]
+        self.fc1 = nn.Linear(width, mlp_dim)
+        self.gate = nn.Linear(width, mlp_dim) if gated else None
+        self.fc2 = nn.Linear(mlp_dim, width)
+
+    def forward(self, x):
+        y = self.act(self.fc1(x))
+        if self.gate is not None:
+            y = y * self.gate(x)
+        return self.fc2(y)

@@ -1,6 +1,6 @@
 """The vit family: patch extraction, attention that masks nothing and commutes with token
-permutations, the MAP head's shape and permutation invariance, and the JAX layer norm's
-written-out gradient. Parity of the whole models is in test_parity.py."""
+permutations, the MAP head's shape and permutation invariance. The shared layers themselves are
+tested in test_layers.py; parity of the whole models is in test_parity.py."""
 
 from __future__ import annotations
 
@@ -121,25 +121,6 @@ def test_map_head_pools_to_one_vector_per_example_whatever_the_token_order(frame
     assert out.shape == (4, WIDTH)
     np.testing.assert_allclose(head(x[:, ::-1]), out, atol=1e-5)
     assert not np.allclose(out[0], out[1])
-
-
-def test_jax_layer_norm_matches_flax_and_its_gradient():
-    """The written-out gradient of the JAX layer norm equals autodiff's through flax's LayerNorm."""
-    x = jnp.asarray(tokens(3) * 3.0 + 1.0)
-    ours = model_jax.LayerNorm()
-    theirs = model_jax.nn.LayerNorm(epsilon=model_jax.LAYER_NORM_EPS, use_fast_variance=False)
-    rng = np.random.default_rng(0)
-    params = {"params": {"scale": jnp.asarray(rng.standard_normal(WIDTH).astype(np.float32)),
-                         "bias": jnp.asarray(rng.standard_normal(WIDTH).astype(np.float32))}}
-    weights = jnp.asarray(rng.standard_normal(x.shape).astype(np.float32))
-
-    def loss(module):
-        return lambda p, x: jnp.sum(jnp.sin(module.apply(p, x)) * weights)
-
-    np.testing.assert_allclose(ours.apply(params, x), theirs.apply(params, x), atol=1e-5)
-    for a, b in zip(jax.grad(loss(ours), argnums=(0, 1))(params, x),
-                    jax.grad(loss(theirs), argnums=(0, 1))(params, x)):
-        jax.tree.map(lambda u, v: np.testing.assert_allclose(u, v, atol=1e-4), a, b)
 
 
 @pytest.mark.parametrize("name", ["vit", "vit_glu", "vit_post_ln", "vit_map"])

@@ -1,27 +1,25 @@
 """A small Conformer (AlgoPerf's LibriSpeech Conformer, laptop scale) for CTC speech recognition,
-in flax. Mirrors model_pytorch.py line for line (same parameter names, same arithmetic).
-docs/workloads/conformer.md.
+in flax. Mirrors model_pytorch.py line for line (same parameter names, same arithmetic); attention,
+feed-forward MLP and layer norm are workloads/layers_jax.py's. docs/workloads/conformer.md.
 
 Padding is exact: the outputs at real frames do not depend on what the padded input frames hold
 (activations at padded frames are zeroed before every convolution, attention never looks at
 padded keys, batch norm takes its statistics over real frames only), and the logits at padded
 output frames are replaced by a certain blank."""
 
-import math
-
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from workloads.layers_jax import blank_past_end, zero_padded
+from workloads.layers_jax import Attention, LayerNorm, Mlp, blank_past_end, zero_padded
 
 LN_EPS = 1e-5
 BN_EPS = 1e-5
-ACTIVATIONS = {"swish": nn.silu, "gelu": lambda x: nn.gelu(x, approximate=False)}
+ACTIVATIONS = {"swish": "silu", "gelu": "gelu"}  # the config's name -> layers_jax.ACTIVATIONS'
 
 
-def layer_norm(name: str) -> nn.LayerNorm:
-    return nn.LayerNorm(epsilon=LN_EPS, name=name)
+def layer_norm(name: str) -> LayerNorm:
+    return LayerNorm(LN_EPS, name=name)
 
 
 def masked_batch_norm(train: bool, name: str) -> nn.BatchNorm:
@@ -49,41 +47,6 @@ class Subsampling(nn.Module):
         x = nn.relu(conv("conv2")(zero_padded(x, paddings)))
         paddings = paddings[:, ::2]
         return nn.Dense(self.d_model, name="dense")(x.reshape(*x.shape[:2], -1)), paddings
-
-
-class FeedForward(nn.Module):
-    """Layer norm, dense to `hidden`, the activation, dense back."""
-
-    d_model: int
-    hidden: int
-    activation: str
-
-    @nn.compact
-    def __call__(self, x):
-        h = ACTIVATIONS[self.activation](nn.Dense(self.hidden, name="fc")(layer_norm("ln")(x)))
-        return nn.Dense(self.d_model, name="proj")(h)
-
-
-class SelfAttention(nn.Module):
-    """Layer norm, then multi-head self-attention with logits q.k / (sqrt(head_dim) * temperature)
-    and the padded frames masked out as keys."""
-
-    d_model: int
-    num_heads: int
-    temperature: float
-
-    @nn.compact
-    def __call__(self, x, paddings):  # x: (batch, time, d_model)
-        b, t, d = x.shape
-        scale = 1.0 / (math.sqrt(d // self.num_heads) * self.temperature)
-        qkv = nn.Dense(3 * self.d_model, name="qkv")(layer_norm("ln")(x))
-        qkv = qkv.reshape(b, t, 3, self.num_heads, d // self.num_heads)
-        q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
-        logits = jnp.einsum("bqhd,bkhd->bhqk", q, k) * scale
-        logits = jnp.where(paddings[:, None, None, :] > 0, jnp.finfo(logits.dtype).min, logits)
-        weights = jax.nn.softmax(logits, axis=-1)
-        out = jnp.einsum("bhqk,bkhd->bqhd", weights, v).reshape(b, t, d)
-        return nn.Dense(self.d_model, name="proj")(out)
 
 
 class DepthwiseConv(nn.Module):
@@ -127,11 +90,14 @@ class ConvModule(nn.Module):
 
 
 class ConformerBlock(nn.Module):
-    """x + ffn/2, x + attention, x + conv, x + ffn/2, layer norm."""
+    """x + ffn1(ln)/2, x + attention(ln), x + conv, x + ffn2(ln)/2, layer norm `ln`. The
+    feed-forward MLPs are Dense to `mlp_dim`, the activation, Dense back; attention is
+    self-attention with logits q.k / (sqrt(head_dim) * temperature) and padded frames masked out
+    as keys."""
 
     d_model: int
     num_heads: int
-    ffn_hidden: int
+    mlp_dim: int
     kernel_size: int
     norm: str
     ffn_activation: str
@@ -139,10 +105,13 @@ class ConformerBlock(nn.Module):
 
     @nn.compact
     def __call__(self, x, paddings, train: bool):
-        x = x + 0.5 * FeedForward(self.d_model, self.ffn_hidden, self.ffn_activation, name="ffn1")(x)
-        x = x + SelfAttention(self.d_model, self.num_heads, self.temperature, name="attn")(x, paddings)
+        activation = ACTIVATIONS[self.ffn_activation]
+        x = x + 0.5 * Mlp(self.d_model, self.mlp_dim, activation, name="ffn1")(layer_norm("ffn1_norm")(x))
+        y = layer_norm("attn_norm")(x)
+        x = x + Attention(self.d_model, self.num_heads, self.temperature, name="attn")(
+            y, y, paddings[:, None, None, :] <= 0)
         x = x + ConvModule(self.d_model, self.kernel_size, self.norm, name="conv")(x, paddings, train)
-        x = x + 0.5 * FeedForward(self.d_model, self.ffn_hidden, self.ffn_activation, name="ffn2")(x)
+        x = x + 0.5 * Mlp(self.d_model, self.mlp_dim, activation, name="ffn2")(layer_norm("ffn2_norm")(x))
         return layer_norm("ln")(x)
 
 

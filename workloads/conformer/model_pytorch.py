@@ -1,27 +1,25 @@
 """A small Conformer (AlgoPerf's LibriSpeech Conformer, laptop scale) for CTC speech recognition,
-in PyTorch. Mirrors model_jax.py line for line (same parameter names, same arithmetic).
-docs/workloads/conformer.md.
+in PyTorch. Mirrors model_jax.py line for line (same parameter names, same arithmetic); attention,
+feed-forward MLP and layer norm are workloads/layers_pytorch.py's. docs/workloads/conformer.md.
 
 Padding is exact: the outputs at real frames do not depend on what the padded input frames hold
 (activations at padded frames are zeroed before every convolution, attention never looks at
 padded keys, batch norm takes its statistics over real frames only), and the logits at padded
 output frames are replaced by a certain blank."""
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from workloads.layers_pytorch import MaskedBatchNorm, blank_past_end, zero_padded
+from workloads.layers_pytorch import Attention, LayerNorm, MaskedBatchNorm, Mlp, blank_past_end, zero_padded
 
 LN_EPS = 1e-5
 BN_EPS = 1e-5
-ACTIVATIONS = {"swish": F.silu, "gelu": lambda x: F.gelu(x, approximate="none")}
+ACTIVATIONS = {"swish": "silu", "gelu": "gelu"}  # the config's name -> layers_pytorch.ACTIVATIONS'
 
 
-def layer_norm(d: int) -> nn.LayerNorm:
-    return nn.LayerNorm(d, eps=LN_EPS)
+def layer_norm(d: int) -> LayerNorm:
+    return LayerNorm(d, LN_EPS)
 
 
 class Subsampling(nn.Module):
@@ -42,40 +40,6 @@ class Subsampling(nn.Module):
         paddings = paddings[:, ::2]
         x = x.permute(0, 2, 3, 1)  # (batch, time, mel, channels), flax's layout
         return self.dense(x.reshape(*x.shape[:2], -1)), paddings
-
-
-class FeedForward(nn.Module):
-    """Layer norm, dense to `hidden`, the activation, dense back."""
-
-    def __init__(self, d_model: int, hidden: int, activation: str):
-        super().__init__()
-        self.act = ACTIVATIONS[activation]
-        self.ln = layer_norm(d_model)
-        self.fc = nn.Linear(d_model, hidden)
-        self.proj = nn.Linear(hidden, d_model)
-
-    def forward(self, x):
-        return self.proj(self.act(self.fc(self.ln(x))))
-
-
-class SelfAttention(nn.Module):
-    """Layer norm, then multi-head self-attention with logits q.k / (sqrt(head_dim) * temperature)
-    and the padded frames masked out as keys."""
-
-    def __init__(self, d_model: int, num_heads: int, temperature: float):
-        super().__init__()
-        self.num_heads, self.scale = num_heads, 1.0 / (math.sqrt(d_model // num_heads) * temperature)
-        self.ln = layer_norm(d_model)
-        self.qkv = nn.Linear(d_model, 3 * d_model)
-        self.proj = nn.Linear(d_model, d_model)
-
-    def forward(self, x, paddings):  # x: (batch, time, d_model)
-        b, t, d = x.shape
-        q, k, v = self.qkv(self.ln(x)).reshape(b, t, 3, self.num_heads, d // self.num_heads).unbind(2)
-        logits = torch.einsum("bqhd,bkhd->bhqk", q, k) * self.scale
-        logits = logits.masked_fill(paddings[:, None, None, :] > 0, torch.finfo(logits.dtype).min)
-        weights = torch.softmax(logits, dim=-1)
-        return self.proj(torch.einsum("bhqk,bkhd->bqhd", weights, v).reshape(b, t, d))
 
 
 class DepthwiseConv(nn.Module):
@@ -120,21 +84,26 @@ class ConvModule(nn.Module):
 
 
 class ConformerBlock(nn.Module):
-    """x + ffn/2, x + attention, x + conv, x + ffn/2, layer norm."""
+    """x + ffn1(ln)/2, x + attention(ln), x + conv, x + ffn2(ln)/2, layer norm `ln`. The
+    feed-forward MLPs are Dense to `mlp_dim`, the activation, Dense back; attention is
+    self-attention with logits q.k / (sqrt(head_dim) * temperature) and padded frames masked out
+    as keys."""
 
-    def __init__(self, d_model, num_heads, ffn_hidden, kernel_size, norm, ffn_activation, temperature):
+    def __init__(self, d_model, num_heads, mlp_dim, kernel_size, norm, ffn_activation, temperature):
         super().__init__()
-        self.ffn1 = FeedForward(d_model, ffn_hidden, ffn_activation)
-        self.attn = SelfAttention(d_model, num_heads, temperature)
+        activation = ACTIVATIONS[ffn_activation]
+        self.ffn1_norm, self.ffn1 = layer_norm(d_model), Mlp(d_model, mlp_dim, activation)
+        self.attn_norm, self.attn = layer_norm(d_model), Attention(d_model, num_heads, temperature)
         self.conv = ConvModule(d_model, kernel_size, norm)
-        self.ffn2 = FeedForward(d_model, ffn_hidden, ffn_activation)
+        self.ffn2_norm, self.ffn2 = layer_norm(d_model), Mlp(d_model, mlp_dim, activation)
         self.ln = layer_norm(d_model)
 
     def forward(self, x, paddings):
-        x = x + 0.5 * self.ffn1(x)
-        x = x + self.attn(x, paddings)
+        x = x + 0.5 * self.ffn1(self.ffn1_norm(x))
+        y = self.attn_norm(x)
+        x = x + self.attn(y, y, paddings[:, None, None, :] <= 0)
         x = x + self.conv(x, paddings)
-        x = x + 0.5 * self.ffn2(x)
+        x = x + 0.5 * self.ffn2(self.ffn2_norm(x))
         return self.ln(x)
 
 

@@ -36,7 +36,7 @@ def make_norm(kind: str, train: bool, name: str):
             return bn(x, mask=jnp.broadcast_to(m > 0, x.shape))
 
         return norm
-    ln = LayerNorm(epsilon=1e-5, name=name)
+    ln = LayerNorm(1e-5, name=name)
     return lambda x, mask: ln(x)
 
 

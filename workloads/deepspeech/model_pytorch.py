@@ -11,14 +11,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from workloads.layers_pytorch import MaskedBatchNorm, blank_past_end, zero_padded
+from workloads.layers_pytorch import LayerNorm, MaskedBatchNorm, blank_past_end, zero_padded
 
 ACTIVATIONS = {"relu": F.relu, "tanh": torch.tanh}
 FREQ_MASKS, MAX_FREQ_WIDTH = 2, 4  # SpecAugment: mel bands
 TIME_MASKS, MAX_TIME_WIDTH = 2, 10  # SpecAugment: frames, inside the real ones
 
 
-class LayerNorm(nn.LayerNorm):
+class UnmaskedLayerNorm(LayerNorm):
     """Layer norm over the last axis with the same call as `MaskedBatchNorm` (the mask is unused:
     each position is normalized on its own)."""
 
@@ -29,7 +29,7 @@ class LayerNorm(nn.LayerNorm):
 def make_norm(kind: str, features: int) -> nn.Module:
     if kind == "batch":
         return MaskedBatchNorm(features, eps=1e-5, momentum=0.1)
-    return LayerNorm(features, eps=1e-5)
+    return UnmaskedLayerNorm(features, 1e-5)
 
 
 def reverse_within_length(x, lengths):

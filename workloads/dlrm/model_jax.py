@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from workloads.dlrm.spec import interaction_pairs
+from workloads.layers_jax import LayerNorm
 
 
 class Model(nn.Module):
@@ -36,13 +37,13 @@ class Model(nn.Module):
         bottom = dense
         for k, width in enumerate((*self.bottom_widths, self.embed_dim)):
             y = nn.Dense(width, name=f"bottom_{k}")(bottom)
-            bottom = nn.relu(nn.LayerNorm(epsilon=1e-6, name=f"bottom_norm_{k}")(y) if self.layer_norm else y)
+            bottom = nn.relu(LayerNorm(1e-6, name=f"bottom_norm_{k}")(y) if self.layer_norm else y)
         table = nn.Embed(int(sum(self.table_sizes)), self.embed_dim, name="embedding")
         vectors = jnp.concatenate([bottom[:, None, :], table(ids)], axis=1)  # (N, 27, D)
         dots = jnp.einsum("nid,njd->nij", vectors, vectors).reshape(len(x), -1)[:, pairs]
         h = jnp.concatenate([bottom, dots], axis=1)
         for k, width in enumerate(self.top_widths):
             y = nn.Dense(width, name=f"top_{k}")(h)
-            y = nn.relu(nn.LayerNorm(epsilon=1e-6, name=f"top_norm_{k}")(y) if self.layer_norm else y)
+            y = nn.relu(LayerNorm(1e-6, name=f"top_norm_{k}")(y) if self.layer_norm else y)
             h = h + y if self.residual and y.shape == h.shape else y
         return nn.Dense(1, name="head")(h)[:, 0]

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from workloads.dlrm.spec import interaction_pairs
+from workloads.layers_pytorch import LayerNorm
 
 
 class Model(nn.Module):
@@ -35,8 +36,8 @@ class Model(nn.Module):
         top = (embed_dim + n * (n - 1) // 2, *top_widths)
         self.top = nn.ModuleList(nn.Linear(a, b) for a, b in pairwise(top))
         if layer_norm:
-            self.bottom_norm = nn.ModuleList(nn.LayerNorm(b, eps=1e-6) for b in bottom[1:])
-            self.top_norm = nn.ModuleList(nn.LayerNorm(b, eps=1e-6) for b in top[1:])
+            self.bottom_norm = nn.ModuleList(LayerNorm(b, 1e-6) for b in bottom[1:])
+            self.top_norm = nn.ModuleList(LayerNorm(b, 1e-6) for b in top[1:])
         self.head = nn.Linear(top[-1], 1)
 
     def forward(self, x):  # x: (N, 13 + 26)

@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from workloads.data.molecules import TASKS
+from workloads.layers_jax import LayerNorm
 
 ACTIVATIONS = {"relu": nn.relu, "silu": nn.silu, "gelu": lambda x: nn.gelu(x, approximate=False)}
 LAYER_NORM_EPS = 1e-6
@@ -42,7 +43,7 @@ class Update(nn.Module):
     def setup(self):
         self.act = ACTIVATIONS[self.activation]
         self.dense = DenseParams(self.num_inputs * self.hidden, self.hidden)
-        self.norm = nn.LayerNorm(epsilon=LAYER_NORM_EPS, use_fast_variance=False)
+        self.norm = LayerNorm(LAYER_NORM_EPS)
 
     def block(self, x, i: int):
         """Input i times its block of the kernel (no bias)."""

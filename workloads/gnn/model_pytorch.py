@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from workloads.data.molecules import EDGE_FEATURES, NODE_FEATURES, TASKS
+from workloads.layers_pytorch import LayerNorm
 
 ACTIVATIONS = {"relu": F.relu, "silu": F.silu, "gelu": lambda x: F.gelu(x, approximate="none")}
 LAYER_NORM_EPS = 1e-6
@@ -27,7 +28,7 @@ class Update(nn.Module):
         super().__init__()
         self.hidden, self.act = hidden, ACTIVATIONS[activation]
         self.dense = nn.Linear(num_inputs * hidden, hidden)
-        self.norm = nn.LayerNorm(hidden, eps=LAYER_NORM_EPS)
+        self.norm = LayerNorm(hidden, LAYER_NORM_EPS)
 
     def block(self, x, i: int):
         """Input i times its block of the kernel (no bias)."""

@@ -1,63 +1,18 @@
 """A nanoGPT-style decoder-only Transformer for character ids, in flax. Mirrors model_pytorch.py
-line for line (same parameter names, same arithmetic). docs/workloads/lm.md."""
-
-import math
+line for line (same parameter names, same arithmetic); attention, MLP and layer norm are
+workloads/layers_jax.py's. docs/workloads/lm.md."""
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
+
+from workloads.layers_jax import Attention, LayerNorm, Mlp
 
 LN_EPS = 1e-5
 
 
-def layer_norm(name: str) -> nn.LayerNorm:
-    return nn.LayerNorm(epsilon=LN_EPS, name=name)
-
-
-class CausalSelfAttention(nn.Module):
-    """Multi-head self-attention over earlier positions only: logits q.k * scale, scale =
-    1 / (sqrt(head_dim) * temperature), positions after the query masked out."""
-
-    d_model: int
-    num_heads: int
-    temperature: float
-
-    @nn.compact
-    def __call__(self, x, t: int):  # x: (batch * positions, d_model), t positions per sequence
-        d = x.shape[-1]
-        scale = 1.0 / (math.sqrt(d // self.num_heads) * self.temperature)
-        qkv = nn.Dense(3 * self.d_model, name="qkv")(x).reshape(-1, t, 3, self.num_heads, d // self.num_heads)
-        q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
-        logits = jnp.einsum("bqhd,bkhd->bhqk", q, k) * scale
-        causal = jnp.tril(jnp.ones((t, t), dtype=bool))
-        logits = jnp.where(causal, logits, jnp.finfo(logits.dtype).min)
-        weights = jax.nn.softmax(logits, axis=-1)
-        out = jnp.einsum("bhqk,bkhd->bqhd", weights, v).reshape(-1, d)
-        return nn.Dense(self.d_model, name="proj")(out)
-
-
-class MLP(nn.Module):
-    """GELU (exact, erf form): fc to `hidden`, GELU, proj back. SwiGLU: fc to 2 x `hidden`, the
-    first half's SiLU times the second half, proj back."""
-
-    d_model: int
-    hidden: int
-    swiglu: bool
-
-    @nn.compact
-    def __call__(self, x):
-        h = nn.Dense(2 * self.hidden if self.swiglu else self.hidden, name="fc")(x)
-        if self.swiglu:
-            gate, value = jnp.split(h, 2, axis=-1)
-            h = nn.silu(gate) * value
-        else:
-            h = nn.gelu(h, approximate=False)
-        return nn.Dense(self.d_model, name="proj")(h)
-
-
 class Block(nn.Module):
-    """Pre-LN: x + attn(ln1(x)), then x + mlp(ln2(x)). Post-LN: ln1(x + attn(x)), then
-    ln2(x + mlp(x))."""
+    """Causal self-attention and MLP (GELU, or SwiGLU), each residual. Pre-LN: x + attn(ln1(x)),
+    then x + mlp(ln2(x)). Post-LN: ln1(x + attn(x)), then ln2(x + mlp(x))."""
 
     d_model: int
     num_heads: int
@@ -66,16 +21,22 @@ class Block(nn.Module):
     post_ln: bool
     temperature: float
 
-    @nn.compact
+    def setup(self):
+        self.ln1, self.ln2 = LayerNorm(LN_EPS), LayerNorm(LN_EPS)
+        self.attn = Attention(self.d_model, self.num_heads, self.temperature)
+        self.mlp = Mlp(self.d_model, self.mlp_hidden, "silu" if self.swiglu else "gelu", gated=self.swiglu)
+
+    def self_attention(self, x, t: int):  # x: (batch * positions, d_model), t positions per sequence
+        y = x.reshape(-1, t, x.shape[-1])
+        causal = jnp.tril(jnp.ones((t, t), dtype=bool))
+        return self.attn(y, y, causal).reshape(x.shape)
+
     def __call__(self, x, t: int):
-        ln1, ln2 = layer_norm("ln1"), layer_norm("ln2")
-        attn = CausalSelfAttention(self.d_model, self.num_heads, self.temperature, name="attn")
-        mlp = MLP(self.d_model, self.mlp_hidden, self.swiglu, name="mlp")
         if self.post_ln:
-            x = ln1(x + attn(x, t))
-            return ln2(x + mlp(x))
-        x = x + attn(ln1(x), t)
-        return x + mlp(ln2(x))
+            x = self.ln1(x + self.self_attention(x, t))
+            return self.ln2(x + self.mlp(x))
+        x = x + self.self_attention(self.ln1(x), t)
+        return x + self.mlp(self.ln2(x))
 
 
 class Model(nn.Module):
@@ -103,5 +64,5 @@ class Model(nn.Module):
             x = Block(self.d_model, self.num_heads, self.mlp_hidden, self.swiglu, self.post_ln,
                       self.attention_temperature, name=f"blocks_{i}")(x, t)
         if not self.post_ln:
-            x = layer_norm("ln_f")(x)
+            x = LayerNorm(LN_EPS, name="ln_f")(x)
         return nn.Dense(self.vocab_size, name="head")(x).reshape(b, t, -1)  # (batch, positions, vocab)

@@ -18,12 +18,12 @@ INIT_STD = 0.02  # GPT-2 / nanoGPT
 
 def init_rule(config: Mapping):
     """GPT-2's init (nanoGPT's): every kernel and embedding N(0, 0.02) (kernels truncated at two
-    standard deviations), the residual branches' output projections (`attn/proj`, `mlp/proj`)
+    standard deviations), the residual branches' output projections (`attn/out`, `mlp/fc2`)
     N(0, 0.02 / sqrt(2 * num_layers)); biases 0 and layer-norm scales 1 (the defaults)."""
     residual_std = INIT_STD / np.sqrt(2 * config["num_layers"])
 
     def rule(name: str, shape: tuple, rng: np.random.Generator):
-        if name.endswith(("attn/proj/kernel", "mlp/proj/kernel")):
+        if name.endswith(("attn/out/kernel", "mlp/fc2/kernel")):
             return truncated_normal(rng, shape, residual_std)
         if name.endswith("/kernel"):
             return truncated_normal(rng, shape, INIT_STD)

@@ -7,69 +7,24 @@ source ids and the decoder inputs (BOS + the target shifted right). `predict` (c
 fixed `tgt_len` steps (a lifted `nn.while_loop`, so it compiles once), each feeding the previous
 step's argmax back in, with a fixed-size cache of keys and values; it returns the logits of every step, whose argmax is the decoded sequence (what comes
 after the first EOS is ignored by the metric). Modules use `setup` so that both methods share them.
+Attention, MLP and layer norm are workloads/layers_jax.py's.
 """
 
-import math
-
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 
+from workloads.layers_jax import Attention, LayerNorm, Mlp
+
 PAD, BOS = 0, 1
-NEG_INF = -1e9  # masked attention logits
 
 
-def layer_norm() -> nn.LayerNorm:
-    return nn.LayerNorm(epsilon=1e-6)
+def layer_norm() -> LayerNorm:
+    return LayerNorm(1e-6)
 
 
-class Attention(nn.Module):
-    """Multi-head dot-product attention: logits q.k / (sqrt(head dim) * temperature)."""
-
-    width: int
-    heads: int
-    temperature: float
-
-    def setup(self):
-        self.scale = 1.0 / (math.sqrt(self.width // self.heads) * self.temperature)
-        self.query, self.key = nn.Dense(self.width), nn.Dense(self.width)
-        self.value, self.out = nn.Dense(self.width), nn.Dense(self.width)
-
-    def split(self, x):  # (B, L, width) -> (B, L, heads, head dim)
-        return x.reshape(*x.shape[:2], self.heads, -1)
-
-    def keys_values(self, context):
-        return self.split(self.key(context)), self.split(self.value(context))
-
-    def attend(self, x, k, v, mask):  # mask: bool, broadcastable to (B, heads, Lq, Lk), or None
-        q = self.split(self.query(x))
-        logits = jnp.einsum("bqhd,bkhd->bhqk", q, k) * self.scale
-        if mask is not None:
-            logits = jnp.where(mask, logits, NEG_INF)
-        weights = jax.nn.softmax(logits, axis=-1)
-        y = jnp.einsum("bhqk,bkhd->bqhd", weights, v)
-        return self.out(y.reshape(*x.shape))
-
-    def __call__(self, x, context, mask):
-        return self.attend(x, *self.keys_values(context), mask)
-
-
-class Mlp(nn.Module):
+def mlp(width: int, mlp_dim: int, glu_tanh: bool) -> Mlp:
     """fc2(gelu(fc1(x))), or with `glu_tanh` fc2(tanh(fc1(x)) * gate(x))."""
-
-    width: int
-    hidden: int
-    glu_tanh: bool
-
-    def setup(self):
-        self.fc1, self.fc2 = nn.Dense(self.hidden), nn.Dense(self.width)
-        if self.glu_tanh:
-            self.gate = nn.Dense(self.hidden)
-
-    def __call__(self, x):
-        if self.glu_tanh:
-            return self.fc2(jnp.tanh(self.fc1(x)) * self.gate(x))
-        return self.fc2(nn.gelu(self.fc1(x), approximate=False))
+    return Mlp(width, mlp_dim, "tanh" if glu_tanh else "gelu", gated=glu_tanh)
 
 
 def residual(x, norm, fn, post_ln: bool):
@@ -79,15 +34,15 @@ def residual(x, norm, fn, post_ln: bool):
 
 class EncoderLayer(nn.Module):
     width: int
-    heads: int
-    hidden: int
+    num_heads: int
+    mlp_dim: int
     post_ln: bool
     temperature: float
     glu_tanh: bool
 
     def setup(self):
-        self.ln_attn, self.attn = layer_norm(), Attention(self.width, self.heads, self.temperature)
-        self.ln_mlp, self.mlp = layer_norm(), Mlp(self.width, self.hidden, self.glu_tanh)
+        self.ln_attn, self.attn = layer_norm(), Attention(self.width, self.num_heads, self.temperature)
+        self.ln_mlp, self.mlp = layer_norm(), mlp(self.width, self.mlp_dim, self.glu_tanh)
 
     def __call__(self, x, mask):
         x = residual(x, self.ln_attn, lambda h: self.attn(h, h, mask), self.post_ln)
@@ -96,16 +51,16 @@ class EncoderLayer(nn.Module):
 
 class DecoderLayer(nn.Module):
     width: int
-    heads: int
-    hidden: int
+    num_heads: int
+    mlp_dim: int
     post_ln: bool
     temperature: float
     glu_tanh: bool
 
     def setup(self):
-        self.ln_self, self.self_attn = layer_norm(), Attention(self.width, self.heads, self.temperature)
-        self.ln_cross, self.cross_attn = layer_norm(), Attention(self.width, self.heads, self.temperature)
-        self.ln_mlp, self.mlp = layer_norm(), Mlp(self.width, self.hidden, self.glu_tanh)
+        self.ln_self, self.self_attn = layer_norm(), Attention(self.width, self.num_heads, self.temperature)
+        self.ln_cross, self.cross_attn = layer_norm(), Attention(self.width, self.num_heads, self.temperature)
+        self.ln_mlp, self.mlp = layer_norm(), mlp(self.width, self.mlp_dim, self.glu_tanh)
 
     def __call__(self, x, encoded, src_mask, causal_mask):
         x = residual(x, self.ln_self, lambda h: self.self_attn(h, h, causal_mask), self.post_ln)

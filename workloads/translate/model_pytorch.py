@@ -1,5 +1,6 @@
 """An encoder-decoder Transformer for grapheme-to-phoneme, in PyTorch. Mirrors model_jax.py line
-for line (the same parameter names, the same operations in the same order).
+for line (the same parameter names, the same operations in the same order); attention, MLP and
+layer norm are workloads/layers_pytorch.py's.
 
 `forward` is the teacher-forced pass (training): logits (batch, target positions, vocab) from the
 source ids and the decoder inputs (BOS + the target shifted right). `predict` is greedy decoding
@@ -8,62 +9,21 @@ step's argmax back in, with cached keys and values; it returns the logits of eve
 argmax is the decoded sequence (what comes after the first EOS is ignored by the metric).
 """
 
-import math
-
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from workloads.layers_pytorch import Attention, LayerNorm, Mlp
+
 PAD, BOS = 0, 1
-NEG_INF = -1e9  # masked attention logits
 
 
-def layer_norm(width: int) -> nn.LayerNorm:
-    return nn.LayerNorm(width, eps=1e-6)
+def layer_norm(width: int) -> LayerNorm:
+    return LayerNorm(width, 1e-6)
 
 
-class Attention(nn.Module):
-    """Multi-head dot-product attention: logits q.k / (sqrt(head dim) * temperature)."""
-
-    def __init__(self, width: int, heads: int, temperature: float):
-        super().__init__()
-        self.heads, self.scale = heads, 1.0 / (math.sqrt(width // heads) * temperature)
-        self.query, self.key = nn.Linear(width, width), nn.Linear(width, width)
-        self.value, self.out = nn.Linear(width, width), nn.Linear(width, width)
-
-    def split(self, x):  # (B, L, width) -> (B, L, heads, head dim)
-        return x.reshape(*x.shape[:2], self.heads, -1)
-
-    def keys_values(self, context):
-        return self.split(self.key(context)), self.split(self.value(context))
-
-    def attend(self, x, k, v, mask):  # mask: bool, broadcastable to (B, heads, Lq, Lk), or None
-        q = self.split(self.query(x))
-        logits = torch.einsum("bqhd,bkhd->bhqk", q, k) * self.scale
-        if mask is not None:
-            logits = torch.where(mask, logits, NEG_INF)
-        weights = torch.softmax(logits, dim=-1)
-        y = torch.einsum("bhqk,bkhd->bqhd", weights, v)
-        return self.out(y.reshape(*x.shape))
-
-    def forward(self, x, context, mask):
-        return self.attend(x, *self.keys_values(context), mask)
-
-
-class Mlp(nn.Module):
+def mlp(width: int, mlp_dim: int, glu_tanh: bool) -> Mlp:
     """fc2(gelu(fc1(x))), or with `glu_tanh` fc2(tanh(fc1(x)) * gate(x))."""
-
-    def __init__(self, width: int, hidden: int, glu_tanh: bool):
-        super().__init__()
-        self.glu_tanh = glu_tanh
-        self.fc1, self.fc2 = nn.Linear(width, hidden), nn.Linear(hidden, width)
-        if glu_tanh:
-            self.gate = nn.Linear(width, hidden)
-
-    def forward(self, x):
-        if self.glu_tanh:
-            return self.fc2(torch.tanh(self.fc1(x)) * self.gate(x))
-        return self.fc2(F.gelu(self.fc1(x), approximate="none"))
+    return Mlp(width, mlp_dim, "tanh" if glu_tanh else "gelu", gated=glu_tanh)
 
 
 def residual(x, norm, fn, post_ln: bool):
@@ -72,11 +32,11 @@ def residual(x, norm, fn, post_ln: bool):
 
 
 class EncoderLayer(nn.Module):
-    def __init__(self, width, heads, hidden, post_ln, temperature, glu_tanh):
+    def __init__(self, width, num_heads, mlp_dim, post_ln, temperature, glu_tanh):
         super().__init__()
         self.post_ln = post_ln
-        self.ln_attn, self.attn = layer_norm(width), Attention(width, heads, temperature)
-        self.ln_mlp, self.mlp = layer_norm(width), Mlp(width, hidden, glu_tanh)
+        self.ln_attn, self.attn = layer_norm(width), Attention(width, num_heads, temperature)
+        self.ln_mlp, self.mlp = layer_norm(width), mlp(width, mlp_dim, glu_tanh)
 
     def forward(self, x, mask):
         x = residual(x, self.ln_attn, lambda h: self.attn(h, h, mask), self.post_ln)
@@ -84,12 +44,12 @@ class EncoderLayer(nn.Module):
 
 
 class DecoderLayer(nn.Module):
-    def __init__(self, width, heads, hidden, post_ln, temperature, glu_tanh):
+    def __init__(self, width, num_heads, mlp_dim, post_ln, temperature, glu_tanh):
         super().__init__()
         self.post_ln = post_ln
-        self.ln_self, self.self_attn = layer_norm(width), Attention(width, heads, temperature)
-        self.ln_cross, self.cross_attn = layer_norm(width), Attention(width, heads, temperature)
-        self.ln_mlp, self.mlp = layer_norm(width), Mlp(width, hidden, glu_tanh)
+        self.ln_self, self.self_attn = layer_norm(width), Attention(width, num_heads, temperature)
+        self.ln_cross, self.cross_attn = layer_norm(width), Attention(width, num_heads, temperature)
+        self.ln_mlp, self.mlp = layer_norm(width), mlp(width, mlp_dim, glu_tanh)
 
     def forward(self, x, encoded, src_mask, causal_mask):
         x = residual(x, self.ln_self, lambda h: self.self_attn(h, h, causal_mask), self.post_ln)

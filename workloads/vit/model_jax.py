@@ -4,28 +4,20 @@ Images are cut into non-overlapping square patches (a reshape), each patch is em
 Dense layer, learned position embeddings are added, and either a class token is prepended
 (`pool="cls"`) or a multi-head attention pooling head reads the tokens (`pool="map"`). Encoder
 blocks are pre- or post-layer-norm (`norm`), with a GELU MLP or a GELU-gated one (`mlp="glu"`).
-Attention is written out with einsum (no fused attention), so both frameworks hold the same
-parameters: a `query` and a fused `key_value` Dense, and an `out` Dense.
+Attention, MLP and layer norm are workloads/layers_jax.py's.
 """
 
-import math
-
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 
-from workloads.layers_jax import LayerNorm
+from workloads.layers_jax import Attention, LayerNorm, Mlp
 
 LAYER_NORM_EPS = 1e-6
-
-
-def gelu(x):
-    return nn.gelu(x, approximate=True)
+MLP_ACTIVATION = "gelu_tanh"
 
 
 def layer_norm(name: str) -> LayerNorm:
-    """Layer norm with its gradient written out (workloads/layers_jax.py: flax's was 3-4x slower here)."""
-    return LayerNorm(epsilon=LAYER_NORM_EPS, name=name)
+    return LayerNorm(LAYER_NORM_EPS, name=name)
 
 
 def patches(x, patch_size: int):
@@ -34,39 +26,6 @@ def patches(x, patch_size: int):
     p = patch_size
     x = x.reshape(n, h // p, p, w // p, p, c).transpose(0, 1, 3, 2, 4, 5)
     return x.reshape(n, (h // p) * (w // p), p * p * c)
-
-
-class Attention(nn.Module):
-    """Multi-head dot-product attention of `x`'s tokens over `context`'s tokens (no mask)."""
-
-    width: int
-    num_heads: int
-
-    @nn.compact
-    def __call__(self, x, context):
-        n, t, d = x.shape
-        h = self.num_heads
-        q = nn.Dense(self.width, name="query")(x).reshape(n, t, h, d // h)
-        kv = nn.Dense(2 * self.width, name="key_value")(context).reshape(n, context.shape[1], 2, h, d // h)
-        k, v = kv[:, :, 0], kv[:, :, 1]
-        logits = jnp.einsum("nqhd,nkhd->nhqk", q, k) / math.sqrt(d // h)
-        weights = jax.nn.softmax(logits, axis=-1)
-        return nn.Dense(self.width, name="out")(jnp.einsum("nhqk,nkhd->nqhd", weights, v).reshape(n, t, d))
-
-
-class Mlp(nn.Module):
-    """Dense, GELU, Dense; with `glu`, the GELU output is gated by a second Dense of the input."""
-
-    width: int
-    mlp_dim: int
-    glu: bool
-
-    @nn.compact
-    def __call__(self, x):
-        y = gelu(nn.Dense(self.mlp_dim, name="fc1")(x))
-        if self.glu:
-            y = y * nn.Dense(self.mlp_dim, name="gate")(x)
-        return nn.Dense(self.width, name="fc2")(y)
 
 
 class Block(nn.Module):
@@ -82,7 +41,7 @@ class Block(nn.Module):
     def __call__(self, x):
         norm1, norm2 = layer_norm("norm1"), layer_norm("norm2")
         attention = Attention(self.width, self.num_heads, name="attention")
-        mlp = Mlp(self.width, self.mlp_dim, self.glu, name="mlp")
+        mlp = Mlp(self.width, self.mlp_dim, MLP_ACTIVATION, gated=self.glu, name="mlp")
         if self.norm == "post":
             x = norm1(x + attention(x, x))
             return norm2(x + mlp(x))
@@ -105,7 +64,8 @@ class MapHead(nn.Module):
         probe = self.param("probe", nn.initializers.zeros, (1, 1, self.width))
         y = Attention(self.width, self.num_heads, name="attention")(
             jnp.broadcast_to(probe, (x.shape[0], 1, self.width)), x)
-        y = y + Mlp(self.width, self.mlp_dim, self.glu, name="mlp")(layer_norm("norm")(y))
+        mlp = Mlp(self.width, self.mlp_dim, MLP_ACTIVATION, gated=self.glu, name="mlp")
+        y = y + mlp(layer_norm("norm")(y))
         return y[:, 0]
 
 

@@ -4,21 +4,16 @@ Images are cut into non-overlapping square patches (a reshape), each patch is em
 Dense layer, learned position embeddings are added, and either a class token is prepended
 (`pool="cls"`) or a multi-head attention pooling head reads the tokens (`pool="map"`). Encoder
 blocks are pre- or post-layer-norm (`norm`), with a GELU MLP or a GELU-gated one (`mlp="glu"`).
-Attention is written out with einsum (no fused attention), so both frameworks hold the same
-parameters: a `query` and a fused `key_value` Dense, and an `out` Dense.
+Attention, MLP and layer norm are workloads/layers_pytorch.py's.
 """
 
-import math
-
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from workloads.layers_pytorch import Attention, LayerNorm, Mlp
+
 LAYER_NORM_EPS = 1e-6
-
-
-def gelu(x):
-    return F.gelu(x, approximate="tanh")
+MLP_ACTIVATION = "gelu_tanh"
 
 
 def patches(x, patch_size: int):
@@ -29,52 +24,16 @@ def patches(x, patch_size: int):
     return x.reshape(n, (h // p) * (w // p), p * p * c)
 
 
-class Attention(nn.Module):
-    """Multi-head dot-product attention of `x`'s tokens over `context`'s tokens (no mask)."""
-
-    def __init__(self, width: int, num_heads: int):
-        super().__init__()
-        self.num_heads = num_heads
-        self.query = nn.Linear(width, width)
-        self.key_value = nn.Linear(width, 2 * width)
-        self.out = nn.Linear(width, width)
-
-    def forward(self, x, context):
-        n, t, d = x.shape
-        h = self.num_heads
-        q = self.query(x).reshape(n, t, h, d // h)
-        k, v = self.key_value(context).reshape(n, context.shape[1], 2, h, d // h).unbind(2)
-        logits = torch.einsum("nqhd,nkhd->nhqk", q, k) / math.sqrt(d // h)
-        weights = torch.softmax(logits, dim=-1)
-        return self.out(torch.einsum("nhqk,nkhd->nqhd", weights, v).reshape(n, t, d))
-
-
-class Mlp(nn.Module):
-    """Dense, GELU, Dense; with `glu`, the GELU output is gated by a second Dense of the input."""
-
-    def __init__(self, width: int, mlp_dim: int, glu: bool):
-        super().__init__()
-        self.fc1 = nn.Linear(width, mlp_dim)
-        self.gate = nn.Linear(width, mlp_dim) if glu else None
-        self.fc2 = nn.Linear(mlp_dim, width)
-
-    def forward(self, x):
-        y = gelu(self.fc1(x))
-        if self.gate is not None:
-            y = y * self.gate(x)
-        return self.fc2(y)
-
-
 class Block(nn.Module):
     """Self-attention and MLP, each residual; layer norms before (pre) or after (post) the sums."""
 
     def __init__(self, width: int, num_heads: int, mlp_dim: int, glu: bool, norm: str):
         super().__init__()
         self.post_norm = norm == "post"
-        self.norm1 = nn.LayerNorm(width, eps=LAYER_NORM_EPS)
+        self.norm1 = LayerNorm(width, LAYER_NORM_EPS)
         self.attention = Attention(width, num_heads)
-        self.norm2 = nn.LayerNorm(width, eps=LAYER_NORM_EPS)
-        self.mlp = Mlp(width, mlp_dim, glu)
+        self.norm2 = LayerNorm(width, LAYER_NORM_EPS)
+        self.mlp = Mlp(width, mlp_dim, MLP_ACTIVATION, gated=glu)
 
     def forward(self, x):
         if self.post_norm:
@@ -93,8 +52,8 @@ class MapHead(nn.Module):
         super().__init__()
         self.probe = nn.Parameter(torch.zeros(1, 1, width))
         self.attention = Attention(width, num_heads)
-        self.norm = nn.LayerNorm(width, eps=LAYER_NORM_EPS)
-        self.mlp = Mlp(width, mlp_dim, glu)
+        self.norm = LayerNorm(width, LAYER_NORM_EPS)
+        self.mlp = Mlp(width, mlp_dim, MLP_ACTIVATION, gated=glu)
 
     def forward(self, x):
         y = self.attention(self.probe.expand(x.shape[0], -1, -1), x)
@@ -120,7 +79,7 @@ class Model(nn.Module):
             self.cls_token = nn.Parameter(torch.zeros(1, 1, width))
         self.blocks = nn.ModuleList(Block(width, num_heads, mlp_dim, glu, norm) for _ in range(depth))
         if norm == "pre":
-            self.encoder_norm = nn.LayerNorm(width, eps=LAYER_NORM_EPS)
+            self.encoder_norm = LayerNorm(width, LAYER_NORM_EPS)
         if pool == "map":
             self.map_head = MapHead(width, num_heads, mlp_dim, glu)
         self.head = nn.Linear(width, num_classes)
