@@ -69,14 +69,16 @@ class LayerNorm(nn.Module):
 
 class Attention(nn.Module):
     """Multi-head dot-product attention of the queries `x` (batch, queries, width) over the keys
-    and values of `context` (batch, keys, width), written out with einsum (no fused kernel) so
-    that both frameworks compute the same thing in the same order.
+    and values of `context` (batch, keys, width), by the framework's kernel
+    (`jax.nn.dot_product_attention` here, `scaled_dot_product_attention` in layers_pytorch.py):
+    the same math in both frameworks.
 
     Parameters: Dense layers `query`, `key`, `value` and `out`, each width -> width (the Dense
     layers run on 2-D rows, XLA's fast matmul path). Logits are q.k * scale per head, with scale
     = 1 / (sqrt(width / num_heads) * temperature); where `mask` (bool, broadcastable to (batch,
-    num_heads, queries, keys)) is False the logit is the dtype's minimum, so a fully masked row
-    attends uniformly. `keys_values` and `attend` split the call for cached decoding."""
+    num_heads, queries, keys)) is False the logit is a large negative number, so a fully masked
+    row attends uniformly; `causal=True` masks the keys after each query (queries and keys of one
+    length). `keys_values` and `attend` split the call for cached decoding."""
 
     width: int
     num_heads: int
@@ -95,18 +97,14 @@ class Attention(nn.Module):
     def keys_values(self, context):
         return self.heads(self.key, context), self.heads(self.value, context)
 
-    def attend(self, x, k, v, mask=None):
+    def attend(self, x, k, v, mask=None, causal: bool = False):
         q = self.heads(self.query, x)
-        logits = jnp.einsum("bqhd,bkhd->bhqk", q, k) * self.scale
-        if mask is not None:
-            logits = jnp.where(mask, logits, jnp.finfo(logits.dtype).min)
-        weights = jax.nn.softmax(logits, axis=-1)
+        y = jax.nn.dot_product_attention(q, k, v, mask=mask, scale=self.scale, is_causal=causal)
         b, length = x.shape[:2]
-        y = jnp.einsum("bhqk,bkhd->bqhd", weights, v).reshape(b * length, -1)
-        return self.out(y).reshape(b, length, -1)
+        return self.out(y.reshape(b * length, -1)).reshape(b, length, -1)
 
-    def __call__(self, x, context, mask=None):
-        return self.attend(x, *self.keys_values(context), mask)
+    def __call__(self, x, context, mask=None, causal: bool = False):
+        return self.attend(x, *self.keys_values(context), mask, causal)
 
 
 ACTIVATIONS = {

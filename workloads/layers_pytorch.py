@@ -66,14 +66,16 @@ class LayerNorm(nn.LayerNorm):
 
 class Attention(nn.Module):
     """Multi-head dot-product attention of the queries `x` (batch, queries, width) over the keys
-    and values of `context` (batch, keys, width), written out with einsum (no fused kernel) so
-    that both frameworks compute the same thing in the same order.
+    and values of `context` (batch, keys, width), by the framework's fused kernel
+    (`scaled_dot_product_attention` here, `jax.nn.dot_product_attention` in layers_jax.py): the
+    same math in both frameworks, without the (batch, heads, queries, keys) logits in memory.
 
     Parameters: Dense layers `query`, `key`, `value` and `out`, each width -> width (the Dense
     layers run on 2-D rows, XLA's fast matmul path). Logits are q.k * scale per head, with scale
     = 1 / (sqrt(width / num_heads) * temperature); where `mask` (bool, broadcastable to (batch,
     num_heads, queries, keys)) is False the logit is the dtype's minimum, so a fully masked row
-    attends uniformly. `keys_values` and `attend` split the call for cached decoding."""
+    attends uniformly; `causal=True` masks the keys after each query (queries and keys of one
+    length). `keys_values` and `attend` split the call for cached decoding."""
 
     def __init__(self, width: int, num_heads: int, temperature: float = 1.0):
         super().__init__()
@@ -89,18 +91,18 @@ class Attention(nn.Module):
     def keys_values(self, context):
         return self.heads(self.key, context), self.heads(self.value, context)
 
-    def attend(self, x, k, v, mask=None):
+    def attend(self, x, k, v, mask=None, causal: bool = False):
         q = self.heads(self.query, x)
-        logits = torch.einsum("bqhd,bkhd->bhqk", q, k) * self.scale
-        if mask is not None:
-            logits = torch.where(mask, logits, torch.finfo(logits.dtype).min)
-        weights = torch.softmax(logits, dim=-1)
+        if mask is not None:  # additive: a fully masked row stays uniform (a boolean mask gives 0)
+            mask = torch.where(mask, 0.0, torch.finfo(q.dtype).min).to(q.dtype)
+            mask = mask.reshape((1,) * (4 - mask.dim()) + tuple(mask.shape))  # the kernel wants 4-D
+        y = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
+                                           attn_mask=mask, is_causal=causal, scale=self.scale)
         b, length = x.shape[:2]
-        y = torch.einsum("bhqk,bkhd->bqhd", weights, v).reshape(b * length, -1)
-        return self.out(y).reshape(b, length, -1)
+        return self.out(y.transpose(1, 2).reshape(b * length, -1)).reshape(b, length, -1)
 
-    def forward(self, x, context, mask=None):
-        return self.attend(x, *self.keys_values(context), mask)
+    def forward(self, x, context, mask=None, causal: bool = False):
+        return self.attend(x, *self.keys_values(context), mask, causal)
 
 
 ACTIVATIONS = {

@@ -28,8 +28,7 @@ class Block(nn.Module):
 
     def self_attention(self, x, t: int):  # x: (batch * positions, d_model), t positions per sequence
         y = x.reshape(-1, t, x.shape[-1])
-        causal = jnp.tril(jnp.ones((t, t), dtype=bool))
-        return self.attn(y, y, causal).reshape(x.shape)
+        return self.attn(y, y, causal=True).reshape(x.shape)
 
     def __call__(self, x, t: int):
         if self.post_ln:

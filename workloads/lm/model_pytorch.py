@@ -23,8 +23,7 @@ class Block(nn.Module):
 
     def self_attention(self, x, t: int):  # x: (batch * positions, d_model), t positions per sequence
         y = x.reshape(-1, t, x.shape[-1])
-        causal = torch.ones(t, t, dtype=torch.bool, device=x.device).tril()
-        return self.attn(y, y, causal).reshape(x.shape)
+        return self.attn(y, y, causal=True).reshape(x.shape)
 
     def forward(self, x, t: int):
         if self.post_ln:

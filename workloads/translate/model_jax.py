@@ -62,8 +62,8 @@ class DecoderLayer(nn.Module):
         self.ln_cross, self.cross_attn = layer_norm(), Attention(self.width, self.num_heads, self.temperature)
         self.ln_mlp, self.mlp = layer_norm(), mlp(self.width, self.mlp_dim, self.glu_tanh)
 
-    def __call__(self, x, encoded, src_mask, causal_mask):
-        x = residual(x, self.ln_self, lambda h: self.self_attn(h, h, causal_mask), self.post_ln)
+    def __call__(self, x, encoded, src_mask):
+        x = residual(x, self.ln_self, lambda h: self.self_attn(h, h, causal=True), self.post_ln)
         x = residual(x, self.ln_cross, lambda h: self.cross_attn(h, encoded, src_mask), self.post_ln)
         return residual(x, self.ln_mlp, self.mlp, self.post_ln)
 
@@ -127,10 +127,9 @@ class Model(nn.Module):
         encoded, src_mask = self.encode(inputs["inputs"].astype(jnp.int32))
         tgt = inputs["decoder_inputs"].astype(jnp.int32)
         length = tgt.shape[1]
-        causal = jnp.tril(jnp.ones((length, length), dtype=bool))
         x = self.tgt_embed(tgt) + self.tgt_pos(jnp.arange(length))
         for layer in self.decoder:
-            x = layer(x, encoded, src_mask, causal)
+            x = layer(x, encoded, src_mask)
         return self.logits(x)
 
     def predict(self, inputs):

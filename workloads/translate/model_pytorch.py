@@ -51,8 +51,8 @@ class DecoderLayer(nn.Module):
         self.ln_cross, self.cross_attn = layer_norm(width), Attention(width, num_heads, temperature)
         self.ln_mlp, self.mlp = layer_norm(width), mlp(width, mlp_dim, glu_tanh)
 
-    def forward(self, x, encoded, src_mask, causal_mask):
-        x = residual(x, self.ln_self, lambda h: self.self_attn(h, h, causal_mask), self.post_ln)
+    def forward(self, x, encoded, src_mask):
+        x = residual(x, self.ln_self, lambda h: self.self_attn(h, h, causal=True), self.post_ln)
         x = residual(x, self.ln_cross, lambda h: self.cross_attn(h, encoded, src_mask), self.post_ln)
         return residual(x, self.ln_mlp, self.mlp, self.post_ln)
 
@@ -108,10 +108,9 @@ class Model(nn.Module):
         encoded, src_mask = self.encode(inputs["inputs"].long())
         tgt = inputs["decoder_inputs"].long()
         length = tgt.shape[1]
-        causal = torch.tril(torch.ones(length, length, dtype=torch.bool, device=tgt.device))
         x = self.tgt_embed(tgt) + self.tgt_pos.weight[:length]
         for layer in self.decoder:
-            x = layer(x, encoded, src_mask, causal)
+            x = layer(x, encoded, src_mask)
         return self.logits(x)
 
     def predict(self, inputs):
