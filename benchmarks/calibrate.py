@@ -33,7 +33,7 @@ if str(REPO) not in sys.path:  # run as a script: the repository's packages come
 from harness import calibration  # noqa: E402
 
 BASE_WORKLOADS = ("cnn", "vit", "unet", "gnn", "dlrm", "lm", "translate", "conformer", "deepspeech")
-FRAMEWORKS = ("pytorch", "jax")
+from harness.backends import FRAMEWORKS  # noqa: E402
 
 
 def one(workload: str, framework: str, threads: int | None) -> dict:
