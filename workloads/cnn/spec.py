@@ -6,7 +6,7 @@ from typing import Mapping
 
 import numpy as np
 
-from workloads.init import truncated_normal
+from workloads.initializers import truncated_normal
 from workloads.spec import LossType, WorkloadSpec, variant
 
 

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from workloads.data.speech import MAX_FRAMES, N_MELS, NUM_CLASSES, example_utterances
-from workloads.init import truncated_normal
+from workloads.initializers import truncated_normal
 from workloads.spec import LossType, WorkloadSpec, variant
 
 

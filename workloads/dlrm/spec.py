@@ -9,7 +9,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from workloads.data.click_logs import NUM_DENSE, table_sizes
-from workloads.init import truncated_normal
+from workloads.initializers import truncated_normal
 from workloads.spec import LossType, WorkloadSpec, variant
 
 CLICK_RATE_LOGIT = math.log(0.25 / 0.75)  # the head's initial bias: the data's click rate

@@ -9,7 +9,7 @@ import numpy as np
 
 from workloads.data.molecules import (EDGE_FEATURES, GRAPH_KEYS, MAX_EDGES, MAX_NODES, empty_graphs,
                                       NODE_FEATURES, TASKS)
-from workloads.init import truncated_normal
+from workloads.initializers import truncated_normal
 from workloads.spec import LossType, WorkloadSpec, variant
 
 

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from workloads.data.shakespeare import VOCAB_SIZE
-from workloads.init import truncated_normal
+from workloads.initializers import truncated_normal
 from workloads.spec import LossType, WorkloadSpec, variant
 
 SEQ_LEN = 128

@@ -16,7 +16,7 @@ from workloads.data.cmudict_g2p import (
     SOURCE_VOCAB,
     TARGET_VOCAB,
 )
-from workloads.init import truncated_normal
+from workloads.initializers import truncated_normal
 from workloads.spec import LossType, WorkloadSpec, variant
 
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from workloads.init import truncated_normal
+from workloads.initializers import truncated_normal
 from workloads.spec import LossType, WorkloadSpec, variant
 
 
