@@ -7,7 +7,7 @@ executors as `tune`. It is resumable like `tune`: finished trials are skipped, i
 resume. `leaderboard.json` at the folder's root records the protocol and the command, and a second
 run into the same folder must use the same protocol.
 
-Protocols (DESIGN.md, "The reference leaderboard"):
+Protocols (docs/leaderboard.md):
 - `quick`: each baseline's first search-space point (self-tuning baselines as they are) in 3
   studies that differ by seed: a development-sized run, labelled as such wherever it is reported,
   that fits a night on the reference machine in one framework.

@@ -80,10 +80,9 @@ def jax_host_devices(devices: int, cores: int) -> int:
     arithmetic as one device: batch statistics and means are over the whole batch).
 
     One device per core, not one device on all cores, because XLA:CPU spreads a single device's
-    program over a second core poorly: on the idle 2-core machine, JAX's step took 1.26x
-    PyTorch's on `cnn`, 1.57x on `unet_wide` and 1.73x on `lm` with one device, and 0.92-1.29x with
-    two (docs/workloads.md, benchmarks/step_time.py). Without a GPU, PyTorch gets the same cores as
-    intra-op threads. On a GPU the flag changes nothing: the mesh holds the GPUs.
+    program over a second core poorly (the step times side by side: docs/workloads.md,
+    benchmarks/step_time.py). Without a GPU, PyTorch gets the same cores as intra-op threads. On
+    a GPU the flag changes nothing: the mesh holds the GPUs.
     """
     return max(devices, cores)
 

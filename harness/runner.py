@@ -1,4 +1,4 @@
-"""The timed runner: one trial of one submission on one workload, under DESIGN.md's timing rules.
+"""The timed runner: one trial of one submission on one workload (docs/architecture.md).
 
 The rules, all in `_train` below:
 - On the clock (the `submission` account): `init_optimizer_state`, `data_selection` (which pulls

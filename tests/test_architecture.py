@@ -1,4 +1,4 @@
-"""The import direction between the top-level packages (DESIGN.md, "Layout"): the command line
+"""The import direction between the top-level packages (docs/architecture.md): the command line
 (`algobench`) sits above harness and scoring; scoring reads harness's logs; harness runs
 workloads; submissions use harness's public API; nothing below imports what sits above it."""
 

@@ -1,4 +1,4 @@
-"""A JAX trial never imports torch and a PyTorch trial never imports JAX (DESIGN.md)."""
+"""A JAX trial never imports torch and a PyTorch trial never imports JAX (docs/architecture.md)."""
 
 from __future__ import annotations
 
