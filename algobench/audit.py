@@ -6,7 +6,7 @@ the numbers in it are what the submission's training computes (a modified harnes
 leaked, a submission that behaves differently when it is watched). The audit re-runs trials from
 what their logs record (hyperparameters, seed, submission code, workload), each in a process of
 its own and into a temporary folder, with evaluations at exactly the steps the trial evaluated
-(`TrialConfig.eval_steps`), and compares the validation metric at every recorded eval step:
+(`TrialRunner(eval_steps=...)`), and compares the validation metric at every recorded eval step:
 
     |re-run - recorded| <= tolerance * max(1, |recorded|)
 
@@ -154,28 +154,30 @@ def _rerun(args: dict) -> Path:
     import dataclasses
 
     from harness import backends, loader
-    from harness.trial import trial_folder, trial_spec
+    from harness.task import TrialTask
 
     folder = Path(args["folder"])
     meta, hparams = read_json(folder / META_FILE), read_json(folder / "hparams.json")
+    base_seed = meta.get("base_seed")
+    if base_seed is None:  # logs from before meta.json recorded it: the plan's, six folders up
+        base_seed = read_json(folder.parents[5] / "plan.json")["base_seed"]
     cores = backends.pin_cores((meta.get("hardware") or {}).get("cores_used"))
     backend = backends.load_backend(meta["framework"])
     backend.configure_threads(len(cores))
-    from harness.runner import Trial, TrialConfig  # imports the data layer; after pinning
+    from harness.runner import TrialRunner  # imports the data layer; after pinning
 
     steps = tuple(args["eval_steps"])
-    spec = dataclasses.replace(trial_spec(meta["workload"], meta.get("spec_overrides") or None),
-                               max_steps=max(steps))
-    out_folder = trial_folder(args["out"], meta["submission"], meta["ruleset"], meta["framework"],
-                              meta["workload"], meta["study"], meta["trial"])
-    config = TrialConfig(
-        spec=spec, framework=meta["framework"], submission_name=meta["submission"],
-        submission_dir=meta["submission_dir"], ruleset=meta["ruleset"], study=meta["study"],
-        trial=meta["trial"], seed=meta["seed"], hyperparameters=hparams, folder=out_folder,
-        keep_checkpoint=False, calibrate=False, eval_steps=steps)
+    task = TrialTask(meta["submission_dir"], meta["workload"], meta["framework"], meta["ruleset"],
+                     meta["study"], meta["trial"], int(base_seed), hparams, args["out"],
+                     keep_checkpoint=False, spec_overrides=meta.get("spec_overrides") or {})
+    if task.seed != meta["seed"]:
+        raise SystemExit(f"{folder}: its seed {meta['seed']} is not the plan's for this trial "
+                         f"({task.seed}); the log cannot be re-run as recorded")
+    spec = dataclasses.replace(task.spec(), max_steps=max(steps))
     module = loader.load_submission(meta["submission_dir"], meta["framework"])
-    Trial(config, module, backend, time_fn=backend.time_fn()).run()
-    return out_folder
+    TrialRunner(task, spec, module, backend, time_fn=backend.time_fn(), calibrate=False,
+                eval_steps=steps).run()
+    return task.folder
 
 
 def register(sub) -> None:

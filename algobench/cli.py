@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from harness import host_load, loader
+from harness.backends import FRAMEWORKS
 from harness.logs import DiskFullError, is_disk_full
 from harness.search_space import SearchSpaceError
 try:
@@ -63,7 +64,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     import signal
 
     from harness import backends
-    from harness.trial import hyperparameters_for, ruleset_of, run_trial, trial_folder
+    from harness.task import make_task, ruleset_of
+    from harness.trial import run_trial
 
     submission, folder = Path(args.submission), Path(args.out)
     if not submission.is_dir():
@@ -71,27 +73,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     if _not_a_folder(args.out):
         return _fail(_not_a_folder(args.out))
     try:
+        cores = backends.pin_cores(args.threads)
         if args.framework == "jax":  # before JAX starts: its host devices, one per core
-            backends.use_jax_host_devices(len(backends.pin_cores(args.threads)))
-        spec = get_spec(args.workload)
-        ruleset = ruleset_of(submission)
-        hparams = (_read_hparams(args.hparams, submission, ruleset) if args.hparams else
-                   hyperparameters_for(submission, ruleset, args.seed, args.study, args.trial))
-        folder = trial_folder(args.out, submission.resolve().name, ruleset, args.framework,
-                              args.workload, args.study, args.trial)
+            backends.use_jax_host_devices(len(cores))
+        hparams = (_read_hparams(args.hparams, submission, ruleset_of(submission))
+                   if args.hparams else None)
+        task = make_task(submission, args.workload, args.framework, args.out,
+                         base_seed=args.seed, study=args.study, trial=args.trial,
+                         hyperparameters=hparams, data_dir=args.data_dir,
+                         keep_checkpoint=not args.no_keep_checkpoint)
+        spec, folder = task.spec(), task.folder
         print(f"[{args.framework} {args.workload}] trial {folder}, hyperparameters "
-              f"{json.dumps(hparams, sort_keys=True) if hparams else 'none (self-tuning)'}",
+              f"{json.dumps(task.hyperparameters, sort_keys=True) if task.hyperparameters else 'none (self-tuning)'}",
               flush=True)
         previous = (signal.signal(signal.SIGTERM, _stop_on_sigterm),
                     signal.signal(signal.SIGINT, signal.default_int_handler))
         try:
-            meta = run_trial(
-                args.submission, args.workload, args.framework, args.out, base_seed=args.seed,
-                study=args.study, trial=args.trial, ruleset=ruleset, hyperparameters=hparams,
-                threads=args.threads, data_dir=args.data_dir,
-                keep_checkpoint=not args.no_keep_checkpoint,
-                on_eval=_progress_printer(args.framework, args.workload, spec.target_metric,
-                                          spec.validation_target))
+            meta = run_trial(task, on_eval=_progress_printer(
+                args.framework, args.workload, spec.target_metric, spec.validation_target))
         finally:
             signal.signal(signal.SIGTERM, previous[0])
             signal.signal(signal.SIGINT, previous[1])
@@ -193,8 +192,9 @@ def _run_plan(executor, plan) -> tuple[int, object]:
     import signal
 
     from harness import study
+    from scoring.progress import best_so_far
 
-    progress = study.Progress(plan)
+    progress = study.Progress(plan, results=best_so_far)
 
     def terminate(signum, frame):  # SIGTERM like Ctrl-C: stop the trials, keep them resumable
         raise KeyboardInterrupt
@@ -244,7 +244,10 @@ def cmd_tune(args: argparse.Namespace) -> int:
     print(f"plan: {plan.describe()}\nplan written to {path}", flush=True)
     code, progress = _run_plan(executor, plan)
     if code != 130:
-        print(progress.summary())
+        from scoring.progress import study_medians
+
+        print("\n".join([f"plan: {plan.describe()}", *study_medians(progress.metas.values()),
+                         progress.counts_line()]))
     return code
 
 
@@ -343,14 +346,14 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 def cmd_set_targets(args: argparse.Namespace) -> int:
     from harness.logs import read_json
-    from harness.targets import TARGETS_FILE, set_targets, unfinished
+    from algobench.targets import TARGETS_FILE, set_targets, unfinished
 
     if not Path(args.submission).is_dir():  # the default is relative to the repository's root
         return _fail(f"{loader.no_such_folder(args.submission)} (give --submission DIR)")
     try:
         spec = get_spec(args.workload, pending_ok=True)
         if args.dry_run:
-            from harness.targets import describe_plan
+            from algobench.targets import describe_plan
 
             print(f"set-targets {args.workload} with {args.submission}:")
             print("\n".join(describe_plan(
@@ -408,7 +411,7 @@ def build_parser(with_scoring: bool = True) -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run one trial of a submission on a workload")
     run.add_argument("submission", help="submission folder (e.g. submissions/nadamw)")
     run.add_argument("--workload", default=DEFAULT_WORKLOADS[0])
-    run.add_argument("--framework", choices=("pytorch", "jax"), required=True)
+    run.add_argument("--framework", choices=FRAMEWORKS, required=True)
     run.add_argument("--out", default="results", help="results folder (default: results)")
     run.add_argument("--seed", type=int, default=0, help="base seed (default: 0)")
     run.add_argument("--study", type=int, default=0)
@@ -470,7 +473,7 @@ def build_parser(with_scoring: bool = True) -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="validate a submission without training")
     check.add_argument("submission")
-    check.add_argument("--framework", choices=("pytorch", "jax"))
+    check.add_argument("--framework", choices=FRAMEWORKS)
     check.set_defaults(func=cmd_check)
 
     targets = sub.add_parser(
@@ -481,7 +484,7 @@ def build_parser(with_scoring: bool = True) -> argparse.ArgumentParser:
     targets.add_argument("workload")
     targets.add_argument("--submission", default="submissions/nadamw",
                          help="the reference submission (default: submissions/nadamw)")
-    targets.add_argument("--framework", nargs="+", default=["pytorch", "jax"])
+    targets.add_argument("--framework", nargs="+", default=list(FRAMEWORKS))
     targets.add_argument("--trials", type=int, default=5, help="search-space points to tune (default 5)")
     targets.add_argument("--seeds", type=int, default=2,
                          help="confirmation runs of the best point per framework (default 2)")

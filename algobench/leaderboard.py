@@ -7,7 +7,7 @@ executors as `tune`. It is resumable like `tune`: finished trials are skipped, i
 resume. `leaderboard.json` at the folder's root records the protocol and the command, and a second
 run into the same folder must use the same protocol.
 
-Protocols (DESIGN.md, "The reference leaderboard"):
+Protocols (docs/leaderboard.md):
 - `quick`: each baseline's first search-space point (self-tuning baselines as they are) in 3
   studies that differ by seed: a development-sized run, labelled as such wherever it is reported,
   that fits a night on the reference machine in one framework.
@@ -26,9 +26,10 @@ from typing import Sequence
 import numpy as np
 
 from harness import loader, study
+from harness.backends import FRAMEWORKS
 from harness.logs import atomic_write_json, read_json
-from harness.study import Plan, PlanError, TrialTask
-from harness.trial import ruleset_of
+from harness.study import Plan, PlanError
+from harness.task import TrialTask, ruleset_of
 
 LEADERBOARD_FILE = "leaderboard.json"
 REPO = Path(__file__).resolve().parents[1]
@@ -65,7 +66,7 @@ PROTOCOLS = {
 def shipped_baselines(root: Path = SHIPPED) -> list[Path]:
     """Every baseline package under submissions/: a folder with a submission module."""
     return sorted(p for p in root.iterdir()
-                  if p.is_dir() and any(loader.module_path(p, f).exists() for f in study.FRAMEWORKS))
+                  if p.is_dir() and any(loader.module_path(p, f).exists() for f in FRAMEWORKS))
 
 
 @dataclass
@@ -83,7 +84,7 @@ class LeaderboardPlan:
         an interrupted run has whole workloads done, and one workload's trials meet one host."""
         workloads = list(dict.fromkeys(w for p in self.plans for w in p.workloads))
         submissions = [p.submission_dir for p in self.plans]
-        frameworks = list(study.FRAMEWORKS)
+        frameworks = list(FRAMEWORKS)
         tasks = [t for p in self.plans for t in p.tasks]
         return sorted(tasks, key=lambda t: (workloads.index(t.workload), t.study, t.trial,
                                             submissions.index(t.submission_dir),

@@ -22,8 +22,10 @@ import time
 from pathlib import Path
 
 from harness import backends, loader, search_space
+from harness.backends import FRAMEWORKS
 from harness.guards import Guards
-from harness.runner import Trial, TrialConfig
+from harness.runner import TrialRunner
+from harness.task import make_task
 from workloads.registry import DEFAULT_WORKLOADS, get_spec
 from workloads.sources import load_source
 
@@ -34,10 +36,9 @@ def trial(framework, backend, module, splits, folder, guards, steps_budget_sec):
     spec = dataclasses.replace(get_spec(DEFAULT_WORKLOADS[0]), validation_target=1.01,
                                test_target=1.01, max_runtime_sec=steps_budget_sec)
     hp = search_space.trial_point(search_space.load(Path(SUBMISSION) / loader.SEARCH_SPACE_FILE), 0, 0)
-    config = TrialConfig(spec=spec, framework=framework, submission_name="nadamw",
-                         submission_dir=SUBMISSION, ruleset="external", study=0, trial=0, seed=0,
-                         hyperparameters=hp, folder=folder, keep_checkpoint=False, guards=guards)
-    return Trial(config, module, backend, splits=splits).run()["final"]
+    task = make_task(SUBMISSION, spec.name, framework, folder, ruleset="external",
+                     hyperparameters=hp, keep_checkpoint=False)
+    return TrialRunner(task, spec, module, backend, splits=splits, guards=guards).run()["final"]
 
 
 def per_call_cost(backend, calls: int = 2000) -> tuple[float, float]:
@@ -57,7 +58,7 @@ def per_call_cost(backend, calls: int = 2000) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--framework", choices=("pytorch", "jax"), default="pytorch")
+    parser.add_argument("--framework", choices=FRAMEWORKS, default="pytorch")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--budget", type=float, default=20.0, help="submission seconds per trial")
     args = parser.parse_args()

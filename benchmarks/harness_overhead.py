@@ -84,17 +84,16 @@ class Setting:
 
     def harness(self, folder: Path, eval_period_sec: float) -> dict:
         """Seconds per step and the ledger's accounts of one trial through the runner."""
-        from harness.runner import Trial, TrialConfig
+        from harness.runner import TrialRunner
+        from harness.task import TrialTask
 
         unreachable = -1e30 if self.spec.lower_is_better else 1e30  # finite: not a target-setting run
         spec = dataclasses.replace(self.spec, validation_target=unreachable, test_target=unreachable,
                                    max_runtime_sec=1e9, eval_period_sec=eval_period_sec,
                                    max_steps=self.warmup + self.steps)
-        config = TrialConfig(spec=spec, framework=self.framework, submission_name="nadamw",
-                             submission_dir=SUBMISSION, ruleset="external", study=0, trial=0, seed=0,
-                             hyperparameters=self.point, folder=folder, keep_checkpoint=False,
-                             calibrate=False)
-        trial = Trial(config, self.module, self.backend, splits=self.splits)
+        task = TrialTask(str(Path(SUBMISSION).resolve()), self.spec.name, self.framework, "external",
+                         0, 0, 0, self.point, str(folder), keep_checkpoint=False)
+        trial = TrialRunner(task, spec, self.module, self.backend, splits=self.splits, calibrate=False)
         meta = trial.run()
         if meta["status"] != "completed":
             raise RuntimeError(f"the harness trial ended {meta['status']}: {meta['error']}")

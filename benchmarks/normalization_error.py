@@ -34,7 +34,7 @@ if str(REPO) not in sys.path:  # run as a script: the repository's packages come
 from harness.logs import find_trial_folders, read_trial  # noqa: E402
 
 BASE_WORKLOADS = ("cnn", "vit", "unet", "gnn", "dlrm", "lm", "translate", "conformer", "deepspeech")
-FRAMEWORKS = ("pytorch", "jax")
+from harness.backends import FRAMEWORKS  # noqa: E402
 
 
 def run_trials(args) -> None:

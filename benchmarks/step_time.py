@@ -35,9 +35,9 @@ import sys
 from pathlib import Path
 
 from harness import host_load
+from harness.backends import FRAMEWORKS
 
 REPO = Path(__file__).resolve().parents[1]
-FRAMEWORKS = ("pytorch", "jax")
 
 
 def measure(submission: str, workload: str, framework: str, steps: int, warmup: int,
@@ -50,7 +50,7 @@ def measure(submission: str, workload: str, framework: str, steps: int, warmup: 
     from harness import backends, loader
     from harness.seeds import derive_seed
     from harness.spec import Hyperparameters
-    from harness.trial import hyperparameters_for, ruleset_of
+    from harness.task import hyperparameters_for, ruleset_of
     from workloads.data import TrainStream
     from workloads.registry import get_spec
     from workloads.sources import load_source

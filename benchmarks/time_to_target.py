@@ -25,9 +25,9 @@ import tempfile
 from pathlib import Path
 
 from harness import host_load
+from harness.backends import FRAMEWORKS
 
 REPO = Path(__file__).resolve().parents[1]
-FRAMEWORKS = ("pytorch", "jax")
 
 
 def one_run(submission: str, workload: str, framework: str, out: Path, seed: int, trial: int,

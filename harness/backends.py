@@ -1,10 +1,7 @@
 """Framework backends, imported lazily so that a JAX run never imports torch and vice versa.
 
-A backend module provides: `make_workload(spec)`, `make_rng(seed)`, `sync(tree)`,
-`all_finite(params)`, `save_optimizer_state(state, folder)`, `load_optimizer_state(template,
-folder)`, `rng_state()` / `set_rng_state(state)`, `configure_threads(n)`, `device_info()`, and for
-data parallelism `init_distributed() -> (rank, world_size)`, `shutdown_distributed()` and
-`time_fn()` (the clock every process of a trial agrees on).
+`FRAMEWORKS` is the one list of the frameworks algobench runs. A backend is a module,
+`harness/<framework>_backend.py`, that provides the functions of `Backend` below.
 """
 
 from __future__ import annotations
@@ -12,14 +9,60 @@ from __future__ import annotations
 import importlib
 import os
 import re
-from types import ModuleType
-from typing import Mapping
+from pathlib import Path
+from typing import Any, Callable, Mapping, Protocol
 
 FRAMEWORKS = ("pytorch", "jax")
+
+
+class Backend(Protocol):
+    """What the harness needs of a framework; harness/pytorch_backend.py and jax_backend.py
+    provide it as module functions."""
+
+    def configure_threads(self, num_threads: int) -> None:
+        """Size the framework's CPU thread pools to the `num_threads` cores this process runs on."""
+
+    def make_workload(self, spec) -> Any:
+        """The framework's workload object for a spec (workloads/workload_base.py's contract)."""
+
+    def make_rng(self, seed: int) -> Any:
+        """The framework's random key for `seed`: the same uint32 pair in both frameworks."""
+
+    def sync(self, tree: Any = None) -> None:
+        """Wait until the device has computed everything queued for `tree`, so that the clock
+        charges queued work to whoever queued it."""
+
+    def all_finite(self, params: Any) -> bool:
+        """Whether every parameter is finite (a NaN or inf ends the trial as diverged)."""
+
+    def rng_state(self) -> dict:
+        """The framework's global random state, to save with a checkpoint."""
+
+    def set_rng_state(self, state: dict) -> None:
+        """Restore what `rng_state` returned."""
+
+    def save_optimizer_state(self, state: Any, folder: Path) -> None:
+        """Write a submission's optimizer state into a checkpoint folder."""
+
+    def load_optimizer_state(self, template: Any, folder: Path) -> Any:
+        """The saved optimizer state, restored into `template` (a fresh `init_optimizer_state`
+        result, which supplies what cannot be saved, such as functions)."""
+
+    def device_info(self) -> dict:
+        """`num_devices` and `accelerator` of this process, for meta.json."""
+
+    def init_distributed(self) -> tuple[int, int]:
+        """(rank, world size) of a data-parallel trial, joining its process group; (0, 1) alone."""
+
+    def shutdown_distributed(self) -> None:
+        """Leave the process group `init_distributed` joined, if any."""
+
+    def time_fn(self) -> Callable[[], float]:
+        """The clock of a trial, the one every process of a data-parallel trial agrees on."""
 _XLA_HOST_DEVICES = re.compile(r"--xla_force_host_platform_device_count=\S+")
 
 
-def load_backend(framework: str) -> ModuleType:
+def load_backend(framework: str) -> Backend:
     if framework not in FRAMEWORKS:
         raise ValueError(f"unknown framework {framework!r}; choose one of {', '.join(FRAMEWORKS)}")
     try:
@@ -37,10 +80,9 @@ def jax_host_devices(devices: int, cores: int) -> int:
     arithmetic as one device: batch statistics and means are over the whole batch).
 
     One device per core, not one device on all cores, because XLA:CPU spreads a single device's
-    program over a second core poorly: on the idle 2-core machine, JAX's step took 1.26x
-    PyTorch's on `cnn`, 1.57x on `unet_wide` and 1.73x on `lm` with one device, and 0.92-1.29x with
-    two (docs/workloads.md, benchmarks/step_time.py). Without a GPU, PyTorch gets the same cores as
-    intra-op threads. On a GPU the flag changes nothing: the mesh holds the GPUs.
+    program over a second core poorly (the step times side by side: docs/workloads.md,
+    benchmarks/step_time.py). Without a GPU, PyTorch gets the same cores as intra-op threads. On
+    a GPU the flag changes nothing: the mesh holds the GPUs.
     """
     return max(devices, cores)
 

@@ -34,8 +34,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from harness import backends, checkpoint
-from harness.logs import EVENTS_FILE, TrialLog, write_trial_meta
-from harness.study import PlanError, Progress, TrialTask, trial_meta
+from harness.logs import EVENTS_FILE, META_FILE, TrialLog, atomic_write_json, write_trial_meta
+from harness.study import PlanError, Progress, trial_meta
+from harness.task import TrialTask, budget_sec
 from harness.trial import has_ended
 
 WORKER_LOG = "worker.log"  # the trial process's stdout and stderr, appended on every run
@@ -55,12 +56,8 @@ def trial_environment(task: TrialTask, environ: dict | None = None,
     return env
 
 
-def run_task(task: TrialTask | str | dict) -> dict:
+def run_task(task: TrialTask) -> dict:
     """Run one trial in this process and return its meta.json (also when it was already done)."""
-    if isinstance(task, str):
-        task = TrialTask.from_json(task)
-    elif isinstance(task, dict):
-        task = TrialTask(**task)
     if task.framework == "jax":
         env = trial_environment(task)
         if "jax" in sys.modules and os.environ.get("XLA_FLAGS") != env["XLA_FLAGS"]:
@@ -69,11 +66,7 @@ def run_task(task: TrialTask | str | dict) -> dict:
         os.environ["XLA_FLAGS"] = env["XLA_FLAGS"]
     from harness.trial import run_trial  # after XLA_FLAGS
 
-    return run_trial(task.submission_dir, task.workload, task.framework, task.out,
-                     base_seed=task.base_seed, study=task.study, trial=task.trial,
-                     ruleset=task.ruleset, hyperparameters=task.hyperparameters,
-                     data_dir=task.data_dir, keep_checkpoint=task.keep_checkpoint,
-                     spec_overrides=task.spec_overrides, protocol=task.protocol)
+    return run_trial(task)
 
 
 def describe_exit(code: int) -> str:
@@ -100,15 +93,7 @@ def _meta_or_identity(task: TrialTask) -> dict:
     meta = trial_meta(task)
     if meta is not None:
         return meta
-    from harness.runner import TrialConfig, identity_meta
-    from workloads.registry import get_spec
-
-    config = TrialConfig(
-        spec=get_spec(task.workload), framework=task.framework,
-        submission_name=task.submission, submission_dir=task.submission_dir,
-        ruleset=task.ruleset, study=task.study, trial=task.trial, seed=task.seed,
-        hyperparameters=task.hyperparameters, folder=task.folder)
-    return {**identity_meta(config), "base_seed": task.base_seed, "status": "running"}
+    return {**task.identity_meta(task.spec()), "base_seed": task.base_seed, "status": "running"}
 
 
 def record_failure(task: TrialTask, reason: str, exit_code: int | None = None,
@@ -343,16 +328,13 @@ class SubmititExecutor:
     def _executor(self, tasks: Sequence[TrialTask]):
         import submitit
 
-        from workloads.registry import get_spec
-
         executor = submitit.AutoExecutor(folder=self.folder, cluster=self.cluster,
                                          slurm_max_num_timeout=self.timeout_requeues,
                                          local_max_num_timeout=self.timeout_requeues)
         devices = max(t.devices for t in tasks)
         torch_dp = any(t.framework == "pytorch" for t in tasks) and devices > 1
         # generous: the budget is submission time only; setup and evals come on top
-        budget_min = max(get_spec(t.workload).max_runtime_sec * (1.5 if t.ruleset == "self" else 1)
-                         for t in tasks) / 60
+        budget_min = max(budget_sec(t.spec(), t.ruleset) for t in tasks) / 60
         params: dict[str, Any] = {
             "timeout_min": self.timeout_min or int(math.ceil(3 * budget_min)) + 10,
             "tasks_per_node": devices if torch_dp else 1, "nodes": 1,
@@ -384,7 +366,7 @@ class SubmititExecutor:
         jobs: list[tuple[Any, TrialTask]] = []
         for group in sorted({(t.framework, t.devices) for t in todo}):
             members = [t for t in todo if (t.framework, t.devices) == group]
-            submitted = executor.map_array(TrialFunction(), [t.to_json() for t in members])
+            submitted = executor.map_array(TrialFunction(), members)  # the tasks, pickled
             jobs.extend(zip(submitted, members))
         for job, task in jobs:
             progress.started(task, f"(job {job.job_id})")
@@ -450,8 +432,7 @@ class TrialFunction(_Checkpointable):
     becomes `TimeLimitReached`, and the trial is recorded as interrupted instead (its meta.json
     says so and keeps status `running`), to resume on the next run."""
 
-    def __call__(self, task_json: str) -> dict:
-        task = TrialTask.from_json(task_json)
+    def __call__(self, task: TrialTask) -> dict:
         if task.framework == "pytorch" and task.devices > 1:
             import submitit
 

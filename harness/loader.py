@@ -21,6 +21,7 @@ from types import ModuleType
 
 # clock: bound before any submission is imported
 from harness import algoperf_compat, checker, clock, search_space  # noqa: F401
+from harness.backends import FRAMEWORKS
 from harness.spec import OPTIONAL_FUNCTIONS, REQUIRED_FUNCTIONS
 
 SEARCH_SPACE_FILE = "tuning_search_space.json"
@@ -44,7 +45,7 @@ def module_path(submission_dir: Path | str, framework: str) -> Path:
 
 
 def frameworks_of(submission_dir: Path | str) -> list[str]:
-    return [fw for fw in ("pytorch", "jax") if module_path(submission_dir, fw).exists()]
+    return [fw for fw in FRAMEWORKS if module_path(submission_dir, fw).exists()]
 
 
 def check_signature(path: Path, name: str, fn, keywords: tuple[str, ...]) -> None:
@@ -85,7 +86,7 @@ def _violations(submission_dir: Path, frameworks: list[str]) -> list:
     """The checker's findings in the files these frameworks run: another framework's module is
     neither imported nor reported (`check --framework jax` with an unfinished PyTorch module)."""
     # full paths: in AlgoPerf's layout both frameworks' modules are named submission.py
-    others = {module_path(submission_dir, fw).resolve() for fw in ("pytorch", "jax")
+    others = {module_path(submission_dir, fw).resolve() for fw in FRAMEWORKS
               if fw not in frameworks}
     return [v for v in checker.check_package(submission_dir) if Path(v.path).resolve() not in others]
 

@@ -1,4 +1,4 @@
-"""The timed runner: one trial of one submission on one workload, under DESIGN.md's timing rules.
+"""The timed runner: one trial of one submission on one workload (docs/architecture.md).
 
 The rules, all in `_train` below:
 - On the clock (the `submission` account): `init_optimizer_state`, `data_selection` (which pulls
@@ -37,7 +37,6 @@ import copy
 import math
 import time
 import traceback
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -50,51 +49,10 @@ from harness.guards import Guards, RuleViolation
 from harness.logs import TrialLog, is_disk_full
 from harness.seeds import derive_seed
 from harness.spec import Hyperparameters, TrainingCompleteError, TrainState
+from harness.task import TrialTask, budget_sec
 from workloads.data import TrainStream, eval_batches, train_eval_subset
 from workloads.metrics import METRICS
 from workloads.spec import WorkloadSpec
-
-
-@dataclass
-class TrialConfig:
-    """Everything that identifies a trial; recorded in its meta.json."""
-
-    spec: WorkloadSpec
-    framework: str
-    submission_name: str
-    submission_dir: str
-    ruleset: str  # "external" or "self"
-    study: int
-    trial: int
-    seed: int
-    hyperparameters: dict[str, Any]
-    folder: Path
-    data_dir: str | None = None
-    keep_checkpoint: bool = True
-    guards: bool = True  # the run-time rule guards (harness/guards.py); off only to measure them
-    meta_extra: dict[str, Any] = field(default_factory=dict)
-    calibrate: bool = True  # the host calibration (harness/calibration.py); off in unit tests only
-    calibration_reference: str = str(calibration.REFERENCE_FILE)
-    eval_steps: tuple[int, ...] = ()  # `algobench audit` re-runs: evals at these steps, not by clock
-
-    @property
-    def budget_sec(self) -> float:
-        """The budget in reference-host seconds; a trial runs under it times its speed factor."""
-        return self.spec.max_runtime_sec * (1.5 if self.ruleset == "self" else 1.0)
-
-
-def identity_meta(cfg: TrialConfig) -> dict[str, Any]:
-    """The meta.json fields that say which trial this is and what it is measured against."""
-    spec = cfg.spec
-    return {
-        "submission": cfg.submission_name, "submission_dir": cfg.submission_dir,
-        "workload": spec.name, "base_workload": spec.base, "framework": cfg.framework,
-        "ruleset": cfg.ruleset, "study": cfg.study, "trial": cfg.trial, "seed": cfg.seed,
-        "target_metric": spec.target_metric, "lower_is_better": spec.lower_is_better,
-        "validation_target": spec.validation_target, "test_target": spec.test_target,
-        "max_runtime_sec": spec.max_runtime_sec, "budget_sec": cfg.budget_sec,
-        "eval_period_sec": spec.eval_period_sec, "step_hint": spec.step_hint,
-    }
 
 
 class InputQueue(Iterator):
@@ -125,8 +83,9 @@ def evaluate(workload, params, model_state, eval_sets: dict[str, list[dict]], me
     return results
 
 
-class _ReadOnlyLog(TrialLog):
-    """The log of a data-parallel process other than rank 0: rows and events in memory, no files."""
+class _MemoryLog(TrialLog):
+    """The log of a data-parallel process other than rank 0: it keeps rows and events in memory,
+    as every rank needs them to take the same decisions, and writes no file."""
 
     def write_hparams(self, hparams: dict[str, Any]) -> None:
         pass
@@ -141,28 +100,39 @@ class _ReadOnlyLog(TrialLog):
         self.events.append({"event": event, **fields})
 
 
-class Trial:
-    """One trial's state; `run()` trains it to its end (or resumes it from its checkpoint).
+class TrialRunner:
+    """The state of one trial as it runs; `run()` trains it to its end (or resumes it from its
+    checkpoint). `task` names the trial (harness/task.py), `spec` is the workload spec it runs
+    (`task.spec()`, or a test's own).
 
-    `main_process=False` (data-parallel ranks but 0) runs the same steps without writing files."""
+    `main_process=False` (data-parallel ranks but 0) runs the same steps without writing files.
+    `guards` (the run-time rule guards, harness/guards.py) are off only to measure them;
+    `calibrate` (the host calibration, harness/calibration.py) is off in unit tests only;
+    `eval_steps` (an `algobench audit` re-run) evaluates at those steps instead of by the clock."""
 
-    def __init__(self, config: TrialConfig, submission, backend, *, splits: dict | None = None,
-                 time_fn: Callable[[], float] = clock.perf_counter,
+    def __init__(self, task: TrialTask, spec: WorkloadSpec, submission, backend, *,
+                 splits: dict | None = None, time_fn: Callable[[], float] = clock.perf_counter,
                  on_eval: Callable[[dict], None] | None = None, meta: dict | None = None,
-                 main_process: bool = True):
-        self.config, self.submission, self.backend = config, submission, backend
+                 main_process: bool = True, guards: bool = True, calibrate: bool = True,
+                 calibration_reference: str | Path = calibration.REFERENCE_FILE,
+                 eval_steps: tuple[int, ...] = ()):
+        self.task, self.submission, self.backend = task, submission, backend
+        self.eval_steps = tuple(eval_steps)  # `algobench audit` re-runs: evals at these steps, not by clock
         self.main_process = main_process
-        self.spec = config.spec
+        self.use_guards, self.calibrate = guards, calibrate
+        self.calibration_reference = str(calibration_reference)
+        self.spec = spec
+        self.reference_budget_sec = budget_sec(spec, task.ruleset)
         self.on_eval = (on_eval if main_process else None) or (lambda row: None)
         self.meta = dict(meta or {})
         self.steal: host_load.StealMeter | None = None  # made when the timed loop starts
-        resume_from, self.skipped_checkpoints = checkpoint.choose(config.folder)
+        resume_from, self.skipped_checkpoints = checkpoint.choose(task.folder)
         saved = checkpoint.load_trial_state(resume_from) if resume_from else {}
         self.time_fn = time_fn
         self.ledger = Ledger(time_fn, saved.get("time_accounts"))
-        log_type = TrialLog if main_process else _ReadOnlyLog
+        log_type = TrialLog if main_process else _MemoryLog
         # what an earlier run of this trial logged is kept, even when no checkpoint survived it
-        self.log = log_type.resume(config.folder)
+        self.log = log_type.resume(task.folder)
         runs_before = sum(e.get("event") in ("start", "resume") for e in self.log.events)
         self.step = saved.get("global_step", 0)
         self.preemption_count = saved.get("preemption_count", -1) + 1 if resume_from else runs_before
@@ -172,9 +142,9 @@ class Trial:
         self.calibration = saved.get("calibration")  # a resumed trial keeps its first host's scale
         self.snapshots: list[dict] = []  # since the last eval: step, times, state (off the clock)
         self.last_snapshot_time = self.last_eval_time
-        self.hparams = Hyperparameters(config.hyperparameters)
+        self.hparams = Hyperparameters(task.hyperparameters)
         self.has_prepare = hasattr(submission, "prepare_for_eval")
-        self.has_target = math.isfinite(config.spec.validation_target)  # target setting: no target
+        self.has_target = math.isfinite(spec.validation_target)  # target setting: no target
         self._setup(splits, resume_from, saved.get("stream_position", 0))
 
     def _set_aside_rows_after(self, step: int) -> None:
@@ -190,13 +160,13 @@ class Trial:
 
     # -- setup (off the clock) ----------------------------------------------------------------
     def _setup(self, splits, resume_from, stream_position) -> None:
-        spec, cfg, backend = self.spec, self.config, self.backend
-        self.log.write_hparams(cfg.hyperparameters)
+        spec, task, backend = self.spec, self.task, self.backend
+        self.log.write_hparams(task.hyperparameters)
         self.workload = backend.make_workload(spec)
         if splits is None:
             from workloads.sources import load_source
 
-            splits = load_source(spec.data_source, cfg.data_dir)
+            splits = load_source(spec.data_source, task.data_dir)
         n_eval = len(splits["validation"]["targets"])
         self.eval_sets = {
             "train": list(eval_batches(train_eval_subset(splits["train"], n_eval), spec.eval_batch_size)),
@@ -210,19 +180,19 @@ class Trial:
         # a submission module's own attributes never reach meta.json
         if type(self.submission).__module__ in ("harness.algoperf_compat", "harness.algoperf_pmap"):
             self.meta.update(self.submission.batch_size_meta)
-        stream = TrainStream(splits["train"], self.batch_size, derive_seed(cfg.seed, "data"),
+        stream = TrainStream(splits["train"], self.batch_size, derive_seed(task.seed, "data"),
                              start_batch=stream_position)
         self.input_queue = InputQueue(stream, self.workload.to_device)
         self.params, self.model_state = self.workload.init_model_fn(self._rng("init"))
-        self.guards = Guards(self.workload, self.params) if cfg.guards else None
+        self.guards = Guards(self.workload, self.params) if self.use_guards else None
         self._setup_violation: RuleViolation | None = None
         self.eval_results = [  # (step, metrics) of every eval so far, as AlgoPerf passes them
             (r["global_step"], {k: v for k, v in r.items() if "/" in k and v is not None})
             for r in self.log.rows if not r.get("snapshot")]
-        if self.calibration is None and cfg.calibrate and not resume_from:
+        if self.calibration is None and self.calibrate and not resume_from:
             self.calibration = self._calibrate()
         scale = calibration.time_scale(self.calibration)
-        self.budget_sec = cfg.budget_sec * scale
+        self.budget_sec = self.reference_budget_sec * scale
         self.eval_period_sec = spec.eval_period_sec * scale
         self.snapshot_period_sec = spec.snapshot_period_sec * scale
         if resume_from:
@@ -250,7 +220,7 @@ class Trial:
         """The host speed record (harness/calibration.py), in the setup account."""
         work = self.backend.matmul_work(calibration.MATRIX_SIZE, calibration.SEED)
         blocks = calibration.measure(work, self.time_fn)
-        reference = calibration.reference_seconds(self.config.framework, self.config.calibration_reference)
+        reference = calibration.reference_seconds(self.task.framework, self.calibration_reference)
         return calibration.record(blocks, reference, calibration.host_id())
 
     def _guard(self, function: str) -> None:
@@ -258,7 +228,7 @@ class Trial:
             self.guards.after_submission_call(function)
 
     def _rng(self, purpose: str, step: int = 0):
-        return self.backend.make_rng(derive_seed(self.config.seed, purpose, step))
+        return self.backend.make_rng(derive_seed(self.task.seed, purpose, step))
 
     # -- the timed loop --------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
@@ -279,8 +249,8 @@ class Trial:
             self._event("error", traceback=error)
         with self.ledger.charge("logging"):
             result = self._write_meta(status, stop_reason, error)
-        if self.main_process and not self.config.keep_checkpoint and status != "running":
-            checkpoint.remove(self.config.folder)
+        if self.main_process and not self.task.keep_checkpoint and status != "running":
+            checkpoint.remove(self.task.folder)
         return result
 
     def _train(self) -> str:
@@ -337,8 +307,8 @@ class Trial:
                 self._checkpoint()
 
     def _eval_due(self) -> bool:
-        if self.config.eval_steps:  # an audit re-run evaluates where the audited trial did
-            return self.step in self.config.eval_steps
+        if self.eval_steps:  # an audit re-run evaluates where the audited trial did
+            return self.step in self.eval_steps
         return self.ledger.submission_time - self.last_eval_time >= self.eval_period_sec
 
     def _prepare_for_eval(self, state: tuple, step: int) -> tuple:
@@ -457,7 +427,7 @@ class Trial:
         if not self.main_process:  # after the clock reading above, which every rank takes
             return
         canonical = self.workload.to_canonical(self.params, self.model_state)
-        folder = checkpoint.save(self.config.folder, self.step, canonical, self.optimizer_state,
+        folder = checkpoint.save(self.task.folder, self.step, canonical, self.optimizer_state,
                                  state, self.backend)
         self._event("checkpoint", global_step=self.step, folder=folder.name)
 
@@ -472,15 +442,16 @@ class Trial:
         self.log.add_event(event, wall_time=time.time(), **fields)
 
     def _write_meta(self, status: str, stop_reason: str | None, error: str | None = None) -> dict:
-        cfg = self.config
+        task = self.task
         meta = {
-            **self.meta, **identity_meta(cfg),
+            **self.meta, **task.identity_meta(self.spec),
             "global_batch_size": self.batch_size, "status": status, "stop_reason": stop_reason,
-            "error": error, **cfg.meta_extra,
+            "error": error, "spec_overrides": task.spec_overrides,
+            **({"protocol": task.protocol} if task.protocol else {}),
             # the schedule this trial ran under: reference-host seconds times its time scale
             "calibration": self.calibration, "time_scale": calibration.time_scale(self.calibration),
             "time_scale_note": _time_scale_note(self.calibration),
-            "reference_budget_sec": cfg.budget_sec, "budget_sec": self.budget_sec,
+            "reference_budget_sec": self.reference_budget_sec, "budget_sec": self.budget_sec,
             "eval_period_sec": self.eval_period_sec, "snapshot_period_sec": self.snapshot_period_sec,
         }
         if status != "running":

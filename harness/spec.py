@@ -8,7 +8,6 @@ functions and their keyword arguments. A submission may import this module and n
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Iterator
@@ -105,13 +104,6 @@ class TrainState(Mapping):
 
     def __repr__(self) -> str:
         return f"TrainState({dict(self._source)!r})"
-
-
-def is_finite_number(value: Any) -> bool:
-    try:
-        return math.isfinite(float(value))
-    except (TypeError, ValueError):
-        return False
 
 
 # The submission functions, with the keyword arguments the runner passes (AlgoPerf's).

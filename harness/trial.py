@@ -1,5 +1,5 @@
-"""Run one trial from plain arguments: the function `algobench run` calls, and that study
-executors call in a process of its own per trial."""
+"""Run one trial (a `harness.task.TrialTask`): the function `algobench run` calls, and that the
+executors call in a process of its own per trial; and the rule for reusing a trial's folder."""
 
 from __future__ import annotations
 
@@ -9,38 +9,11 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
-from harness import backends, checker, loader, search_space
+from harness import backends, checker, loader
 from harness.logs import (HPARAMS_FILE, META_FILE, CorruptLogError, DiskFullError,
                           is_disk_full, read_json)
 from harness.provenance import provenance
-from harness.seeds import derive_seed, trial_seed
-from workloads.registry import get_spec
-
-
-def trial_folder(out: Path | str, submission: str, ruleset: str, framework: str, workload: str,
-                 study: int, trial: int) -> Path:
-    return Path(out) / submission / ruleset / framework / workload / f"study_{study}" / f"trial_{trial}"
-
-
-def ruleset_of(submission_dir: Path | str) -> str:
-    """`external` when the package ships a search space, else `self` (self-tuning)."""
-    return "external" if (Path(submission_dir) / loader.SEARCH_SPACE_FILE).exists() else "self"
-
-
-def hyperparameters_for(submission_dir: Path | str, ruleset: str, base_seed: int, study: int,
-                        trial: int) -> dict[str, Any]:
-    if ruleset == "self":
-        return {}
-    space = search_space.load(Path(submission_dir) / loader.SEARCH_SPACE_FILE)
-    return search_space.trial_point(space, derive_seed(base_seed, "study", study), trial)
-
-
-def trial_spec(workload: str, spec_overrides: dict | None = None):
-    """The spec a trial runs: the registry's, with `spec_overrides` replacing fields (target
-    setting runs with an unreachable target and a budget of its own); a workload still without
-    targets only with overrides."""
-    spec = get_spec(workload, pending_ok=bool(spec_overrides))
-    return dataclasses.replace(spec, **(spec_overrides or {}))
+from harness.task import TrialTask
 
 
 def spec_hash(spec) -> str:
@@ -133,56 +106,40 @@ def finished_meta(folder: Path) -> dict | None:
     return meta if has_ended(meta) else None
 
 
-def run_trial(submission_dir: str, workload: str, framework: str, out: str, *, base_seed: int = 0,
-              study: int = 0, trial: int = 0, ruleset: str | None = None,
-              hyperparameters: dict | None = None, threads: int | None = None,
-              data_dir: str | None = None, keep_checkpoint: bool = True,
-              spec_overrides: dict | None = None, protocol: str = "",
-              on_eval: Callable[[dict], None] | None = None) -> dict:
+def run_trial(task: TrialTask, *, on_eval: Callable[[dict], None] | None = None) -> dict:
     """Train one trial to its end (resuming it when its folder holds a checkpoint) and return its
     meta.json. A trial that already ended is not run again: its meta.json is returned.
 
     A full disk raises `DiskFullError`: the trial stays `running`, to resume from its last
     checkpoint once there is space.
 
-    `spec_overrides` replaces fields of the workload's spec for this trial (target setting runs
-    with an unreachable target and its own budget); meta.json records them, and the leaderboard
-    `protocol` the trial runs under, if any."""
-    submission_dir = str(Path(submission_dir).resolve())
-    spec = trial_spec(workload, spec_overrides)
-    ruleset = ruleset or ruleset_of(submission_dir)
-    module = loader.load_submission(submission_dir, framework)
-    if hyperparameters is None:
-        hyperparameters = hyperparameters_for(submission_dir, ruleset, base_seed, study, trial)
-    name = Path(submission_dir).name
-    folder = trial_folder(out, name, ruleset, framework, workload, study, trial)
-    hashes = {"submission_code_sha256": code_hash(submission_dir),
+    The caller has set up this process: its cores and, for JAX, its host devices (`algobench run`
+    with `backends.pin_cores`, an executor with the trial process's environment); a data-parallel
+    rank takes its own share of those cores here. meta.json records the task's `spec_overrides` (target setting runs with an unreachable target
+    and its own budget) and the leaderboard `protocol` the trial runs under, if any."""
+    spec = task.spec()
+    module = loader.load_submission(task.submission_dir, task.framework)
+    hashes = {"submission_code_sha256": code_hash(task.submission_dir),
               "workload_spec_sha256": spec_hash(spec)}
-    check_reusable(folder, hyperparameters, *hashes.values())
-    done = finished_meta(folder)
+    check_reusable(task.folder, task.hyperparameters, *hashes.values())
+    done = finished_meta(task.folder)
     if done is not None:
         return done
-    cores = backends.pin_cores(threads)  # under torchrun: this rank's share of the cores
-    backend = backends.load_backend(framework)
+    cores = backends.pin_cores(None)  # under torchrun: this rank's share of the cores
+    backend = backends.load_backend(task.framework)
     backend.configure_threads(len(cores))
-    from harness.runner import Trial, TrialConfig  # imports the data layer; after pinning
+    from harness.runner import TrialRunner  # imports the data layer; after pinning
 
-    config = TrialConfig(
-        spec=spec, framework=framework, submission_name=name, submission_dir=submission_dir,
-        ruleset=ruleset, study=study, trial=trial, seed=trial_seed(base_seed, study, trial),
-        hyperparameters=hyperparameters, folder=folder, data_dir=data_dir,
-        keep_checkpoint=keep_checkpoint, meta_extra={"spec_overrides": spec_overrides or {},
-                                                   **({"protocol": protocol} if protocol else {})})
     rank, _ = backend.init_distributed()  # joins torchrun's process group, if launched by it
     try:
         device = backend.device_info()
-        meta = provenance(framework, len(cores), device["num_devices"], device["accelerator"])
-        meta.update(base_seed=base_seed, **hashes)
-        return Trial(config, module, backend, on_eval=on_eval, meta=meta, time_fn=backend.time_fn(),
-                     main_process=rank == 0).run()
+        meta = provenance(task.framework, len(cores), device["num_devices"], device["accelerator"])
+        meta.update(base_seed=task.base_seed, **hashes)
+        return TrialRunner(task, spec, module, backend, on_eval=on_eval, meta=meta,
+                           time_fn=backend.time_fn(), main_process=rank == 0).run()
     except OSError as err:
         if is_disk_full(err):
-            raise DiskFullError(folder, err) from None
+            raise DiskFullError(task.folder, err) from None
         raise
     finally:
         backend.shutdown_distributed()

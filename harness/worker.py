@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     if cores:
         os.sched_setaffinity(0, [int(c) for c in cores.split(",")])
 
-    from harness.study import TrialTask
+    from harness.task import TrialTask
 
     task = TrialTask.from_json(argv[0])
     if task.framework == "pytorch" and task.devices > 1 and "LOCAL_RANK" not in os.environ:

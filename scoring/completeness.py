@@ -13,10 +13,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from harness.study import DEFAULT_STUDIES, DEFAULT_TRIALS
+from harness.task import RULESETS
 from scoring.tables import PROBLEM_COLUMNS, problem
 
-# The rules' defaults (DESIGN.md, "Rulesets and tuning").
-RULES = {"external": (3, 5), "self": (3, 1)}
+# The rules' defaults (studies, trials per study) per ruleset (docs/architecture.md, "Rulesets").
+RULES = {ruleset: (DEFAULT_STUDIES, DEFAULT_TRIALS[ruleset]) for ruleset in RULESETS}
 
 
 def _plural(n: int, word: str) -> str:

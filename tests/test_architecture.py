@@ -1,4 +1,4 @@
-"""The import direction between the top-level packages (DESIGN.md, "Layout"): the command line
+"""The import direction between the top-level packages (docs/architecture.md): the command line
 (`algobench`) sits above harness and scoring; scoring reads harness's logs; harness runs
 workloads; submissions use harness's public API; nothing below imports what sits above it."""
 
@@ -44,3 +44,22 @@ def test_the_checker_would_see_a_wrong_import(tmp_path):
     bad = tmp_path / "module.py"
     bad.write_text("import scoring.leaderboard\nfrom algobench import cli\n")
     assert imported_packages(bad) - ALLOWED["harness"] == {"scoring", "algobench"}
+
+
+def test_every_backend_module_provides_the_backend_protocol():
+    """harness/backends.py's `Backend` is the contract; each framework's module defines all of it
+    (read from the source: importing both frameworks here would cost their start-up)."""
+    from harness.backends import FRAMEWORKS, Backend
+
+    wanted = {name for name in vars(Backend) if not name.startswith("_")}
+    for framework in FRAMEWORKS:
+        tree = ast.parse((REPO / "harness" / f"{framework}_backend.py").read_text(encoding="utf-8"))
+        defined = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+        assert wanted - defined == set(), f"harness/{framework}_backend.py lacks {wanted - defined}"
+
+
+def test_the_workload_contract_is_abstract():
+    from workloads.workload_base import WorkloadBase
+
+    assert {"init_model_fn", "model_fn", "loss_fn", "eval_outputs", "to_canonical",
+            "from_canonical"} <= WorkloadBase.__abstractmethods__

@@ -17,7 +17,7 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from workloads.init import init_canonical, parameter_types, seed_from_rng
+from workloads.initializers import init_canonical, parameter_types, seed_from_rng
 from workloads.spec import ForwardPassMode, LossType, ShapeTuple, WorkloadSpec
 from workloads.workload_base import WorkloadBase, example_batch
 
@@ -62,7 +62,8 @@ def _ctc_loss(labels: jax.Array, logits: jax.Array, mask: jax.Array | None) -> d
 
 
 class JaxWorkload(WorkloadBase):
-    """AlgoPerf's workload interface in JAX for one `WorkloadSpec`."""
+    """The workload contract (workloads/workload_base.py) in JAX: params and model_state are
+    nested dicts (flax's variables), every batch is sharded over the device mesh."""
 
     framework = "jax"
 
@@ -82,7 +83,6 @@ class JaxWorkload(WorkloadBase):
             for collection, tree in shapes.items()
             for n, v in flatten(tree).items()
         }
-        self._state_collections = sorted(shapes)
         self._canonical_shapes = {**param_shapes, **{self._state_name(n): s for n, s in state_shapes.items()}}
         types = parameter_types(param_shapes, {self._state_name(n) for n in state_shapes})
         self.param_shapes = unflatten({n: ShapeTuple(s) for n, s in param_shapes.items()})
@@ -101,7 +101,6 @@ class JaxWorkload(WorkloadBase):
 
     # -- model ----------------------------------------------------------------------------------
     def init_model_fn(self, rng: Any, dropout_rate: float | None = None) -> tuple[dict, dict]:
-        """Parameters and state with the workload's explicit initialization (identical in PyTorch)."""
         values = init_canonical(self._canonical_shapes, seed_from_rng(rng), self._init_rule)
         return self.from_canonical(values)
 
@@ -115,8 +114,7 @@ class JaxWorkload(WorkloadBase):
         update_batch_norm: bool,
         dropout_rate: float | None = None,
     ) -> tuple[jax.Array, dict]:
-        """Forward pass (jit-able). In TRAIN mode batch norm uses batch statistics and the returned
-        state holds the updated running averages only when `update_batch_norm`."""
+        """Jit-able; the running averages come back in the returned state."""
         variables = {"params": params, **model_state}
         inputs = self.model_inputs(augmented_and_preprocessed_input_batch)
         if mode == ForwardPassMode.EVAL:
@@ -136,14 +134,6 @@ class JaxWorkload(WorkloadBase):
         mask_batch: jax.Array | None = None,
         label_smoothing: float = 0.0,
     ) -> dict[str, jax.Array]:
-        """Per-example loss, its masked sum and the number of valid examples (AlgoPerf's dict).
-
-        Softmax cross-entropy: one loss per example, or one per position for sequence logits
-        (batch, positions, classes) and labels (batch, positions). Sigmoid cross-entropy: one per
-        (example, label), each counted (AlgoPerf's OGBG and Criteo), with label smoothing towards
-        1/2. Mean absolute / squared error: the mean over each example's elements. CTC: one loss
-        per utterance, counted per target character. A mask of shape (batch,) weights whole
-        examples; one of the per-example loss's shape, single positions."""
         loss_type = self._spec.loss_type
         if loss_type == LossType.SOFTMAX_CROSS_ENTROPY:
             one_hot = jax.nn.one_hot(label_batch, logits_batch.shape[-1])
@@ -174,8 +164,7 @@ class JaxWorkload(WorkloadBase):
 
     # -- harness side (never called by a submission) -------------------------------------------
     def eval_outputs(self, params: dict, model_state: dict, batch: dict[str, np.ndarray]) -> np.ndarray:
-        """Outputs for a whole eval batch: the forward with train=False, or the Model's `predict`
-        where it defines one (then `apply(..., method="predict")`, e.g. greedy decoding)."""
+        """`predict` as `apply(..., method="predict")`, e.g. greedy decoding."""
         inputs = self.model_inputs({k: self._put_batch(batch[k]) for k in self._spec.input_keys})
         return np.asarray(self._eval_forward(params, model_state, inputs))
 
@@ -184,7 +173,6 @@ class JaxWorkload(WorkloadBase):
         return jax.device_put(array, sharding)
 
     def param_signature(self, params: dict) -> tuple:
-        """Names and shapes of the parameters: what a submission may not change."""
         return tuple(sorted((name, tuple(v.shape)) for name, v in flatten(params).items()))
 
     def to_device(self, batch: dict[str, np.ndarray]) -> dict[str, jax.Array]:

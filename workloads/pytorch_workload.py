@@ -24,7 +24,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from workloads.data.batching import shard_batch
-from workloads.init import init_canonical, parameter_types, seed_from_rng
+from workloads.initializers import init_canonical, parameter_types, seed_from_rng
 from workloads.layers_pytorch import MaskedBatchNorm
 from workloads.spec import ForwardPassMode, LossType, ShapeTuple, WorkloadSpec
 from workloads.workload_base import WorkloadBase
@@ -150,7 +150,8 @@ def sync_batch_norm(module: torch.nn.Module) -> torch.nn.Module:
 
 
 class PyTorchWorkload(WorkloadBase):
-    """AlgoPerf's workload interface in PyTorch for one `WorkloadSpec`."""
+    """The workload contract (workloads/workload_base.py) in PyTorch. `model_params` is the
+    `nn.Module`, `model_state` is None (batch-norm statistics are its buffers)."""
 
     framework = "pytorch"
 
@@ -186,7 +187,6 @@ class PyTorchWorkload(WorkloadBase):
         return torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
 
     def init_model_fn(self, rng: Any, dropout_rate: float | None = None) -> tuple[torch.nn.Module, None]:
-        """A new model with the workload's explicit initialization for `rng` (identical in JAX)."""
         model = self._build_model()
         seed = seed_from_rng(rng)
         load_canonical(model, init_canonical(self._canonical_shapes, seed, self._init_rule))
@@ -202,8 +202,6 @@ class PyTorchWorkload(WorkloadBase):
         update_batch_norm: bool,
         dropout_rate: float | None = None,
     ) -> tuple[torch.Tensor, Any]:
-        """Forward pass. In TRAIN mode batch norm uses batch statistics and updates its running
-        averages only when `update_batch_norm`; in EVAL mode it uses the running averages."""
         model = params
         model.train(mode == ForwardPassMode.TRAIN)
         momentum = 0.1 if update_batch_norm else 0.0
@@ -222,14 +220,6 @@ class PyTorchWorkload(WorkloadBase):
         mask_batch: torch.Tensor | None = None,
         label_smoothing: float = 0.0,
     ) -> dict[str, torch.Tensor]:
-        """Per-example loss, its masked sum and the number of valid examples (AlgoPerf's dict).
-
-        Softmax cross-entropy: one loss per example, or one per position for sequence logits
-        (batch, positions, classes) and labels (batch, positions). Sigmoid cross-entropy: one per
-        (example, label), each counted (AlgoPerf's OGBG and Criteo), with label smoothing towards
-        1/2. Mean absolute / squared error: the mean over each example's elements. CTC: one loss
-        per utterance, counted per target character. A mask of shape (batch,) weights whole
-        examples; one of the per-example loss's shape, single positions."""
         loss_type = self._spec.loss_type
         if loss_type == LossType.SOFTMAX_CROSS_ENTROPY:
             # classes on the last axis, as in JAX: logits (batch, [positions...,] classes)
@@ -257,11 +247,8 @@ class PyTorchWorkload(WorkloadBase):
 
     # -- harness side (never called by a submission) -------------------------------------------
     def eval_outputs(self, params: torch.nn.Module, model_state: Any, batch: dict[str, np.ndarray]) -> np.ndarray:
-        """Outputs for a whole eval batch: the model's forward in EVAL mode, or, when the family's
-        Model defines `predict` (sequence models that decode at eval), `model.predict(inputs)` in
-        eval mode, in inference mode. Under DDP each rank computes its shard and the shards
-        are gathered, so every rank returns the same array (a batch that does not split evenly is
-        computed whole on every rank)."""
+        """In inference mode. Under DDP each rank computes its shard and the shards are gathered
+        (a batch that does not split evenly is computed whole on every rank)."""
         rank, world = data_parallel_rank()
         batch = {k: batch[k] for k in self._spec.input_keys}
         split = world > 1 and len(next(iter(batch.values()))) % world == 0
@@ -282,11 +269,10 @@ class PyTorchWorkload(WorkloadBase):
         return logits.float().cpu().numpy()
 
     def param_signature(self, params: torch.nn.Module) -> tuple:
-        """Names and shapes of the parameters: what a submission may not change."""
         return tuple((name, tuple(p.shape)) for name, p in unwrap(params).named_parameters())
 
     def to_device(self, batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
-        """A global batch to the device; under DDP, this rank's contiguous shard of it."""
+        """Under DDP, this rank's contiguous shard of the global batch."""
         rank, world = data_parallel_rank()
         if world > 1:
             size = len(next(iter(batch.values())))

@@ -14,7 +14,8 @@ import pytest
 from harness import pytorch_backend
 from algobench.cli import main
 from harness.loader import SubmissionError, check_submission, load_submission
-from harness.runner import Trial, TrialConfig
+from harness.runner import TrialRunner
+from harness.task import TrialTask
 from scoring.tables import load_results
 from workloads.registry import get_spec
 
@@ -69,10 +70,8 @@ def run_unchecked(tmp_path, name, **spec_overrides):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     workload = dataclasses.replace(get_spec("smoke"), **spec_overrides)
-    config = TrialConfig(spec=workload, framework="pytorch", submission_name=name,
-                         submission_dir=str(path.parent), ruleset="self", study=0, trial=0, seed=0,
-                         hyperparameters={}, folder=tmp_path / name)
-    return Trial(config, module, pytorch_backend).run()
+    task = TrialTask(str(path.parent), "smoke", "pytorch", "self", 0, 0, 0, {}, str(tmp_path))
+    return TrialRunner(task, workload, module, pytorch_backend).run()
 
 
 def test_honest_submission_passes_the_guards(tmp_path):

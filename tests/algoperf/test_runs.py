@@ -19,6 +19,7 @@ from harness.executors import LocalExecutor
 from harness.logs import read_trial
 from harness.loader import load_submission
 from harness.spec import Hyperparameters, TrainState
+from harness.task import make_task
 from harness.trial import run_trial
 
 HERE = Path(__file__).parent
@@ -30,7 +31,7 @@ LOSSES = ("train/loss", "validation/loss", "test/loss")
 @pytest.mark.parametrize("name", ["nadamw_v06", "momentum_v05"])
 def test_algoperf_style_submissions_reach_the_smoke_target(tmp_path, name, framework):
     pytest.importorskip("torch" if framework == "pytorch" else "jax")
-    meta = run_trial(str(HERE / name), "smoke", framework, str(tmp_path))
+    meta = run_trial(make_task(HERE / name, "smoke", framework, tmp_path))
     assert (meta["status"], meta["stop_reason"]) == ("completed", "targets_reached"), meta["error"]
     rule = meta["batch_size_rule"]
     assert (rule["algoperf_workload"], rule["file_batch_size"]) == ("mnist", 16)

@@ -8,10 +8,12 @@ advances the fake clock by `step_cost` seconds; evals cost `eval_cost` per batch
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 
+from harness.task import TrialTask
 from workloads.spec import LossType, WorkloadSpec
 
 
@@ -41,6 +43,13 @@ def make_splits(n: int = 20) -> dict:
     targets = (np.arange(n) % 2).astype(np.int32)
     inputs = np.stack([targets.astype(np.float32), u.astype(np.float32)], axis=1)
     return {s: {"inputs": inputs.copy(), "targets": targets.copy()} for s in ("train", "validation", "test")}
+
+
+def fake_task(out, *, submission: str = "fake", ruleset: str = "external", study: int = 0,
+              hyperparameters: dict | None = None) -> TrialTask:
+    """A trial of the fake workload (`make_spec`) written under `out`, in `task.folder`."""
+    return TrialTask(str(Path(out) / submission), "fake", "fake", ruleset, study, 0, 0,
+                     dict(hyperparameters or {}), str(out))
 
 
 class FakeWorkload:

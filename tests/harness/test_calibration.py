@@ -12,8 +12,9 @@ import pytest
 
 from harness import calibration
 from harness.logs import read_trial
-from harness.runner import Trial, TrialConfig
-from tests.harness.fakes import FakeBackend, FakeClock, make_spec, make_splits, make_submission
+from harness.runner import TrialRunner
+from tests.harness.fakes import (FakeBackend, FakeClock, fake_task, make_spec, make_splits,
+                                 make_submission)
 
 CPUINFO = """processor\t: 0
 model name\t: Intel(R) Xeon(R) Processor
@@ -36,14 +37,12 @@ def reference_file(tmp_path, seconds):
 
 
 def run(tmp_path, clock, *, reference, calibrate=True, folder="trial", ruleset="external", **spec):
-    config = TrialConfig(
-        spec=make_spec(**spec), framework="fake", submission_name="fake",
-        submission_dir=str(tmp_path), ruleset=ruleset, study=0, trial=0, seed=1,
-        hyperparameters={}, folder=tmp_path / folder, calibrate=calibrate,
-        calibration_reference=reference)
+    task = fake_task(tmp_path / folder, ruleset=ruleset)
     backend = FakeBackend(clock, matmul_cost=BLOCK / calibration.CALLS_PER_BLOCK)
-    trial = Trial(config, make_submission(clock), backend, splits=make_splits(), time_fn=clock)
-    return trial.run(), read_trial(tmp_path / folder)
+    trial = TrialRunner(task, make_spec(**spec), make_submission(clock), backend,
+                        splits=make_splits(), time_fn=clock, calibrate=calibrate,
+                        calibration_reference=reference)
+    return trial.run(), read_trial(task.folder)
 
 
 def test_a_host_twice_as_slow_gets_twice_the_budget_and_eval_periods(tmp_path):
@@ -92,17 +91,15 @@ def test_calibration_is_skipped_only_when_asked(tmp_path):
 def test_a_resumed_trial_keeps_its_first_calibration(tmp_path):
     clock = FakeClock()
     reference = reference_file(tmp_path, 0.0625)
-    config = TrialConfig(
-        spec=make_spec(validation_target=2.0, max_runtime_sec=10.0), framework="fake",
-        submission_name="fake", submission_dir=str(tmp_path), ruleset="external", study=0,
-        trial=0, seed=1, hyperparameters={}, folder=tmp_path / "t", calibration_reference=reference)
+    task, spec = fake_task(tmp_path / "t"), make_spec(validation_target=2.0, max_runtime_sec=10.0)
     cost = BLOCK / calibration.CALLS_PER_BLOCK
     with pytest.raises(KeyboardInterrupt):  # killed at step 8, after the checkpoint of step 6
-        Trial(config, make_submission(clock, interrupt_at=8), FakeBackend(clock, matmul_cost=cost),
-              splits=make_splits(), time_fn=clock).run()
+        TrialRunner(task, spec, make_submission(clock, interrupt_at=8),
+                    FakeBackend(clock, matmul_cost=cost), splits=make_splits(), time_fn=clock,
+                    calibration_reference=reference).run()
     # the resumed trial lands on a host whose product is 3x slower: its scale stays 2
-    meta = Trial(config, make_submission(clock), FakeBackend(clock, matmul_cost=3 * cost),
-                 splits=make_splits(), time_fn=clock).run()
+    meta = TrialRunner(task, spec, make_submission(clock), FakeBackend(clock, matmul_cost=3 * cost),
+                       splits=make_splits(), time_fn=clock, calibration_reference=reference).run()
     assert meta["calibration"]["speed_factor"] == pytest.approx(2.0)
     assert meta["budget_sec"] == pytest.approx(20.0) and meta["final"]["global_step"] == 20
 

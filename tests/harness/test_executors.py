@@ -17,6 +17,7 @@ from harness import study
 from algobench.cli import main
 from harness.executors import SubmititExecutor, trial_environment
 from harness.logs import read_events, read_trial
+from harness.task import TrialTask
 from tests.harness.tuning_submissions import REPO, make_submission
 
 
@@ -121,7 +122,7 @@ def test_the_submitit_executor_runs_a_plan_with_its_local_backend(tmp_path):
 
 def test_a_jax_trial_gets_one_host_device_per_core_or_its_data_parallel_devices():
     def flags(framework, devices, cores, xla_flags="--xla_cpu_enable_fast_math=false"):
-        task = study.TrialTask("submissions/nadamw", "smoke", framework, "external", 0, 0, 0, {},
+        task = TrialTask("submissions/nadamw", "smoke", framework, "external", 0, 0, 0, {},
                                "results", devices=devices)
         return trial_environment(task, {"XLA_FLAGS": xla_flags}, cores=cores)["XLA_FLAGS"]
 

@@ -23,27 +23,32 @@ import pytest
 
 from harness import checkpoint, executors, study
 from harness.logs import META_FILE, atomic_write_json, read_events, read_json, read_trial
-from harness.runner import Trial, TrialConfig
-from tests.harness.fakes import FakeBackend, FakeClock, make_spec, make_splits, make_submission
+from harness.runner import TrialRunner
+from harness.task import TrialTask
+from tests.harness.fakes import (FakeBackend, FakeClock, fake_task, make_spec, make_splits,
+                                 make_submission)
 
 SPEC = dict(validation_target=2.0, max_runtime_sec=12.0)
 
 
-def run(folder: Path, submission, clock):
-    config = TrialConfig(
-        spec=make_spec(**SPEC), framework="fake", submission_name="fake",
-        submission_dir=str(folder.parent), ruleset="external", study=0, trial=0, seed=1,
-        hyperparameters={"learning_rate": 0.1}, folder=folder, calibrate=False)
-    trial = Trial(config, submission, FakeBackend(clock), splits=make_splits(), time_fn=clock)
-    return trial.run(), read_trial(folder)
+def trial_task(tmp_path):
+    return fake_task(tmp_path / "trial", hyperparameters={"learning_rate": 0.1})
+
+
+def run(tmp_path, submission, clock):
+    """Run (or resume) the trial `trial_task(tmp_path)`."""
+    task = trial_task(tmp_path)
+    trial = TrialRunner(task, make_spec(**SPEC), submission, FakeBackend(clock),
+                        splits=make_splits(), time_fn=clock, calibrate=False)
+    return trial.run(), read_trial(task.folder)
 
 
 def killed_at_step_8(tmp_path) -> Path:
-    """A trial killed at step 8: eval rows and checkpoints at steps 3 and 6."""
-    folder = tmp_path / "trial"
+    """The folder of a trial killed at step 8: eval rows and checkpoints at steps 3 and 6."""
+    folder = trial_task(tmp_path).folder
     clock = FakeClock()
     with pytest.raises(KeyboardInterrupt):
-        run(folder, make_submission(clock, interrupt_at=8), clock)
+        run(tmp_path, make_submission(clock, interrupt_at=8), clock)
     assert [r["global_step"] for r in read_trial(folder)["evals"]] == [3, 6]
     return folder
 
@@ -62,7 +67,7 @@ def test_a_truncated_checkpoint_falls_back_to_the_one_before(tmp_path):
     params = folder / "checkpoint" / "step_00000006" / checkpoint.PARAMS_FILE
     params.write_bytes(params.read_bytes()[:40])  # truncated
     clock = FakeClock()
-    meta, logs = run(folder, make_submission(clock), clock)  # no traceback
+    meta, logs = run(tmp_path, make_submission(clock), clock)  # no traceback
     assert meta["status"] == "completed" and meta["final"]["global_step"] == 12
     resume = [e for e in events(folder) if e["event"] == "resume"][-1]
     assert resume["checkpoint"] == "step_00000003"
@@ -89,7 +94,7 @@ def test_a_latest_pointer_to_a_missing_folder_keeps_the_rows_already_logged(tmp_
     before = read_trial(folder)["evals"]
     shutil.rmtree(folder / "checkpoint" / "step_00000006")
     clock = FakeClock()
-    meta, logs = run(folder, make_submission(clock), clock)
+    meta, logs = run(tmp_path, make_submission(clock), clock)
     assert meta["status"] == "completed"
     assert logs["evals"][0] == before[0]  # the step-3 row as first logged, not a new run's
     assert [e["event"] for e in events(folder)][:2] == ["start", "eval"]  # the first run's events
@@ -105,7 +110,7 @@ def test_without_any_whole_checkpoint_the_trial_restarts_and_keeps_what_it_logge
     for step_folder in (folder / "checkpoint").glob("step_*"):
         (step_folder / checkpoint.STATE_FILE).write_text("{")
     clock = FakeClock()
-    meta, logs = run(folder, make_submission(clock), clock)
+    meta, logs = run(tmp_path, make_submission(clock), clock)
     assert meta["status"] == "completed" and steps(logs) == [3, 6, 9, 12]
     assert {r["preemption_count"] for r in logs["evals"]} == {1}  # the second run of the trial
     log = events(folder)
@@ -116,12 +121,12 @@ def test_without_any_whole_checkpoint_the_trial_restarts_and_keeps_what_it_logge
 
 
 # -- a trial's process killed alone ---------------------------------------------------------------
-def _task(tmp_path, trial: int = 0) -> study.TrialTask:
-    return study.TrialTask(str(tmp_path / "sub"), "smoke", "jax", "external", 0, trial, 0, {},
+def _task(tmp_path, trial: int = 0) -> TrialTask:
+    return TrialTask(str(tmp_path / "sub"), "smoke", "jax", "external", 0, trial, 0, {},
                            str(tmp_path / "out"))
 
 
-def _trial_with_checkpoint(tmp_path) -> study.TrialTask:
+def _trial_with_checkpoint(tmp_path) -> TrialTask:
     """A trial that logged a start and wrote a checkpoint at step 6, still `running`."""
     task = _task(tmp_path)
     task.folder.mkdir(parents=True)
@@ -223,7 +228,7 @@ def test_kill_9_of_a_trial_process_alone_resumes_it_on_the_next_run(tmp_path):
 
 # -- a full disk ----------------------------------------------------------------------------------
 def test_a_full_disk_stops_the_trial_resumable_not_failed(tmp_path, monkeypatch):
-    folder = tmp_path / "trial"
+    folder = trial_task(tmp_path).folder
     real_savez, calls = np.savez, []
 
     def savez_on_a_full_disk(path, **arrays):
@@ -235,14 +240,14 @@ def test_a_full_disk_stops_the_trial_resumable_not_failed(tmp_path, monkeypatch)
     monkeypatch.setattr(checkpoint.np, "savez", savez_on_a_full_disk)
     clock = FakeClock()
     with pytest.raises(OSError) as raised:
-        run(folder, make_submission(clock), clock)
+        run(tmp_path, make_submission(clock), clock)
     assert raised.value.errno == errno.ENOSPC
     logged = read_trial(folder)
     assert logged["meta"]["status"] == "running"  # not failed: the submission did nothing wrong
     assert steps(logged) == [3, 6]
     monkeypatch.setattr(checkpoint.np, "savez", real_savez)  # space freed
     clock = FakeClock()
-    meta, logs = run(folder, make_submission(clock), clock)
+    meta, logs = run(tmp_path, make_submission(clock), clock)
     assert meta["status"] == "completed" and steps(logs) == [3, 6, 9, 12]
     # the step-6 checkpoint was never written: resumed from step 3, the step-6 row measured again
     assert [e for e in events(folder) if e["event"] == "resume"][0]["checkpoint"] == "step_00000003"

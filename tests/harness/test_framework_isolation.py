@@ -1,4 +1,4 @@
-"""A JAX trial never imports torch and a PyTorch trial never imports JAX (DESIGN.md)."""
+"""A JAX trial never imports torch and a PyTorch trial never imports JAX (docs/architecture.md)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ OTHER = {"jax": ["torch"], "pytorch": ["jax", "flax", "optax"]}
 def test_a_trial_imports_only_its_framework(tmp_path, framework):
     script = (
         "import sys\n"
+        "from harness.task import make_task\n"
         "from harness.trial import run_trial\n"
-        f"meta = run_trial('submissions/nadamw', 'smoke', '{framework}', r'{tmp_path}')\n"
+        f"meta = run_trial(make_task('submissions/nadamw', 'smoke', '{framework}', r'{tmp_path}'))\n"
         "assert meta['status'] == 'completed', meta\n"
         f"print(sorted(m for m in {OTHER[framework]!r} if m in sys.modules))\n"
     )

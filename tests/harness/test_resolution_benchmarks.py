@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.runner import Trial, TrialConfig
-from tests.harness.fakes import FakeBackend, FakeClock, make_spec, make_splits, make_submission
+from harness.runner import TrialRunner
+from tests.harness.fakes import (FakeBackend, FakeClock, fake_task, make_spec, make_splits,
+                                 make_submission)
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "benchmarks"))  # resolution_table imports its sibling
@@ -36,12 +37,9 @@ calibrate = load("calibrate")
 
 def fake_trial(out, study, *, step_cost=1.0):
     clock = FakeClock()
-    config = TrialConfig(
-        spec=make_spec(), framework="fake", submission_name="nadamw", submission_dir="nadamw",
-        ruleset="external", study=study, trial=0, seed=study, hyperparameters={},
-        folder=Path(out) / f"study_{study}", calibrate=False)
-    Trial(config, make_submission(clock, init_cost=2.0, step_cost=step_cost), FakeBackend(clock),
-          splits=make_splits(), time_fn=clock).run()
+    TrialRunner(fake_task(out, submission="nadamw", study=study), make_spec(),
+                make_submission(clock, init_cost=2.0, step_cost=step_cost), FakeBackend(clock),
+                splits=make_splits(), time_fn=clock, calibrate=False).run()
 
 
 def test_the_variance_of_a_median_of_3_normal_draws():

@@ -12,18 +12,17 @@ import math
 import pytest
 
 from harness.logs import TIME_ACCOUNTS, read_trial
-from harness.runner import Trial, TrialConfig
-from tests.harness.fakes import FakeBackend, FakeClock, make_spec, make_splits, make_submission
+from harness.runner import TrialRunner
+from tests.harness.fakes import (FakeBackend, FakeClock, fake_task, make_spec, make_splits,
+                                 make_submission)
 
 
 def run(tmp_path, clock, submission, *, ruleset="external", folder="trial", calibrate=False,
         **spec_overrides):
-    config = TrialConfig(
-        spec=make_spec(**spec_overrides), framework="fake", submission_name="fake",
-        submission_dir=str(tmp_path), ruleset=ruleset, study=0, trial=0, seed=1,
-        hyperparameters={"learning_rate": 0.1}, folder=tmp_path / folder, calibrate=calibrate)
-    trial = Trial(config, submission, FakeBackend(clock), splits=make_splits(), time_fn=clock)
-    return trial.run(), read_trial(tmp_path / folder)
+    task = fake_task(tmp_path / folder, ruleset=ruleset, hyperparameters={"learning_rate": 0.1})
+    trial = TrialRunner(task, make_spec(**spec_overrides), submission, FakeBackend(clock),
+                        splits=make_splits(), time_fn=clock, calibrate=calibrate)
+    return trial.run(), read_trial(task.folder)
 
 
 def column(evals, name):
@@ -180,7 +179,7 @@ def test_killed_and_resumed_trial_continues_its_clock(tmp_path):
     assert column(logs["evals"], "preemption_count") == [0, 0, 1, 1]
     assert meta["final"]["accumulated_submission_time"] == pytest.approx(12.0)
     assert meta["final"]["total_duration"] < 500.0
-    events = [e["event"] for e in logs and read_events(tmp_path / "killed")]
+    events = [e["event"] for e in logs and read_events(fake_task(tmp_path / "killed").folder)]
     assert "resume" in events
 
 
@@ -325,10 +324,8 @@ def test_a_snapshot_shares_the_workload_that_a_submission_state_holds(tmp_path):
         return {**state, "workload": kw["workload"]}, params, model_state
 
     submission.update_params = update_params
-    config = TrialConfig(spec=make_spec(), framework="fake", submission_name="fake",
-                         submission_dir=str(tmp_path), ruleset="external", study=0, trial=0, seed=1,
-                         hyperparameters={}, folder=tmp_path / "trial", calibrate=False)
-    meta = Trial(config, submission, backend, splits=make_splits(), time_fn=clock).run()
+    meta = TrialRunner(fake_task(tmp_path), make_spec(), submission, backend,
+                       splits=make_splits(), time_fn=clock, calibrate=False).run()
     # copying the workload would have given its class `__slotnames__`: a rule violation
     assert meta["status"] == "completed", meta["error"]
     assert "__slotnames__" not in vars(Workload)

@@ -15,6 +15,7 @@ from harness.executors import record_failure
 from harness.logs import read_trial
 from harness.seeds import derive_seed
 from harness.study import PlanError
+from scoring.progress import best_so_far, study_medians
 from tests.harness.tuning_submissions import make_submission
 
 SPACE = {
@@ -151,7 +152,7 @@ def test_an_existing_trial_with_other_hyperparameters_is_not_overwritten(tmp_pat
 def test_progress_counts_trials_and_keeps_the_best_time_per_workload(halton_submission, tmp_path):
     plan = build(halton_submission, tmp_path / "out")
     stream = io.StringIO()
-    progress = study.Progress(plan, stream)
+    progress = study.Progress(plan, stream, results=best_so_far)
     t0, t1, t2 = plan.tasks[:3]
     progress.started(t0)
     progress.started(t1)
@@ -168,7 +169,9 @@ def test_progress_counts_trials_and_keeps_the_best_time_per_workload(halton_subm
                                       "jax/smoke best 2.25 s (study 0 trial 2)")
     text = stream.getvalue()
     assert "failed: RuntimeError: boom" in text and "already completed" in text
-    assert "best per study [2.25] s, median 2.25 s" in progress.summary()
+    assert study_medians(progress.metas.values()) == [
+        "  jax/smoke: best per study [2.25] s, median 2.25 s"]
+    assert progress.counts_line() == "  3/6 trials ended, 1 failed"
 
 
 

@@ -12,8 +12,8 @@ import pytest
 
 from harness import study
 from algobench.cli import main
-from harness.trial import (TrialMismatchError, check_reusable, code_hash, spec_hash, trial_folder,
-                           trial_spec)
+from harness.task import TrialTask, trial_spec
+from harness.trial import TrialMismatchError, check_reusable, code_hash, spec_hash
 from tests.harness.tuning_submissions import make_submission
 
 REPO = Path(__file__).resolve().parents[2]
@@ -88,7 +88,8 @@ def test_the_spec_hash_follows_every_field_and_the_overrides():
 
 
 def smoke_folder(out: Path, framework: str = "pytorch") -> Path:
-    return trial_folder(out, "nadamw", "external", framework, "smoke", 0, 0)
+    return TrialTask(str(REPO / "submissions" / "nadamw"), "smoke", framework, "external", 0, 0, 0,
+                     {}, str(out)).folder
 
 
 def test_run_with_other_hyperparameters_refuses_a_finished_trial(tmp_path, capsys):
@@ -112,8 +113,8 @@ def test_run_with_other_hyperparameters_refuses_a_finished_trial(tmp_path, capsy
 def test_tune_refuses_a_trial_whose_code_changed(tmp_path, capsys):
     submission = make_submission(tmp_path, [{"mode": "ok"}], frameworks=("jax",))
     out = tmp_path / "out"
-    folder = trial_folder(out, submission.name, "external", "jax", "smoke", 0, 0)
     point = study.build_plan(submission, ["smoke"], ["jax"], out=out, studies=1, trials=1).tasks[0]
+    folder = point.folder
     finished_trial(folder, point.hyperparameters, code_hash(submission), spec_hash(trial_spec("smoke")))
     args = ["tune", str(submission), "--workloads", "smoke", "--framework", "jax", "--studies", "1",
             "--trials", "1", "--out", str(out), "--dry-run"]

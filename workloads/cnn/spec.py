@@ -6,7 +6,7 @@ from typing import Mapping
 
 import numpy as np
 
-from workloads.init import truncated_normal
+from workloads.initializers import truncated_normal
 from workloads.spec import LossType, WorkloadSpec, variant
 
 
@@ -33,8 +33,6 @@ CNN = WorkloadSpec(
     loss_type=LossType.SOFTMAX_CROSS_ENTROPY,
     target_metric="accuracy",
     lower_is_better=False,
-    # targets from `algobench set-targets cnn --trials 1 --seeds 2 --budget 300`; the budget is
-    # kept above the 90 s it derived on a fast day (docs/targets.md)
     validation_target=0.895,
     test_target=0.89,
     max_runtime_sec=300.0,
@@ -50,7 +48,6 @@ CNN_SILU = variant(
     "cnn_silu",
     model_config={"activation": "silu"},
     description="cnn with SiLU activations",
-    # from `algobench set-targets cnn_silu --trials 2 --seeds 2 --budget 150` (docs/targets.md)
     validation_target=0.89,
     test_target=0.885,
     step_hint=1500,
@@ -63,8 +60,6 @@ CNN_GELU = variant(
     "cnn_gelu",
     model_config={"activation": "gelu"},  # the exact (erf) GELU in both frameworks
     description="cnn with GELU activations",
-    # from `algobench set-targets cnn_gelu --trials 1 --seeds 2 --budget 1000` (docs/targets.md)
-    # and a time-to-target run of PyTorch's seed 0 whose best test accuracy was 0.8946
     validation_target=0.89,
     test_target=0.89,
     step_hint=1500,
@@ -77,7 +72,6 @@ CNN_BN_SCALE = variant(
     "cnn_bn_scale",
     model_config={"bn_scale_init": 8.0},  # AlgoPerf's ResNet "large BN init" variant uses 8
     description="cnn with batch-norm scales initialized to 8 instead of 1",
-    # from `algobench set-targets cnn_bn_scale --trials 1 --seeds 2 --budget 1000` (docs/targets.md)
     validation_target=0.885,
     test_target=0.885,
     step_hint=1500,

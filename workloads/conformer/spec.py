@@ -9,7 +9,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from workloads.data.speech import MAX_FRAMES, N_MELS, NUM_CLASSES, example_utterances
-from workloads.init import truncated_normal
+from workloads.initializers import truncated_normal
 from workloads.spec import LossType, WorkloadSpec, variant
 
 
@@ -45,8 +45,6 @@ CONFORMER = WorkloadSpec(
     lower_is_better=True,
     metrics="word_error_rate",
     input_keys=("inputs", "input_paddings"),
-    # from `algobench set-targets conformer --trials 1 --seeds 2 --budget 450 --step-hint 800`;
-    # the budget is conformer_attn_temp's, which trains alike per step (docs/targets.md)
     validation_target=0.495,
     test_target=0.49,
     max_runtime_sec=370.0,
@@ -66,8 +64,6 @@ CONFORMER_ATTN_TEMP = variant(
     "conformer_attn_temp",
     model_config={"attention_temp": 1.6},
     description="conformer with attention logits divided by a temperature of 1.6",
-    # from `algobench set-targets conformer_attn_temp --trials 1 --seeds 2 --budget 450
-    # --step-hint 800` (docs/targets.md)
     validation_target=0.495,
     test_target=0.48,
     step_hint=800,
@@ -80,8 +76,6 @@ CONFORMER_LAYERNORM = variant(
     "conformer_layernorm",
     model_config={"conv_norm": "layer_norm"},
     description="conformer with layer norm instead of batch norm in the convolution modules",
-    # from `algobench set-targets conformer_layernorm --trials 1 --seeds 2 --budget 450
-    # --step-hint 800` (docs/targets.md)
     validation_target=0.61,
     test_target=0.57,
     step_hint=800,
@@ -94,8 +88,6 @@ CONFORMER_GELU = variant(
     "conformer_gelu",
     model_config={"ffn_activation": "gelu"},  # the exact (erf) GELU in both frameworks
     description="conformer with GELU instead of swish in the feed-forward modules",
-    # from `algobench set-targets conformer_gelu --trials 1 --seeds 2 --budget 450
-    # --step-hint 800` (docs/targets.md)
     validation_target=0.47,
     test_target=0.47,
     step_hint=800,

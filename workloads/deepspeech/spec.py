@@ -11,7 +11,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from workloads.data.speech import MAX_FRAMES, N_MELS, NUM_CLASSES, example_utterances
-from workloads.init import truncated_normal
+from workloads.initializers import truncated_normal
 from workloads.spec import LossType, WorkloadSpec, variant
 
 
@@ -59,8 +59,6 @@ DEEPSPEECH = WorkloadSpec(
     lower_is_better=True,
     metrics="word_error_rate",
     input_keys=("inputs", "input_paddings"),
-    # from `algobench set-targets deepspeech --trials 1 --seeds 2 --budget 420 --step-hint 1500`
-    # (docs/targets.md)
     validation_target=0.425,
     test_target=0.43,
     max_runtime_sec=490.0,
@@ -78,8 +76,6 @@ DEEPSPEECH_TANH = variant(
     "deepspeech_tanh",
     model_config={"activation": "tanh"},
     description="deepspeech with tanh instead of ReLU everywhere",
-    # from `algobench set-targets deepspeech_tanh --trials 1 --seeds 2 --budget 420
-    # --step-hint 1500` (docs/targets.md)
     validation_target=0.465,
     test_target=0.45,
     step_hint=1500,
@@ -92,9 +88,6 @@ DEEPSPEECH_NO_RESIDUAL = variant(
     "deepspeech_no_residual",
     model_config={"residual": False},
     description="deepspeech without the residual connections around the LSTM layers",
-    # from `algobench set-targets deepspeech_no_residual --trials 1 --seeds 2 --budget 420
-    # --step-hint 1500`, and a time-to-target run of JAX's seed 0 on two host devices whose best
-    # was 0.376 (docs/targets.md)
     validation_target=0.38,
     test_target=0.355,
     step_hint=1500,
@@ -108,9 +101,6 @@ DEEPSPEECH_NORM_SPECAUG = variant(
     model_config={"norm": "layer", "specaugment": True},
     description="deepspeech with layer norm instead of batch norm and SpecAugment in training "
                 "(2 frequency masks of up to 4 mel bands, 2 time masks of up to 10 frames)",
-    # from `algobench set-targets deepspeech_norm_specaug --trials 1 --seeds 2 --budget 420
-    # --step-hint 1500`, and a time-to-target run of PyTorch's seed 0 whose best test WER was
-    # 0.5455 (docs/targets.md)
     validation_target=0.565,
     test_target=0.55,
     step_hint=1500,

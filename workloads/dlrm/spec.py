@@ -9,7 +9,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from workloads.data.click_logs import NUM_DENSE, table_sizes
-from workloads.init import truncated_normal
+from workloads.initializers import truncated_normal
 from workloads.spec import LossType, WorkloadSpec, variant
 
 CLICK_RATE_LOGIT = math.log(0.25 / 0.75)  # the head's initial bias: the data's click rate
@@ -59,8 +59,6 @@ DLRM = WorkloadSpec(
     target_metric="loss",
     lower_is_better=True,
     metrics="binary_classification",
-    # from `algobench set-targets dlrm --trials 1 --seeds 1 --budget 400 --resolution 0.001`
-    # (docs/targets.md#dlrm)
     validation_target=0.386,
     test_target=0.383,
     max_runtime_sec=530.0,
@@ -78,7 +76,6 @@ DLRM_LAYERNORM = variant(
     "dlrm_layernorm",
     model_config={"layer_norm": True},
     description="dlrm with layer norm after every hidden dense layer of both MLPs",
-    # from `algobench set-targets dlrm_layernorm --trials 1 --seeds 1 --budget 450 --resolution 0.001`
     validation_target=0.387,
     test_target=0.384,
     step_hint=5800,
@@ -91,7 +88,6 @@ DLRM_EMBED_SCALE = variant(
     "dlrm_embed_scale",
     model_config={"embed_init_scale": EMBED_SCALE_VARIANT},
     description=f"dlrm with embeddings initialized {EMBED_SCALE_VARIANT}x larger",
-    # from `algobench set-targets dlrm_embed_scale --trials 1 --seeds 1 --budget 450 --resolution 0.001`
     validation_target=0.397,
     test_target=0.393,
     step_hint=5800,
@@ -104,7 +100,6 @@ DLRM_RESNET = variant(
     "dlrm_resnet",
     model_config={"residual": True, "top_widths": (128, 128, 128, 128)},
     description="dlrm with a residual top MLP (a projection, then three residual layers)",
-    # from `algobench set-targets dlrm_resnet --trials 1 --seeds 1 --budget 450 --resolution 0.001`
     validation_target=0.387,
     test_target=0.383,
     step_hint=5800,

@@ -9,7 +9,7 @@ import numpy as np
 
 from workloads.data.molecules import (EDGE_FEATURES, GRAPH_KEYS, MAX_EDGES, MAX_NODES, empty_graphs,
                                       NODE_FEATURES, TASKS)
-from workloads.init import truncated_normal
+from workloads.initializers import truncated_normal
 from workloads.spec import LossType, WorkloadSpec, variant
 
 
@@ -58,7 +58,6 @@ GNN = WorkloadSpec(
     lower_is_better=False,
     metrics="multilabel_average_precision",
     input_keys=GRAPH_KEYS,
-    # from `algobench set-targets gnn --trials 1 --seeds 1 --budget 300` (docs/targets.md)
     validation_target=0.935,
     test_target=0.905,
     max_runtime_sec=280.0,
@@ -75,7 +74,6 @@ GNN_GELU = variant(
     "gnn_gelu",
     model_config={"activation": "gelu"},
     description="gnn with GELU activations (exact, erf form)",
-    # from `algobench set-targets gnn_gelu --trials 1 --seeds 1 --budget 300` (docs/targets.md)
     validation_target=0.935,
     test_target=0.905,
     step_hint=2500,
@@ -88,7 +86,6 @@ GNN_SILU = variant(
     "gnn_silu",
     model_config={"activation": "silu"},
     description="gnn with SiLU activations",
-    # from `algobench set-targets gnn_silu --trials 1 --seeds 1 --budget 300` (docs/targets.md)
     validation_target=0.94,
     test_target=0.91,
     step_hint=2500,
@@ -101,7 +98,6 @@ GNN_LARGE = variant(
     "gnn_large",
     model_config={"hidden": 48, "num_steps": 4},
     description="gnn wider and deeper: width 48, 4 message-passing steps",
-    # from `algobench set-targets gnn_large --trials 1 --seeds 1 --budget 420` (docs/targets.md)
     validation_target=0.94,
     test_target=0.91,
     step_hint=2500,

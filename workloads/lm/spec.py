@@ -9,7 +9,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from workloads.data.shakespeare import VOCAB_SIZE
-from workloads.init import truncated_normal
+from workloads.initializers import truncated_normal
 from workloads.spec import LossType, WorkloadSpec, variant
 
 SEQ_LEN = 128
@@ -54,8 +54,6 @@ LM = WorkloadSpec(
     target_metric="loss",
     lower_is_better=True,
     metrics="language_model",
-    # from `algobench set-targets lm --trials 1 --seeds 2 --budget 400 --resolution 0.01`
-    # (docs/targets.md)
     validation_target=1.83,
     test_target=1.84,
     max_runtime_sec=180.0,
@@ -73,8 +71,6 @@ LM_SWIGLU = variant(
     "lm_swiglu",
     model_config={"swiglu": True, "mlp_hidden": 256},  # 2/3 of 384: as many weights
     description="lm with SwiGLU MLPs (hidden width 256)",
-    # from `algobench set-targets lm_swiglu --trials 1 --seeds 2 --budget 320 --resolution 0.01`
-    # (docs/targets.md)
     validation_target=1.94,
     test_target=1.94,
     step_hint=1000,
@@ -87,8 +83,6 @@ LM_POST_LN = variant(
     "lm_post_ln",
     model_config={"post_ln": True},
     description="lm with post-layer-norm blocks (no final layer norm)",
-    # from `algobench set-targets lm_post_ln --trials 1 --seeds 2 --budget 350 --resolution 0.01`
-    # (docs/targets.md; both runs stopped at the budget shortly before their schedule's end)
     validation_target=1.85,
     test_target=1.86,
     step_hint=1000,
@@ -101,8 +95,6 @@ LM_ATTN_TEMP = variant(
     "lm_attn_temp",
     model_config={"attention_temperature": 4.0},
     description="lm with attention logits divided by a temperature of 4 (scale 1/(4 sqrt(head_dim)))",
-    # from `algobench set-targets lm_attn_temp --trials 1 --seeds 2 --budget 450 --resolution 0.01`
-    # (docs/targets.md)
     validation_target=1.89,
     test_target=1.9,
     step_hint=1000,

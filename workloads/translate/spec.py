@@ -16,7 +16,7 @@ from workloads.data.cmudict_g2p import (
     SOURCE_VOCAB,
     TARGET_VOCAB,
 )
-from workloads.init import truncated_normal
+from workloads.initializers import truncated_normal
 from workloads.spec import LossType, WorkloadSpec, variant
 
 
@@ -61,8 +61,6 @@ TRANSLATE = WorkloadSpec(
     lower_is_better=True,
     metrics="phoneme_error_rate",
     input_keys=("inputs", "decoder_inputs"),
-    # from `algobench set-targets translate --trials 1 --seeds 2 --budget 360 --step-hint 900`
-    # (docs/targets.md)
     validation_target=0.145,
     test_target=0.145,
     max_runtime_sec=200.0,
@@ -81,8 +79,6 @@ TRANSLATE_POST_LN = variant(
     "translate_post_ln",
     model_config={"post_ln": True},
     description="translate with post-layer-norm residual blocks (no final norms)",
-    # from `algobench set-targets translate_post_ln --trials 1 --seeds 2 --budget 360
-    # --step-hint 900` (docs/targets.md)
     validation_target=0.135,
     test_target=0.135,
     step_hint=900,
@@ -95,8 +91,6 @@ TRANSLATE_ATTN_TEMP = variant(
     "translate_attn_temp",
     model_config={"attention_temp": 1.6},
     description="translate with attention logits divided by a temperature of 1.6",
-    # from `algobench set-targets translate_attn_temp --trials 1 --seeds 2 --budget 360
-    # --step-hint 900`; the budget from a slower time-to-target run (docs/targets.md)
     validation_target=0.15,
     test_target=0.145,
     step_hint=900,
@@ -109,8 +103,6 @@ TRANSLATE_GLU_TANH = variant(
     "translate_glu_tanh",
     model_config={"glu_tanh": True},
     description="translate with gated MLPs: fc2(tanh(fc1(x)) * gate(x))",
-    # from `algobench set-targets translate_glu_tanh --trials 1 --seeds 2 --budget 360
-    # --step-hint 900` (docs/targets.md; both runs cut off by the load before the schedule's end)
     validation_target=0.135,
     test_target=0.135,
     step_hint=900,

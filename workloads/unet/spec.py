@@ -8,7 +8,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from workloads.data.phantoms import SIZE
-from workloads.init import truncated_normal
+from workloads.initializers import truncated_normal
 from workloads.spec import LossType, WorkloadSpec, variant
 
 
@@ -44,7 +44,6 @@ UNET = WorkloadSpec(
     target_metric="ssim",
     lower_is_better=False,
     metrics="ssim",
-    # from `algobench set-targets unet --trials 1 --seeds 2 --budget 360` (docs/targets.md)
     validation_target=0.81,
     test_target=0.805,
     max_runtime_sec=140.0,
@@ -61,8 +60,6 @@ UNET_WIDE = variant(
     "unet_wide",
     model_config={"channels": 16},
     description="unet with twice the channels (16/32/64)",
-    # from `algobench set-targets unet_wide --trials 1 --seeds 2 --budget 480 --step-hint 800`
-    # (docs/targets.md): a shorter schedule, as its step takes about twice as long
     validation_target=0.825,
     test_target=0.82,
     step_hint=800,
@@ -75,7 +72,6 @@ UNET_TANH = variant(
     "unet_tanh",
     model_config={"activation": "tanh"},
     description="unet with tanh activations instead of leaky ReLU",
-    # from `algobench set-targets unet_tanh --trials 1 --seeds 2 --budget 300` (docs/targets.md)
     validation_target=0.76,
     test_target=0.755,
     step_hint=1500,
@@ -88,7 +84,6 @@ UNET_LAYERNORM = variant(
     "unet_layernorm",
     model_config={"norm": "layer"},
     description="unet with layer norm (per example over H, W, C) instead of instance norm",
-    # from `algobench set-targets unet_layernorm --trials 1 --seeds 2 --budget 300` (docs/targets.md)
     validation_target=0.8,
     test_target=0.795,
     step_hint=1500,

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from workloads.init import truncated_normal
+from workloads.initializers import truncated_normal
 from workloads.spec import LossType, WorkloadSpec, variant
 
 
@@ -43,7 +43,6 @@ VIT = WorkloadSpec(
     loss_type=LossType.SOFTMAX_CROSS_ENTROPY,
     target_metric="accuracy",
     lower_is_better=False,
-    # from `algobench set-targets vit --trials 1 --seeds 2 --budget 330` (docs/targets.md)
     validation_target=0.865,
     test_target=0.86,
     max_runtime_sec=250.0,
@@ -60,7 +59,6 @@ VIT_GLU = variant(
     "vit_glu",
     model_config={"mlp": "glu"},
     description="vit with GELU-gated (GLU) MLP blocks",
-    # from `algobench set-targets vit_glu --trials 1 --seeds 2 --budget 330` (docs/targets.md)
     validation_target=0.865,
     test_target=0.86,
     step_hint=2000,
@@ -73,7 +71,6 @@ VIT_POST_LN = variant(
     "vit_post_ln",
     model_config={"norm": "post"},
     description="vit with post-layer-norm encoder blocks",
-    # from `algobench set-targets vit_post_ln --trials 1 --seeds 2 --budget 330` (docs/targets.md)
     validation_target=0.845,
     test_target=0.84,
     step_hint=2000,
@@ -86,7 +83,6 @@ VIT_MAP = variant(
     "vit_map",
     model_config={"pool": "map"},
     description="vit with a multi-head attention pooling (MAP) head instead of the class token",
-    # from `algobench set-targets vit_map --trials 1 --seeds 2 --budget 330` (docs/targets.md)
     validation_target=0.86,
     test_target=0.855,
     step_hint=2000,

@@ -1,7 +1,7 @@
 """Adversarial: reaches into the runner."""
 
 import torch
-from harness.runner import Trial  # noqa: F401
+from harness.runner import TrialRunner  # noqa: F401
 
 from harness.spec import ForwardPassMode
 

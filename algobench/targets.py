@@ -27,7 +27,6 @@ from typing import Any, Sequence
 
 from harness import loader, search_space
 from harness.logs import atomic_write_json, read_trial
-from harness.seeds import derive_seed
 from workloads.spec import WorkloadSpec, meets_target
 
 TARGETS_FILE = "targets.json"
@@ -117,14 +116,6 @@ def unfinished(summary: dict) -> list[str]:
             for run in summary["confirmation"] if not run.get("finished_schedule", True)]
 
 
-def tuning_points(submission_dir: Path, trials: int, base_seed: int) -> list[dict[str, Any]]:
-    space = search_space.load(Path(submission_dir) / loader.SEARCH_SPACE_FILE)
-    size = search_space.num_points(space)
-    trials = min(trials, size) if size is not None else trials
-    study_seed = derive_seed(base_seed, "study", 0)
-    return [search_space.trial_point(space, study_seed, t) for t in range(trials)]
-
-
 def write_summary(out: Path, spec: WorkloadSpec, targets: Targets, tuning: list[dict],
                   best_index: int, confirmations: list[dict]) -> Path:
     path = Path(out) / TARGETS_FILE
@@ -161,7 +152,9 @@ def describe_plan(spec: WorkloadSpec, submission_dir: Path | str, frameworks: Se
 
     overrides = run_overrides(spec, budget_sec, step_hint, max_steps)
     recorded = study.recorded_times() if recorded is None else recorded
-    points = len(tuning_points(Path(submission_dir), trials, 0))
+    size = search_space.num_points(
+        search_space.load(Path(submission_dir) / loader.SEARCH_SPACE_FILE))
+    points = trials if size is None else min(trials, size)
     budget, max_steps = overrides["max_runtime_sec"], overrides["max_steps"]
     lines, total = [], 0.0
     for framework in frameworks:
@@ -191,6 +184,7 @@ def set_targets(spec: WorkloadSpec, submission_dir: Path | str, frameworks: Sequ
     `out/tuning` and `out/confirmation`, their summary in `out/targets.json`. Finished runs are
     reused when the same command runs again."""
     from harness import executors, study  # the trial machinery, only when runs are made
+    from scoring.progress import best_so_far
 
     out = Path(out)
     overrides = run_overrides(spec, budget_sec, step_hint, max_steps)
@@ -200,7 +194,7 @@ def set_targets(spec: WorkloadSpec, submission_dir: Path | str, frameworks: Sequ
     def run(plan) -> list[dict]:
         executor.check(plan.tasks)
         study.write_plan(plan)
-        executor.run(plan.tasks, study.Progress(plan, stream))
+        executor.run(plan.tasks, study.Progress(plan, stream, results=best_so_far))
         return [read_trial(task.folder) for task in plan.tasks]
 
     tuning_framework = tune_framework or frameworks[0]

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.targets import Targets, derive_targets, unfinished
+from algobench.targets import Targets, derive_targets, unfinished
+from harness.task import make_task
 from harness.trial import run_trial
 
 REPO = Path(__file__).resolve().parents[2]
@@ -99,8 +100,8 @@ def test_set_targets_on_smoke_gives_targets_the_baseline_reaches(tmp_path):
     # the targets are what is tested here; a budget of a few seconds is not met on a busy machine
     # (a CI run niced behind two training jobs stopped by budget), so give the check room
     overrides["max_runtime_sec"] = 10 * targets["max_runtime_sec"]
-    meta = run_trial("submissions/nadamw", "smoke", "pytorch", str(tmp_path / "check"),
-                     spec_overrides=overrides)
+    meta = run_trial(make_task("submissions/nadamw", "smoke", "pytorch", tmp_path / "check",
+                               spec_overrides=overrides))
     assert meta["stop_reason"] == "targets_reached", meta
 
 
