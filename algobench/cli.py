@@ -89,7 +89,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         previous = (signal.signal(signal.SIGTERM, _stop_on_sigterm),
                     signal.signal(signal.SIGINT, signal.default_int_handler))
         try:
-            meta = run_trial(task, on_eval=_progress_printer(
+            meta = run_trial(task, spec=spec, cores=cores, on_eval=_progress_printer(
                 args.framework, args.workload, spec.target_metric, spec.validation_target))
         finally:
             signal.signal(signal.SIGTERM, previous[0])

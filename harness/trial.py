@@ -106,7 +106,8 @@ def finished_meta(folder: Path) -> dict | None:
     return meta if has_ended(meta) else None
 
 
-def run_trial(task: TrialTask, *, on_eval: Callable[[dict], None] | None = None) -> dict:
+def run_trial(task: TrialTask, *, on_eval: Callable[[dict], None] | None = None, spec=None,
+              cores: list[int] | None = None) -> dict:
     """Train one trial to its end (resuming it when its folder holds a checkpoint) and return its
     meta.json. A trial that already ended is not run again: its meta.json is returned.
 
@@ -115,9 +116,11 @@ def run_trial(task: TrialTask, *, on_eval: Callable[[dict], None] | None = None)
 
     The caller has set up this process: its cores and, for JAX, its host devices (`algobench run`
     with `backends.pin_cores`, an executor with the trial process's environment); a data-parallel
-    rank takes its own share of those cores here. meta.json records the task's `spec_overrides` (target setting runs with an unreachable target
-    and its own budget) and the leaderboard `protocol` the trial runs under, if any."""
-    spec = task.spec()
+    rank takes its own share of those cores here. A caller that already holds the task's `spec`
+    and its pinned `cores` passes them (`algobench run`), so neither is made twice. meta.json
+    records the task's `spec_overrides` (target setting runs with an unreachable target and its
+    own budget) and the leaderboard `protocol` the trial runs under, if any."""
+    spec = spec if spec is not None else task.spec()
     module = loader.load_submission(task.submission_dir, task.framework)
     hashes = {"submission_code_sha256": code_hash(task.submission_dir),
               "workload_spec_sha256": spec_hash(spec)}
@@ -125,7 +128,8 @@ def run_trial(task: TrialTask, *, on_eval: Callable[[dict], None] | None = None)
     done = finished_meta(task.folder)
     if done is not None:
         return done
-    cores = backends.pin_cores(None)  # under torchrun: this rank's share of the cores
+    if cores is None:
+        cores = backends.pin_cores(None)  # under torchrun: this rank's share of the cores
     backend = backends.load_backend(task.framework)
     backend.configure_threads(len(cores))
     from harness.runner import TrialRunner  # imports the data layer; after pinning
