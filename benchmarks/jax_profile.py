@@ -36,6 +36,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run as a script from anywhere
+sys.path.insert(0, str(REPO / "benchmarks"))  # this folder's scripts
+
+from step_time import Training  # noqa: E402  (the baseline's training state, as a trial sets it up)
 
 SUBMISSION = "submissions/nadamw"
 # `%name = shape opcode(operands), ...` in XLA's HLO text (the leading % is optional)
@@ -43,44 +46,6 @@ HLO_LINE = re.compile(r"^\s*(?:ROOT\s+)?%?([\w.\-]+) = .*? ([a-z][\w\-]*)\(")
 OP_NAME = re.compile(r'op_name="([^"]+)"')
 CALLS = re.compile(r"calls=%?([\w.\-]+)")
 WAITS = ("Rendezvous", "Wait: pending_threads")  # time a device waits for another in a collective
-
-
-def setup(workload: str, framework: str):
-    """The baseline's state on `workload`, as a trial sets it up (see benchmarks/step_time.py)."""
-    from harness import backends, loader, search_space
-    from harness.seeds import derive_seed
-    from harness.spec import Hyperparameters
-    from workloads.data import TrainStream
-    from workloads.registry import get_spec
-    from workloads.sources import load_source
-
-    cores = backends.pin_cores(None)
-    if framework == "jax":
-        backends.use_jax_host_devices(len(cores))
-    backend = backends.load_backend(framework)
-    backend.configure_threads(len(cores))
-    spec = get_spec(workload, pending_ok=True)
-    module = loader.load_submission(SUBMISSION, framework)
-    point = search_space.trial_point(search_space.load(Path(SUBMISSION) / loader.SEARCH_SPACE_FILE), 0, 0)
-    hparams = Hyperparameters(point)
-    wl = backend.make_workload(spec)
-    batch_size = int(module.get_batch_size(workload_name=spec.base_name))
-    stream = TrainStream(load_source(spec.data_source)["train"], batch_size, derive_seed(0, "data"))
-    params, model_state = wl.init_model_fn(backend.make_rng(1))
-    opt = module.init_optimizer_state(workload=wl, model_params=params, model_state=model_state,
-                                      hyperparameters=hparams, rng=backend.make_rng(2))
-    return backend, spec, module, hparams, wl, stream, params, model_state, opt
-
-
-def step(module, wl, spec, hparams, stream, opt, params, model_state, i, rng):
-    queue = (wl.to_device(b) for b in stream)
-    batch = module.data_selection(workload=wl, input_queue=queue, optimizer_state=opt,
-                                  current_param_container=params, model_state=model_state,
-                                  hyperparameters=hparams, global_step=i, rng=rng)
-    return module.update_params(
-        workload=wl, current_param_container=params, current_params_types=wl.model_params_types,
-        model_state=model_state, hyperparameters=hparams, batch=batch, loss_type=spec.loss_type,
-        optimizer_state=opt, eval_results=[], global_step=i, rng=rng, train_state=None)
 
 
 # -- JAX ----------------------------------------------------------------------------------------
@@ -123,22 +88,19 @@ def primitive(op_name: str | None) -> str:
 def profile_jax(workload: str, steps: int) -> dict:
     import jax
 
-    backend, spec, module, hparams, wl, stream, params, model_state, opt = setup(workload, "jax")
-    batch, rng = wl.to_device(next(stream)), backend.make_rng(3)
-    args = (params, model_state, opt["opt_state"], batch, rng)
-    compiled = opt["train_step"].lower(*args).compile()
+    t = Training.set_up(SUBMISSION, workload, "jax", None)
+    batch, rng = next(t.queue), t.backend.make_rng(3)
+    args = (t.params, t.model_state, t.opt["opt_state"], batch, rng)
+    compiled = t.opt["train_step"].lower(*args).compile()
     cost = compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, list) else cost
     instructions = hlo_instructions(compiled.as_text())
-    state = (opt, params, model_state)
     for i in range(2):  # compile and warm up, outside the trace
-        state = step(module, wl, spec, hparams, stream, *state, i, rng)
-        jax.block_until_ready(state)
+        t.step(i)
     with tempfile.TemporaryDirectory() as tmp:
         with jax.profiler.trace(tmp, create_perfetto_trace=True):
             for i in range(steps):
-                state = step(module, wl, spec, hparams, stream, *state, i, rng)
-                jax.block_until_ready(state)
+                t.step(i)
         (trace_file,) = glob.glob(f"{tmp}/**/perfetto_trace.json.gz", recursive=True)
         trace = json.load(gzip.open(trace_file))
     events = trace["traceEvents"] if isinstance(trace, dict) else trace
@@ -166,14 +128,12 @@ def profile_jax(workload: str, steps: int) -> dict:
 def profile_pytorch(workload: str, steps: int) -> dict:
     from torch.profiler import ProfilerActivity, profile
 
-    backend, spec, module, hparams, wl, stream, params, model_state, opt = setup(workload, "pytorch")
-    rng = backend.make_rng(3)
-    state = (opt, params, model_state)
+    t = Training.set_up(SUBMISSION, workload, "pytorch", None)
     for i in range(2):
-        state = step(module, wl, spec, hparams, stream, *state, i, rng)
+        t.step(i)
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for i in range(steps):
-            state = step(module, wl, spec, hparams, stream, *state, i, rng)
+            t.step(i)
     rows = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
     total = sum(e.self_cpu_time_total for e in rows)
     ops = [{"op": e.key, "kind": e.key, "from": f"{e.count // steps} calls/step",

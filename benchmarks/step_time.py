@@ -32,12 +32,77 @@ import os
 import statistics
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from harness import host_load
 from harness.backends import FRAMEWORKS
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Training:
+    """The reference submission's training state on a workload, set up as a trial sets it up
+    (cores, JAX host devices, threads, the trial's batch stream, its batch size), and one step of
+    it: `data_selection` (with the batch's transfer to the device) and `update_params`. Shared by
+    the step-time and profile benchmarks."""
+
+    backend: Any
+    spec: Any
+    module: Any
+    hparams: Any
+    workload: Any
+    queue: Any
+    params: Any
+    model_state: Any
+    opt: Any
+    cores: list[int]
+
+    @classmethod
+    def set_up(cls, submission: str, workload: str, framework: str, threads: int | None) -> "Training":
+        from harness import backends, loader
+        from harness.seeds import derive_seed
+        from harness.spec import Hyperparameters
+        from harness.task import hyperparameters_for, ruleset_of
+        from workloads.data import TrainStream
+        from workloads.registry import get_spec
+        from workloads.sources import load_source
+
+        cores = backends.pin_cores(threads)
+        if framework == "jax":  # as a trial does: one host device per core
+            backends.use_jax_host_devices(len(cores))
+        backend = backends.load_backend(framework)
+        backend.configure_threads(len(cores))
+        spec = get_spec(workload, pending_ok=True)  # step time needs no targets
+        module = loader.load_submission(submission, framework)
+        hparams = Hyperparameters(hyperparameters_for(submission, ruleset_of(submission), 0, 0, 0))
+        wl = backend.make_workload(spec)
+        batch_size = int(module.get_batch_size(workload_name=spec.base_name))
+        stream = TrainStream(load_source(spec.data_source)["train"], batch_size, derive_seed(0, "data"))
+        params, model_state = wl.init_model_fn(backend.make_rng(1))
+        opt = module.init_optimizer_state(workload=wl, model_params=params, model_state=model_state,
+                                          hyperparameters=hparams, rng=backend.make_rng(2))
+        return cls(backend, spec, module, hparams, wl, (wl.to_device(b) for b in stream), params,
+                   model_state, opt, cores)
+
+    def step(self, step: int) -> None:
+        """One training step, then a device sync."""
+        batch = self.module.data_selection(
+            workload=self.workload, input_queue=self.queue, optimizer_state=self.opt,
+            current_param_container=self.params, model_state=self.model_state,
+            hyperparameters=self.hparams, global_step=step, rng=self.backend.make_rng(3))
+        self.opt, self.params, self.model_state = self.module.update_params(
+            workload=self.workload, current_param_container=self.params,
+            current_params_types=self.workload.model_params_types, model_state=self.model_state,
+            hyperparameters=self.hparams, batch=batch, loss_type=self.spec.loss_type,
+            optimizer_state=self.opt, eval_results=[], global_step=step,
+            rng=self.backend.make_rng(4), train_state=None)
+        self.sync()
+
+    def sync(self) -> None:
+        self.backend.sync((self.opt, self.params, self.model_state))
 
 
 def measure(submission: str, workload: str, framework: str, steps: int, warmup: int,
@@ -47,44 +112,14 @@ def measure(submission: str, workload: str, framework: str, steps: int, warmup: 
     process's cores while the steps ran (None where not counted)."""
     import time
 
-    from harness import backends, loader
-    from harness.seeds import derive_seed
-    from harness.spec import Hyperparameters
-    from harness.task import hyperparameters_for, ruleset_of
-    from workloads.data import TrainStream
-    from workloads.registry import get_spec
-    from workloads.sources import load_source
-
     timer = time.perf_counter if clock == "wall" else time.process_time
-    cores = backends.pin_cores(threads)
-    if framework == "jax":  # as a trial does: one host device per core
-        backends.use_jax_host_devices(len(cores))
-    backend = backends.load_backend(framework)
-    backend.configure_threads(len(cores))
-    spec = get_spec(workload, pending_ok=True)  # step time needs no targets
-    module = loader.load_submission(submission, framework)
-    hparams = Hyperparameters(hyperparameters_for(submission, ruleset_of(submission), 0, 0, 0))
-    wl = backend.make_workload(spec)
-    batch_size = int(module.get_batch_size(workload_name=spec.base_name))
-    stream = TrainStream(load_source(spec.data_source)["train"], batch_size, derive_seed(0, "data"))
-    params, model_state = wl.init_model_fn(backend.make_rng(1))
-    opt = module.init_optimizer_state(workload=wl, model_params=params, model_state=model_state,
-                                      hyperparameters=hparams, rng=backend.make_rng(2))
-    queue = (wl.to_device(b) for b in stream)
+    training = Training.set_up(submission, workload, framework, threads)
     start, steal = 0.0, None
     for step in range(warmup + steps):
         if step == warmup:
-            backend.sync((opt, params, model_state))
-            start, steal = timer(), host_load.StealMeter(cores)
-        batch = module.data_selection(workload=wl, input_queue=queue, optimizer_state=opt,
-                                      current_param_container=params, model_state=model_state,
-                                      hyperparameters=hparams, global_step=step, rng=backend.make_rng(3))
-        opt, params, model_state = module.update_params(
-            workload=wl, current_param_container=params, current_params_types=wl.model_params_types,
-            model_state=model_state, hyperparameters=hparams, batch=batch, loss_type=spec.loss_type,
-            optimizer_state=opt, eval_results=[], global_step=step, rng=backend.make_rng(4),
-            train_state=None)
-        backend.sync((opt, params, model_state))
+            training.sync()
+            start, steal = timer(), host_load.StealMeter(training.cores)
+        training.step(step)
     return (timer() - start) / steps, steal.fraction()
 
 
