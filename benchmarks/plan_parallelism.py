@@ -26,6 +26,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # run as a script: the repository's packages come first
+    sys.path.insert(0, str(REPO))
+
+from harness.backends import FRAMEWORKS  # noqa: E402
 
 
 def one_plan(args: argparse.Namespace, parallel: int, out: Path) -> dict:
@@ -55,7 +59,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--submission", default="submissions/nadamw")
     parser.add_argument("--workload", default="smoke")
-    parser.add_argument("--framework", default="jax", choices=("pytorch", "jax"))
+    parser.add_argument("--framework", default="jax", choices=FRAMEWORKS)
     parser.add_argument("--trials", type=int, default=4)
     parser.add_argument("--parallel", type=int, default=len(os.sched_getaffinity(0)),
                         help="the parallelism compared with 1 (default: all cores)")
