@@ -107,11 +107,14 @@ def test_normalization_compares_predicted_and_measured_ratios():
 
 def test_calibration_spread_and_reference(tmp_path):
     assert calibrate.spread([1.0, 1.0]) == (0.0, 0.0)
-    records = [{"workload": "cnn", "framework": "jax", "threads": None, "host_id": "h",
-                "seconds": s, "calibration_sec": 0.5, "measured_at": "t"} for s in (0.1, 0.3, 0.2)]
+    records = [{"framework": "jax", "threads": None, "host_id": "h", "seconds": s,
+                "median_over_fastest": 1.5, "calibration_sec": 0.5, "measured_at": "t"}
+               for s in (0.1, 0.3, 0.2)]
     reference = calibrate.write_reference(records, tmp_path / "ref.json")
-    assert reference["cnn"]["jax"]["seconds"] == 0.2 and reference["cnn"]["jax"]["calibrations"] == 3
-    assert "| `cnn` | jax | 3 | 0.2000 |" in calibrate.table(records)
+    assert reference["jax"]["seconds"] == 0.2 and reference["jax"]["calibrations"] == 3
+    assert "| jax | 3 | 0.200000 | 50.0% | 100.0% | 1.50 | 0.50 |" in calibrate.table(records)
+    # records of the earlier per-workload design are not this host's calibrations
+    assert calibrate.mine([{**records[0], "workload": "cnn"}], "h", None) == []
 
 
 def test_the_scripts_end_to_end_on_smoke(tmp_path):
