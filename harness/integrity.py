@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,14 +82,22 @@ def _duplicate_rows(path: Path, rows: list[dict[str, str]]) -> None:
         seen.add(key)
 
 
+@functools.lru_cache(maxsize=16)
+def _plan_entries(plan_path: Path, mtime_ns: int, size: int) -> dict[str, dict]:
+    """plan.json's trial entries by folder, parsed once per version of the file (scoring checks
+    every trial of a plan against it); `mtime_ns` and `size` make a rewritten plan a new entry."""
+    plan = read_json(plan_path)
+    if not isinstance(plan, dict):
+        return {}
+    return {e.get("folder"): e for e in (plan.get("trials") or []) if isinstance(e, dict)}
+
+
 def _check_plan(folder: Path, root: Path, meta: dict, hparams: Any) -> None:
     """The plan at `root` lists this trial, with the hyperparameters and seed it ran."""
     plan_path = root / digests.PLAN_FILE
-    plan = read_json(plan_path)
+    stat = plan_path.stat()
     key = folder.resolve().relative_to(root).as_posix()
-    entries = {e.get("folder"): e for e in (plan.get("trials") or []) if isinstance(e, dict)} \
-        if isinstance(plan, dict) else {}
-    entry = entries.get(key)
+    entry = _plan_entries(plan_path, stat.st_mtime_ns, stat.st_size).get(key)
     if entry is None:
         raise CorruptLogError(f"{folder}: not a trial of the plan in {plan_path} (not written by a "
                               f"run of that plan); {RERUN}")

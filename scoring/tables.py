@@ -311,15 +311,26 @@ def registry_targets(meta: dict) -> tuple[dict, str]:
     return expected, message
 
 
-def plan_gaps(roots: Iterable[Path]) -> list[dict]:
-    """`not_run` problems: trials a plan.json under `roots` lists whose folder has no meta.json."""
-    rows = []
-    for plan in sorted({p for root in roots for p in Path(root).rglob("plan.json")}, key=str):
+def read_plans(roots: Iterable[Path]) -> list[tuple[Path, dict]]:
+    """Every plan.json under `roots`, each read once, in path order, with its content; one that
+    cannot be read or is not an object is left out (the trials' own meta.json files carry what
+    scoring needs)."""
+    plans = []
+    for path in sorted({p for root in roots for p in Path(root).rglob("plan.json")}, key=str):
         try:
-            entries = json.loads(plan.read_text(encoding="utf-8")).get("trials") or []
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+            content = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
             continue
-        for entry in entries:
+        if isinstance(content, dict):
+            plans.append((path, content))
+    return plans
+
+
+def plan_gaps(plans: list[tuple[Path, dict]]) -> list[dict]:
+    """`not_run` problems: trials a plan (`read_plans`) lists whose folder has no meta.json."""
+    rows = []
+    for plan, content in plans:
+        for entry in content.get("trials") or []:
             if not isinstance(entry, dict) or not entry.get("folder"):
                 continue
             folder = plan.parent / str(entry["folder"])
@@ -337,19 +348,12 @@ def trial_folders(roots: Iterable[Path | str]) -> list[Path]:
     return sorted(found, key=str)
 
 
-def read_invocations(roots: Iterable[Path]) -> pd.DataFrame:
-    """Every `algobench tune` invocation recorded in a plan.json under `roots` (docs/tuning.md).
-
-    Only the report reads them (provenance); a plan.json that cannot be read is left out, since
-    the trials' own meta.json files carry what scoring needs.
-    """
+def read_invocations(plans: list[tuple[Path, dict]]) -> pd.DataFrame:
+    """Every `algobench tune` invocation recorded in the plans (`read_plans`; docs/tuning.md).
+    Only the report reads them (provenance)."""
     rows = []
-    for plan in sorted({p for root in roots for p in Path(root).rglob("plan.json")}, key=str):
-        try:
-            invocations = json.loads(plan.read_text(encoding="utf-8")).get("invocations") or []
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
-            continue
-        for item in invocations:
+    for plan, content in plans:
+        for item in content.get("invocations") or []:
             if isinstance(item, dict) and item.get("command"):
                 rows.append({"plan": str(plan), "command": str(item["command"]),
                              "planned_at": str(item.get("planned_at") or ""),
@@ -397,12 +401,13 @@ def load_results(roots: Iterable[Path | str]) -> Results:
             problems.append(problem(kind, message, path=str(folder), **dict(zip(TRIAL_KEY, key))))
         rows.append(row)
         curves.extend(curve)
-    problems.extend(plan_gaps(roots))
+    plans = read_plans(roots)
+    problems.extend(plan_gaps(plans))
     trials = pd.DataFrame(rows, columns=TRIAL_COLUMNS)
     trials = trials.sort_values(TRIAL_KEY, kind="mergesort").reset_index(drop=True)
     return Results(
         trials=trials,
         curves=pd.DataFrame(curves, columns=CURVE_COLUMNS),
         problems=pd.DataFrame(problems, columns=PROBLEM_COLUMNS),
-        invocations=read_invocations(roots),
+        invocations=read_invocations(plans),
     )
