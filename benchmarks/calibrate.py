@@ -1,17 +1,16 @@
-"""The host calibration's reference seconds and its own spread on one host, per framework.
+"""The host calibration's reference seconds and its own spread on one host.
 
-Each calibration (harness/calibration.py: the fastest of `BLOCKS` blocks of a fixed matrix
-product, in the trial's framework, set up as a trial is) runs in a fresh process, `--calibrations`
-times per framework, alternating frameworks. Every result is appended to `--out` (a JSON list), and
-frameworks that already have their calibrations there for this host and thread count are skipped,
-so an interrupted run continues where it stopped. Prints, per framework, the median seconds, the
-spread of the calibrations over processes (coefficient of variation and (max - min) / median, the
-figure issue 20 bounds at 3%), how disturbed the host was (median block over fastest), and what one
-calibration cost in wall time.
+Each calibration (harness/calibration.py: the median over rounds and cores of the fastest block of
+a fixed one-thread product, on the cores a trial gets) runs in a fresh process, `--calibrations`
+times. Every result is appended to `--out` (a JSON list), and calibrations already there for this
+host and thread count count towards the number asked for, so an interrupted run continues where
+it stopped. Prints the median seconds, the spread of the calibrations over processes (coefficient
+of variation, the figure issue 20 bounds at 3%, and (max - min) / median), how disturbed the host
+was (median block over the calibration), and what one calibration cost in wall time.
 
 `--write-reference` then writes workloads/calibration_reference.json (harness/calibration.py reads
-it) from the records of this host in `--out`: per framework, the median of its calibrations, and
-the spread table into docs/scoring.md (between its calibration-table markers).
+it) from the records of this host in `--out`: the median of its calibrations, and the spread table
+into docs/scoring.md (between its calibration-table markers).
 
     .venv/bin/python benchmarks/calibrate.py --out results/calibration.json
     .venv/bin/python benchmarks/calibrate.py --out results/calibration.json --write-reference
@@ -35,25 +34,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # this folder's script
 
 import resolution_table  # noqa: E402
 from harness import calibration  # noqa: E402
-from harness.backends import FRAMEWORKS  # noqa: E402
 
 DOC = REPO / "docs" / "scoring.md"
 DOC_MARKERS = ("<!-- calibration table: start -->", "<!-- calibration table: end -->")
+DESIGN = "cores"  # records of this design; the earlier ones (per framework, per workload) differ
 
 
-def one(framework: str, threads: int | None) -> dict:
+def one(threads: int | None) -> dict:
     """One calibration in this process (the `--one` mode), as the record `--out` keeps."""
     start = time.perf_counter()
-    blocks = calibration.measure_host(framework, threads)
-    return {"framework": framework, "threads": threads, "host_id": calibration.host_id(),
-            **calibration.summary(blocks), "process_wall_sec": time.perf_counter() - start,
-            "calibration_sec": sum(blocks) * (1 + calibration.WARM_UP_CALLS
-                                              / (calibration.BLOCKS * calibration.CALLS_PER_BLOCK)),
+    groups = calibration.measure_host(threads)
+    measured = time.perf_counter() - start
+    return {"design": DESIGN, "threads": threads, "host_id": calibration.host_id(),
+            **calibration.summary(groups), "calibration_sec": measured,
             "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
 
-def one_in_a_fresh_process(framework: str, threads: int | None) -> dict:
-    command = [sys.executable, str(Path(__file__).resolve()), "--one", framework]
+def one_in_a_fresh_process(threads: int | None) -> dict:
+    command = [sys.executable, str(Path(__file__).resolve()), "--one"]
     if threads:
         command += ["--threads", str(threads)]
     done = subprocess.run(command, cwd=REPO, check=True, capture_output=True, text=True)
@@ -69,54 +67,46 @@ def spread(values: list[float]) -> tuple[float, float]:
 
 
 def mine(records: list[dict], host: str, threads: int | None) -> list[dict]:
-    return [r for r in records if r["host_id"] == host and r["threads"] == threads
-            and "framework" in r and "workload" not in r]
+    return [r for r in records if r.get("design") == DESIGN and r["host_id"] == host
+            and r["threads"] == threads]
 
 
 def table(records: list[dict]) -> str:
-    lines = ["| framework | calibrations | median s | spread (CV) | (max-min)/median | "
-             "host disturbance (median block / fastest) | one calibration, s |",
-             "|---|---|---|---|---|---|---|"]
-    for framework in sorted({r["framework"] for r in records}):
-        rows = [r for r in records if r["framework"] == framework]
-        seconds = [r["seconds"] for r in rows]
-        cv, width = spread(seconds)
-        disturbance = statistics.median(r["median_over_fastest"] for r in rows)
-        cost = statistics.median(r["calibration_sec"] for r in rows)
-        lines.append(f"| {framework} | {len(rows)} | {statistics.median(seconds):.6f} | {cv:.1%} | "
-                     f"{width:.1%} | {disturbance:.2f} | {cost:.2f} |")
-    return "\n".join(lines)
+    seconds = [r["seconds"] for r in records]
+    cv, width = spread(seconds)
+    disturbance = statistics.median(r["median_over_seconds"] for r in records)
+    cost = statistics.median(r["calibration_sec"] for r in records)
+    return ("| calibrations | median s | spread (CV) | (max-min)/median | host disturbance (median "
+            "block / calibration) | one calibration, s |\n|---|---|---|---|---|---|\n"
+            f"| {len(records)} | {statistics.median(seconds):.6f} | {cv:.1%} | {width:.1%} | "
+            f"{disturbance:.2f} | {cost:.2f} |")
 
 
 def write_reference(records: list[dict], path: Path) -> dict:
-    reference = calibration.load_reference(path)
-    for framework in sorted({r["framework"] for r in records}):
-        rows = [r for r in records if r["framework"] == framework]
-        seconds = [r["seconds"] for r in rows]
-        reference[framework] = {
-            "seconds": statistics.median(seconds), "calibrations": len(rows),
-            "spread_cv": spread(seconds)[0], "host_id": rows[0]["host_id"],
-            "threads": rows[0]["threads"], "measured_at": max(r["measured_at"] for r in rows),
-            "matrix_size": calibration.MATRIX_SIZE, "calls_per_block": calibration.CALLS_PER_BLOCK,
-            "blocks": calibration.BLOCKS}
+    seconds = [r["seconds"] for r in records]
+    reference = {
+        "seconds": statistics.median(seconds), "calibrations": len(records),
+        "spread_cv": spread(seconds)[0], "host_id": records[0]["host_id"],
+        "threads": records[0]["threads"], "measured_at": max(r["measured_at"] for r in records),
+        "matrix_size": calibration.MATRIX_SIZE, "calls_per_block": calibration.CALLS_PER_BLOCK,
+        "blocks_per_round": calibration.BLOCKS_PER_ROUND, "rounds": calibration.ROUNDS}
     path.write_text(json.dumps(reference, indent=1, sort_keys=True) + "\n")
     return reference
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frameworks", nargs="+", default=list(FRAMEWORKS), choices=FRAMEWORKS)
-    parser.add_argument("--calibrations", type=int, default=10, help="per framework (default 10)")
+    parser.add_argument("--calibrations", type=int, default=10, help="default 10")
     parser.add_argument("--threads", type=int, help="CPU cores (default: all, as a trial)")
     parser.add_argument("--out", default="results/calibration.json",
                         help="the records, appended and reused (default results/calibration.json)")
     parser.add_argument("--write-reference", action="store_true",
                         help="write the reference file from this host's records in --out")
     parser.add_argument("--reference", default=str(calibration.REFERENCE_FILE))
-    parser.add_argument("--one", metavar="FRAMEWORK", help=argparse.SUPPRESS)
+    parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(one(args.one, args.threads)))
+        print(json.dumps(one(args.threads)))
         return
     out = Path(args.out)
     try:
@@ -125,7 +115,7 @@ def main() -> None:
         sys.exit(f"{out}: not valid JSON; move it away to start afresh")
     host = calibration.host_id()
     if args.write_reference:
-        chosen = [r for r in mine(records, host, args.threads) if r["framework"] in args.frameworks]
+        chosen = mine(records, host, args.threads)
         if not chosen:
             sys.exit(f"{out}: no calibrations of this host ({host}) at --threads {args.threads}; "
                      "run without --write-reference first")
@@ -135,20 +125,16 @@ def main() -> None:
         print(f"wrote {args.reference} and the table in {DOC} from {len(chosen)} calibrations")
         print(table(chosen))
         return
-    for i in range(args.calibrations):
-        for framework in (args.frameworks if i % 2 == 0 else args.frameworks[::-1]):
-            have = [r for r in mine(records, host, args.threads) if r["framework"] == framework]
-            if len(have) > i:
-                continue
-            record = one_in_a_fresh_process(framework, args.threads)
-            records.append(record)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(json.dumps(records, indent=1) + "\n")
-            print(f"{framework} #{i}: {record['seconds']:.6f} s (median block / fastest "
-                  f"{record['median_over_fastest']:.2f})", flush=True)
-    chosen = [r for r in mine(records, host, args.threads) if r["framework"] in args.frameworks]
+    for i in range(len(mine(records, host, args.threads)), args.calibrations):
+        record = one_in_a_fresh_process(args.threads)
+        records.append(record)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(records, indent=1) + "\n")
+        print(f"#{i}: {record['seconds']:.6f} s (median block / calibration "
+              f"{record['median_over_seconds']:.2f}, slowest group "
+              f"{record['slowest_group_over_seconds']:.2f})", flush=True)
     print(f"host: {host}; threads: {args.threads or 'all'}")
-    print(table(chosen))
+    print(table(mine(records, host, args.threads)))
 
 
 if __name__ == "__main__":

@@ -37,14 +37,6 @@ def sync(tree: Any = None) -> None:
     jax.block_until_ready(tree)
 
 
-def matmul_work(size: int, seed: int) -> Callable[[], Any]:
-    """The host calibration's work (harness/calibration.py): one `size` x `size` float32 product,
-    jitted, on the default device, returning once it is computed."""
-    matrix = jax.random.uniform(jax.random.PRNGKey(seed), (size, size), jnp.float32)
-    product = jax.jit(lambda m: m @ m)
-    return lambda: product(matrix).block_until_ready()
-
-
 @jax.jit
 def _all_finite(params: Any) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(params)]))

@@ -43,19 +43,6 @@ def sync(tree: Any = None) -> None:
         torch.cuda.synchronize()
 
 
-def matmul_work(size: int, seed: int) -> Callable[[], Any]:
-    """The host calibration's work (harness/calibration.py): one `size` x `size` float32 product
-    on the trial's device, returning once it is computed."""
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    matrix = torch.rand(size, size, generator=torch.Generator().manual_seed(seed)).to(device)
-
-    def work():
-        product = matrix @ matrix
-        sync()
-        return product
-    return work
-
-
 def all_finite(params: torch.nn.Module) -> bool:
     """Whether every parameter is finite, as one device reduction and one flag read back: the
     largest absolute value over all parameters (`get_total_norm` with the infinity norm: one

@@ -218,10 +218,9 @@ class TrialRunner:
 
     def _calibrate(self) -> dict:
         """The host speed record (harness/calibration.py), in the setup account."""
-        work = self.backend.matmul_work(calibration.MATRIX_SIZE, calibration.SEED)
-        blocks = calibration.measure(work, self.time_fn)
-        reference = calibration.reference_seconds(self.task.framework, self.calibration_reference)
-        return calibration.record(blocks, reference, calibration.host_id())
+        groups = calibration.measure_cores(self.time_fn)
+        reference = calibration.reference_seconds(self.calibration_reference)
+        return calibration.record(groups, reference, calibration.host_id())
 
     def _guard(self, function: str) -> None:
         if self.guards:
@@ -477,5 +476,5 @@ def _time_scale_note(record: dict | None) -> str:
     if record is None:
         return "unscaled: no calibration (skipped)"
     if record["speed_factor"] is None:
-        return "unscaled: no reference calibration recorded for this workload and framework"
+        return "unscaled: no reference calibration recorded (workloads/calibration_reference.json)"
     return "budget and eval periods scaled by the speed factor"

@@ -535,7 +535,7 @@ def calibration_note(trials: pd.DataFrame, normalize: bool) -> str:
         return "host calibration: none recorded in these logs (uncalibrated: times are comparable only between trials on one host)"
     hosts = sorted(set(calibrated["host_id"]))
     disturbed = calibrated["calibration_disturbance"].dropna()
-    spread = (f"; host disturbance while calibrating (median block over fastest, minus 1) median "
+    spread = (f"; host disturbance while calibrating (median block over the calibration, minus 1) median "
               f"{disturbed.median():.1%}, max {disturbed.max():.1%}" if len(disturbed) else "")
     if normalize:
         return (f"normalized: every time is in reference-host seconds (time x reference_seconds / "

@@ -80,7 +80,7 @@ TRIAL_COLUMNS = [
     "calibration_sec",  # calibration.seconds (NaN when uncalibrated)
     "reference_sec",  # calibration.reference_seconds (NaN when unknown)
     "speed_factor",  # calibration.speed_factor: seconds / reference_seconds (NaN when unknown)
-    "calibration_disturbance",  # calibration.median_over_fastest - 1: how disturbed the host was (NaN when absent)
+    "calibration_disturbance",  # calibration.median_over_seconds - 1: how disturbed the host was (NaN when absent)
     "host_steal",  # final.host_steal_fraction (NaN when not counted)
     "protocol",  # meta.json `protocol` where the run recorded one, else ""
     "hardware",  # one line: cpu, cores used/available, accelerator
@@ -183,7 +183,7 @@ def calibration(meta: dict, meta_path: Path) -> dict:
     try:
         out.update(host_id=str(record["host_id"]), calibration_sec=float(record["seconds"]),
                    reference_sec=number("reference_seconds"), speed_factor=number("speed_factor"),
-                   calibration_disturbance=number("median_over_fastest") - 1)
+                   calibration_disturbance=number("median_over_seconds") - 1)
     except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise CorruptLogError(f"{meta_path}: bad calibration ({err!r}); re-run the trial") from err
     return out

@@ -85,8 +85,8 @@ class FakeWorkload:
 
 
 class FakeBackend:
-    def __init__(self, clock, eval_cost=0.1, matmul_cost=0.0):
-        self.clock, self.eval_cost, self.matmul_cost = clock, eval_cost, matmul_cost
+    def __init__(self, clock, eval_cost=0.1):
+        self.clock, self.eval_cost = clock, eval_cost
         self.syncs = 0
 
     def make_workload(self, spec):
@@ -97,10 +97,6 @@ class FakeBackend:
 
     def sync(self, tree=None):
         self.syncs += 1
-
-    def matmul_work(self, size, seed):
-        """The host calibration's work: `matmul_cost` fake seconds a call."""
-        return lambda: self.clock.advance(self.matmul_cost)
 
     def all_finite(self, params):
         return bool(np.isfinite(params["q"]).all())

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harness import calibration
+
 from harness.runner import TrialRunner
 from tests.harness.fakes import (FakeBackend, FakeClock, fake_task, make_spec, make_splits,
                                  make_submission)
@@ -107,14 +109,16 @@ def test_normalization_compares_predicted_and_measured_ratios():
 
 def test_calibration_spread_and_reference(tmp_path):
     assert calibrate.spread([1.0, 1.0]) == (0.0, 0.0)
-    records = [{"framework": "jax", "threads": None, "host_id": "h", "seconds": s,
-                "median_over_fastest": 1.5, "calibration_sec": 0.5, "measured_at": "t"}
+    records = [{"design": "cores", "threads": None, "host_id": "h", "seconds": s,
+                "median_over_seconds": 1.5, "calibration_sec": 0.5, "measured_at": "t"}
                for s in (0.1, 0.3, 0.2)]
     reference = calibrate.write_reference(records, tmp_path / "ref.json")
-    assert reference["jax"]["seconds"] == 0.2 and reference["jax"]["calibrations"] == 3
-    assert "| jax | 3 | 0.200000 | 50.0% | 100.0% | 1.50 | 0.50 |" in calibrate.table(records)
-    # records of the earlier per-workload design are not this host's calibrations
-    assert calibrate.mine([{**records[0], "workload": "cnn"}], "h", None) == []
+    assert reference["seconds"] == 0.2 and reference["calibrations"] == 3
+    assert calibration.reference_seconds(tmp_path / "ref.json") == 0.2
+    assert "| 3 | 0.200000 | 50.0% | 100.0% | 1.50 | 0.50 |" in calibrate.table(records)
+    # records of the earlier designs (per framework, per workload) are not this design's
+    old = {k: v for k, v in records[0].items() if k != "design"}
+    assert calibrate.mine([{**old, "framework": "jax"}, {**old, "workload": "cnn"}], "h", None) == []
 
 
 def test_the_scripts_end_to_end_on_smoke(tmp_path):
