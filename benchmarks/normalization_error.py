@@ -1,30 +1,36 @@
-"""How well the host calibration predicts speed: the same trials under two configurations (by
-default `--threads 1` against `--threads 2`), the ratio the calibrations predict against the
-ratios measured, side by side in one run.
+"""How well the host calibration predicts speed: the same trials on two hosts (or two days'
+hosts), the ratio their calibrations predict against the ratios measured.
 
-Runs the reference baseline (NAdamW point 0) with `--seeds` seeds per workload and framework under
-each of `--configs` thread counts, alternating them, each trial in a fresh process through
-`algobench run`, into `--out/threads_N` (a trial that already ended there is reused, so the script
-resumes). Per (workload, framework, seed), with c the calibration seconds of each trial
-(meta.json `calibration.seconds`):
+The calibration measures how fast a core of the host is (harness/calibration.py), so the pairs it
+must predict are the same trials, at the same core count, on hosts of different speed: a run of
+this script records its trials under `--out/LABEL` (LABEL names the host and the day: `--label`,
+by default the host's CPU and the date), and on a later day or another machine a second run adds
+a second label. Each run runs the reference baseline (NAdamW point 0) with `--seeds` seeds per
+workload and framework, each trial in a fresh process through `algobench run` (a trial that
+already ended there is reused, so the script resumes). `--pair A B` then compares, per (workload,
+framework, seed), with c the calibration seconds of each trial (meta.json `calibration.seconds`):
 
-- predicted: c_A / c_B, the speed factor between the two configurations;
+- predicted: c_A / c_B, the speed factor between the two hosts;
 - measured: the ratio of submission seconds per step, and the ratio of times to target;
 - error: predicted / measured - 1, for each.
 
 `score --normalize` divides a trial's time by its speed factor; its error on a pair of trials is
-this error. Prints every row and the median and largest absolute error.
+this error. Prints every row and the median and largest absolute error. Two runs on one host
+(two labels) measure the error that the host's own wander leaves.
 
     .venv/bin/python benchmarks/normalization_error.py --workloads cnn lm --out results/normalization
+    .venv/bin/python benchmarks/normalization_error.py --out results/normalization --pair LABEL_A LABEL_B
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,20 +43,28 @@ BASE_WORKLOADS = ("cnn", "vit", "unet", "gnn", "dlrm", "lm", "translate", "confo
 from harness.backends import FRAMEWORKS  # noqa: E402
 
 
-def run_trials(args) -> None:
+def default_label() -> str:
+    """The host's CPU and family/model and today's date, as a folder name."""
+    from harness.provenance import cpu_info
+
+    cpu = cpu_info()
+    text = f"{cpu['cpu']} {cpu['cpu_id']} {time.strftime('%Y-%m-%d')}"
+    return re.sub(r"[^A-Za-z0-9.-]+", "_", text).strip("_")
+
+
+def run_trials(args, out: Path) -> None:
     for seed in range(args.seeds):
         for workload in args.workloads:
             for framework in args.frameworks:
-                configs = args.configs if seed % 2 == 0 else args.configs[::-1]
-                for threads in configs:
-                    out = Path(args.out).resolve() / f"threads_{threads}"
-                    command = [sys.executable, "-m", "algobench.cli", "run",
-                               str(REPO / "submissions" / "nadamw"), "--workload", workload,
-                               "--framework", framework, "--out", str(out), "--study", str(seed),
-                               "--trial", "0", "--threads", str(threads), "--no-keep-checkpoint"]
-                    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
-                    status = "ok" if done.returncode == 0 else f"failed: {done.stderr.strip()[-300:]}"
-                    print(f"seed {seed} {workload} {framework} threads {threads}: {status}", flush=True)
+                command = [sys.executable, "-m", "algobench.cli", "run",
+                           str(REPO / "submissions" / "nadamw"), "--workload", workload,
+                           "--framework", framework, "--out", str(out), "--study", str(seed),
+                           "--trial", "0", "--no-keep-checkpoint"]
+                if args.threads:
+                    command += ["--threads", str(args.threads)]
+                done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+                status = "ok" if done.returncode == 0 else f"failed: {done.stderr.strip()[-300:]}"
+                print(f"{out.name}: seed {seed} {workload} {framework}: {status}", flush=True)
 
 
 def trials_of(folder: Path) -> dict[tuple, dict]:
@@ -59,7 +73,7 @@ def trials_of(folder: Path) -> dict[tuple, dict]:
     for trial_folder in find_trial_folders(folder):
         meta = read_trial(trial_folder)["meta"]
         if meta.get("status") == "completed" and meta.get("calibration"):
-            found[meta["workload"], meta["framework"], meta["study"]] = meta
+            found[meta["workload"], meta["framework"], meta["study"], meta.get("cores_used")] = meta
     return found
 
 
@@ -80,36 +94,44 @@ def compare(a: dict, b: dict) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workloads", nargs="+", default=list(BASE_WORKLOADS))
+    parser.add_argument("--workloads", nargs="+", help="default: the base workloads (with --pair: all)")
     parser.add_argument("--frameworks", nargs="+", default=list(FRAMEWORKS), choices=FRAMEWORKS)
-    parser.add_argument("--configs", nargs=2, type=int, default=[1, 2], metavar=("THREADS_A", "THREADS_B"))
-    parser.add_argument("--seeds", type=int, default=2, help="trials per pair and config (default 2)")
+    parser.add_argument("--threads", type=int, help="cores per trial (default: all, as a trial)")
+    parser.add_argument("--seeds", type=int, default=2, help="trials per workload and framework (default 2)")
     parser.add_argument("--out", default="results/normalization")
-    parser.add_argument("--no-run", action="store_true", help="only compare what --out holds")
-    parser.add_argument("--record", help="write the time-to-target error to this JSON file (e.g. "
-                        "scoring/normalization.json, which `algobench leaderboard --compare` states)")
+    parser.add_argument("--label", help="this run's folder under --out (default: CPU, model, date)")
+    parser.add_argument("--pair", nargs=2, metavar=("LABEL_A", "LABEL_B"),
+                        help="compare the trials of two labels under --out (runs nothing)")
+    parser.add_argument("--record", help="with --pair: write the time-to-target error to this JSON "
+                        "file (e.g. scoring/normalization.json, which `algobench leaderboard --compare` states)")
     args = parser.parse_args()
-    if not args.no_run:
-        run_trials(args)
-    a_threads, b_threads = args.configs
-    first, second = (trials_of(Path(args.out) / f"threads_{t}") for t in args.configs)
+    if not args.pair:
+        args.workloads = args.workloads or list(BASE_WORKLOADS)
+        label = args.label or default_label()
+        run_trials(args, Path(args.out).resolve() / label)
+        labels = sorted(p.name for p in Path(args.out).iterdir() if p.is_dir())
+        print(f"recorded under {Path(args.out) / label}; labels there: {', '.join(labels)}; "
+              "compare two with --pair")
+        return
+    a_label, b_label = args.pair
+    first, second = (trials_of(Path(args.out) / label) for label in args.pair)
     keys = sorted(k for k in first.keys() & second.keys()
-                  if k[0] in args.workloads and k[1] in args.frameworks)
+                  if (not args.workloads or k[0] in args.workloads) and k[1] in args.frameworks)
     if not keys:
-        sys.exit(f"{args.out}: no pair of calibrated trials under threads_{a_threads} and "
-                 f"threads_{b_threads}; run without --no-run")
-    print(f"ratios of --threads {a_threads} to --threads {b_threads}; error = predicted / measured - 1")
-    print("| workload | framework | seed | predicted (calibration) | measured s/step | error | "
-          "measured time to target | error |")
-    print("|---|---|---|---|---|---|---|---|")
+        sys.exit(f"{args.out}: no pair of calibrated trials (same workload, framework, seed and "
+                 f"threads) under {a_label} and {b_label}; run each label first")
+    print(f"ratios of {a_label} to {b_label}; error = predicted / measured - 1")
+    print("| workload | framework | seed | threads | predicted (calibration) | measured s/step | "
+          "error | measured time to target | error |")
+    print("|---|---|---|---|---|---|---|---|---|")
     rows = []
     for key in keys:
         row = compare(first[key], second[key])
         rows.append(row)
         ttt = "-" if row["ttt_ratio"] is None else f"{row['ttt_ratio']:.3f}"
         ttt_error = "-" if row["ttt_error"] is None else f"{row['ttt_error']:+.1%}"
-        print(f"| `{key[0]}` | {key[1]} | {key[2]} | {row['predicted']:.3f} | {row['step_ratio']:.3f} | "
-              f"{row['step_error']:+.1%} | {ttt} | {ttt_error} |")
+        print(f"| `{key[0]}` | {key[1]} | {key[2]} | {key[3]} | {row['predicted']:.3f} | "
+              f"{row['step_ratio']:.3f} | {row['step_error']:+.1%} | {ttt} | {ttt_error} |")
     summaries = {}
     for name in ("step_error", "ttt_error"):
         errors = [abs(r[name]) for r in rows if r[name] is not None]
@@ -120,7 +142,7 @@ def main() -> None:
                   f"({len(errors)} pairs)")
     if args.record and "ttt_error" in summaries:
         record = {**summaries["ttt_error"], "configurations": (
-            f"time to target, --threads {a_threads} against {b_threads}, "
+            f"time to target, {a_label} against {b_label}, "
             f"{', '.join(sorted({k[0] for k in keys}))}")}
         Path(args.record).write_text(json.dumps(record, indent=1) + "\n")
         print(f"wrote {args.record}")

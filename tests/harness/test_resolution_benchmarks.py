@@ -141,9 +141,17 @@ def test_the_scripts_end_to_end_on_smoke(tmp_path):
         [python, "benchmarks/resolution_table.py", "--after", str(tmp_path / "noise")],
         cwd=REPO, capture_output=True, text=True, timeout=120)
     assert table.returncode == 0 and "| `smoke` | pytorch | after | 2 (2) |" in table.stdout
-    norm = subprocess.run(
-        [python, "benchmarks/normalization_error.py", "--workloads", "smoke", "--frameworks",
-         "pytorch", "--seeds", "1", "--out", str(tmp_path / "norm")],
-        cwd=REPO, capture_output=True, text=True, timeout=600)
-    assert norm.returncode == 0, norm.stderr
-    assert "| `smoke` | pytorch | 0 |" in norm.stdout and "step_error: median" in norm.stdout
+    for label in ("host_a", "host_b"):  # two runs, as on two hosts
+        norm = subprocess.run(
+            [python, "benchmarks/normalization_error.py", "--workloads", "smoke", "--frameworks",
+             "pytorch", "--seeds", "1", "--out", str(tmp_path / "norm"), "--label", label],
+            cwd=REPO, capture_output=True, text=True, timeout=600)
+        assert norm.returncode == 0 and f"{label}: seed 0 smoke pytorch: ok" in norm.stdout, norm.stderr
+    assert "labels there: host_a, host_b" in norm.stdout
+    pair = subprocess.run(
+        [python, "benchmarks/normalization_error.py", "--out", str(tmp_path / "norm"),
+         "--pair", "host_a", "host_b", "--record", str(tmp_path / "norm.json")],
+        cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert pair.returncode == 0, pair.stderr
+    assert "| `smoke` | pytorch | 0 |" in pair.stdout and "step_error: median" in pair.stdout
+    assert "host_a against host_b" in json.loads((tmp_path / "norm.json").read_text())["configurations"]
