@@ -1,11 +1,12 @@
 """Adversarial: forks a child with `pty.fork` (the checker knows `os.fork`, not this) that keeps
 working after the trial has ended: here it precomputes, in plain Python, for as long as it lives,
 work that a later trial could pick up. It names itself (`prctl(PR_SET_NAME)`) so that a test can
-find it, and stops by itself after LIFETIME_SEC."""
+find it, and stops by itself after about a minute."""
 
 import ctypes
 import os
 import pty
+import select
 
 import torch
 
@@ -36,16 +37,10 @@ def sgd_step(workload, model, model_state, batch, optimizer, rng):
 
 def keep_working():
     ctypes.CDLL(None).prctl(15, CHILD_NAME, 0, 0, 0)  # 15: PR_SET_NAME
-    total = 0
-    for step in range(LIFETIME_STEPS):
-        total += sum(i * i for i in range(2000))
-        select_wait(0.2)
+    for _ in range(LIFETIME_STEPS):
+        sum(i * i for i in range(2000))  # stands in for work a later trial picks up
+        select.select([], [], [], 0.2)  # a wait that reads no clock
     os._exit(0)
-
-
-def select_wait(seconds):
-    import select  # a wait that reads no clock
-    select.select([], [], [], seconds)
 
 
 def init_optimizer_state(workload, model_params, model_state, hyperparameters, rng):
