@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
-from harness import backends, checker, loader
+from harness import backends, calibration, checker, loader
 from harness.logs import (HPARAMS_FILE, META_FILE, CorruptLogError, DiskFullError,
                           is_disk_full, read_json)
 from harness.provenance import provenance
@@ -121,6 +121,7 @@ def run_trial(task: TrialTask, *, on_eval: Callable[[dict], None] | None = None,
     records the task's `spec_overrides` (target setting runs with an unreachable target and its
     own budget) and the leaderboard `protocol` the trial runs under, if any."""
     spec = spec if spec is not None else task.spec()
+    calibrate = not calibration.skipped()  # read before the submission's code runs
     module = loader.load_submission(task.submission_dir, task.framework)
     hashes = {"submission_code_sha256": code_hash(task.submission_dir),
               "workload_spec_sha256": spec_hash(spec)}
@@ -140,7 +141,8 @@ def run_trial(task: TrialTask, *, on_eval: Callable[[dict], None] | None = None,
         meta = provenance(task.framework, len(cores), device["num_devices"], device["accelerator"])
         meta.update(base_seed=task.base_seed, **hashes)
         return TrialRunner(task, spec, module, backend, on_eval=on_eval, meta=meta,
-                           time_fn=backend.time_fn(), main_process=rank == 0).run()
+                           time_fn=backend.time_fn(), main_process=rank == 0,
+                           calibrate=calibrate).run()
     except OSError as err:
         if is_disk_full(err):
             raise DiskFullError(task.folder, err) from None
