@@ -17,18 +17,11 @@ workloads/calibration_reference.json (written by benchmarks/calibrate.py). `spee
 seconds / reference_seconds` (above 1: a slower host); the runner scales the budget and the eval
 schedule by it, so a slower host allows the same work as the reference host. Where no reference
 is recorded the factor is None and the trial runs unscaled.
-
-`SKIP_ENVIRONMENT` (ALGOBENCH_SKIP_CALIBRATION=1) turns the calibration off for the test suite
-only, whose trials do not check it and would each pay about half a second for it: `run_trial`
-reads it before the submission is imported (so a submission cannot set it for its own trial), and
-such a trial records `calibration: null` and runs unscaled ("unscaled: no calibration (skipped)"
-in meta.json's `time_scale_note`). Never set it for a measured trial.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import socket
 import statistics
 from pathlib import Path
@@ -43,7 +36,6 @@ CALLS_PER_BLOCK = 4  # about 1-2 ms a block on a 2-core host: short enough to fa
 BLOCKS = 300  # blocks timed after the warm-up; about half a second on the reference host
 WARM_UP_CALLS = 20
 SEED = 20_260_000  # the matrix's seed: fixed, so the work is the same on every host
-SKIP_ENVIRONMENT = "ALGOBENCH_SKIP_CALIBRATION"  # "1": no calibration (tests only; see above)
 
 
 def host_id(cpuinfo: str | None = None, hostname: str | None = None) -> str:
@@ -52,11 +44,6 @@ def host_id(cpuinfo: str | None = None, hostname: str | None = None) -> str:
     cpu = cpu_info(cpuinfo)
     flags = ",".join(cpu["cpu_vector_flags"]) or "none"
     return f"{hostname or socket.gethostname()} | {cpu['cpu']} | {cpu['cpu_id']} | {flags}"
-
-
-def skipped() -> bool:
-    """Whether this process's trials run without calibration (`SKIP_ENVIRONMENT`, tests only)."""
-    return os.environ.get(SKIP_ENVIRONMENT) == "1"
 
 
 def measure(work: Callable[[], Any], time_fn: Callable[[], float], blocks: int = BLOCKS,

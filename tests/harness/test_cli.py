@@ -15,6 +15,7 @@ import pytest
 
 from algobench.cli import main
 from harness import calibration
+from harness.trial import SKIP_CALIBRATION
 from harness.logs import LEADING_COLUMNS, read_events, read_trial
 
 REPO = Path(__file__).resolve().parents[2]
@@ -133,7 +134,7 @@ def test_run_warns_when_the_host_stole_cpu_time_from_the_trial(capsys):
 
 @pytest.mark.parametrize("framework", ["pytorch", "jax"])
 def test_run_reaches_the_smoke_target_and_writes_its_logs(tmp_path, framework, monkeypatch):
-    monkeypatch.delenv(calibration.SKIP_ENVIRONMENT)  # this test checks the real calibration
+    monkeypatch.delenv(SKIP_CALIBRATION)  # this test checks the real calibration
     result = algobench("run", "submissions/nadamw", "--workload", "smoke", "--framework",
                        framework, "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
@@ -148,8 +149,8 @@ def test_run_reaches_the_smoke_target_and_writes_its_logs(tmp_path, framework, m
     for key in ("hardware", "versions", "git_commit", "seed", "command"):
         assert key in meta
     assert meta["versions"]["torch" if framework == "pytorch" else "jax"] is not None
-    record = meta["calibration"]  # measured with the framework's own matrix product
-    assert record["blocks"] == calibration.BLOCKS and record["seconds"] > 0
+    record = meta["calibration"]  # measured before the timed loop
+    assert record["blocks"] > 0 and record["seconds"] > 0
     assert record["host_id"] == calibration.host_id()
     assert meta["time_scale_note"] != "unscaled: no calibration (skipped)"
     hardware = meta["hardware"]  # PyTorch: one process; JAX: one host device per core
