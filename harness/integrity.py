@@ -1,6 +1,7 @@
 """Verify a trial folder's digest chain and its place in its plan (docs/integrity.md).
 
-`verify_trial(folder)` returns a `Verdict`:
+`verify_trial(folder)` returns a `Verdict` (`read_and_verify(folder)` also returns the files' bytes
+it verified, which scoring parses: each file is read once):
 - `verified`: every eval row and event links to the one before it under the plan's key, meta.json
   records the chains' heads and hparams.json's digest, and plan.json lists the trial with the
   hyperparameters and seed it ran.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +26,8 @@ from typing import Any
 
 from harness import digests
 from harness.logs import (EVALS_FILE, EVENTS_FILE, HPARAMS_FILE, META_FILE, CorruptLogError,
-                          json_content, read_json, row_content)
+                          TrialFiles, json_content, parse_json, read_json, read_trial_files,
+                          row_content)
 
 VERIFIED, UNVERIFIED, REJECTED = "verified", "unverified", "rejected"
 RERUN = "re-run the trial with `algobench tune` into a new folder"
@@ -36,17 +39,18 @@ class Verdict:
     reason: str = ""  # why it is not verified ("" when it is)
 
 
-def _raw_rows(path: Path) -> list[dict[str, str]]:
+def _raw_rows(data: bytes) -> list[dict[str, str]]:
     """eval_measurements.csv's rows as the file spells them (empty cells left out)."""
-    with open(path, newline="", encoding="utf-8") as f:
+    with io.StringIO(data.decode("utf-8"), newline="") as f:  # as open(path, newline="")
         reader = csv.reader(f)
         header = next(reader, None) or []
         return [{k: v for k, v in zip(header, values) if v != ""} for values in reader]
 
 
-def _raw_events(path: Path) -> list[dict[str, Any]]:
+def _raw_events(path: Path, data: bytes) -> list[dict[str, Any]]:
+    """events.jsonl's events from its bytes (`data`, read from `path`)."""
     events = []
-    with open(path, encoding="utf-8") as f:
+    with io.StringIO(data.decode("utf-8")) as f:  # lines as open(path) splits them
         for line_no, line in enumerate(f, start=1):
             try:
                 event = json.loads(line)
@@ -112,26 +116,37 @@ def _check_plan(folder: Path, root: Path, meta: dict, hparams: Any) -> None:
 
 def verify_trial(folder: Path | str) -> Verdict:
     """Check one trial folder's digests and plan membership (module docstring)."""
+    return read_and_verify(folder)[1]
+
+
+def read_and_verify(folder: Path | str) -> tuple[TrialFiles | None, Verdict]:
+    """Read a trial folder's files once and verify those bytes: (files, verdict); scoring parses
+    the same `files` (`harness.logs.parse_trial`). `files` is None where they could not be read."""
     folder = Path(folder)
     try:
-        return _verify(folder)
+        files = read_trial_files(folder)
+    except OSError as err:
+        return None, Verdict(REJECTED, f"{folder}: unreadable ({err}); {RERUN}")
+    try:
+        return files, _verify(files)
     except CorruptLogError as err:
-        return Verdict(REJECTED, str(err))
+        return files, Verdict(REJECTED, str(err))
     except (OSError, UnicodeDecodeError, ValueError) as err:
-        return Verdict(REJECTED, f"{folder}: unreadable ({err}); {RERUN}")
+        return files, Verdict(REJECTED, f"{folder}: unreadable ({err}); {RERUN}")
 
 
-def _verify(folder: Path) -> Verdict:
-    meta = read_json(folder / META_FILE)
+def _verify(files: TrialFiles) -> Verdict:
+    folder = files.folder
+    meta = parse_json(folder / META_FILE, files.meta)
     if not isinstance(meta, dict):
         raise CorruptLogError(f"{folder / META_FILE}: not an object; {RERUN}")
     evals_path, events_path = folder / EVALS_FILE, folder / EVENTS_FILE
-    rows = _raw_rows(evals_path) if evals_path.exists() else []
+    rows = _raw_rows(files.evals) if files.evals is not None else []
     _duplicate_rows(evals_path, rows)
-    if rows and not events_path.exists():
+    if rows and files.events is None:
         raise CorruptLogError(f"{events_path}: missing while {EVALS_FILE} has rows; {RERUN}")
-    events = _raw_events(events_path) if events_path.exists() else []
-    hparams = read_json(folder / HPARAMS_FILE) if (folder / HPARAMS_FILE).exists() else None
+    events = _raw_events(events_path, files.events) if files.events is not None else []
+    hparams = parse_json(folder / HPARAMS_FILE, files.hparams) if files.hparams is not None else None
     record = meta.get("integrity")
     root = digests.plan_root(folder)
     key = digests.read_key(root)

@@ -7,6 +7,7 @@ import errno
 import io
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -193,9 +194,14 @@ def _parse_number(text: str) -> float | int | None:
 
 def read_eval_rows(path: Path | str) -> list[dict[str, Any]]:
     """Read eval_measurements.csv; raise CorruptLogError naming the file on any malformed row."""
+    return parse_eval_rows(path, Path(path).read_bytes())
+
+
+def parse_eval_rows(path: Path | str, data: bytes) -> list[dict[str, Any]]:
+    """eval_measurements.csv's rows from its bytes (`data`, read from `path`), as `read_eval_rows`."""
     path = Path(path)
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        with io.StringIO(data.decode("utf-8"), newline="") as f:  # as open(path, newline="")
             reader = csv.reader(f)
             header = next(reader, None)
             if header is None:
@@ -237,23 +243,65 @@ def read_events(path: Path | str) -> list[dict[str, Any]]:
 def read_json(path: Path | str) -> Any:
     path = Path(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as err:
-        raise CorruptLogError(f"{path}: missing; re-run the trial") from err
+        data = path.read_bytes()
+    except FileNotFoundError:
+        data = None
+    return parse_json(path, data)
+
+
+def parse_json(path: Path | str, data: bytes | None) -> Any:
+    """A JSON file's value from its bytes (`data`, read from `path`; None: the file is missing)."""
+    if data is None:
+        raise CorruptLogError(f"{path}: missing; re-run the trial")
+    try:
+        return json.loads(data.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise CorruptLogError(f"{path}: not valid JSON ({err}); re-run the trial") from err
 
 
-def read_trial(folder: Path | str) -> dict[str, Any]:
-    """Read one trial folder: {'meta', 'hparams', 'evals'}; CorruptLogError names the bad file."""
+@dataclass(frozen=True)
+class TrialFiles:
+    """The bytes of a trial folder's log files, each read once (`read_trial_files`): scoring
+    verifies these bytes (harness/integrity.py) and parses the same bytes (`parse_trial`), so a
+    file rewritten in between cannot be scored unverified. None: the file is absent."""
+
+    folder: Path
+    meta: bytes | None
+    hparams: bytes | None
+    evals: bytes | None
+    events: bytes | None
+
+
+def read_trial_files(folder: Path | str) -> TrialFiles:
+    """Read a trial folder's meta.json, hparams.json, eval_measurements.csv and events.jsonl once.
+    OSError other than a missing file (permissions, a folder in a file's place) propagates."""
     folder = Path(folder)
-    meta = read_json(folder / META_FILE)
+
+    def read(name: str) -> bytes | None:
+        try:
+            return (folder / name).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    return TrialFiles(folder, read(META_FILE), read(HPARAMS_FILE), read(EVALS_FILE),
+                      read(EVENTS_FILE))
+
+
+def parse_trial(files: TrialFiles) -> dict[str, Any]:
+    """One trial folder's {'folder', 'meta', 'hparams', 'evals'} from its files' bytes;
+    CorruptLogError names the bad file."""
+    folder = files.folder
+    meta = parse_json(folder / META_FILE, files.meta)
     if not isinstance(meta, dict) or "status" not in meta or "workload" not in meta:
         raise CorruptLogError(f"{folder / META_FILE}: not a trial's meta.json; re-run the trial")
-    hparams = read_json(folder / HPARAMS_FILE) if (folder / HPARAMS_FILE).exists() else {}
-    evals_path = folder / EVALS_FILE
-    evals = read_eval_rows(evals_path) if evals_path.exists() else []
+    hparams = parse_json(folder / HPARAMS_FILE, files.hparams) if files.hparams is not None else {}
+    evals = parse_eval_rows(folder / EVALS_FILE, files.evals) if files.evals is not None else []
     return {"folder": str(folder), "meta": meta, "hparams": hparams, "evals": evals}
+
+
+def read_trial(folder: Path | str) -> dict[str, Any]:
+    """Read one trial folder: {'meta', 'hparams', 'evals'}; CorruptLogError names the bad file."""
+    return parse_trial(read_trial_files(folder))
 
 
 def find_trial_folders(root: Path | str) -> list[Path]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -14,6 +15,13 @@ from harness.logs import (HPARAMS_FILE, META_FILE, CorruptLogError, DiskFullErro
                           is_disk_full, read_json)
 from harness.provenance import provenance
 from harness.task import TrialTask
+
+# "1": the trials of this process run without the host calibration (harness/calibration.py),
+# unscaled, and meta.json's time_scale_note says "unscaled: no calibration (skipped)". For the
+# test suite only (tests/conftest.py), whose trials do not check it and would each pay about half a
+# second for it; never for a measured trial. `run_trial` reads it before the submission is
+# imported, so a submission cannot set it for its own trial.
+SKIP_CALIBRATION = "ALGOBENCH_SKIP_CALIBRATION"
 
 
 def spec_hash(spec) -> str:
@@ -121,6 +129,7 @@ def run_trial(task: TrialTask, *, on_eval: Callable[[dict], None] | None = None,
     records the task's `spec_overrides` (target setting runs with an unreachable target and its
     own budget) and the leaderboard `protocol` the trial runs under, if any."""
     spec = spec if spec is not None else task.spec()
+    calibrate = os.environ.get(SKIP_CALIBRATION) != "1"  # read before the submission's code runs
     module = loader.load_submission(task.submission_dir, task.framework)
     hashes = {"submission_code_sha256": code_hash(task.submission_dir),
               "workload_spec_sha256": spec_hash(spec)}
@@ -140,7 +149,8 @@ def run_trial(task: TrialTask, *, on_eval: Callable[[dict], None] | None = None,
         meta = provenance(task.framework, len(cores), device["num_devices"], device["accelerator"])
         meta.update(base_seed=task.base_seed, **hashes)
         return TrialRunner(task, spec, module, backend, on_eval=on_eval, meta=meta,
-                           time_fn=backend.time_fn(), main_process=rank == 0).run()
+                           time_fn=backend.time_fn(), main_process=rank == 0,
+                           calibrate=calibrate).run()
     except OSError as err:
         if is_disk_full(err):
             raise DiskFullError(task.folder, err) from None

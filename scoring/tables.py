@@ -1,6 +1,7 @@
 """Read trial logs into pandas tables: one row per trial, the training curves, and the problems.
 
-Every folder under the given roots that holds a `meta.json` is read with `harness.logs.read_trial`.
+Every folder under the given roots that holds a `meta.json` is read once: its files' bytes are
+verified (`harness.integrity.read_and_verify`) and parsed (`harness.logs.parse_trial`).
 A folder that cannot be read (`CorruptLogError`: missing, truncated or malformed files, or a
 `meta.json` without the keys scoring needs) becomes a row of the problems table with its path and
 is never scored. A trial whose `meta.json` records a different `final.time_to_target` than its
@@ -36,7 +37,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness import host_load, integrity
-from harness.logs import META_FILE, CorruptLogError, find_trial_folders, read_trial
+from harness.logs import META_FILE, CorruptLogError, find_trial_folders, parse_trial
 from scoring.time_to_target import time_to_target
 from workloads.registry import UnknownWorkloadError, get_spec
 
@@ -208,7 +209,7 @@ def provenance_columns(meta: dict) -> dict:
 
 def _trial_tables(trial: dict) -> tuple[dict, list[dict], list[tuple[str, str]]]:
     """The trial row, curve rows and warnings ((kind, message) pairs: `mismatch`, `contended`)
-    of one trial read by `read_trial`; CorruptLogError if it cannot be scored."""
+    of one trial as `harness.logs.parse_trial` returns it; CorruptLogError if it cannot be scored."""
     meta_path = Path(trial["folder"]) / "meta.json"
     meta = trial["meta"]
     missing = [k for k in REQUIRED_META if meta.get(k) is None]
@@ -374,12 +375,12 @@ def load_results(roots: Iterable[Path | str]) -> Results:
     rows, curves, problems = [], [], []
     seen: dict[tuple, str] = {}
     for folder in trial_folders(roots):
-        verdict = integrity.verify_trial(folder)
+        files, verdict = integrity.read_and_verify(folder)  # each file read once, then parsed
         if verdict.status == integrity.REJECTED:
             problems.append(problem("rejected", verdict.reason, path=str(folder)))
             continue
         try:
-            row, curve, warnings = _trial_tables(read_trial(folder))
+            row, curve, warnings = _trial_tables(parse_trial(files))
         except CorruptLogError as err:
             problems.append(problem("corrupt", str(err), path=str(folder)))
             continue

@@ -61,11 +61,13 @@ def test_dry_run_prints_the_plan_and_its_cost_and_writes_nothing(tmp_path):
 
 
 def test_another_protocol_into_the_same_folder_is_refused(tmp_path):
+    # load_modules=False: the refusal is about the folder; importing the submission would only
+    # start PyTorch in the test process
     leaderboard.build(SUBMISSIONS[:1], ["smoke"], ["pytorch"], leaderboard.PROTOCOLS["tiny"],
-                      tmp_path).write()
+                      tmp_path, load_modules=False).write()
     with pytest.raises(PlanError, match="holds the 'tiny' protocol; use --protocol tiny"):
         leaderboard.build(SUBMISSIONS[:1], ["smoke"], ["pytorch"], leaderboard.PROTOCOLS["quick"],
-                          tmp_path).write()
+                          tmp_path, load_modules=False).write()
 
 
 def wait_for_an_ended_trial(out: Path, timeout_s: float = 180) -> None:

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from algobench.cli import main
+from harness import calibration
+from harness.trial import SKIP_CALIBRATION
 from harness.logs import LEADING_COLUMNS, read_events, read_trial
 
 REPO = Path(__file__).resolve().parents[2]
@@ -131,7 +133,8 @@ def test_run_warns_when_the_host_stole_cpu_time_from_the_trial(capsys):
 
 
 @pytest.mark.parametrize("framework", ["pytorch", "jax"])
-def test_run_reaches_the_smoke_target_and_writes_its_logs(tmp_path, framework):
+def test_run_reaches_the_smoke_target_and_writes_its_logs(tmp_path, framework, monkeypatch):
+    monkeypatch.delenv(SKIP_CALIBRATION)  # this test checks the real calibration
     result = algobench("run", "submissions/nadamw", "--workload", "smoke", "--framework",
                        framework, "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
@@ -146,6 +149,10 @@ def test_run_reaches_the_smoke_target_and_writes_its_logs(tmp_path, framework):
     for key in ("hardware", "versions", "git_commit", "seed", "command"):
         assert key in meta
     assert meta["versions"]["torch" if framework == "pytorch" else "jax"] is not None
+    record = meta["calibration"]  # measured before the timed loop
+    assert record["blocks"] > 0 and record["seconds"] > 0
+    assert record["host_id"] == calibration.host_id()
+    assert meta["time_scale_note"] != "unscaled: no calibration (skipped)"
     hardware = meta["hardware"]  # PyTorch: one process; JAX: one host device per core
     assert hardware["num_devices"] == (1 if framework == "pytorch" else hardware["cores_used"])
     header = (folder / "eval_measurements.csv").read_text().splitlines()[0].split(",")
@@ -192,6 +199,9 @@ def test_a_killed_run_resumes_from_its_checkpoint(tmp_path):
     assert result.returncode == 0, result.stderr
     trial = read_trial(folder)
     assert trial["meta"]["status"] == "completed"
+    # the suite's trials run without calibration (tests/conftest.py), and their meta.json says so
+    assert trial["meta"]["calibration"] is None
+    assert trial["meta"]["time_scale_note"] == "unscaled: no calibration (skipped)"
     assert "resume" in [e["event"] for e in read_events(folder / "events.jsonl")]
     rows = trial["evals"]
     resumed = [r for r in rows if r["preemption_count"] == 1]

@@ -135,9 +135,11 @@ def test_a_job_over_its_time_limit_is_recorded_as_such_and_resumes_on_the_next_r
     # about 80 s of training (0.2 s a step, 400 steps) in a job with a 5-minute limit, cut to
     # one minute once the trial has checkpointed (Slurm's signal 90 s before the limit then
     # comes at once; submitit takes it for a time-out, as for any limit of 10 minutes or less),
-    # and no requeue at the limit: the job stops there, the next run finishes the trial
-    submission = make_submission(tmp_path, [{**SLOW, "sleep": 0.2, "stop_at": 400}],
-                                 frameworks=("jax",))
+    # and no requeue at the limit: the job stops there, the next run finishes the trial, without
+    # the sleeps (`fast_after`: the file is made once the first job has stopped)
+    fast = tmp_path / "fast"
+    submission = make_submission(tmp_path, [{**SLOW, "sleep": 0.2, "stop_at": 400,
+                                             "fast_after": str(fast)}], frameworks=("jax",))
     out = tmp_path / "out"
     plan = study.build_plan(submission, ["smoke"], ["jax"], out=out, studies=1, trials=1)
     study.write_plan(plan)
@@ -165,6 +167,7 @@ def test_a_job_over_its_time_limit_is_recorded_as_such_and_resumes_on_the_next_r
     assert f"stopped modal/external/jax/smoke/study_0/trial_0: job {job}" in stream.getvalue()
     assert "interrupted" in [e["event"] for e in events(out)]
 
+    fast.touch()
     unlimited = SubmititExecutor(out / "submitit", cluster="slurm", threads=1)
     progress = study.Progress(plan, io.StringIO())
     unlimited.run(tasks, progress)

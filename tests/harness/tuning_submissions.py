@@ -3,7 +3,8 @@ tmp_path: the NAdamW baseline with an `update_params` that behaves as its hyperp
 says, so that one plan can hold trials that succeed, raise, go NaN or die hard.
 
 Modes: `ok` (NAdamW, ending the trial by `TrainingCompleteError` after `stop_at` steps), `slow`
-(the same, sleeping `sleep` seconds per step), `raise` (RuntimeError), `nan` (NaN parameters),
+(the same, sleeping `sleep` seconds per step; with `fast_after`, a path, only until that file
+exists, so that a test can let a resumed trial finish at once), `raise` (RuntimeError), `nan` (NaN parameters),
 `kill` (SIGKILL to its own process), `exit` (`os._exit(3)`).
 """
 
@@ -46,7 +47,7 @@ def update_params(workload, current_param_container, current_params_types, model
         _os._exit(3)
     if global_step >= hyperparameters.get("stop_at", 10**9):
         raise _Done()
-    if mode == "slow":
+    if mode == "slow" and not _os.path.exists(hyperparameters.get("fast_after") or "/nonexistent"):
         _time.sleep(hyperparameters.get("sleep", 0.0))
     optimizer_state, params, model_state = _nadamw.update_params(
         workload=workload, current_param_container=current_param_container,

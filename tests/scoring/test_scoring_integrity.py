@@ -191,3 +191,30 @@ def test_logs_without_digests_are_scored_as_unverified_saying_how_to_rerun(tmp_p
     assert results.problems.empty
     notes = " ".join(score_results(results, n_bootstrap=10).notes)
     assert "log integrity: 0 of 1 trials verified" in notes and "1 unverified, e.g. unverified: " in notes
+
+
+def test_scoring_reads_each_file_of_a_trial_once(plan, monkeypatch):
+    """The bytes scoring verifies are the bytes it parses: every log file of a trial is opened
+    once per scoring run (it was read by the integrity check and again by the parser)."""
+    import builtins
+    import io
+    from collections import Counter
+    from pathlib import Path
+
+    for task in plan.tasks:
+        write_run(task)
+    opened = Counter()
+    original = io.open
+
+    def counting_open(file, *args, **kwargs):
+        if isinstance(file, (str, Path)):
+            opened[Path(file).resolve()] += 1
+        return original(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", counting_open)  # open(path) in our modules
+    monkeypatch.setattr(io, "open", counting_open)  # Path.read_bytes/read_text/open
+    results = load_results([plan.out])
+    assert set(results.trials["integrity"]) == {integrity.VERIFIED}
+    for task in plan.tasks:
+        for name in ("meta.json", "hparams.json", "eval_measurements.csv", "events.jsonl"):
+            assert opened[(task.folder / name).resolve()] == 1, (task.folder / name, opened)
