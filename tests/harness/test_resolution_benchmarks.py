@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 
 from harness import calibration
+from harness.trial import SKIP_CALIBRATION
 
 from harness.runner import TrialRunner
 from tests.harness.fakes import (FakeBackend, FakeClock, fake_task, make_spec, make_splits,
@@ -141,11 +143,12 @@ def test_the_scripts_end_to_end_on_smoke(tmp_path):
         [python, "benchmarks/resolution_table.py", "--after", str(tmp_path / "noise")],
         cwd=REPO, capture_output=True, text=True, timeout=120)
     assert table.returncode == 0 and "| `smoke` | pytorch | after | 2 (2) |" in table.stdout
+    calibrated = {k: v for k, v in os.environ.items() if k != SKIP_CALIBRATION}  # it compares calibrations
     for label in ("host_a", "host_b"):  # two runs, as on two hosts
         norm = subprocess.run(
             [python, "benchmarks/normalization_error.py", "--workloads", "smoke", "--frameworks",
              "pytorch", "--seeds", "1", "--out", str(tmp_path / "norm"), "--label", label],
-            cwd=REPO, capture_output=True, text=True, timeout=600)
+            cwd=REPO, capture_output=True, text=True, timeout=600, env=calibrated)
         assert norm.returncode == 0 and f"{label}: seed 0 smoke pytorch: ok" in norm.stdout, norm.stderr
     assert "labels there: host_a, host_b" in norm.stdout
     pair = subprocess.run(
