@@ -352,8 +352,10 @@ class SubmissionProcess:
             code = self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             return f"the submission process stopped answering during {command}"
-        if code < 0:
-            name = signal.Signals(-code).name
+        sandboxed = not self.sandbox.startswith("unsandboxed")
+        number = -code if code < 0 else code - 128 if sandboxed and code > 128 else None
+        if number in set(signal.Signals):  # bwrap reports its child's signal as 128 + number
+            name = signal.Signals(number).name
             return (f"the submission process was killed by {name} during {command}"
                     + (" (out of memory, or killed by itself or another process)"
                        if name == "SIGKILL" else ""))

@@ -109,7 +109,8 @@ def finished_meta(folder: Path) -> dict | None:
 
 
 def run_trial(task: TrialTask, *, on_eval: Callable[[dict], None] | None = None, spec=None,
-              cores: list[int] | None = None, isolation: str = "separate-process") -> dict:
+              cores: list[int] | None = None, isolation: str = "separate-process",
+              eval_steps: tuple[int, ...] = ()) -> dict:
     """Train one trial to its end (resuming it when its folder holds a checkpoint) and return its
     meta.json. A trial that already ended is not run again: its meta.json is returned.
 
@@ -127,7 +128,8 @@ def run_trial(task: TrialTask, *, on_eval: Callable[[dict], None] | None = None,
     sandboxed where the machine allows (harness/submission_process.py); "in-process" imports and
     runs it in this process. A data-parallel trial (several ranks) runs in-process: its ranks'
     collectives are not yet carried over to a submission process (docs/integrity.md). meta.json
-    records which ran (`isolation`, `sandbox`)."""
+    records which ran (`isolation`, `sandbox`). `eval_steps`: evaluate at these steps instead of by
+    the clock (`TrialRunner`'s, for comparing runs step by step)."""
     if isolation not in ISOLATIONS:
         raise ValueError(f"unknown isolation {isolation!r}; choose one of {', '.join(ISOLATIONS)}")
     spec = spec if spec is not None else task.spec()
@@ -155,7 +157,8 @@ def run_trial(task: TrialTask, *, on_eval: Callable[[dict], None] | None = None,
         else:
             submission = loader.load_submission(task.submission_dir, task.framework)
         return TrialRunner(task, spec, submission, backend, on_eval=on_eval, meta=meta,
-                           time_fn=backend.time_fn(), main_process=rank == 0).run()
+                           time_fn=backend.time_fn(), main_process=rank == 0,
+                           eval_steps=eval_steps).run()
     except OSError as err:
         if is_disk_full(err):
             raise DiskFullError(task.folder, err) from None
