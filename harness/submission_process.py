@@ -24,6 +24,7 @@ import copy
 import io
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -316,21 +317,15 @@ class SubmissionProcess:
 
     def close(self) -> None:
         """Kill the process group and every descendant (SIGKILL); remove the scratch folder."""
-        if self.process.poll() is None:
-            family = _descendants(self.process.pid)
-            for pid in family:
-                _signal(pid, signal.SIGKILL)
-            try:
-                os.killpg(self.process.pid, signal.SIGKILL)
-            except OSError:
-                pass
-            self.process.wait()
+        for pid in _descendants(self.process.pid) if self.process.poll() is None else []:
+            _signal(pid, signal.SIGKILL)
+        try:  # also what is left of its group after it ended (its session's processes)
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        self.process.wait()
         self.conn.close()
-        sandbox_root = self.scratch
-        if sandbox_root.exists():
-            import shutil
-
-            shutil.rmtree(sandbox_root, ignore_errors=True)
+        shutil.rmtree(self.scratch, ignore_errors=True)
 
     def _call(self, command: str, **args: Any) -> Any:
         self._thaw()
