@@ -162,8 +162,7 @@ class TrialRunner:
         try:
             with self.ledger.charge("submission"):  # the import (a module given here: imported)
                 described = side.load()
-            self.has_prepare = described["has_prepare"]
-            self.meta.update(described["batch_size_meta"])
+            self.has_prepare = bool(described["has_prepare"])
         except loader.SubmissionError:
             raise
         except Exception as err:
@@ -207,7 +206,10 @@ class TrialRunner:
         """The submission side's batch size, stream, model and optimizer state (or a checkpoint's)."""
         side = self.side
         with self.ledger.charge("submission"):
-            self.batch_size = int(side.get_batch_size())
+            answer = side.get_batch_size()
+        self.batch_size = int(answer["batch_size"])
+        if answer["batch_size_rule"]:  # an AlgoPerf file's scaled batch size (harness/loader.py)
+            self.meta["batch_size_rule"] = dict(answer["batch_size_rule"])
         side.start_training(train_split, self.batch_size, derive_seed(self.task.seed, "data"),
                             stream_position, derive_seed(self.task.seed, "init"))
         if self.use_guards and isinstance(side, InProcess):

@@ -88,13 +88,15 @@ class SubmissionSide:
         """Import the submission (where not given already); what the runner needs to know of it."""
         if self.submission is None:
             self.submission = loader.load_submission(submission_dir, framework)
-        adapter = type(self.submission).__module__ in ADAPTER_MODULES
-        return {"has_prepare": hasattr(self.submission, "prepare_for_eval"),
-                # AlgoPerf files' batch-size rule, from the harness's adapters only
-                "batch_size_meta": dict(self.submission.batch_size_meta) if adapter else {}}
+        return {"has_prepare": hasattr(self.submission, "prepare_for_eval")}
 
-    def get_batch_size(self) -> int:
-        return int(self.submission.get_batch_size(workload_name=self.spec.base_name))
+    def get_batch_size(self) -> dict:
+        """The batch size, and for an AlgoPerf file the rule that scaled it (`batch_size_rule`,
+        from the harness's adapters only: a submission module's own attributes never count)."""
+        size = int(self.submission.get_batch_size(workload_name=self.spec.base_name))
+        adapter = type(self.submission).__module__ in ADAPTER_MODULES
+        return {"batch_size": size, "batch_size_rule": (
+            self.submission.batch_size_meta.get("batch_size_rule") if adapter else None)}
 
     def start_training(self, train_split: dict, batch_size: int, data_seed: int,
                        stream_position: int, init_seed: int) -> None:
@@ -248,8 +250,8 @@ class SubmissionProcess:
     def load(self) -> dict:
         return self._call("load")
 
-    def get_batch_size(self) -> int:
-        return int(self._call("get_batch_size"))
+    def get_batch_size(self) -> dict:
+        return self._call("get_batch_size")
 
     def start_training(self, train_split: dict, batch_size: int, data_seed: int,
                        stream_position: int, init_seed: int) -> None:
