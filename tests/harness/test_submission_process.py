@@ -228,3 +228,38 @@ def test_the_submission_process_holds_no_validation_split(tmp_path):
     assert meta["status"] == "completed", meta["error"]
     assert digest["train"] in found[0]  # the search finds the training split it holds
     assert digest["validation"] not in found[0] and digest["test"] not in found[0]
+
+
+def test_an_interrupted_separate_process_trial_resumes_from_its_checkpoint(tmp_path):
+    """The checkpoint holds what the submission process handed over (canonical parameters, the
+    optimizer state's files); a resumed trial restores them in a new submission process and
+    follows the uninterrupted curve."""
+    import pandas as pd
+
+    hparams = {"learning_rate": 0.003, "one_minus_beta1": 0.1, "beta2": 0.999,
+               "weight_decay": 0.01, "warmup_factor": 0.05, "label_smoothing": 0.0}
+
+    def task(out):
+        return TrialTask(str(Path("submissions/adamw").resolve()), "smoke", "pytorch", "external",
+                         0, 0, 0, hparams, str(out), spec_overrides=dict(OVERRIDES))
+
+    def curve(out):
+        (rows_file,) = out.rglob("eval_measurements.csv")
+        rows = pd.read_csv(rows_file)
+        return rows[rows["snapshot"] == 0][["global_step", "validation/loss"]].to_numpy(dtype=float)
+
+    run_trial(task(tmp_path / "whole"), eval_steps=EVAL_STEPS)
+
+    def interrupt_at_the_second_eval(row):
+        if row["global_step"] == EVAL_STEPS[1]:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_trial(task(tmp_path / "resumed"), eval_steps=EVAL_STEPS, on_eval=interrupt_at_the_second_eval)
+    assert _meta(tmp_path / "resumed")["status"] == "running"
+    meta = run_trial(task(tmp_path / "resumed"), eval_steps=EVAL_STEPS)
+    assert meta["status"] == "completed" and meta["isolation"] == "separate-process", meta["error"]
+    (events,) = (tmp_path / "resumed").rglob("events.jsonl")
+    resumed = [json.loads(line) for line in events.read_text().splitlines() if '"resume"' in line]
+    assert resumed and resumed[0]["checkpoint"] == f"step_{EVAL_STEPS[0]:08d}"
+    np.testing.assert_allclose(curve(tmp_path / "resumed"), curve(tmp_path / "whole"), rtol=1e-5, atol=1e-6)
