@@ -239,7 +239,8 @@ class SubmissionProcess:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
         self.process = subprocess.Popen(argv, pass_fds=[theirs.fileno()], start_new_session=True,
-                                        env=env, cwd=self.scratch)
+                                        env=env, cwd=self.scratch,
+                                        preexec_fn=_ignore_termination_signals)
         theirs.close()
         self.conn = Connection(ours.detach())
         self.frozen: list[int] = []
@@ -371,6 +372,15 @@ def _hidden_folders(task) -> tuple[Path, ...]:
         if folder.is_dir() and not any(n == folder or folder in n.parents for n in needed):
             hidden.append(folder)
     return tuple(hidden)
+
+
+def _ignore_termination_signals() -> None:
+    """In the submission process (and bwrap) before it starts: ignore SIGTERM and SIGINT, which
+    Slurm (a preemption, a time limit) and a terminal send to every process of a job or session.
+    The harness alone ends the submission process (SIGKILL, or with itself: PR_SET_PDEATHSIG and
+    bwrap's --die-with-parent), so that it checkpoints or records a trial as it does alone."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _descendants(root: int) -> list[int]:
