@@ -244,7 +244,6 @@ class SubmissionProcess:
         theirs.close()
         self.conn = Connection(ours.detach())
         self.frozen: list[int] = []
-        self._eval_results_sent = 0
         self._call("init", task=task, cores=list(cores or []))
 
     # the calls of SubmissionSide, as round trips
