@@ -26,6 +26,13 @@ The rules, all in `_train` below:
 - Budget, eval period and snapshot period are reference-host seconds times the trial's speed factor
   (harness/calibration.py, measured off the clock before the timed loop; 1 without a reference).
 
+Where the submission runs: `submission` is the submission's module (it then runs in this process:
+data-parallel ranks, `algobench audit`, the unit tests) or a `SubmissionProcess` (harness.trial's
+default): a process of its own that holds the model, the optimizer and the training split only
+(harness/submission_process.py). The runner calls both the same way and times every call on its
+own clock; it evaluates on its own workload object, with the parameters the submission side hands
+over, and freezes a submission process (`side.freeze()`) before it evaluates, logs or checkpoints.
+
 Data parallelism: every process of a trial runs this same loop in lockstep, on a clock all of them
 agree on (`backend.time_fn()`), so they take the same decisions; only the main process (rank 0)
 writes files.
@@ -33,41 +40,24 @@ writes files.
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 
-from harness import calibration, checkpoint, clock, host_load
-from harness.algoperf_compat import accepts
+from harness import calibration, checkpoint, clock, host_load, loader
 from harness.clock import Ledger
 from harness.guards import Guards, RuleViolation
 from harness.logs import TrialLog, is_disk_full
 from harness.seeds import derive_seed
-from harness.spec import Hyperparameters, TrainingCompleteError, TrainState
+from harness.submission_process import InProcess, SubmissionProcess, SubmissionProcessError
 from harness.task import TrialTask, budget_sec
-from workloads.data import TrainStream, eval_batches, train_eval_subset
+from workloads.data import eval_batches, train_eval_subset
 from workloads.metrics import METRICS
 from workloads.spec import WorkloadSpec
-
-
-class InputQueue(Iterator):
-    """The training batches a submission's `data_selection` pulls: NumPy batches from a resumable
-    stream, moved to the device when pulled (so the transfer is on the clock)."""
-
-    def __init__(self, stream: TrainStream, to_device: Callable[[dict], dict]):
-        self._stream, self._to_device = stream, to_device
-
-    @property
-    def position(self) -> int:
-        return self._stream.position
-
-    def __next__(self) -> dict:
-        return self._to_device(next(self._stream))
 
 
 def evaluate(workload, params, model_state, eval_sets: dict[str, list[dict]], metric_fn) -> dict:
@@ -103,12 +93,14 @@ class _MemoryLog(TrialLog):
 class TrialRunner:
     """The state of one trial as it runs; `run()` trains it to its end (or resumes it from its
     checkpoint). `task` names the trial (harness/task.py), `spec` is the workload spec it runs
-    (`task.spec()`, or a test's own).
+    (`task.spec()`, or a test's own). `submission` is the submission's module (run in this
+    process) or a `SubmissionProcess` (module docstring).
 
     `main_process=False` (data-parallel ranks but 0) runs the same steps without writing files.
-    `guards` (the run-time rule guards, harness/guards.py) are off only to measure them;
-    `calibrate` (the host calibration, harness/calibration.py) is off in unit tests only;
-    `eval_steps` (an `algobench audit` re-run) evaluates at those steps instead of by the clock."""
+    `guards` (the run-time rule guards, harness/guards.py, for a submission in this process) are
+    off only to measure them; `calibrate` (the host calibration, harness/calibration.py) is off in
+    unit tests only; `eval_steps` (an `algobench audit` re-run) evaluates at those steps instead
+    of by the clock."""
 
     def __init__(self, task: TrialTask, spec: WorkloadSpec, submission, backend, *,
                  splits: dict | None = None, time_fn: Callable[[], float] = clock.perf_counter,
@@ -116,7 +108,7 @@ class TrialRunner:
                  main_process: bool = True, guards: bool = True, calibrate: bool = True,
                  calibration_reference: str | Path = calibration.REFERENCE_FILE,
                  eval_steps: tuple[int, ...] = ()):
-        self.task, self.submission, self.backend = task, submission, backend
+        self.task, self.backend = task, backend
         self.eval_steps = tuple(eval_steps)  # `algobench audit` re-runs: evals at these steps, not by clock
         self.main_process = main_process
         self.use_guards, self.calibrate = guards, calibrate
@@ -140,11 +132,12 @@ class TrialRunner:
         self.last_eval_time = saved.get("last_eval_time", 0.0)
         self.goals = saved.get("goals", {"validation": False, "test": False})
         self.calibration = saved.get("calibration")  # a resumed trial keeps its first host's scale
-        self.snapshots: list[dict] = []  # since the last eval: step, times, state (off the clock)
+        self.snapshots: list[dict] = []  # since the last eval: step and times (the state: the side's)
         self.last_snapshot_time = self.last_eval_time
-        self.hparams = Hyperparameters(task.hyperparameters)
-        self.has_prepare = hasattr(submission, "prepare_for_eval")
         self.has_target = math.isfinite(spec.validation_target)  # target setting: no target
+        self.side = (submission if isinstance(submission, SubmissionProcess)
+                     else InProcess(backend, spec, task.hyperparameters, submission))
+        self.meta.update(isolation=self.side.isolation, sandbox=self.side.sandbox)
         self._setup(splits, resume_from, saved.get("stream_position", 0))
 
     def _set_aside_rows_after(self, step: int) -> None:
@@ -158,11 +151,23 @@ class TrialRunner:
                         reason="the run resumes from an earlier step: "
                                + ("; ".join(self.skipped_checkpoints) or "no checkpoint past it"))
 
-    # -- setup (off the clock) ----------------------------------------------------------------
+    # -- setup (off the clock, but for the submission's own calls) --------------------------------
     def _setup(self, splits, resume_from, stream_position) -> None:
-        spec, task, backend = self.spec, self.task, self.backend
+        spec, task, side = self.spec, self.task, self.side
+        # a failure of the submission's side here is raised again when the trial runs, to be
+        # logged; a submission that cannot be imported (SubmissionError) is bad input, raised now
+        self._setup_error: Exception | None = None
+        self.batch_size, self.has_prepare = None, False
+        try:
+            with self.ledger.charge("submission"):  # the import (a module given here: imported)
+                described = side.load()
+            self.has_prepare = bool(described["has_prepare"])
+        except loader.SubmissionError:
+            raise
+        except Exception as err:
+            self._setup_error = err
         self.log.write_hparams(task.hyperparameters)
-        self.workload = backend.make_workload(spec)
+        self.workload = side.workload  # the harness evaluates on this one
         if splits is None:
             from workloads.sources import load_source
 
@@ -174,27 +179,41 @@ class TrialRunner:
             "test": list(eval_batches(splits["test"], spec.eval_batch_size)),
         }
         self.metric_fn = METRICS[spec.metrics]
-        with self.ledger.charge("submission"):
-            self.batch_size = int(self.submission.get_batch_size(workload_name=spec.base_name))
-        # AlgoPerf files' batch-size rule, from the harness's adapters only (harness/loader.py):
-        # a submission module's own attributes never reach meta.json
-        if type(self.submission).__module__ in ("harness.algoperf_compat", "harness.algoperf_pmap"):
-            self.meta.update(self.submission.batch_size_meta)
-        stream = TrainStream(splits["train"], self.batch_size, derive_seed(task.seed, "data"),
-                             start_batch=stream_position)
-        self.input_queue = InputQueue(stream, self.workload.to_device)
-        self.params, self.model_state = self.workload.init_model_fn(self._rng("init"))
-        self.guards = Guards(self.workload, self.params) if self.use_guards else None
-        self._setup_violation: RuleViolation | None = None
+        self.guards: Guards | None = None
         self.eval_results = [  # (step, metrics) of every eval so far, as AlgoPerf passes them
             (r["global_step"], {k: v for k, v in r.items() if "/" in k and v is not None})
             for r in self.log.rows if not r.get("snapshot")]
+        self._eval_results_sent = 0  # how many of them the submission side has
         if self.calibration is None and self.calibrate and not resume_from:
+            self.side.freeze()  # a thread the import started must not slow the host's measurement
             self.calibration = self._calibrate()
         scale = calibration.time_scale(self.calibration)
         self.budget_sec = self.reference_budget_sec * scale
         self.eval_period_sec = spec.eval_period_sec * scale
         self.snapshot_period_sec = spec.snapshot_period_sec * scale
+        if self._setup_error is None:
+            try:
+                self._setup_submission(splits["train"], resume_from, stream_position)
+            except loader.SubmissionError:
+                raise
+            except RuleViolation as violation:
+                self._setup_error = violation
+            except Exception as err:
+                self._setup_error = err
+        self._write_meta("running", None)
+
+    def _setup_submission(self, train_split: dict, resume_from: Path | None, stream_position: int) -> None:
+        """The submission side's batch size, stream, model and optimizer state (or a checkpoint's)."""
+        side = self.side
+        with self.ledger.charge("submission"):
+            answer = side.get_batch_size()
+        self.batch_size = int(answer["batch_size"])
+        if answer["batch_size_rule"]:  # an AlgoPerf file's scaled batch size (harness/loader.py)
+            self.meta["batch_size_rule"] = dict(answer["batch_size_rule"])
+        side.start_training(train_split, self.batch_size, derive_seed(self.task.seed, "data"),
+                            stream_position, derive_seed(self.task.seed, "init"))
+        if self.use_guards and isinstance(side, InProcess):
+            self.guards = Guards(side.workload, side.params)
         if resume_from:
             with self.ledger.charge("checkpoint"):
                 self._restore(resume_from)
@@ -204,17 +223,9 @@ class TrialRunner:
         else:
             self._event("start", **({"skipped_checkpoints": self.skipped_checkpoints}
                                     if self.skipped_checkpoints else {}))
-            rng = self._rng("optimizer")
             with self.ledger.charge("submission"):
-                self.optimizer_state = self.submission.init_optimizer_state(
-                    workload=self.workload, model_params=self.params, model_state=self.model_state,
-                    hyperparameters=self.hparams, rng=rng)
-                self.backend.sync(self.optimizer_state)
-            try:
-                self._guard("init_optimizer_state")
-            except RuleViolation as violation:  # raised again when the trial runs, to be logged
-                self._setup_violation = violation
-        self._write_meta("running", None)
+                side.init_optimizer_state(derive_seed(self.task.seed, "optimizer"))
+            self._guard("init_optimizer_state")
 
     def _calibrate(self) -> dict:
         """The host speed record (harness/calibration.py), in the setup account."""
@@ -226,8 +237,8 @@ class TrialRunner:
         if self.guards:
             self.guards.after_submission_call(function)
 
-    def _rng(self, purpose: str, step: int = 0):
-        return self.backend.make_rng(derive_seed(self.task.seed, purpose, step))
+    def _seed(self, purpose: str, step: int = 0) -> int:
+        return derive_seed(self.task.seed, purpose, step)
 
     # -- the timed loop --------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
@@ -240,12 +251,18 @@ class TrialRunner:
             self.ledger.switch("other")
             stop_reason, status, error = "rule_violation", "failed", str(violation)
             self._event("rule_violation", reason=error)
+        except SubmissionProcessError as err:  # its traceback, or how its process ended
+            self.ledger.switch("other")
+            stop_reason, status, error = err.stop_reason, "failed", str(err)
+            self._event("error", reason=error)
         except Exception as err:  # a broken submission loses this trial only
             if is_disk_full(err):  # the host's fault, not the submission's: stays resumable
                 raise
             self.ledger.switch("other")
             stop_reason, status, error = "error", "failed", traceback.format_exc()
             self._event("error", traceback=error)
+        finally:
+            self.side.freeze()
         with self.ledger.charge("logging"):
             result = self._write_meta(status, stop_reason, error)
         if self.main_process and not self.task.keep_checkpoint and status != "running":
@@ -253,37 +270,21 @@ class TrialRunner:
         return result
 
     def _train(self) -> str:
-        spec, ledger = self.spec, self.ledger
-        if self._setup_violation:
-            raise self._setup_violation
-        self._update_takes_train_state = accepts(self.submission.update_params, "train_state")
+        spec, ledger, side = self.spec, self.ledger, self.side
+        if self._setup_error:
+            raise self._setup_error
         while True:
-            select_rng, update_rng = self._rng("data_selection", self.step), self._rng("update", self.step)
             train_state = self._train_state()
+            new_results = self.eval_results[self._eval_results_sent:]
+            self._eval_results_sent = len(self.eval_results)
             with ledger.charge("submission"):
-                try:
-                    batch = self.submission.data_selection(
-                        workload=self.workload, input_queue=self.input_queue,
-                        optimizer_state=self.optimizer_state, current_param_container=self.params,
-                        model_state=self.model_state, hyperparameters=self.hparams,
-                        global_step=self.step, rng=select_rng)
-                    # train_state only where the signature names it (AlgoPerf's v0.5 API has none)
-                    extra = {"train_state": train_state} if self._update_takes_train_state else {}
-                    self.optimizer_state, self.params, self.model_state = self.submission.update_params(
-                        workload=self.workload, current_param_container=self.params,
-                        current_params_types=self.workload.model_params_types,
-                        model_state=self.model_state, hyperparameters=self.hparams, batch=batch,
-                        loss_type=spec.loss_type, optimizer_state=self.optimizer_state,
-                        eval_results=self.eval_results, global_step=self.step,
-                        rng=update_rng, **extra)
-                    self.backend.sync((self.optimizer_state, self.params, self.model_state))
-                    stop = None
-                except TrainingCompleteError:
-                    stop = "training_complete"
+                done = side.step(self.step, self._seed("data_selection", self.step),
+                                 self._seed("update", self.step), train_state, new_results)
             self._guard("update_params")
+            stop = "training_complete" if done["status"] == "training_complete" else None
             if stop is None:
                 self.step += 1
-                if not self.backend.all_finite(self.params):
+                if not done["finite"]:
                     return self._end("diverged")
                 if ledger.submission_time >= self.budget_sec:
                     stop = "budget"
@@ -310,35 +311,27 @@ class TrialRunner:
             return self.step in self.eval_steps
         return self.ledger.submission_time - self.last_eval_time >= self.eval_period_sec
 
-    def _prepare_for_eval(self, state: tuple, step: int) -> tuple:
-        """The submission's `prepare_for_eval` on (optimizer_state, params, model_state)."""
-        optimizer_state, params, model_state = state
-        state = self.submission.prepare_for_eval(
-            workload=self.workload, current_param_container=params,
-            current_params_types=self.workload.model_params_types, model_state=model_state,
-            hyperparameters=self.hparams, loss_type=self.spec.loss_type,
-            optimizer_state=optimizer_state, eval_results=self.eval_results, global_step=step,
-            rng=self._rng("prepare_for_eval", step))
-        self.backend.sync(state)
-        self._guard("prepare_for_eval")
-        return state
-
     def _eval(self, final: bool) -> dict[str, Any]:
         spec, ledger = self.spec, self.ledger
         if self.has_prepare:
             with ledger.charge("submission"):
-                state = (self.optimizer_state, self.params, self.model_state)
-                self.optimizer_state, self.params, self.model_state = self._prepare_for_eval(state, self.step)
+                self.side.prepare_for_eval(self.step, self._seed("prepare_for_eval", self.step))
+            self._guard("prepare_for_eval")
         self.last_eval_time = self.last_snapshot_time = ledger.submission_time
-        if self.guards:
-            self.guards.before_eval(self.params)
         with ledger.charge("eval"):
-            metrics = self._metrics(self.params, self.model_state, ["validation"])
+            params, model_state = self.side.state()
+            self.side.freeze()  # nothing of the submission computes until its next call
+            if self.guards:
+                self.guards.before_eval(params)
+            metrics = self._metrics(params, model_state, ["validation"])
             reached = self._meets_validation_target(metrics)
             if reached or self.goals["validation"] or final or not self.has_target:
-                metrics.update(self._metrics(self.params, self.model_state, ["train", "test"]))
+                metrics.update(self._metrics(params, model_state, ["train", "test"]))
             snapshot_rows = self._search_snapshots() if reached and not self.goals["validation"] else []
-            self.snapshots = []
+            if self.snapshots:
+                self.snapshots = []
+                self.side.drop_snapshots()
+                self.side.freeze()
         with ledger.charge("logging"):
             self.goals["validation"] = self.goals["validation"] or reached
             test = metrics.get(f"test/{spec.target_metric}")
@@ -371,32 +364,31 @@ class TrialRunner:
                 "snapshot": snapshot, **unmeasured, **metrics}
 
     def _snapshot(self) -> None:
-        """Keep a copy of what an eval here would evaluate: params and model_state, and the
-        optimizer state too where `prepare_for_eval` needs it (deep copies: a submission may change
-        its state in place). The workload, which a state may hold, is shared, not copied: copying
-        it would also mark its class (copyreg's `__slotnames__`), which the guards forbid."""
+        """The submission side keeps a copy of what an eval here would evaluate (with the
+        optimizer state where `prepare_for_eval` needs it); the runner keeps its step and times."""
         self.last_snapshot_time = self.ledger.submission_time
-        optimizer_state = self.optimizer_state if self.has_prepare else None
-        state = copy.deepcopy((optimizer_state, self.params, self.model_state),
-                              memo={id(self.workload): self.workload})
-        self.snapshots.append({"step": self.step, "times": self.ledger.read(), "state": state})
+        self.side.snapshot(keep_optimizer_state=self.has_prepare)
+        self.snapshots.append({"step": self.step, "times": self.ledger.read()})
 
     def _search_snapshots(self) -> list[dict]:
         """Rows of the snapshots since the last eval, evaluated in order (off the clock) up to the
         first that meets the validation target. `prepare_for_eval` runs on a snapshot's copy, and
         its time is added to the snapshot's submission time, as an eval there would have charged."""
         rows = []
-        for snapshot in self.snapshots:
-            _, params, model_state = state = snapshot["state"]
+        for index, snapshot in enumerate(self.snapshots):
+            step = snapshot["step"]
             start = self.time_fn()
             if self.has_prepare:
-                _, params, model_state = self._prepare_for_eval(state, snapshot["step"])
+                self.side.prepare_snapshot(index, step, self._seed("prepare_for_eval", step))
+                self._guard("prepare_for_eval")
             prepare = self.time_fn() - start
+            params, model_state = self.side.snapshot_state(index)
+            self.side.freeze()
             times = dict(snapshot["times"])
             times["submission"] += prepare
             times["total_duration"] += prepare
             metrics = self._metrics(params, model_state, ["validation"])
-            rows.append(self._row(snapshot["step"], times, metrics, snapshot=1))
+            rows.append(self._row(step, times, metrics, snapshot=1))
             if self._meets_validation_target(metrics):
                 break
         return rows
@@ -406,36 +398,37 @@ class TrialRunner:
             self._event("stop", reason=reason, global_step=self.step)
         return reason
 
-    def _train_state(self) -> TrainState:
+    def _train_state(self) -> dict:
         t = self.ledger.submission_time
-        return TrainState({
+        return {
             "accumulated_submission_time": t, "max_allowed_runtime_sec": self.budget_sec,
             "remaining_time": max(0.0, self.budget_sec - t),
             "last_eval_time": self.last_eval_time,
             "next_eval_time": self.last_eval_time + self.eval_period_sec,
             "validation_goal_reached": self.goals["validation"], "test_goal_reached": self.goals["test"],
-            "training_complete": False, "global_step": self.step})
+            "training_complete": False, "global_step": self.step}
 
     # -- checkpoints, events and meta (off the clock) ---------------------------------------------
     def _checkpoint(self) -> None:
         state = {"global_step": self.step, "time_accounts": self.ledger.read(),
                  "last_eval_time": self.last_eval_time, "goals": self.goals,
-                 "stream_position": self.input_queue.position,
+                 "stream_position": self.side.stream_position(),
                  "preemption_count": self.preemption_count, "calibration": self.calibration}
         state["time_accounts"].pop("total_duration")
         if not self.main_process:  # after the clock reading above, which every rank takes
             return
-        canonical = self.workload.to_canonical(self.params, self.model_state)
-        folder = checkpoint.save(self.task.folder, self.step, canonical, self.optimizer_state,
-                                 state, self.backend)
+        canonical = self.side.canonical()
+        optimizer_files = self.side.optimizer_files()
+        self.side.freeze()
+        folder = checkpoint.save(self.task.folder, self.step, canonical, optimizer_files,
+                                 state, _SavedFiles)
         self._event("checkpoint", global_step=self.step, folder=folder.name)
 
     def _restore(self, folder: Path) -> None:
-        self.params, self.model_state = self.workload.from_canonical(checkpoint.load_params(folder))
-        template = self.submission.init_optimizer_state(
-            workload=self.workload, model_params=self.params, model_state=self.model_state,
-            hyperparameters=self.hparams, rng=self._rng("optimizer"))
-        self.optimizer_state = self.backend.load_optimizer_state(template, folder)
+        kept = (checkpoint.PARAMS_FILE, checkpoint.STATE_FILE, checkpoint.MANIFEST_FILE)
+        optimizer_files = {p.name: p.read_bytes() for p in sorted(folder.iterdir())
+                           if p.is_file() and p.name not in kept}
+        self.side.restore(checkpoint.load_params(folder), optimizer_files, self._seed("optimizer"))
 
     def _event(self, event: str, **fields: Any) -> None:
         self.log.add_event(event, wall_time=time.time(), **fields)
@@ -470,6 +463,16 @@ class TrialRunner:
             if self.spec.is_better_or_equal(row[key], self.spec.validation_target):
                 return row["score"]
         return None
+
+
+class _SavedFiles:
+    """The backend `checkpoint.save` writes the optimizer state with, where that state arrives as
+    the files the submission side's backend wrote (`SubmissionSide.optimizer_files`)."""
+
+    @staticmethod
+    def save_optimizer_state(files: dict[str, bytes], folder: Path) -> None:
+        for name, data in files.items():
+            (folder / name).write_bytes(data)
 
 
 def _time_scale_note(record: dict | None) -> str:

@@ -22,6 +22,7 @@ from harness.task import TrialTask
 # second for it; never for a measured trial. `run_trial` reads it before the submission is
 # imported, so a submission cannot set it for its own trial.
 SKIP_CALIBRATION = "ALGOBENCH_SKIP_CALIBRATION"
+ISOLATIONS = ("separate-process", "in-process")
 
 
 def spec_hash(spec) -> str:
@@ -115,7 +116,8 @@ def finished_meta(folder: Path) -> dict | None:
 
 
 def run_trial(task: TrialTask, *, on_eval: Callable[[dict], None] | None = None, spec=None,
-              cores: list[int] | None = None) -> dict:
+              cores: list[int] | None = None, isolation: str = "separate-process",
+              eval_steps: tuple[int, ...] = ()) -> dict:
     """Train one trial to its end (resuming it when its folder holds a checkpoint) and return its
     meta.json. A trial that already ended is not run again: its meta.json is returned.
 
@@ -127,10 +129,18 @@ def run_trial(task: TrialTask, *, on_eval: Callable[[dict], None] | None = None,
     rank takes its own share of those cores here. A caller that already holds the task's `spec`
     and its pinned `cores` passes them (`algobench run`), so neither is made twice. meta.json
     records the task's `spec_overrides` (target setting runs with an unreachable target and its
-    own budget) and the leaderboard `protocol` the trial runs under, if any."""
+    own budget) and the leaderboard `protocol` the trial runs under, if any.
+
+    `isolation`: "separate-process" (the default) runs the submission in a process of its own,
+    sandboxed where the machine allows (harness/submission_process.py); "in-process" imports and
+    runs it in this process. A data-parallel trial (several ranks) runs in-process: its ranks'
+    collectives are not yet carried over to a submission process (docs/integrity.md). meta.json
+    records which ran (`isolation`, `sandbox`). `eval_steps`: evaluate at these steps instead of by
+    the clock (`TrialRunner`'s, for comparing runs step by step)."""
+    if isolation not in ISOLATIONS:
+        raise ValueError(f"unknown isolation {isolation!r}; choose one of {', '.join(ISOLATIONS)}")
     spec = spec if spec is not None else task.spec()
     calibrate = os.environ.get(SKIP_CALIBRATION) != "1"  # read before the submission's code runs
-    module = loader.load_submission(task.submission_dir, task.framework)
     hashes = {"submission_code_sha256": code_hash(task.submission_dir),
               "workload_spec_sha256": spec_hash(spec)}
     check_reusable(task.folder, task.hyperparameters, *hashes.values())
@@ -142,18 +152,26 @@ def run_trial(task: TrialTask, *, on_eval: Callable[[dict], None] | None = None,
     backend = backends.load_backend(task.framework)
     backend.configure_threads(len(cores))
     from harness.runner import TrialRunner  # imports the data layer; after pinning
+    from harness.submission_process import SubmissionProcess
 
-    rank, _ = backend.init_distributed()  # joins torchrun's process group, if launched by it
+    rank, world = backend.init_distributed()  # joins torchrun's process group, if launched by it
+    submission = None
     try:
         device = backend.device_info()
         meta = provenance(task.framework, len(cores), device["num_devices"], device["accelerator"])
         meta.update(base_seed=task.base_seed, **hashes)
-        return TrialRunner(task, spec, module, backend, on_eval=on_eval, meta=meta,
+        if isolation == "separate-process" and world == 1:
+            submission = SubmissionProcess(task, backend, spec, cores)
+        else:
+            submission = loader.load_submission(task.submission_dir, task.framework)
+        return TrialRunner(task, spec, submission, backend, on_eval=on_eval, meta=meta,
                            time_fn=backend.time_fn(), main_process=rank == 0,
-                           calibrate=calibrate).run()
+                           calibrate=calibrate, eval_steps=eval_steps).run()
     except OSError as err:
         if is_disk_full(err):
             raise DiskFullError(task.folder, err) from None
         raise
     finally:
+        if isinstance(submission, SubmissionProcess):
+            submission.close()
         backend.shutdown_distributed()

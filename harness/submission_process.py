@@ -1,0 +1,487 @@
+"""The submission's side of a trial, and the process it runs in (docs/integrity.md#process-split).
+
+`SubmissionSide` holds what a submission may hold: its module, its own workload object, the
+parameters, the optimizer and model state, the training stream (the training split only) and its
+snapshots; it runs the submission's functions when the runner asks. It runs either in the
+harness's process (`InProcess`: data-parallel ranks, `algobench audit`, the fake-clock tests) or in
+a process of its own (`SubmissionProcess`, the default of `harness.trial.run_trial`), started with
+`python -m harness.submission_process FD` in a new session, under bubblewrap where the machine
+allows (harness/sandbox.py). The runner (harness/runner.py) calls both the same way; the timing
+rules stay there, on the harness's clock around each call.
+
+What crosses between the processes: commands go down as pickles (harness to submission); answers
+come back as JSON and NumPy `.npz` bytes read with `allow_pickle=False`, never as pickles, so the
+submission process cannot make the harness run code. The held-out splits, the clock, the log and
+the runner never enter the submission process: it gets the training split as an `.npz` file in its
+scratch folder. While the harness evaluates, logs or checkpoints, the submission process and every
+process it started are stopped (SIGSTOP; SIGCONT before the next command); at the trial's end they
+are killed (SIGKILL).
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import traceback
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from harness import loader, sandbox
+from harness.algoperf_compat import accepts
+from harness.spec import Hyperparameters, TrainingCompleteError, TrainState
+from workloads.data import TrainStream
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TRAIN_FILE = "train_split.npz"
+ADAPTER_MODULES = ("harness.algoperf_compat", "harness.algoperf_pmap")
+
+
+class InputQueue(Iterator):
+    """The training batches a submission's `data_selection` pulls: NumPy batches from a resumable
+    stream, moved to the device when pulled (so the transfer is on the clock)."""
+
+    def __init__(self, stream: TrainStream, to_device: Callable[[dict], dict]):
+        self._stream, self._to_device = stream, to_device
+
+    @property
+    def position(self) -> int:
+        return self._stream.position
+
+    def __next__(self) -> dict:
+        return self._to_device(next(self._stream))
+
+
+class SubmissionProcessError(Exception):
+    """The submission process failed a command (its traceback) or ended (how); the trial fails
+    with `stop_reason` and this message."""
+
+    def __init__(self, message: str, stop_reason: str = "error"):
+        super().__init__(message)
+        self.stop_reason = stop_reason
+
+
+class SubmissionSide:
+    """The submission's state and the calls the runner makes on it (module docstring). Seeds, not
+    random keys, come in: the side makes its framework's keys (`backend.make_rng`)."""
+
+    def __init__(self, backend, spec, hyperparameters: dict, submission=None):
+        self.backend, self.spec, self.submission = backend, spec, submission
+        self.hparams = Hyperparameters(hyperparameters)
+        self.workload = backend.make_workload(spec)
+        self.eval_results: list[tuple[int, dict]] = []
+        self.snapshots: list[tuple] = []
+        self.params = self.model_state = self.optimizer_state = self.input_queue = None
+        self._takes_train_state: bool | None = None
+
+    def load(self, submission_dir: str | None = None, framework: str | None = None) -> dict:
+        """Import the submission (where not given already); what the runner needs to know of it."""
+        if self.submission is None:
+            self.submission = loader.load_submission(submission_dir, framework)
+        return {"has_prepare": hasattr(self.submission, "prepare_for_eval")}
+
+    def get_batch_size(self) -> dict:
+        """The batch size, and for an AlgoPerf file the rule that scaled it (`batch_size_rule`,
+        from the harness's adapters only: a submission module's own attributes never count)."""
+        size = int(self.submission.get_batch_size(workload_name=self.spec.base_name))
+        adapter = type(self.submission).__module__ in ADAPTER_MODULES
+        return {"batch_size": size, "batch_size_rule": (
+            self.submission.batch_size_meta.get("batch_size_rule") if adapter else None)}
+
+    def start_training(self, train_split: dict, batch_size: int, data_seed: int,
+                       stream_position: int, init_seed: int) -> None:
+        """The training stream (from `stream_position`) and the initial model (off the clock)."""
+        stream = TrainStream(train_split, batch_size, data_seed, start_batch=stream_position)
+        self.input_queue = InputQueue(stream, self.workload.to_device)
+        self.params, self.model_state = self.workload.init_model_fn(self.backend.make_rng(init_seed))
+
+    def init_optimizer_state(self, seed: int) -> None:
+        self.optimizer_state = self.submission.init_optimizer_state(
+            workload=self.workload, model_params=self.params, model_state=self.model_state,
+            hyperparameters=self.hparams, rng=self.backend.make_rng(seed))
+        self.backend.sync(self.optimizer_state)
+
+    def restore(self, canonical: dict, optimizer_files: dict[str, bytes], seed: int) -> None:
+        """A checkpoint's parameters and optimizer state (as the files the backend wrote)."""
+        self.params, self.model_state = self.workload.from_canonical(canonical)
+        template = self.submission.init_optimizer_state(
+            workload=self.workload, model_params=self.params, model_state=self.model_state,
+            hyperparameters=self.hparams, rng=self.backend.make_rng(seed))
+        with tempfile.TemporaryDirectory() as folder:
+            for name, data in optimizer_files.items():
+                (Path(folder) / name).write_bytes(data)
+            self.optimizer_state = self.backend.load_optimizer_state(template, Path(folder))
+
+    def step(self, global_step: int, select_seed: int, update_seed: int, train_state: dict,
+             new_eval_results: list) -> dict:
+        """One training step: `data_selection`, `update_params`, a device sync. Returns whether it
+        ran (`ok`) or the submission ended training (`training_complete`), and whether the
+        parameters are finite."""
+        self.eval_results.extend(new_eval_results)
+        if self._takes_train_state is None:  # AlgoPerf's v0.5 API has no train_state
+            self._takes_train_state = accepts(self.submission.update_params, "train_state")
+        extra = {"train_state": TrainState(train_state)} if self._takes_train_state else {}
+        try:
+            batch = self.submission.data_selection(
+                workload=self.workload, input_queue=self.input_queue,
+                optimizer_state=self.optimizer_state, current_param_container=self.params,
+                model_state=self.model_state, hyperparameters=self.hparams,
+                global_step=global_step, rng=self.backend.make_rng(select_seed))
+            self.optimizer_state, self.params, self.model_state = self.submission.update_params(
+                workload=self.workload, current_param_container=self.params,
+                current_params_types=self.workload.model_params_types,
+                model_state=self.model_state, hyperparameters=self.hparams, batch=batch,
+                loss_type=self.spec.loss_type, optimizer_state=self.optimizer_state,
+                eval_results=self.eval_results, global_step=global_step,
+                rng=self.backend.make_rng(update_seed), **extra)
+            self.backend.sync((self.optimizer_state, self.params, self.model_state))
+        except TrainingCompleteError:
+            return {"status": "training_complete", "finite": True}
+        return {"status": "ok", "finite": bool(self.backend.all_finite(self.params))}
+
+    def _prepare(self, state: tuple, global_step: int, seed: int) -> tuple:
+        optimizer_state, params, model_state = state
+        state = self.submission.prepare_for_eval(
+            workload=self.workload, current_param_container=params,
+            current_params_types=self.workload.model_params_types, model_state=model_state,
+            hyperparameters=self.hparams, loss_type=self.spec.loss_type,
+            optimizer_state=optimizer_state, eval_results=self.eval_results,
+            global_step=global_step, rng=self.backend.make_rng(seed))
+        self.backend.sync(state)
+        return state
+
+    def prepare_for_eval(self, global_step: int, seed: int) -> None:
+        state = (self.optimizer_state, self.params, self.model_state)
+        self.optimizer_state, self.params, self.model_state = self._prepare(state, global_step, seed)
+
+    def state(self) -> tuple:
+        """(params, model_state) as they are now."""
+        return self.params, self.model_state
+
+    def canonical(self) -> dict[str, np.ndarray]:
+        return {k: np.asarray(v) for k, v in self.workload.to_canonical(*self.state()).items()}
+
+    def snapshot(self, keep_optimizer_state: bool) -> None:
+        """Keep a copy of what an eval here would evaluate (deep copies: a submission may change
+        its state in place). The workload, which a state may hold, is shared, not copied: copying
+        it would also mark its class (copyreg's `__slotnames__`), which the guards forbid."""
+        optimizer_state = self.optimizer_state if keep_optimizer_state else None
+        self.snapshots.append(copy.deepcopy((optimizer_state, self.params, self.model_state),
+                                            memo={id(self.workload): self.workload}))
+
+    def prepare_snapshot(self, index: int, global_step: int, seed: int) -> None:
+        """`prepare_for_eval` on snapshot `index`'s copy."""
+        self.snapshots[index] = self._prepare(self.snapshots[index], global_step, seed)
+
+    def snapshot_state(self, index: int) -> tuple:
+        """(params, model_state) of snapshot `index`."""
+        return self.snapshots[index][1], self.snapshots[index][2]
+
+    def snapshot_canonical(self, index: int) -> dict[str, np.ndarray]:
+        params, model_state = self.snapshot_state(index)
+        return {k: np.asarray(v) for k, v in self.workload.to_canonical(params, model_state).items()}
+
+    def drop_snapshots(self) -> None:
+        self.snapshots = []
+
+    def optimizer_files(self) -> dict[str, bytes]:
+        """The optimizer state as the files the backend writes for a checkpoint."""
+        with tempfile.TemporaryDirectory() as folder:
+            self.backend.save_optimizer_state(self.optimizer_state, Path(folder))
+            return {p.name: p.read_bytes() for p in sorted(Path(folder).iterdir()) if p.is_file()}
+
+    def stream_position(self) -> int:
+        return self.input_queue.position
+
+
+class InProcess(SubmissionSide):
+    """The submission side in the harness's own process (no isolation): the runner evaluates the
+    side's own workload and parameters, as before the split."""
+
+    isolation = "in-process"
+    sandbox = "unsandboxed: the submission runs in the harness's process"
+
+    def freeze(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+# -- the harness's handle on a submission process ------------------------------------------------
+class SubmissionProcess:
+    """The runner's handle on a submission process: the same calls as `SubmissionSide`, each a
+    round trip over a socket pair. `workload` is the harness's own instance, which evaluates the
+    parameters the process hands over in canonical form (`from_canonical`, as a checkpoint
+    restore). The process is frozen by `freeze()` and thawed by the next call."""
+
+    isolation = "separate-process"
+
+    def __init__(self, task, backend, spec, cores: list[int]):
+        self.workload = backend.make_workload(spec)
+        self.scratch = sandbox.prepare_scratch(
+            Path(tempfile.gettempdir()) / f"algobench-scratch-{os.getpid()}-{id(self):x}")
+        ours, theirs = socket.socketpair()
+        argv = [sys.executable, "-m", "harness.submission_process", str(theirs.fileno())]
+        policy = sandbox.Policy(scratch=self.scratch, hidden=_hidden_folders(task),
+                                cores=tuple(cores) if cores else None)
+        argv, self.sandbox = sandbox.command(policy, argv)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+        self.process = subprocess.Popen(argv, pass_fds=[theirs.fileno()], start_new_session=True,
+                                        env=env, cwd=self.scratch,
+                                        preexec_fn=_ignore_termination_signals)
+        theirs.close()
+        self.conn = Connection(ours.detach())
+        self.frozen: list[int] = []
+        self._call("init", task=task, cores=list(cores or []))
+
+    # the calls of SubmissionSide, as round trips
+    def load(self) -> dict:
+        return self._call("load")
+
+    def get_batch_size(self) -> dict:
+        return self._call("get_batch_size")
+
+    def start_training(self, train_split: dict, batch_size: int, data_seed: int,
+                       stream_position: int, init_seed: int) -> None:
+        path = self.scratch / TRAIN_FILE  # the training split only, as a file in its scratch folder
+        np.savez(path, **train_split)
+        self._call("start_training", train_file=str(path), batch_size=batch_size,
+                   data_seed=data_seed, stream_position=stream_position, init_seed=init_seed)
+
+    def init_optimizer_state(self, seed: int) -> None:
+        self._call("init_optimizer_state", seed=seed)
+
+    def restore(self, canonical: dict, optimizer_files: dict[str, bytes], seed: int) -> None:
+        self._call("restore", canonical=canonical, optimizer_files=optimizer_files, seed=seed)
+
+    def step(self, global_step, select_seed, update_seed, train_state, new_eval_results) -> dict:
+        status = self._call("step", global_step=global_step, select_seed=select_seed,
+                            update_seed=update_seed, train_state=dict(train_state),
+                            new_eval_results=new_eval_results)
+        return {"status": str(status["status"]), "finite": bool(status["finite"])}
+
+    def prepare_for_eval(self, global_step: int, seed: int) -> None:
+        self._call("prepare_for_eval", global_step=global_step, seed=seed)
+
+    def state(self) -> tuple:
+        return self.workload.from_canonical(self._call("canonical"))
+
+    def canonical(self) -> dict[str, np.ndarray]:
+        return self._call("canonical")
+
+    def snapshot(self, keep_optimizer_state: bool) -> None:
+        self._call("snapshot", keep_optimizer_state=keep_optimizer_state)
+
+    def prepare_snapshot(self, index: int, global_step: int, seed: int) -> None:
+        self._call("prepare_snapshot", index=index, global_step=global_step, seed=seed)
+
+    def snapshot_state(self, index: int) -> tuple:
+        return self.workload.from_canonical(self._call("snapshot_canonical", index=index))
+
+    def drop_snapshots(self) -> None:
+        self._call("drop_snapshots")
+
+    def optimizer_files(self) -> dict[str, bytes]:
+        return {name: data.tobytes() for name, data in self._call("optimizer_files").items()}
+
+    def stream_position(self) -> int:
+        return int(self._call("stream_position"))
+
+    # the process
+    def freeze(self) -> None:
+        """Stop the submission process and every process it started (SIGSTOP), so nothing of
+        the submission computes while the clock is stopped. Processes are found as descendants,
+        again until no new one appears (one may fork while the others stop)."""
+        while True:
+            found = [p for p in _descendants(self.process.pid) if p not in self.frozen]
+            if not found:
+                return
+            for pid in found:
+                _signal(pid, signal.SIGSTOP)
+            self.frozen += found
+
+    def _thaw(self) -> None:
+        for pid in self.frozen:
+            _signal(pid, signal.SIGCONT)
+        self.frozen = []
+
+    def close(self) -> None:
+        """Kill the process group and every descendant (SIGKILL); remove the scratch folder."""
+        for pid in _descendants(self.process.pid) if self.process.poll() is None else []:
+            _signal(pid, signal.SIGKILL)
+        try:  # also what is left of its group after it ended (its session's processes)
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        self.process.wait()
+        self.conn.close()
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def _call(self, command: str, **args: Any) -> Any:
+        self._thaw()
+        try:
+            self.conn.send((command, args))
+            header = json.loads(self.conn.recv_bytes())
+            arrays = _read_arrays(self.conn.recv_bytes()) if header.get("arrays") else None
+        except (EOFError, OSError, ValueError):
+            raise SubmissionProcessError(self._how_it_ended(command), "submission_exited") from None
+        if header["status"] == "submission_error":
+            raise loader.SubmissionError(header["message"])
+        if header["status"] == "error":
+            raise SubmissionProcessError(
+                f"the submission's {command} failed in the submission process:\n{header['traceback']}")
+        return arrays if arrays is not None else header.get("value")
+
+    def _how_it_ended(self, command: str) -> str:
+        try:
+            code = self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            return f"the submission process stopped answering during {command}"
+        sandboxed = not self.sandbox.startswith("unsandboxed")
+        number = -code if code < 0 else code - 128 if sandboxed and code > 128 else None
+        if number in set(signal.Signals):  # bwrap reports its child's signal as 128 + number
+            name = signal.Signals(number).name
+            return (f"the submission process was killed by {name} during {command}"
+                    + (" (out of memory, or killed by itself or another process)"
+                       if name == "SIGKILL" else ""))
+        return (f"the submission process exited with code {code} during {command} (a submission "
+                "may not end its process: os._exit, sys.exit, SystemExit or KeyboardInterrupt)")
+
+
+def _hidden_folders(task) -> tuple[Path, ...]:
+    """Folders the sandbox masks: the results folder (other trials, this trial's own log) and the
+    data cache (the held-out splits), unless one holds the code the process must import."""
+    from workloads.data import cache_dir
+
+    needed = [REPO_ROOT, Path(task.submission_dir).resolve(), Path(sys.prefix).resolve()]
+    hidden = []
+    for folder in (Path(task.out).resolve(), cache_dir().resolve()):
+        if folder.is_dir() and not any(n == folder or folder in n.parents for n in needed):
+            hidden.append(folder)
+    return tuple(hidden)
+
+
+def _ignore_termination_signals() -> None:
+    """In the submission process (and bwrap) before it starts: ignore SIGTERM and SIGINT, which
+    Slurm (a preemption, a time limit) and a terminal send to every process of a job or session.
+    The harness alone ends the submission process (SIGKILL, or with itself: PR_SET_PDEATHSIG and
+    bwrap's --die-with-parent), so that it checkpoints or records a trial as it does alone."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _descendants(root: int) -> list[int]:
+    """`root` and every process below it, read from /proc (parents before children)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(parent, []).append(int(entry))
+    found, queue = [], [root]
+    while queue:
+        pid = queue.pop(0)
+        found.append(pid)
+        queue += children.get(pid, [])
+    return found
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _write_arrays(arrays: dict[str, np.ndarray]) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def _read_arrays(data: bytes) -> dict[str, np.ndarray]:
+    with np.load(io.BytesIO(data), allow_pickle=False) as saved:
+        return {k: saved[k] for k in saved.files}
+
+
+# -- the submission process -------------------------------------------------------------------
+def _serve(conn: Connection) -> None:
+    """Answer the harness's commands until it closes the connection."""
+    side = None
+    while True:
+        try:
+            command, args = conn.recv()
+        except EOFError:
+            return
+        arrays = None
+        try:
+            if command == "init":
+                from harness import backends
+
+                task = args["task"]
+                backend = backends.load_backend(task.framework)
+                if args["cores"]:
+                    backend.configure_threads(len(args["cores"]))
+                side = SubmissionSide(backend, task.spec(), task.hyperparameters)
+                value = None
+            elif command == "load":
+                value = side.load(task.submission_dir, task.framework)
+            elif command == "start_training":
+                with np.load(args.pop("train_file"), allow_pickle=False) as saved:
+                    train = {k: saved[k] for k in saved.files}
+                value = side.start_training(train, **args)
+            elif command in ("canonical", "snapshot_canonical"):
+                arrays, value = getattr(side, command)(**args), None
+            elif command == "optimizer_files":
+                arrays = {name: np.frombuffer(data, dtype=np.uint8)
+                          for name, data in side.optimizer_files().items()}
+                value = None
+            else:
+                value = getattr(side, command)(**args)
+            header = {"status": "ok", "value": value, "arrays": arrays is not None}
+        except loader.SubmissionError as err:
+            header = {"status": "submission_error", "message": str(err)}
+        except BaseException:  # SystemExit and KeyboardInterrupt too: the harness ends the trial
+            header = {"status": "error", "traceback": traceback.format_exc()}
+        conn.send_bytes(json.dumps(header, default=_plain).encode())
+        if header.get("arrays"):
+            conn.send_bytes(_write_arrays(arrays))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
+def _die_with_the_harness() -> None:
+    """SIGKILL this process when the harness's process ends, also where bwrap (whose
+    `--die-with-parent` does this) is not used: Linux's prctl(PR_SET_PDEATHSIG), which the standard
+    library does not wrap, through ctypes."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+if __name__ == "__main__":
+    _die_with_the_harness()
+    _serve(Connection(int(sys.argv[1])))
+    os._exit(0)  # the harness closed the connection: no thread of the submission keeps this alive
