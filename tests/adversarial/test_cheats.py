@@ -32,7 +32,6 @@ from workloads.registry import get_spec
 
 HERE = Path(__file__).parent
 REPO = HERE.parents[1]
-NEEDS_SPLIT = pytest.mark.xfail(reason="needs the two-process split (issue 27)", strict=True)
 STEPS = 10
 SHORT = {"max_steps": STEPS, "validation_target": 2.0, "test_target": 2.0}  # ends at STEPS
 CHEATS = ["rewinds_ledger_via_frames", "finds_validation_in_memory", "replaces_evaluate",
@@ -71,14 +70,12 @@ def test_the_static_checker_does_not_see_the_cheat(name):
     assert check_submission(HERE / name)[0] == []
 
 
-@NEEDS_SPLIT
 def test_rewinding_the_ledger_through_frames_gains_no_time(tmp_path):
     meta, _ = run(tmp_path, "rewinds_ledger_via_frames", **SHORT)
     # each step slept EXTRA_WORK_SEC = 0.02 s inside update_params: at least that is on the clock
     assert meta["final"]["accumulated_submission_time"] >= STEPS * 0.02
 
 
-@NEEDS_SPLIT
 def test_training_on_the_validation_split_found_in_memory_is_impossible(tmp_path, honest_short):
     """The cheat trains exactly as the honest submission does unless it finds the validation
     split: its curve must be the honest one (same seed, same steps, deterministic CPU)."""
@@ -89,7 +86,6 @@ def test_training_on_the_validation_split_found_in_memory_is_impossible(tmp_path
     assert row["validation/accuracy"] == honest_short["validation/accuracy"]
 
 
-@NEEDS_SPLIT
 def test_replacing_the_evaluation_function_reports_nothing_false(tmp_path, honest_short):
     """It trains as the honest submission does: the logged metrics must be the honest ones."""
     meta, folder = run(tmp_path, "replaces_evaluate", **SHORT)
@@ -105,7 +101,6 @@ def lowered(tmp_path_factory):
     return out, meta, folder
 
 
-@NEEDS_SPLIT
 def test_lowering_the_target_does_not_reach_the_runner(lowered):
     _, meta, folder = lowered
     real = get_spec("smoke")
@@ -125,7 +120,6 @@ def test_a_lowered_target_earns_no_time_to_target_in_scoring(lowered):
     assert scored == (met[0] if met else float("inf"))
 
 
-@NEEDS_SPLIT
 def test_work_done_at_import_time_is_on_the_clock(tmp_path):
     meta, _ = run(tmp_path, "trains_at_import", **{**SHORT, "max_steps": 2})
     # its import slept IMPORT_WORK_SEC = 1.5 s after pretraining; 2 steps take far less
@@ -136,15 +130,30 @@ def _cheat_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "adversarial-import-thread"]
 
 
-@NEEDS_SPLIT
 def test_a_thread_started_at_import_does_not_outlive_its_trial(tmp_path):
     try:
         run(tmp_path, "thread_at_import", **SHORT)
-        assert _cheat_threads() == []
+        # the submission process that held the thread is gone (a thread of that name in this
+        # process comes from another test's in-process import of the package, not this trial)
+        assert [pid for pid in _processes_with("harness.submission_process")
+                if _descends_from_this_process(pid)] == []
     finally:
         for thread in _cheat_threads():
             thread.stop.set()
             thread.join()
+
+
+def _processes_with(text: str) -> list[int]:
+    """Live processes whose command line contains `text`."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and text in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                if (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+                    found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
 
 
 def _processes_named(name: str) -> list[int]:
@@ -171,7 +180,6 @@ def _descends_from_this_process(pid: int) -> bool:
     return False
 
 
-@NEEDS_SPLIT
 def test_a_forked_child_does_not_outlive_its_trial(tmp_path):
     before = set(_processes_named("adv-forks-child"))
     try:
@@ -192,14 +200,19 @@ def _carry_files() -> list[Path]:
     return [Path(tempfile.gettempdir()) / name, HERE / "carries_weights_over" / f".{name}"]
 
 
-@NEEDS_SPLIT
 def test_weights_written_by_one_trial_do_not_reach_the_next(tmp_path):
     """Two runs of the same trial (same seed) into two folders: the second must not start from
-    the first's weights, so both end where the first did."""
+    the first's weights. In the sandbox the submission's own folder is read-only, so the first
+    trial fails on its write there; where it may write (its scratch folder, emptied between
+    trials), both runs end where the first did."""
     for path in _carry_files():
         path.unlink(missing_ok=True)
     try:
-        _, first = run(tmp_path / "first", "carries_weights_over", **SHORT)
+        first_meta, first = run(tmp_path / "first", "carries_weights_over", **SHORT)
+        if first_meta["status"] == "failed":
+            assert "Read-only file system" in first_meta["error"], first_meta["error"]
+            assert not _carry_files()[1].exists()
+            return
         _, second = run(tmp_path / "second", "carries_weights_over", **SHORT)
         assert last_eval(second)["validation/loss"] == pytest.approx(
             last_eval(first)["validation/loss"], rel=1e-6)
@@ -208,7 +221,6 @@ def test_weights_written_by_one_trial_do_not_reach_the_next(tmp_path):
             path.unlink(missing_ok=True)
 
 
-@NEEDS_SPLIT
 def test_a_sibling_trials_logs_cannot_be_forged(tmp_path):
     plan = study.build_plan(HERE / "forges_sibling_logs", ["smoke"], ["pytorch"],
                             out=tmp_path / "out", studies=2, trials=1,
@@ -232,17 +244,18 @@ EXITS = {  # package -> what meta.json's error must name ("": any reason)
 }
 
 
-@NEEDS_SPLIT
 @pytest.mark.parametrize("name", sorted(EXITS))
 def test_a_submission_that_exits_or_raises_fails_only_its_trial(tmp_path, name):
     """Through the CLI, in a process of its own (an os._exit or a KeyboardInterrupt would end
-    pytest's): the trial ends as failed with a clear reason, the CLI says so without a traceback."""
+    pytest's): the trial ends as failed with a clear reason, the CLI says so and does not crash
+    (the submission's own traceback is printed for its author; none of the CLI's)."""
     done = subprocess.run(
         [sys.executable, "-m", "algobench.cli", "run", str(HERE / name), "--workload", "smoke",
          "--framework", "pytorch", "--out", str(tmp_path)],
         cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
         timeout=600)
-    assert "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert "algobench/cli.py" not in done.stderr, done.stderr[-2000:]
+    assert ": failed, stopped by" in done.stdout, done.stdout[-2000:]
     assert done.returncode == 1, (done.returncode, done.stderr[-2000:])
     [meta_path] = list(tmp_path.rglob("meta.json"))
     meta = read_json(meta_path)
