@@ -14,8 +14,8 @@ from harness.backends import FRAMEWORKS
 from harness.logs import DiskFullError, is_disk_full
 from harness.search_space import SearchSpaceError
 try:
-    from workloads.registry import (DEFAULT_WORKLOADS, PENDING, REGISTRY, UnknownWorkloadError,
-                                    get_spec)
+    from workloads.registry import (BASE_WORKLOADS, DEFAULT_WORKLOADS, PENDING, REGISTRY,
+                                    UnknownWorkloadError, get_spec)
 except ValueError as err:  # a malformed workload spec: one line naming it, not a traceback
     sys.exit(f"algobench: error: {err}")
 
@@ -251,7 +251,6 @@ def cmd_tune(args: argparse.Namespace) -> int:
     return code
 
 
-BASE_WORKLOADS = tuple(name for name, spec in REGISTRY.items() if spec.base is None and name != "smoke")
 
 
 def _submission_dirs(names: list[str]) -> list[str]:

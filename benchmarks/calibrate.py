@@ -8,9 +8,11 @@ it stopped. Prints the median seconds, the spread of the calibrations over proce
 of variation, the figure issue 20 bounds at 3%, and (max - min) / median), how disturbed the host
 was (median block over the calibration), and what one calibration cost in wall time.
 
-`--write-reference` then writes workloads/calibration_reference.json (harness/calibration.py reads
-it) from the records of this host in `--out`: the median of its calibrations, and the spread table
-into docs/scoring.md (between its calibration-table markers).
+`--write-doc` writes the spread table of this host's records in `--out` into docs/scoring.md
+(between its calibration-table markers); `--write-reference` also writes
+workloads/calibration_reference.json (harness/calibration.py reads it: trials are then scaled)
+from them, the median of the calibrations. Write the reference only from a calibration whose
+spread is within the bound.
 
     .venv/bin/python benchmarks/calibrate.py --out results/calibration.json
     .venv/bin/python benchmarks/calibrate.py --out results/calibration.json --write-reference
@@ -100,8 +102,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, help="CPU cores (default: all, as a trial)")
     parser.add_argument("--out", default="results/calibration.json",
                         help="the records, appended and reused (default results/calibration.json)")
+    parser.add_argument("--write-doc", action="store_true",
+                        help="write the spread table of this host's records in --out into docs/scoring.md")
     parser.add_argument("--write-reference", action="store_true",
-                        help="write the reference file from this host's records in --out")
+                        help="also write the reference file from them (trials are then scaled)")
     parser.add_argument("--reference", default=str(calibration.REFERENCE_FILE))
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -114,15 +118,18 @@ def main() -> None:
     except json.JSONDecodeError:
         sys.exit(f"{out}: not valid JSON; move it away to start afresh")
     host = calibration.host_id()
-    if args.write_reference:
+    if args.write_reference or args.write_doc:
         chosen = mine(records, host, args.threads)
         if not chosen:
             sys.exit(f"{out}: no calibrations of this host ({host}) at --threads {args.threads}; "
-                     "run without --write-reference first")
-        write_reference(chosen, Path(args.reference))
-        text = f"On {host}, {args.threads or 'all'} threads:\n\n{table(chosen)}"
+                     "run without --write-doc first")
+        if args.write_reference:
+            write_reference(chosen, Path(args.reference))
+            print(f"wrote {args.reference} from {len(chosen)} calibrations")
+        first, last = min(r["measured_at"] for r in chosen), max(r["measured_at"] for r in chosen)
+        text = (f"On {host}, {args.threads or 'all'} threads, {first} to {last}:\n\n{table(chosen)}")
         resolution_table.write(DOC, text, *DOC_MARKERS)
-        print(f"wrote {args.reference} and the table in {DOC} from {len(chosen)} calibrations")
+        print(f"wrote the table in {DOC} from {len(chosen)} calibrations")
         print(table(chosen))
         return
     for i in range(len(mine(records, host, args.threads)), args.calibrations):

@@ -45,7 +45,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run as a script from anywhere
 
-BASE_WORKLOADS = ("cnn", "vit", "unet", "gnn", "dlrm", "lm", "translate", "conformer", "deepspeech")
+from workloads.registry import BASE_WORKLOADS  # noqa: E402
 FRAMEWORKS = ("pytorch", "jax")
 SUBMISSION = "submissions/nadamw"
 OFF_CLOCK = ("setup", "eval", "checkpoint", "logging", "other")  # harness.logs.TIME_ACCOUNTS less submission

@@ -39,7 +39,7 @@ if str(REPO) not in sys.path:  # run as a script: the repository's packages come
 
 from harness.logs import find_trial_folders, read_trial  # noqa: E402
 
-BASE_WORKLOADS = ("cnn", "vit", "unet", "gnn", "dlrm", "lm", "translate", "conformer", "deepspeech")
+from workloads.registry import BASE_WORKLOADS  # noqa: E402
 from harness.backends import FRAMEWORKS  # noqa: E402
 
 

@@ -14,6 +14,7 @@ separate/in-process (median [min, max] of the per-repeat ratios). `--out` writes
 JSON, with the host, for a table in docs/integrity.md (figures come from that file, never typed).
 
     .venv/bin/python benchmarks/process_split_overhead.py --out docs/data/process_split_overhead.json
+    .venv/bin/python benchmarks/process_split_overhead.py --write-doc docs/data/process_split_overhead.json
     .venv/bin/python benchmarks/process_split_overhead.py --workloads smoke --repeats 1 --steps 6  # a test
 """
 
@@ -31,8 +32,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run as a script from anywhere
 
-BASE_WORKLOADS = ("cnn", "vit", "unet", "gnn", "dlrm", "lm", "translate", "conformer", "deepspeech")
-FRAMEWORKS = ("pytorch", "jax")
+DOC = REPO / "docs" / "integrity.md"
+DOC_MARKERS = ("<!-- split overhead table: start -->", "<!-- split overhead table: end -->")
+
+from harness.backends import FRAMEWORKS  # noqa: E402
+from workloads.registry import BASE_WORKLOADS  # noqa: E402
 SUBMISSION = REPO / "submissions" / "nadamw"
 ISOLATIONS = ("in-process", "separate-process")
 
@@ -77,6 +81,22 @@ def child(workload: str, framework: str, args) -> list[dict]:
     return repeats
 
 
+def table(recorded: dict) -> str:
+    """The docs table of a recorded run: per workload and framework, both ms/step and the ratio."""
+    lines = [f"On {recorded['host']}, {recorded['warmup']} + {recorded['steps']} steps a trial, "
+             f"{len(recorded['results'][0]['repeats'])} repeats (alternating order):", "",
+             "| workload | framework | in-process ms/step | separate-process ms/step | separate / in-process, median [min, max] |",
+             "|---|---|---|---|---|"]
+    for result in recorded["results"]:
+        repeats = result["repeats"]
+        ratios = [r["separate-process"] / r["in-process"] for r in repeats]
+        ms = {k: 1e3 * statistics.median(r[k] for r in repeats) for k in ISOLATIONS}
+        lines.append(f"| `{result['workload']}` | {result['framework']} | {ms['in-process']:.1f} | "
+                     f"{ms['separate-process']:.1f} | {statistics.median(ratios):.3f} "
+                     f"[{min(ratios):.3f}, {max(ratios):.3f}] |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workloads", default=",".join(BASE_WORKLOADS))
@@ -86,10 +106,19 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--write-doc", type=Path, metavar="RECORDED_JSON",
+                        help="write the table of a recorded run into docs/integrity.md (runs nothing)")
     parser.add_argument("--child", nargs=2, metavar=("WORKLOAD", "FRAMEWORK"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child(*args.child, args)))
+        return
+    if args.write_doc:
+        sys.path.insert(0, str(REPO / "benchmarks"))
+        import resolution_table  # the docs' marker writer
+
+        resolution_table.write(DOC, table(json.loads(args.write_doc.read_text())), *DOC_MARKERS)
+        print(f"wrote the table in {DOC}")
         return
     results = []
     passed = [a for a in sys.argv[1:] if not a.startswith("--out") and a != str(args.out)]

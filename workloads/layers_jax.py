@@ -70,7 +70,7 @@ class LayerNorm(nn.Module):
 class Attention(nn.Module):
     """Multi-head dot-product attention of the queries `x` (batch, queries, width) over the keys
     and values of `context` (batch, keys, width), by the framework's kernel
-    (`jax.nn.dot_product_attention` here, `scaled_dot_product_attention` in layers_pytorch.py):
+    (`jax.nn.dot_product_attention` here, layers_pytorch.py's `dot_product_attention`):
     the same math in both frameworks.
 
     Parameters: Dense layers `query`, `key`, `value` and `out`, each width -> width (the Dense

@@ -64,11 +64,35 @@ class LayerNorm(nn.LayerNorm):
         super().__init__(width, eps=epsilon)
 
 
+def written_out_attention(q, k, v, mask, causal: bool, scale: float):
+    """softmax(q k^T * scale + mask) v over (batch, heads, length, head width) tensors, the logits
+    in memory; `mask` additive (or None), `causal` masks the keys after each query."""
+    logits = (q @ k.transpose(-2, -1)) * scale
+    if causal:
+        n, m = logits.shape[-2:]
+        later = torch.ones(n, m, dtype=torch.bool, device=q.device).triu(1)
+        logits = logits.masked_fill(later, torch.finfo(q.dtype).min)
+    if mask is not None:
+        logits = logits + mask
+    return torch.softmax(logits, dim=-1) @ v
+
+
+def dot_product_attention(q, k, v, mask, causal: bool, scale: float):
+    """The attention `Attention` computes: torch's fused kernel (`scaled_dot_product_attention`)
+    for causal attention without a mask (lm, translate's decoder), which skips the masked half of
+    the logits, and `written_out_attention` for the rest, where the kernel was slower on the CPU
+    (vit's and translate's encoder's short sequences). Measured side by side in one process, all
+    calls by the kernel against all written out (benchmarks/attention_kernel.py,
+    docs/data/attention_kernel.json)."""
+    if causal and mask is None:
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scale)
+    return written_out_attention(q, k, v, mask, causal, scale)
+
+
 class Attention(nn.Module):
     """Multi-head dot-product attention of the queries `x` (batch, queries, width) over the keys
-    and values of `context` (batch, keys, width), by the framework's fused kernel
-    (`scaled_dot_product_attention` here, `jax.nn.dot_product_attention` in layers_jax.py): the
-    same math in both frameworks, without the (batch, heads, queries, keys) logits in memory.
+    and values of `context` (batch, keys, width), by `dot_product_attention` below (the same math
+    as `jax.nn.dot_product_attention` in layers_jax.py).
 
     Parameters: Dense layers `query`, `key`, `value` and `out`, each width -> width (the Dense
     layers run on 2-D rows, XLA's fast matmul path). Logits are q.k * scale per head, with scale
@@ -96,8 +120,8 @@ class Attention(nn.Module):
         if mask is not None:  # additive: a fully masked row stays uniform (a boolean mask gives 0)
             mask = torch.where(mask, 0.0, torch.finfo(q.dtype).min).to(q.dtype)
             mask = mask.reshape((1,) * (4 - mask.dim()) + tuple(mask.shape))  # the kernel wants 4-D
-        y = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
-                                           attn_mask=mask, is_causal=causal, scale=self.scale)
+        y = dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
+                                  mask, causal, self.scale)
         b, length = x.shape[:2]
         return self.out(y.transpose(1, 2).reshape(b * length, -1)).reshape(b, length, -1)
 

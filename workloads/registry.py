@@ -56,6 +56,8 @@ def _load() -> tuple[dict[str, WorkloadSpec], dict[str, WorkloadSpec]]:
 # REGISTRY holds the workloads that can be run; PENDING the ones still without targets, which
 # only `algobench set-targets` may run (with targets of its own).
 REGISTRY, PENDING = _load()
+# the nine base workloads (not variants, not the `smoke` test workload), in the registry's order
+BASE_WORKLOADS = tuple(name for name, spec in REGISTRY.items() if spec.base is None and name != "smoke")
 
 
 def get_spec(name: str, *, pending_ok: bool = False) -> WorkloadSpec:
