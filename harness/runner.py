@@ -53,7 +53,8 @@ from harness.clock import Ledger
 from harness.guards import Guards, RuleViolation
 from harness.logs import TrialLog, is_disk_full
 from harness.seeds import derive_seed
-from harness.submission_process import InProcess, SubmissionProcess, SubmissionProcessError
+from harness.submission_process import SubmissionProcess, SubmissionProcessError
+from harness.submission_side import InProcess
 from harness.task import TrialTask, budget_sec
 from workloads.data import eval_batches, train_eval_subset
 from workloads.metrics import METRICS
