@@ -3,9 +3,10 @@
 Per workload and framework, in one fresh process (pinned to the same cores as a trial), repeated
 `--repeats` times with the order alternating (harness first in even repeats, bare first in odd):
 
-- harness: a real trial through the runner (`harness.runner.Trial`) with the NAdamW baseline at
-  its first search-space point, for `--warmup + --steps` steps (the spec's `max_steps`), targets
-  out of reach and no calibration. Its seconds per step are read from the runner's own records:
+- harness: a real trial through the runner (`harness.runner.TrialRunner`) with the NAdamW
+  baseline at its first search-space point, its submission in a process of its own as
+  `algobench run` runs it (`--isolation in-process`: in this process, as before the split), for
+  `--warmup + --steps` steps (the spec's `max_steps`), targets out of reach and no calibration. Its seconds per step are read from the runner's own records:
   the submission time (`score`) of the trial's eval rows, (last - first) / (steps between them),
   so the first steps (compilation, `init_optimizer_state`) stay out as they do in the bare loop.
   The eval period is sized from a first bare run so that about four evals fall in the trial.
@@ -45,8 +46,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run as a script from anywhere
 
+from harness.backends import FRAMEWORKS  # noqa: E402
 from workloads.registry import BASE_WORKLOADS  # noqa: E402
-FRAMEWORKS = ("pytorch", "jax")
+
 SUBMISSION = "submissions/nadamw"
 OFF_CLOCK = ("setup", "eval", "checkpoint", "logging", "other")  # harness.logs.TIME_ACCOUNTS less submission
 EVALS_PER_TRIAL = 4
@@ -82,9 +84,11 @@ class Setting:
         stream = TrainStream(self.splits["train"], batch_size, derive_seed(0, "data"))
         self.batches = [next(stream) for _ in range(warmup + steps)]
 
-    def harness(self, folder: Path, eval_period_sec: float) -> dict:
-        """Seconds per step and the ledger's accounts of one trial through the runner."""
+    def harness(self, folder: Path, eval_period_sec: float, isolation: str) -> dict:
+        """Seconds per step and the ledger's accounts of one trial through the runner, the
+        submission in its own process (as `run_trial` runs it) or in this one."""
         from harness.runner import TrialRunner
+        from harness.submission_process import SubmissionProcess
         from harness.task import TrialTask
 
         unreachable = -1e30 if self.spec.lower_is_better else 1e30  # finite: not a target-setting run
@@ -93,8 +97,14 @@ class Setting:
                                    max_steps=self.warmup + self.steps)
         task = TrialTask(str(Path(SUBMISSION).resolve()), self.spec.name, self.framework, "external",
                          0, 0, 0, self.point, str(folder), keep_checkpoint=False)
-        trial = TrialRunner(task, spec, self.module, self.backend, splits=self.splits, calibrate=False)
-        meta = trial.run()
+        separate = isolation == "separate-process"
+        submission = SubmissionProcess(task, self.backend, spec, self.cores) if separate else self.module
+        try:
+            trial = TrialRunner(task, spec, submission, self.backend, splits=self.splits, calibrate=False)
+            meta = trial.run()
+        finally:
+            if separate:
+                submission.close()
         if meta["status"] != "completed":
             raise RuntimeError(f"the harness trial ended {meta['status']}: {meta['error']}")
         rows = [r for r in trial.log.rows if not r["snapshot"]]
@@ -196,21 +206,23 @@ def child(workload: str, framework: str, args) -> dict:
             result = {}
             for kind in (("harness", "bare") if i % 2 == 0 else ("bare", "harness")):
                 if kind == "harness":
-                    result["harness"] = setting.harness(Path(tmp) / f"trial_{i}", eval_period)
+                    result["harness"] = setting.harness(Path(tmp) / f"trial_{i}", eval_period,
+                                                        args.isolation)
                 else:
                     result["bare_seconds_per_step"] = setting.bare()
             repeats.append({"repeat": i, "order": "harness first" if i % 2 == 0 else "bare first", **result})
             print(f"# {workload} {framework} repeat {i}: harness "
                   f"{1000 * result['harness']['seconds_per_step']:.2f} ms/step, bare "
                   f"{1000 * result['bare_seconds_per_step']:.2f} ms/step", file=sys.stderr, flush=True)
-    return {"workload": workload, "framework": framework, "cores": len(setting.cores),
+    return {"workload": workload, "framework": framework, "isolation": args.isolation,
+            "cores": len(setting.cores),
             "device": setting.backend.device_info(), "eval_period_sec": eval_period, "repeats": repeats}
 
 
 # -- in the parent: one child per workload and framework, the summary, the JSON -----------------
 def run_child(args, workload: str, framework: str) -> dict:
     command = [sys.executable, __file__, "--child", workload, framework, "--repeats", str(args.repeats),
-               "--steps", str(args.steps), "--warmup", str(args.warmup)]
+               "--steps", str(args.steps), "--warmup", str(args.warmup), "--isolation", args.isolation]
     if args.threads:
         command += ["--threads", str(args.threads)]
     done = subprocess.run(command, cwd=REPO, stdout=subprocess.PIPE, text=True)
@@ -253,6 +265,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100, help="timed steps per measurement")
     parser.add_argument("--warmup", type=int, default=5, help="steps before the timed ones")
     parser.add_argument("--threads", type=int, default=None, help="CPU cores (default: all)")
+    parser.add_argument("--isolation", choices=("separate-process", "in-process"), default="separate-process",
+                        help="where the trial's submission runs (default: its own process, as `algobench run`)")
     parser.add_argument("--label", default=None, help="what this run measures, e.g. 'before' (default: "
                                                       "the git commit)")
     parser.add_argument("--out", help="write every repeat as JSON here")

@@ -71,6 +71,7 @@ def test_a_tiny_run_on_smoke_writes_its_json(tmp_path):
     assert result["host"] and [(r["workload"], r["framework"]) for r in result["results"]] == [
         ("smoke", "pytorch"), ("smoke", "jax")]
     for r in result["results"]:
+        assert r["isolation"] == "separate-process"  # the runner as `algobench run` runs it
         (only,) = r["repeats"]
         assert only["harness"]["global_step"] == 6 and only["harness"]["steps_measured"] >= 1
         assert only["bare_seconds_per_step"] > 0 and only["harness"]["seconds_per_step"] > 0
