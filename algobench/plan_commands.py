@@ -87,7 +87,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 
 def _executor(args: argparse.Namespace, tasks):
     """The executor `--executor` names, checked against the trials (study.PlanError)."""
-    from harness import executors, study, submitit_executor
+    from harness import executors, study
 
     if args.executor == "local":
         executor = executors.LocalExecutor(1 if args.parallel is None else args.parallel, args.threads)
@@ -96,7 +96,9 @@ def _executor(args: argparse.Namespace, tasks):
     if args.executor == "slurm" and shutil.which("sbatch") is None:
         raise study.PlanError("--executor slurm needs Slurm's sbatch on the PATH; "
                               "use --executor local on this machine")
-    return submitit_executor.SubmititExecutor(
+    from harness.submitit_executor import SubmititExecutor  # imports submitit: only here
+
+    return SubmititExecutor(
         Path(args.out) / "submitit", cluster="local" if args.executor == "submitit-local"
         else "slurm", parallel=args.parallel, threads=args.threads,
         timeout_min=args.timeout_min, slurm_partition=args.slurm_partition,
