@@ -167,3 +167,19 @@ def test_a_finished_trial_is_returned_before_the_framework_starts(tmp_path, fram
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[0] == "completed []"
+
+
+def test_a_finished_plan_is_built_without_importing_its_submission(tmp_path):
+    """Building the plan imports the submission's module (a broken one fails before anything
+    runs), which starts its framework: seconds per framework. A framework whose trials all ended
+    has nothing left to run, so a re-run of a finished plan imports nothing."""
+    submission = make_submission(tmp_path, [{"mode": "ok"}, {"mode": "ok"}], frameworks=("pytorch",))
+    module = submission / "submission_pytorch.py"
+    module.write_text("raise ImportError('imported')\n" + module.read_text())
+    args = dict(out=tmp_path / "out", studies=1)
+    one, two = study.build_plan(submission, ["smoke"], ["pytorch"], trials=2, load_modules=False,
+                                **args).tasks
+    finished_trial(one.folder, one.hyperparameters, code_hash(submission), spec_hash(one.spec()))
+    assert study.build_plan(submission, ["smoke"], ["pytorch"], trials=1, **args).tasks == [one]
+    with pytest.raises(Exception, match="imported"):  # trial 1 has not run: the module is checked
+        study.build_plan(submission, ["smoke"], ["pytorch"], trials=2, **args)
