@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,7 @@ sys.path.insert(0, str(REPO))  # run as a script from anywhere
 DOC = REPO / "docs" / "integrity.md"
 DOC_MARKERS = ("<!-- split overhead table: start -->", "<!-- split overhead table: end -->")
 
+from harness import calibration  # noqa: E402
 from harness.backends import FRAMEWORKS  # noqa: E402
 from workloads.registry import BASE_WORKLOADS  # noqa: E402
 SUBMISSION = REPO / "submissions" / "nadamw"
@@ -137,7 +137,7 @@ def main() -> None:
                   f"  {statistics.median(ratios):.3f} [{min(ratios):.3f}, {max(ratios):.3f}]")
             results.append({"workload": workload, "framework": framework, "repeats": repeats})
     if args.out:
-        args.out.write_text(json.dumps({"host": platform.node(), "processor": platform.processor(),
+        args.out.write_text(json.dumps({"host": calibration.host_id(),  # name, CPU model and flags
                                         "steps": args.steps, "warmup": args.warmup,
                                         "results": results}, indent=1) + "\n")
 

@@ -89,9 +89,7 @@ def build_plan(submission_dir: str | Path, workloads: Iterable[str], frameworks:
     for framework in frameworks:
         if framework not in FRAMEWORKS:
             raise PlanError(f"unknown framework {framework!r}; choose one of {', '.join(FRAMEWORKS)}")
-        if load_modules:  # imports the module: a broken submission fails here, not in each trial
-            loader.load_submission(submission_dir, framework)
-        elif not loader.module_path(submission_dir, framework).exists():
+        if not load_modules and not loader.module_path(submission_dir, framework).exists():
             raise PlanError(f"{loader.module_path(submission_dir, framework)}: missing")
     has_space = ruleset_of(submission_dir) == "external"
     ruleset = ruleset or ("external" if has_space else "self")
@@ -130,6 +128,12 @@ def build_plan(submission_dir: str | Path, workloads: Iterable[str], frameworks:
                               base_seed, points[t], str(plan.out), devices, data_dir,
                               keep_checkpoint, dict(spec_overrides or {}), protocol)
                     for t in range(trials))
+    if load_modules:  # imports the module: a broken submission fails here, not in each trial
+        for framework in frameworks:  # not where every trial ended: that would start the
+            # framework (seconds) for a plan with nothing left to run in it
+            if any(not has_ended(trial_meta(task)) for task in plan.tasks
+                   if task.framework == framework):
+                loader.load_submission(submission_dir, framework)
     return plan
 
 

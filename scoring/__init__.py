@@ -7,16 +7,8 @@ framework, or a labelled cross-framework one) or `score_results` (one scope), th
 matplotlib and are not imported here.
 """
 
-from scoring.leaderboard import (
-    CROSS,
-    Scoreboard,
-    ScoringInputError,
-    leaderboard_markdown,
-    leaderboard_text,
-    score_frameworks,
-    score_results,
-    write_tables,
-)
+from scoring.leaderboard import score_frameworks, score_results
+from scoring.leaderboard_output import leaderboard_markdown, leaderboard_text, write_tables
 from scoring.noise import load_noise
 from scoring.profiles import (
     TAU_MAX,
@@ -27,6 +19,7 @@ from scoring.profiles import (
     performance_ratios,
     score_times,
 )
+from scoring.scoreboard import CROSS, Scoreboard, ScoringInputError
 from scoring.tables import Results, load_results
 from scoring.time_to_target import time_to_target
 

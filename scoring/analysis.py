@@ -11,7 +11,7 @@ as AlgoPerf did, and where each entry's time difference comes from.
 - `step_cost_decomposition`: per entry and workload, log(time / baseline's time) split exactly into
   log(seconds per step ratio) + log(steps to target ratio), from each cell's best trial.
 
-All take a `Scoreboard` (scoring/leaderboard.py) and return DataFrames, so the docs' tables
+All take a `Scoreboard` (scoring/scoreboard.py) and return DataFrames, so the docs' tables
 (scripts/leaderboard_tables.py) and the report format them alike. docs/leaderboard.md.
 """
 

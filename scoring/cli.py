@@ -24,9 +24,11 @@ import sys
 from pathlib import Path
 
 from scoring.bootstrap import N_BOOTSTRAP
-from scoring.leaderboard import ScoringInputError, leaderboard_text, score_frameworks, write_tables
+from scoring.leaderboard import score_frameworks
+from scoring.leaderboard_output import leaderboard_text, write_tables
 from scoring.noise import NOISE_FILE, NoiseFileError, load_noise
 from scoring.profiles import TAU_MAX
+from scoring.scoreboard import ScoringInputError
 from scoring.tables import load_results
 from scoring.times_csv import TimesTableError, score_times_csv
 

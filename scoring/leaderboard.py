@@ -16,86 +16,21 @@ framework (cross-framework only).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from scoring.bootstrap import (
-    CONFIDENCE,
-    N_BOOTSTRAP,
-    bootstrap_medians,
-    interval,
-    pairwise_comparisons,
-    timing_noise,
-)
-from scoring.completeness import RunSize, excluded_trial_problems, missing_problems, problems_table, run_size
-from scoring.noise import NOT_MEASURED, WITHIN_NOISE, NoiseRecord, noise_mark
-from scoring.profiles import (
-    TAU_MAX,
-    apply_variant_rule,
-    base_workloads,
-    benchmark_scores,
-    geometric_mean_speedups,
-    performance_ratios,
-    profile_steps,
-)
-from scoring.tables import TRIAL_KEY, Results, problem
+from scoring.bootstrap import (CONFIDENCE, N_BOOTSTRAP, bootstrap_medians, interval,
+                               pairwise_comparisons, timing_noise)
+from scoring.completeness import excluded_trial_problems, missing_problems, problems_table, run_size
+from scoring.hosts import calibration_note, host_problems, normalized_trials
+from scoring.noise import (NoiseRecord, max_or_none, measured_noise_note, noise_mark, noise_of,
+                           speedup_noise_mark)
+from scoring.profiles import (TAU_MAX, apply_variant_rule, base_workloads, benchmark_scores,
+                              geometric_mean_speedups, performance_ratios, profile_steps)
+from scoring.scoreboard import CROSS, Scoreboard, ScoringInputError
+from scoring.tables import Results, problem
 from scoring.time_to_target import best_trials, study_time_array
-
-
-class ScoringInputError(ValueError):
-    """The results cannot be scored as asked (no trials, an unknown ruleset or baseline)."""
-
-
-CROSS = "cross-framework"
-# Trials of one (framework, workload) whose host calibrations differ by more than this fraction
-# (slowest / fastest - 1) are flagged: their times are not comparable without --normalize. The
-# calibration's own spread on one host is under 3% (issue 20), so 10% is beyond its noise.
-HOST_THRESHOLD = 0.10
-
-
-@dataclass(frozen=True)
-class Scoreboard:
-    """Everything `score_results` computes for one ruleset.
-
-    Attributes:
-      ruleset: `external` or `self`.
-      scope: the framework whose entries are ranked here, or `cross-framework`.
-      run: the run's size against the rules (its `label` goes into every output).
-      settings: tau_max, variant_rule, baseline, n_bootstrap, seed, confidence, normalize.
-      leaderboard: one row per entry, best score first; `reached` counts the workloads whose
-        time to target is finite, `within_tau` those also within tau_max of the fastest.
-      workload_times: one row per (entry, workload): median time, interval, ratio, noise, and the
-        best trial (hyperparameters, steps to target, seconds per step, folder).
-      profile: the corners (tau, rho) of every entry's performance profile.
-      pairwise: every pair of entries on every workload: time ratio, interval, verdict.
-      problems: everything missing, failed, corrupt, duplicated or excluded.
-      trials: the ruleset's trials, with their `entry` and `study_best` (the trial that sets its
-        study's time).
-      curves: the ruleset's training curves, with their `entry`.
-      workloads: every workload with logs (variants included); scored_workloads: those in the score.
-      notes: one line each: the run size, the score's definition, the bootstrap, the noise, ...
-      score_replicates: the score of every entry (a column each) on every bootstrap replicate,
-        for statistics of the scores beyond their intervals (scoring/analysis.py).
-    """
-
-    ruleset: str
-    scope: str
-    run: RunSize
-    settings: dict
-    leaderboard: pd.DataFrame
-    workload_times: pd.DataFrame
-    profile: pd.DataFrame
-    pairwise: pd.DataFrame
-    problems: pd.DataFrame
-    trials: pd.DataFrame
-    curves: pd.DataFrame
-    workloads: list[str]
-    scored_workloads: list[str]
-    notes: list[str]
-    score_replicates: pd.DataFrame
 
 
 def entry_names(trials: pd.DataFrame) -> pd.Series:
@@ -152,59 +87,6 @@ def _noise_note(noise: np.ndarray, entries: list[str], workloads: list[str]) -> 
     )
 
 
-def host_problems(trials: pd.DataFrame, threshold: float = HOST_THRESHOLD, normalized: bool = False) -> list[dict]:
-    """Problem rows for the hosts of every (framework, workload).
-
-    `hosts_differ` where the calibrated trials' `calibration_sec` spread (slowest / fastest - 1)
-    exceeds `threshold`; `uncalibrated` where some trials have a calibration and others none (their
-    hosts cannot be compared). A workload whose trials all lack a calibration is not flagged here;
-    the notes say that the logs hold no calibration.
-    """
-    out = []
-    for (framework, workload), group in trials.groupby(["framework", "workload"], sort=True):
-        key = dict(ruleset=group["ruleset"].iloc[0], framework=framework, workload=workload)
-        calibrated = group[np.isfinite(group["calibration_sec"])]
-        if len(calibrated) and len(calibrated) < len(group):
-            example = group.loc[~np.isfinite(group["calibration_sec"]), "path"].iloc[0]
-            out.append(problem("uncalibrated", f"{len(group) - len(calibrated)} of {len(group)} trials "
-                               f"have no host calibration in meta.json (e.g. {example}); their hosts "
-                               "cannot be compared with the others'; re-run them", **key))
-        if len(calibrated) < 2:
-            continue
-        fastest, slowest = calibrated["calibration_sec"].min(), calibrated["calibration_sec"].max()
-        spread = slowest / fastest - 1.0
-        if spread > threshold:
-            hosts = (calibrated.groupby("host_id", sort=True)["calibration_sec"].median()
-                     .map(lambda x: f"{x:.4g} s"))
-            listed = ", ".join(f"{h or '?'}: {v}" for h, v in hosts.items())
-            fix = ("times shown in reference-host seconds (--normalize)" if normalized else
-                   "compare them with --normalize or re-run the workload on one host")
-            out.append(problem("hosts_differ", f"trials timed on hosts whose calibration differs by "
-                               f"{spread:.0%} (over {threshold:.0%}; {listed}); {fix}", **key))
-    return out
-
-
-def normalized_trials(trials: pd.DataFrame, curves: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every time in reference-host seconds: time / speed_factor (= time x reference / seconds).
-
-    Raises:
-      ScoringInputError: a trial has no speed factor (uncalibrated, or no reference measurement).
-    """
-    lacking = trials[~np.isfinite(trials["speed_factor"])]
-    if len(lacking):
-        raise ScoringInputError(
-            f"--normalize needs a calibration with a speed factor in every trial's meta.json; "
-            f"{len(lacking)} of {len(trials)} trials have none (e.g. {lacking['path'].iloc[0]}); "
-            "score without --normalize or re-run them")
-    trials = trials.copy()
-    for column in ("time_to_target", "scored_time", "final_time", "step_time"):
-        trials[column] = trials[column] / trials["speed_factor"]
-    factor = curves.merge(trials[TRIAL_KEY + ["speed_factor"]], on=TRIAL_KEY, how="left")["speed_factor"]
-    curves = curves.copy()
-    curves["time"] = curves["time"].to_numpy() / factor.to_numpy()
-    return trials, curves
-
-
 def resolve_baseline(entries_table: pd.DataFrame, baseline: str) -> str | None:
     """The entry a baseline name means: the entry itself, or a submission with one entry here."""
     entries = entries_table["entry"].tolist()
@@ -225,11 +107,6 @@ def first_eval_warnings(winners: pd.DataFrame, entries: list[str]) -> list[str]:
                 "times measure the eval period, not the algorithms; a harder target or a finer "
                 "eval schedule is needed to rank them")
     return out
-
-
-def _noise_of(noise: dict, workload: str, framework: str) -> float | None:
-    record = noise.get((workload, framework))
-    return None if record is None else record.min_detectable_speedup
 
 
 def score_frameworks(
@@ -390,7 +267,7 @@ def score_results(
     rows = []
     for i, e in enumerate(entries):
         for j, w in enumerate(workloads):
-            mds = _noise_of(noise, w, framework_of[e])
+            mds = noise_of(noise, w, framework_of[e])
             top = best.loc[(e, w)] if (e, w) in best.index else None
             rows.append({
                 "entry": e, "workload": w, "base_workload": base_of.get(w, ""),
@@ -412,7 +289,7 @@ def score_results(
     )
     pairwise = pairwise_comparisons(times, reps, entries, workloads, len(studies), confidence)
     pair_mds = [
-        max_or_none(_noise_of(noise, p.workload, framework_of[p.a]), _noise_of(noise, p.workload, framework_of[p.b]))
+        max_or_none(noise_of(noise, p.workload, framework_of[p.a]), noise_of(noise, p.workload, framework_of[p.b]))
         for p in pairwise.itertuples(index=False)
     ]
     pairwise["min_detectable_speedup"] = [math.nan if m is None else m for m in pair_mds]
@@ -475,11 +352,6 @@ def score_results(
     )
 
 
-def max_or_none(a: float | None, b: float | None) -> float | None:
-    """The larger of two minimum detectable speedups; None unless both were measured."""
-    return None if a is None or b is None else max(a, b)
-
-
 def best_trial_columns(row) -> dict:
     """The report's columns of an (entry, workload)'s best trial (least scored time)."""
     if row is None:
@@ -491,19 +363,6 @@ def best_trial_columns(row) -> dict:
             "step_time": float(row["step_time"]), "best_path": row["path"]}
 
 
-def speedup_noise_mark(speedup: float, ratios_e: np.ndarray, ratios_b: np.ndarray, workloads: list[str],
-                       framework_e: str, framework_b: str, noise: dict) -> str:
-    """Whether a geometric-mean speedup is within noise: below the geometric mean of the minimum
-    detectable speedups of the workloads both solve ("noise not measured" if one is missing)."""
-    if not math.isfinite(speedup):
-        return ""
-    both = [w for w, a, b in zip(workloads, ratios_e, ratios_b) if math.isfinite(a) and math.isfinite(b)]
-    mds = [max_or_none(_noise_of(noise, w, framework_e), _noise_of(noise, w, framework_b)) for w in both]
-    if not mds or any(m is None for m in mds):
-        return NOT_MEASURED if speedup != 1.0 else ""
-    return noise_mark(max(speedup, 1.0 / speedup), float(np.exp(np.mean(np.log(mds)))))
-
-
 def scope_note(framework: str, frameworks: list[str]) -> str:
     """What the profile compares."""
     if framework == CROSS:
@@ -512,38 +371,6 @@ def scope_note(framework: str, frameworks: list[str]) -> str:
                 "between them measures the stack as much as the algorithm")
     return (f"{framework} entries only: each framework's entries are ranked among their own "
             "(--cross-framework puts them in one profile)")
-
-
-def measured_noise_note(noise: dict, workloads: list[str], frameworks: list[str]) -> str:
-    """Which (workload, framework) have a recorded minimum detectable speedup."""
-    cells = [(w, f) for w in workloads for f in frameworks]
-    have = [c for c in cells if c in noise]
-    if not have:
-        return ("minimum detectable speedup: noise not measured for these workloads "
-                "(scoring/noise.json has no entry); speedups carry no within-noise mark")
-    listed = ", ".join(f"{w}/{f} {noise[(w, f)].min_detectable_speedup:.3g}x" for w, f in have)
-    missing = len(cells) - len(have)
-    return (f"minimum detectable speedup (scoring/noise.json, 3 studies at 95%): {listed}"
-            + (f"; noise not measured for {missing} other (workload, framework)" if missing else "")
-            + f"; '{WITHIN_NOISE}' marks a ratio below it")
-
-
-def calibration_note(trials: pd.DataFrame, normalize: bool) -> str:
-    """The host calibration of the trials, and whether times are normalized."""
-    calibrated = trials[np.isfinite(trials["calibration_sec"])]
-    if calibrated.empty:
-        return "host calibration: none recorded in these logs (uncalibrated: times are comparable only between trials on one host)"
-    hosts = sorted(set(calibrated["host_id"]))
-    disturbed = calibrated["calibration_disturbance"].dropna()
-    spread = (f"; host disturbance while calibrating (median block over the calibration, minus 1) median "
-              f"{disturbed.median():.1%}, max {disturbed.max():.1%}" if len(disturbed) else "")
-    if normalize:
-        return (f"normalized: every time is in reference-host seconds (time x reference_seconds / "
-                f"seconds of the trial's host calibration) over {len(hosts)} host(s){spread}; the "
-                "normalization's error against measured times is in docs/scoring.md where measured, "
-                "and is not known for these logs")
-    return (f"host calibration: {len(calibrated)} of {len(trials)} trials calibrated on {len(hosts)} "
-            f"host(s){spread}; times are as measured (--normalize: reference-host seconds)")
 
 
 def integrity_note(trials: pd.DataFrame) -> str:
@@ -560,128 +387,3 @@ def integrity_note(trials: pd.DataFrame) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # Formatting
-
-
-def _fmt(value: float, spec: str) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    if math.isinf(value):
-        return "inf"
-    return format(value, spec)
-
-
-def display_rows(board: Scoreboard) -> tuple[list[str], list[list[str]]]:
-    """The leaderboard as strings for people: (headers, rows)."""
-    level = f"{board.settings['confidence']:.0%} CI"
-    headers = ["rank", "entry", "framework", "score", level, "reached target",
-               f"within tau_max={board.settings['tau_max']:g}", "noise CV"]
-    baseline = board.settings["baseline"]
-    if baseline is not None:
-        headers += [f"speedup vs {baseline}", "speedup CI", "vs noise"]
-    rows = []
-    for r in board.leaderboard.itertuples(index=False):
-        row = [str(r.rank), r.entry, r.framework, _fmt(r.score, ".4f"),
-               f"[{_fmt(r.score_ci_low, '.4f')}, {_fmt(r.score_ci_high, '.4f')}]",
-               f"{r.reached}/{r.workloads}", f"{r.within_tau}/{r.workloads}", _fmt(r.noise_cv_median, ".1%")]
-        if baseline is not None:
-            speedup = _fmt(r.speedup_vs_baseline, ".3f")
-            row += [speedup + ("x" if speedup != "-" else ""),
-                    f"[{_fmt(r.speedup_ci_low, '.3f')}, {_fmt(r.speedup_ci_high, '.3f')}]",
-                    r.speedup_noise or "-"]
-        rows.append(row)
-    return headers, rows
-
-
-def scope_title(board: Scoreboard) -> str:
-    """'pytorch entries' or 'cross-framework comparison (pytorch and jax in one profile)'."""
-    if board.scope == CROSS:
-        frameworks = " and ".join(sorted(board.leaderboard["framework"].unique()))
-        return f"cross-framework comparison ({frameworks} in one profile)"
-    return f"{board.scope} entries"
-
-
-def title(board: Scoreboard) -> str:
-    """E.g. 'algobench leaderboard: external tuning, pytorch entries (development run: ...)'."""
-    ruleset = {"external": "external tuning", "self": "self-tuning"}.get(board.ruleset, board.ruleset)
-    normalized = ", normalized to reference-host seconds" if board.settings.get("normalize") else ""
-    return f"algobench leaderboard: {ruleset}, {scope_title(board)}{normalized} ({board.run.label})"
-
-
-def leaderboard_text(board: Scoreboard, max_problems: int | None = 20) -> str:
-    """The leaderboard for a terminal: title, aligned table, notes, and the problems."""
-    headers, rows = display_rows(board)
-    widths = [max(len(x) for x in column) for column in zip(headers, *rows)]
-    lines = [title(board), ""]
-    for row in [headers, *rows]:
-        lines.append("  ".join(x.ljust(w) for x, w in zip(row, widths)).rstrip())
-    lines += [""] + [f"- {note}" for note in board.notes]
-    shown = board.problems if max_problems is None else board.problems.head(max_problems)
-    for p in shown.itertuples(index=False):
-        lines.append(f"  {p.kind}: {problem_text(p)}")
-    if len(shown) < len(board.problems):
-        lines.append(f"  ... {len(board.problems) - len(shown)} more in problems.csv")
-    return "\n".join(lines) + "\n"
-
-
-def problem_where(p) -> str:
-    """Where a problem is: its path, else its submission/ruleset/framework/workload/study/trial."""
-    if p.path:
-        return p.path
-    parts = [p.submission, p.ruleset, p.framework, p.workload]
-    parts += [f"study_{p.study}" if p.study else "", f"trial_{p.trial}" if p.trial else ""]
-    return "/".join(x for x in parts if x)
-
-
-def problem_text(p) -> str:
-    """'where: message', or the message alone when it already starts with the path."""
-    where = problem_where(p)
-    return p.message if p.message.startswith(where) else f"{where}: {p.message}"
-
-
-def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
-    """A GitHub-flavoured Markdown table ('|' in cells escaped)."""
-    def line(cells):
-        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
-    return "\n".join([line(headers), line(["---"] * len(headers)), *map(line, rows)]) + "\n"
-
-
-def leaderboard_markdown(board: Scoreboard) -> str:
-    """The leaderboard as Markdown: title, table, notes, problems."""
-    headers, rows = display_rows(board)
-    parts = [f"# {title(board)}\n", markdown_table(headers, rows)]
-    parts.append("".join(f"- {note}\n" for note in board.notes))
-    if len(board.problems):
-        parts.append("## Problems\n\n" + "".join(
-            f"- {p.kind}: {problem_text(p)}\n" for p in board.problems.itertuples(index=False)))
-    return "\n".join(parts)
-
-
-TABLE_FILES = {
-    "leaderboard.csv": "leaderboard",
-    "workload_times.csv": "workload_times",
-    "profile.csv": "profile",
-    "pairwise.csv": "pairwise",
-    "problems.csv": "problems",
-    "trials.csv": "trials",
-}
-
-
-def write_tables(board: Scoreboard, out: Path | str) -> list[Path]:
-    """Write the CSV tables and leaderboard.md under `out`; every CSV has a `run` column.
-
-    Returns the paths written. The files depend only on the logs and the settings, so scoring
-    the same logs twice writes byte-identical files.
-    """
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, attribute in TABLE_FILES.items():
-        table = getattr(board, attribute).copy()
-        table["run"] = board.run.label
-        path = out / name
-        table.to_csv(path, index=False, lineterminator="\n")
-        written.append(path)
-    path = out / "leaderboard.md"
-    path.write_text(leaderboard_markdown(board), encoding="utf-8")
-    written.append(path)
-    return written

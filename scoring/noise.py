@@ -9,7 +9,8 @@ at one point with different seeds, and read here only:
 `min_detectable_speedup` is a time ratio (1.04 = a 4% speedup): the smallest ratio of two
 entries' times on that workload and framework that three studies resolve at 95%. A ratio below
 it is "within noise". A missing file, workload or framework means "noise not measured": nothing
-is guessed in its place.
+is guessed in its place. `noise_mark` and `speedup_noise_mark` mark a leaderboard's ratios and
+speedups against it; `measured_noise_note` is the leaderboard's note on what was measured.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 NOISE_FILE = Path(__file__).resolve().parent / "noise.json"
 NOT_MEASURED = "noise not measured"
@@ -93,3 +96,41 @@ def noise_mark(ratio: float, min_detectable: float | None) -> str:
     if min_detectable is None or not math.isfinite(min_detectable):
         return NOT_MEASURED
     return WITHIN_NOISE if max(ratio, 1.0 / ratio) < min_detectable else BEYOND_NOISE
+
+
+def noise_of(noise: dict, workload: str, framework: str) -> float | None:
+    """The recorded minimum detectable speedup of (workload, framework), or None."""
+    record = noise.get((workload, framework))
+    return None if record is None else record.min_detectable_speedup
+
+
+def max_or_none(a: float | None, b: float | None) -> float | None:
+    """The larger of two minimum detectable speedups; None unless both were measured."""
+    return None if a is None or b is None else max(a, b)
+
+
+def speedup_noise_mark(speedup: float, ratios_e: np.ndarray, ratios_b: np.ndarray, workloads: list[str],
+                       framework_e: str, framework_b: str, noise: dict) -> str:
+    """Whether a geometric-mean speedup is within noise: below the geometric mean of the minimum
+    detectable speedups of the workloads both solve ("noise not measured" if one is missing)."""
+    if not math.isfinite(speedup):
+        return ""
+    both = [w for w, a, b in zip(workloads, ratios_e, ratios_b) if math.isfinite(a) and math.isfinite(b)]
+    mds = [max_or_none(noise_of(noise, w, framework_e), noise_of(noise, w, framework_b)) for w in both]
+    if not mds or any(m is None for m in mds):
+        return NOT_MEASURED if speedup != 1.0 else ""
+    return noise_mark(max(speedup, 1.0 / speedup), float(np.exp(np.mean(np.log(mds)))))
+
+
+def measured_noise_note(noise: dict, workloads: list[str], frameworks: list[str]) -> str:
+    """Which (workload, framework) have a recorded minimum detectable speedup."""
+    cells = [(w, f) for w in workloads for f in frameworks]
+    have = [c for c in cells if c in noise]
+    if not have:
+        return ("minimum detectable speedup: noise not measured for these workloads "
+                "(scoring/noise.json has no entry); speedups carry no within-noise mark")
+    listed = ", ".join(f"{w}/{f} {noise[(w, f)].min_detectable_speedup:.3g}x" for w, f in have)
+    missing = len(cells) - len(have)
+    return (f"minimum detectable speedup (scoring/noise.json, 3 studies at 95%): {listed}"
+            + (f"; noise not measured for {missing} other (workload, framework)" if missing else "")
+            + f"; '{WITHIN_NOISE}' marks a ratio below it")

@@ -21,7 +21,7 @@ from matplotlib import ticker
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from scoring.leaderboard import Scoreboard
+from scoring.scoreboard import Scoreboard
 
 STYLE = {"svg.hashsalt": "algobench", "svg.fonttype": "path", "font.size": 9}
 METADATA = {"svg": {"Date": None, "Creator": None}, "png": {"Software": None}}

@@ -20,9 +20,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from scoring.leaderboard import CROSS, Scoreboard, display_rows, problem_where, scope_title, title, write_tables
+from scoring.leaderboard_output import display_rows, problem_where, scope_title, title, write_tables
 from scoring.noise import WITHIN_NOISE
 from scoring.plots import write_plots
+from scoring.scoreboard import CROSS, Scoreboard
 from scoring.tables import INVOCATION_COLUMNS, Results
 
 CSS = """

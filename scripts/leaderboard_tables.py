@@ -33,7 +33,7 @@ NOT_PRODUCED = ("reference_results/ has not been produced yet: the reference run
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
-    from scoring.leaderboard import markdown_table
+    from scoring.leaderboard_output import markdown_table
 
     return markdown_table(headers, rows)
 
@@ -114,7 +114,7 @@ def render(results_dir: Path = RESULTS) -> str:
     if not (results_dir / "leaderboard.json").exists():
         return NOT_PRODUCED
     from algobench import leaderboard
-    from scoring.leaderboard import leaderboard_markdown
+    from scoring.leaderboard_output import leaderboard_markdown
     from scoring.tables import load_results
 
     results = load_results([results_dir])

@@ -17,6 +17,7 @@ from algobench.cli import main
 from harness import calibration
 from harness.trial import SKIP_CALIBRATION
 from harness.logs import LEADING_COLUMNS, read_events, read_trial
+from tests.harness.tuning_submissions import make_submission
 
 REPO = Path(__file__).resolve().parents[2]
 ALGOBENCH = [sys.executable, "-m", "algobench.cli"]
@@ -176,12 +177,15 @@ def test_run_reaches_the_smoke_target_and_writes_its_logs(tmp_path, framework, m
 
 
 def test_a_killed_run_resumes_from_its_checkpoint(tmp_path):
-    hparams = tmp_path / "slow.json"  # a small learning rate: a few seconds to the target
-    hparams.write_text(json.dumps({"learning_rate": 0.0003, "one_minus_beta1": 0.1, "beta2": 0.999,
-                                   "weight_decay": 0.0, "warmup_factor": 0.0}))
-    args = ["run", "submissions/nadamw", "--workload", "smoke", "--framework", "pytorch",
-            "--out", str(tmp_path / "out"), "--hparams", str(hparams)]
-    folder = tmp_path / "out" / "nadamw" / "external" / "pytorch" / "smoke" / "study_0" / "trial_0"
+    # NAdamW that sleeps 0.05 s a step until the file `fast` exists: at most 10 steps an eval
+    # period, so two checkpoints come long before the target on any machine; made after the kill,
+    # so that the resumed run reaches the target in a few seconds instead of using its budget
+    fast = tmp_path / "fast"
+    submission = make_submission(tmp_path, [{"mode": "slow", "sleep": 0.05, "fast_after": str(fast)}],
+                                 frameworks=("pytorch",))
+    args = ["run", str(submission), "--workload", "smoke", "--framework", "pytorch",
+            "--out", str(tmp_path / "out")]
+    folder = tmp_path / "out" / "modal" / "external" / "pytorch" / "smoke" / "study_0" / "trial_0"
     process = subprocess.Popen([*ALGOBENCH, *args], cwd=REPO, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
@@ -195,10 +199,12 @@ def test_a_killed_run_resumes_from_its_checkpoint(tmp_path):
     killed_rows = read_trial(folder)["evals"]
     assert read_trial(folder)["meta"]["status"] == "running"
 
+    fast.touch()
     result = algobench(*args)
     assert result.returncode == 0, result.stderr
     trial = read_trial(folder)
     assert trial["meta"]["status"] == "completed"
+    assert trial["meta"]["stop_reason"] == "targets_reached"  # not its budget: the fast finish
     # the suite's trials run without calibration (tests/conftest.py), and their meta.json says so
     assert trial["meta"]["calibration"] is None
     assert trial["meta"]["time_scale_note"] == "unscaled: no calibration (skipped)"

@@ -15,8 +15,9 @@ import pytest
 
 from harness import study
 from algobench.cli import main
-from harness.executors import SubmititExecutor, trial_environment
+from harness.executors import trial_environment
 from harness.logs import read_events, read_trial
+from harness.submitit_executor import SubmititExecutor
 from harness.task import TrialTask
 from tests.harness.tuning_submissions import REPO, make_submission
 

@@ -18,8 +18,9 @@ import pytest
 
 from harness import study
 from algobench.cli import main
-from harness.executors import PlanInterrupted, SubmititExecutor
+from harness.executors import PlanInterrupted
 from harness.logs import read_events, read_trial
+from harness.submitit_executor import SubmititExecutor
 from tests.harness.tuning_submissions import REPO, make_submission
 
 pytest.importorskip("submitit")

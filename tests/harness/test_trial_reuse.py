@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from harness import study
 from algobench.cli import main
-from harness.task import TrialTask, trial_spec
+from harness.task import TrialTask, make_task, trial_spec
 from harness.trial import TrialMismatchError, check_reusable, code_hash, spec_hash
 from tests.harness.tuning_submissions import make_submission
 
@@ -143,3 +145,41 @@ def test_set_targets_refuses_runs_made_with_another_budget(tmp_path):
                              spec_overrides={"max_runtime_sec": 9.0})
     with pytest.raises(TrialMismatchError, match="another version of the workload's spec"):
         study.write_plan(other)
+
+
+@pytest.mark.parametrize("framework", ["pytorch", "jax"])
+def test_a_finished_trial_is_returned_before_the_framework_starts(tmp_path, framework):
+    """A re-run of a finished plan skips each finished trial fast: `run_trial` returns its
+    meta.json before it loads the backend, so the framework (seconds to import) never starts."""
+    nadamw = REPO / "submissions" / "nadamw"
+    task = make_task(nadamw, "smoke", framework, tmp_path / "out")
+    finished_trial(task.folder, task.hyperparameters, code_hash(nadamw), spec_hash(task.spec()))
+    probe = ("import sys\n"
+             "from harness import backends\n"
+             "from harness.task import TrialTask\n"
+             "from harness.trial import run_trial\n"
+             "def no_backend(framework):\n"
+             "    raise AssertionError(f'the {framework} backend was loaded for a finished trial')\n"
+             "backends.load_backend = no_backend\n"
+             "meta = run_trial(TrialTask.from_json(sys.argv[1]))\n"
+             "print(meta['status'], sorted(m for m in ('torch', 'jax') if m in sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", probe, task.to_json()], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[0] == "completed []"
+
+
+def test_a_finished_plan_is_built_without_importing_its_submission(tmp_path):
+    """Building the plan imports the submission's module (a broken one fails before anything
+    runs), which starts its framework: seconds per framework. A framework whose trials all ended
+    has nothing left to run, so a re-run of a finished plan imports nothing."""
+    submission = make_submission(tmp_path, [{"mode": "ok"}, {"mode": "ok"}], frameworks=("pytorch",))
+    module = submission / "submission_pytorch.py"
+    module.write_text("raise ImportError('imported')\n" + module.read_text())
+    args = dict(out=tmp_path / "out", studies=1)
+    one, two = study.build_plan(submission, ["smoke"], ["pytorch"], trials=2, load_modules=False,
+                                **args).tasks
+    finished_trial(one.folder, one.hyperparameters, code_hash(submission), spec_hash(one.spec()))
+    assert study.build_plan(submission, ["smoke"], ["pytorch"], trials=1, **args).tasks == [one]
+    with pytest.raises(Exception, match="imported"):  # trial 1 has not run: the module is checked
+        study.build_plan(submission, ["smoke"], ["pytorch"], trials=2, **args)

@@ -9,7 +9,8 @@ both reached the target.
 import pytest
 
 from cli_runner import run
-from scoring.leaderboard import CROSS, ScoringInputError, score_frameworks, score_results
+from scoring.leaderboard import score_frameworks, score_results
+from scoring.scoreboard import CROSS, ScoringInputError
 from scoring.tables import load_results
 
 

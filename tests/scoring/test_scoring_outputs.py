@@ -6,7 +6,8 @@ from html.parser import HTMLParser
 
 import pytest
 
-from scoring.leaderboard import score_results, write_tables
+from scoring.leaderboard import score_results
+from scoring.leaderboard_output import write_tables
 from scoring.plots import write_plots
 from scoring.report import write_report
 from scoring.tables import load_results

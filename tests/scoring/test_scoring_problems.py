@@ -7,7 +7,8 @@ import shutil
 import pytest
 
 from scoring.completeness import RunSize
-from scoring.leaderboard import leaderboard_markdown, leaderboard_text, score_results
+from scoring.leaderboard import score_results
+from scoring.leaderboard_output import leaderboard_markdown, leaderboard_text
 from scoring.tables import load_results
 
 
