@@ -20,7 +20,10 @@ Per workload and framework, in one fresh process (pinned to the same cores as a 
 
 The bare loop is a lower bound: it does no batch assembly, no transfer and no per-step sync. So
 the harness/bare ratio holds everything the harness adds on the clock, the rules' own costs
-(`data_selection` pulls and moves the batch on the clock) included.
+(`data_selection` pulls and moves the batch on the clock) included. `--compare-sync` also runs
+the harness trial with a device sync after every step (`TrialRunner(sync_every_step=True)`, the
+runner before issue 28) in each repeat, the three measurements in turn, and prints its ratio next
+to today's (benchmarks/gpu_overhead.sh, on a GPU, where the difference shows).
 
 Prints per workload and framework: harness and bare ms/step, median [min, max] over the repeats,
 the ratio (median of the per-repeat ratios, [min, max]) and each non-submission account's share
@@ -84,9 +87,11 @@ class Setting:
         stream = TrainStream(self.splits["train"], batch_size, derive_seed(0, "data"))
         self.batches = [next(stream) for _ in range(warmup + steps)]
 
-    def harness(self, folder: Path, eval_period_sec: float, isolation: str) -> dict:
+    def harness(self, folder: Path, eval_period_sec: float, isolation: str,
+                sync_every_step: bool = False) -> dict:
         """Seconds per step and the ledger's accounts of one trial through the runner, the
-        submission in its own process (as `run_trial` runs it) or in this one."""
+        submission in its own process (as `run_trial` runs it) or in this one (with a device sync
+        after every step, as before issue 28, where `sync_every_step`)."""
         from harness.runner import TrialRunner
         from harness.submission_process import SubmissionProcess
         from harness.task import TrialTask
@@ -100,7 +105,8 @@ class Setting:
         separate = isolation == "separate-process"
         submission = SubmissionProcess(task, self.backend, spec, self.cores) if separate else self.module
         try:
-            trial = TrialRunner(task, spec, submission, self.backend, splits=self.splits, calibrate=False)
+            trial = TrialRunner(task, spec, submission, self.backend, splits=self.splits, calibrate=False,
+                                sync_every_step=sync_every_step)
             meta = trial.run()
         finally:
             if separate:
@@ -196,24 +202,31 @@ def bare_jax(setting: Setting, batches: list[dict], warmup: int) -> float:
 
 
 def child(workload: str, framework: str, args) -> dict:
-    """Every repeat of one workload and framework, harness and bare alternating."""
+    """Every repeat of one workload and framework, harness and bare alternating (and the harness
+    with a sync every step, where `--compare-sync`: the three in turn, each first in one repeat)."""
     setting = Setting(workload, framework, args.threads, args.steps, args.warmup)
     sizing = setting.bare(min(args.steps, 20))  # sizes the eval period; not recorded
     eval_period = sizing * max(1, args.steps // EVALS_PER_TRIAL)
     repeats = []
     with tempfile.TemporaryDirectory() as tmp:
+        kinds = ("harness", "bare", "harness_sync_every_step")[:3 if args.compare_sync else 2]
         for i in range(args.repeats):
             result = {}
-            for kind in (("harness", "bare") if i % 2 == 0 else ("bare", "harness")):
-                if kind == "harness":
-                    result["harness"] = setting.harness(Path(tmp) / f"trial_{i}", eval_period,
-                                                        args.isolation)
-                else:
+            order = kinds[i % len(kinds):] + kinds[:i % len(kinds)]
+            for kind in order:
+                if kind == "bare":
                     result["bare_seconds_per_step"] = setting.bare()
-            repeats.append({"repeat": i, "order": "harness first" if i % 2 == 0 else "bare first", **result})
+                else:
+                    result[kind] = setting.harness(Path(tmp) / f"trial_{i}_{kind}", eval_period,
+                                                   args.isolation,
+                                                   sync_every_step=kind == "harness_sync_every_step")
+            repeats.append({"repeat": i, "order": f"{order[0].replace('_', ' ')} first", **result})
+            every_step = result.get("harness_sync_every_step")
             print(f"# {workload} {framework} repeat {i}: harness "
                   f"{1000 * result['harness']['seconds_per_step']:.2f} ms/step, bare "
-                  f"{1000 * result['bare_seconds_per_step']:.2f} ms/step", file=sys.stderr, flush=True)
+                  f"{1000 * result['bare_seconds_per_step']:.2f} ms/step"
+                  + (f", harness with a sync every step {1000 * every_step['seconds_per_step']:.2f} ms/step"
+                     if every_step else ""), file=sys.stderr, flush=True)
     return {"workload": workload, "framework": framework, "isolation": args.isolation,
             "cores": len(setting.cores),
             "device": setting.backend.device_info(), "eval_period_sec": eval_period, "repeats": repeats}
@@ -223,6 +236,8 @@ def child(workload: str, framework: str, args) -> dict:
 def run_child(args, workload: str, framework: str) -> dict:
     command = [sys.executable, __file__, "--child", workload, framework, "--repeats", str(args.repeats),
                "--steps", str(args.steps), "--warmup", str(args.warmup), "--isolation", args.isolation]
+    if args.compare_sync:
+        command.append("--compare-sync")
     if args.threads:
         command += ["--threads", str(args.threads)]
     done = subprocess.run(command, cwd=REPO, stdout=subprocess.PIPE, text=True)
@@ -243,18 +258,26 @@ def summary(result: dict) -> dict:
     bare = [r["bare_seconds_per_step"] for r in repeats]
     shares = {a: statistics.median(r["harness"]["accounts"][a] / r["harness"]["total_duration"]
                                    for r in repeats) for a in OFF_CLOCK}
+    every_step = [r["harness_sync_every_step"]["seconds_per_step"] for r in repeats
+                  if "harness_sync_every_step" in r]
     return {"harness": harness, "bare": bare, "ratio": [h / b for h, b in zip(harness, bare)],
-            "shares": shares}
+            "shares": shares, "ratio_sync_every_step": [h / b for h, b in zip(every_step, bare)]}
 
 
 def print_table(results: list[dict]) -> None:
-    print(f"\n| workload | framework | harness ms/step | bare ms/step | harness/bare | "
-          f"{' | '.join(OFF_CLOCK)} |\n|---|---|---|---|---|{'---|' * len(OFF_CLOCK)}")
+    """The summary as a Markdown table; with `--compare-sync`, the harness/bare ratio with a sync
+    every step (the runner before issue 28) next to today's."""
+    compared = all(summary(r)["ratio_sync_every_step"] for r in results)
+    every_step = " | harness/bare, sync every step" if compared else ""
+    print(f"\n| workload | framework | harness ms/step | bare ms/step | harness/bare{every_step} | "
+          f"{' | '.join(OFF_CLOCK)} |\n|---|---|---|---|---|{'---|' * (len(OFF_CLOCK) + compared)}")
     for result in results:
         s = summary(result)
         shares = " | ".join(f"{100 * s['shares'][a]:.1f}%" for a in OFF_CLOCK)
+        ratios = spread(s["ratio"], digits=3) + (
+            f" | {spread(s['ratio_sync_every_step'], digits=3)}" if compared else "")
         print(f"| {result['workload']} | {result['framework']} | {spread(s['harness'], 1000)} | "
-              f"{spread(s['bare'], 1000)} | {spread(s['ratio'], digits=3)} | {shares} |")
+              f"{spread(s['bare'], 1000)} | {ratios} | {shares} |")
 
 
 def main() -> None:
@@ -270,6 +293,9 @@ def main() -> None:
     parser.add_argument("--label", default=None, help="what this run measures, e.g. 'before' (default: "
                                                       "the git commit)")
     parser.add_argument("--out", help="write every repeat as JSON here")
+    parser.add_argument("--compare-sync", action="store_true",
+                        help="also measure the harness with a device sync after every step (the runner "
+                             "before issue 28), side by side")
     parser.add_argument("--child", nargs=2, metavar=("WORKLOAD", "FRAMEWORK"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.steps < EVALS_PER_TRIAL or args.repeats < 1:
@@ -289,7 +315,7 @@ def main() -> None:
                   "git_commit": provenance.git_commit(), "label": args.label or provenance.git_commit(),
                   "started_at": started, "command": " ".join(sys.argv), "submission": SUBMISSION,
                   "steps": args.steps, "warmup": args.warmup, "repeats": args.repeats,
-                  "threads": args.threads, "results": results}
+                  "threads": args.threads, "compare_sync": args.compare_sync, "results": results}
         Path(args.out).write_text(json.dumps(record, indent=1) + "\n")
         print(f"\nwrote {args.out}")
 

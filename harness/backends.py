@@ -32,6 +32,10 @@ class Backend(Protocol):
         """Wait until the device has computed everything queued for `tree`, so that the clock
         charges queued work to whoever queued it."""
 
+    def finite_flag(self, params: Any) -> Any:
+        """Whether every parameter is finite, as a flag left on the device (`bool()` reads it):
+        queued behind the step that made `params`, so reading it later waits for that step only."""
+
     def all_finite(self, params: Any) -> bool:
         """Whether every parameter is finite (a NaN or inf ends the trial as diverged)."""
 

@@ -43,16 +43,22 @@ def sync(tree: Any = None) -> None:
         torch.cuda.synchronize()
 
 
-def all_finite(params: torch.nn.Module) -> bool:
-    """Whether every parameter is finite, as one device reduction and one flag read back: the
-    largest absolute value over all parameters (`get_total_norm` with the infinity norm: one
-    `_foreach_norm` call, a fused kernel on a GPU, a C++ loop on the CPU) is finite exactly when
-    every element is (NaN propagates through max, and max never overflows). A check per parameter
-    from Python, as before, cost two ops (and a full-size temporary) per parameter every step."""
+def finite_flag(params: torch.nn.Module) -> torch.Tensor:
+    """Whether every parameter is finite, as one device reduction whose flag stays on the device
+    (queued behind the step that made `params`; `bool()` reads it back): the largest absolute
+    value over all parameters (`get_total_norm` with the infinity norm: one `_foreach_norm` call,
+    a fused kernel on a GPU, a C++ loop on the CPU) is finite exactly when every element is (NaN
+    propagates through max, and max never overflows). A check per parameter from Python, as
+    before, cost two ops (and a full-size temporary) per parameter every step."""
     with torch.no_grad():
         largest = torch.nn.utils.get_total_norm(list(unwrap(params).parameters()), norm_type=math.inf,
                                                  foreach=True)
-        return bool(torch.isfinite(largest))
+        return torch.isfinite(largest)
+
+
+def all_finite(params: torch.nn.Module) -> bool:
+    """`finite_flag`, read back to the host."""
+    return bool(finite_flag(params))
 
 
 def rng_state() -> dict:

@@ -2,12 +2,21 @@
 
 The rules, all in `_train` below:
 - On the clock (the `submission` account): `init_optimizer_state`, `data_selection` (which pulls
-  the batch, so batch fetching is timed), `update_params` and `prepare_for_eval`, each followed by
-  a device sync inside the account, so queued work is charged to the submission.
+  the batch, so batch fetching is timed), `update_params` and `prepare_for_eval`. Queued device
+  work is charged to the submission by a full device sync inside the account (`side.sync()`)
+  before every eval, snapshot, checkpoint and the trial's end, and after `init_optimizer_state`
+  and `prepare_for_eval`; not after every step, which would leave the device idle while the host
+  queues the next one (docs/performance.md#where-the-runner-waits-for-the-device).
 - Off the clock, each in its own account: setup (data, model init), evals, logging, checkpoints,
   and the runner's own checks (`other`). The accounts add up to the wall time (`clock.Ledger`).
-- After every step: parameters must be finite (else the trial ends as diverged), and the budget is
-  checked (submission time >= budget ends the trial; so does the spec's `max_steps`, where set).
+- After every step: the parameters of the step before must be finite (a flag computed on the
+  device behind that step, read after this one is queued), and at every sync the current ones;
+  else the trial ends as diverged, so at most one step after the step that made them non-finite,
+  charged to it. The budget is checked (submission time >= budget ends the trial; so does the
+  spec's `max_steps`, where set). Between syncs the budget, eval and snapshot checks read the clock
+  without a sync, which can only be early (by the queued step), never late; a reading within the
+  last measured step time (synced) of the budget or the next eval or snapshot syncs first, and
+  the decision is taken on the synced reading.
 - An eval runs when `eval_period_sec` of submission time has passed since the last one, and once
   at the end unless the last step was just evaluated. It measures the validation split; the test
   split and the train subset only from the first eval that meets the validation target on, and at
@@ -48,16 +57,14 @@ from typing import Any, Callable
 
 import numpy as np
 
-from harness import calibration, checkpoint, clock, host_load, loader
+from harness import calibration, checkpoint, clock, host_load, trial_records, trial_setup
 from harness.clock import Ledger
-from harness.guards import Guards, RuleViolation
+from harness.guards import RuleViolation
 from harness.logs import TrialLog, is_disk_full
 from harness.seeds import derive_seed
 from harness.submission_process import SubmissionProcess, SubmissionProcessError
 from harness.submission_side import InProcess
 from harness.task import TrialTask, budget_sec
-from workloads.data import eval_batches, train_eval_subset
-from workloads.metrics import METRICS
 from workloads.spec import WorkloadSpec
 
 
@@ -74,23 +81,6 @@ def evaluate(workload, params, model_state, eval_sets: dict[str, list[dict]], me
     return results
 
 
-class _MemoryLog(TrialLog):
-    """The log of a data-parallel process other than rank 0: it keeps rows and events in memory,
-    as every rank needs them to take the same decisions, and writes no file."""
-
-    def write_hparams(self, hparams: dict[str, Any]) -> None:
-        pass
-
-    def write_meta(self, meta: dict[str, Any]) -> None:
-        pass
-
-    def add_eval_row(self, row: dict[str, Any]) -> None:
-        self.rows.append(dict(row))
-
-    def add_event(self, event: str, **fields: Any) -> None:
-        self.events.append({"event": event, **fields})
-
-
 class TrialRunner:
     """The state of one trial as it runs; `run()` trains it to its end (or resumes it from its
     checkpoint). `task` names the trial (harness/task.py), `spec` is the workload spec it runs
@@ -101,17 +91,19 @@ class TrialRunner:
     `guards` (the run-time rule guards, harness/guards.py, for a submission in this process) are
     off only to measure them; `calibrate` (the host calibration, harness/calibration.py) is off in
     unit tests only; `eval_steps` (an `algobench audit` re-run) evaluates at those steps instead
-    of by the clock."""
+    of by the clock. `sync_every_step` (tests and benchmarks only) syncs the device after every
+    step, as the runner did before issue 28, instead of at the rules' decision points."""
 
     def __init__(self, task: TrialTask, spec: WorkloadSpec, submission, backend, *,
                  splits: dict | None = None, time_fn: Callable[[], float] = clock.perf_counter,
                  on_eval: Callable[[dict], None] | None = None, meta: dict | None = None,
                  main_process: bool = True, guards: bool = True, calibrate: bool = True,
                  calibration_reference: str | Path = calibration.REFERENCE_FILE,
-                 eval_steps: tuple[int, ...] = ()):
+                 eval_steps: tuple[int, ...] = (), sync_every_step: bool = False):
         self.task, self.backend = task, backend
         self.eval_steps = tuple(eval_steps)  # `algobench audit` re-runs: evals at these steps, not by clock
         self.main_process = main_process
+        self.sync_every_step = sync_every_step
         self.use_guards, self.calibrate = guards, calibrate
         self.calibration_reference = str(calibration_reference)
         self.spec = spec
@@ -123,7 +115,7 @@ class TrialRunner:
         saved = checkpoint.load_trial_state(resume_from) if resume_from else {}
         self.time_fn = time_fn
         self.ledger = Ledger(time_fn, saved.get("time_accounts"))
-        log_type = TrialLog if main_process else _MemoryLog
+        log_type = TrialLog if main_process else trial_records.MemoryLog
         # what an earlier run of this trial logged is kept, even when no checkpoint survived it
         self.log = log_type.resume(task.folder)
         runs_before = sum(e.get("event") in ("start", "resume") for e in self.log.events)
@@ -139,7 +131,7 @@ class TrialRunner:
         self.side = (submission if isinstance(submission, SubmissionProcess)
                      else InProcess(backend, spec, task.hyperparameters, submission))
         self.meta.update(isolation=self.side.isolation, sandbox=self.side.sandbox)
-        self._setup(splits, resume_from, saved.get("stream_position", 0))
+        trial_setup.setup(self, splits, resume_from, saved.get("stream_position", 0))
 
     def _set_aside_rows_after(self, step: int) -> None:
         """Eval rows past the step this run starts from (its checkpoint fell back to an older one,
@@ -151,88 +143,6 @@ class TrialRunner:
             self._event("rows_set_aside", from_step=step, rows=later,
                         reason="the run resumes from an earlier step: "
                                + ("; ".join(self.skipped_checkpoints) or "no checkpoint past it"))
-
-    # -- setup (off the clock, but for the submission's own calls) --------------------------------
-    def _setup(self, splits, resume_from, stream_position) -> None:
-        spec, task, side = self.spec, self.task, self.side
-        # a failure of the submission's side here is raised again when the trial runs, to be
-        # logged; a submission that cannot be imported (SubmissionError) is bad input, raised now
-        self._setup_error: Exception | None = None
-        self.batch_size, self.has_prepare = None, False
-        try:
-            with self.ledger.charge("submission"):  # the import (a module given here: imported)
-                described = side.load()
-            self.has_prepare = bool(described["has_prepare"])
-        except loader.SubmissionError:
-            raise
-        except Exception as err:
-            self._setup_error = err
-        self.log.write_hparams(task.hyperparameters)
-        self.workload = side.workload  # the harness evaluates on this one
-        if splits is None:
-            from workloads.sources import load_source
-
-            splits = load_source(spec.data_source, task.data_dir)
-        n_eval = len(splits["validation"]["targets"])
-        self.eval_sets = {
-            "train": list(eval_batches(train_eval_subset(splits["train"], n_eval), spec.eval_batch_size)),
-            "validation": list(eval_batches(splits["validation"], spec.eval_batch_size)),
-            "test": list(eval_batches(splits["test"], spec.eval_batch_size)),
-        }
-        self.metric_fn = METRICS[spec.metrics]
-        self.guards: Guards | None = None
-        self.eval_results = [  # (step, metrics) of every eval so far, as AlgoPerf passes them
-            (r["global_step"], {k: v for k, v in r.items() if "/" in k and v is not None})
-            for r in self.log.rows if not r.get("snapshot")]
-        self._eval_results_sent = 0  # how many of them the submission side has
-        if self.calibration is None and self.calibrate and not resume_from:
-            self.side.freeze()  # a thread the import started must not slow the host's measurement
-            self.calibration = self._calibrate()
-        scale = calibration.time_scale(self.calibration)
-        self.budget_sec = self.reference_budget_sec * scale
-        self.eval_period_sec = spec.eval_period_sec * scale
-        self.snapshot_period_sec = spec.snapshot_period_sec * scale
-        if self._setup_error is None:
-            try:
-                self._setup_submission(splits["train"], resume_from, stream_position)
-            except loader.SubmissionError:
-                raise
-            except RuleViolation as violation:
-                self._setup_error = violation
-            except Exception as err:
-                self._setup_error = err
-        self._write_meta("running", None)
-
-    def _setup_submission(self, train_split: dict, resume_from: Path | None, stream_position: int) -> None:
-        """The submission side's batch size, stream, model and optimizer state (or a checkpoint's)."""
-        side = self.side
-        with self.ledger.charge("submission"):
-            answer = side.get_batch_size()
-        self.batch_size = int(answer["batch_size"])
-        if answer["batch_size_rule"]:  # an AlgoPerf file's scaled batch size (harness/loader.py)
-            self.meta["batch_size_rule"] = dict(answer["batch_size_rule"])
-        side.start_training(train_split, self.batch_size, derive_seed(self.task.seed, "data"),
-                            stream_position, derive_seed(self.task.seed, "init"))
-        if self.use_guards and isinstance(side, InProcess):
-            self.guards = Guards(side.workload, side.params)
-        if resume_from:
-            with self.ledger.charge("checkpoint"):
-                self._restore(resume_from)
-            self._event("resume", checkpoint=resume_from.name,
-                        **({"skipped_checkpoints": self.skipped_checkpoints}
-                           if self.skipped_checkpoints else {}))
-        else:
-            self._event("start", **({"skipped_checkpoints": self.skipped_checkpoints}
-                                    if self.skipped_checkpoints else {}))
-            with self.ledger.charge("submission"):
-                side.init_optimizer_state(derive_seed(self.task.seed, "optimizer"))
-            self._guard("init_optimizer_state")
-
-    def _calibrate(self) -> dict:
-        """The host speed record (harness/calibration.py), in the setup account."""
-        groups = calibration.measure_cores(self.time_fn)
-        reference = calibration.reference_seconds(self.calibration_reference)
-        return calibration.record(groups, reference, calibration.host_id())
 
     def _guard(self, function: str) -> None:
         if self.guards:
@@ -274,26 +184,33 @@ class TrialRunner:
         spec, ledger, side = self.spec, self.ledger, self.side
         if self._setup_error:
             raise self._setup_error
+        self._synced_at(self.step)
+        self.step_time: float | None = None  # seconds of a step, measured between two syncs
         while True:
             train_state = self._train_state()
             new_results = self.eval_results[self._eval_results_sent:]
             self._eval_results_sent = len(self.eval_results)
             with ledger.charge("submission"):
                 done = side.step(self.step, self._seed("data_selection", self.step),
-                                 self._seed("update", self.step), train_state, new_results)
+                                 self._seed("update", self.step), train_state, new_results,
+                                 sync=self.sync_every_step)
             self._guard("update_params")
             stop = "training_complete" if done["status"] == "training_complete" else None
             if stop is None:
                 self.step += 1
-                if not done["finite"]:
+                self.synced = self.sync_every_step
+                if not done["finite"]:  # the step before's parameters (this one's if synced)
                     return self._end("diverged")
+            if not self.synced and (stop is not None or self._decision_near()):
+                if not self._sync():
+                    return self._end("diverged")
+            if stop is None:
                 if ledger.submission_time >= self.budget_sec:
                     stop = "budget"
                 elif spec.max_steps is not None and self.step >= spec.max_steps:
                     stop = "step_budget"
             if stop is None and not self._eval_due():
-                if (self.has_target and not self.goals["validation"]
-                        and ledger.submission_time - self.last_snapshot_time >= self.snapshot_period_sec):
+                if self._snapshot_due():
                     with ledger.charge("eval"):
                         self._snapshot()
                 continue
@@ -307,10 +224,37 @@ class TrialRunner:
             with ledger.charge("checkpoint"):
                 self._checkpoint()
 
-    def _eval_due(self) -> bool:
+    def _sync(self) -> bool:
+        """Wait for the device inside the submission account (queued work is the submission's);
+        whether the parameters are finite. Measures the step time since the last sync."""
+        with self.ledger.charge("submission"):
+            finite = self.side.sync()
+        steps = self.step - self._last_sync[0]
+        if steps > 0:
+            self.step_time = (self.ledger.submission_time - self._last_sync[1]) / steps
+        self._synced_at(self.step)
+        return finite
+
+    def _synced_at(self, step: int) -> None:
+        self.synced, self._last_sync = True, (step, self.ledger.submission_time)
+
+    def _decision_near(self) -> bool:
+        """Whether an unsynced clock reading, early by at most the queued step, comes within one
+        step time of a decision (any decision before the first measured step time): the budget,
+        `max_steps`, an eval or a snapshot."""
+        margin = math.inf if self.step_time is None else self.step_time
+        return (self.ledger.submission_time + margin >= self.budget_sec
+                or (self.spec.max_steps is not None and self.step >= self.spec.max_steps)
+                or self._eval_due(margin) or self._snapshot_due(margin))
+
+    def _eval_due(self, margin: float = 0.0) -> bool:
         if self.eval_steps:  # an audit re-run evaluates where the audited trial did
             return self.step in self.eval_steps
-        return self.ledger.submission_time - self.last_eval_time >= self.eval_period_sec
+        return self.ledger.submission_time + margin - self.last_eval_time >= self.eval_period_sec
+
+    def _snapshot_due(self, margin: float = 0.0) -> bool:
+        return (self.has_target and not self.goals["validation"] and self.ledger.submission_time
+                + margin - self.last_snapshot_time >= self.snapshot_period_sec)
 
     def _eval(self, final: bool) -> dict[str, Any]:
         spec, ledger = self.spec, self.ledger
@@ -344,6 +288,7 @@ class TrialRunner:
             self.log.add_eval_row(row)
             self._event("eval", global_step=self.step, submission_time=row["score"])
             self.on_eval({k: float("nan") if v is None else v for k, v in row.items()})
+        self._synced_at(self.step)  # prepare_for_eval's time stays out of the next step time
         return row
 
     def _metrics(self, params, model_state, splits: list[str]) -> dict:
@@ -355,14 +300,7 @@ class TrialRunner:
         return self.spec.is_better_or_equal(value, self.spec.validation_target)
 
     def _row(self, step: int, times: dict, metrics: dict, snapshot: int) -> dict[str, Any]:
-        """An eval row; a split this eval did not measure has None (an empty cell in the CSV)."""
-        unmeasured = {f"{split}/{key.split('/', 1)[1]}": None for key in metrics
-                      for split in ("train", "test") if key.startswith("validation/")}
-        unmeasured.pop("train/num_examples", None)
-        return {"global_step": step, "preemption_count": self.preemption_count,
-                "score": times["submission"], "total_duration": times["total_duration"],
-                **{f"accumulated_{k}_time": v for k, v in times.items() if k != "total_duration"},
-                "snapshot": snapshot, **unmeasured, **metrics}
+        return trial_records.eval_row(step, self.preemption_count, times, metrics, snapshot)
 
     def _snapshot(self) -> None:
         """The submission side keeps a copy of what an eval here would evaluate (with the
@@ -395,6 +333,8 @@ class TrialRunner:
         return rows
 
     def _end(self, reason: str) -> str:
+        if not self.synced:  # the final times include the queued work
+            self._sync()
         with self.ledger.charge("logging"):
             self._event("stop", reason=reason, global_step=self.step)
         return reason
@@ -422,14 +362,8 @@ class TrialRunner:
         optimizer_files = self.side.optimizer_files()
         self.side.freeze()
         folder = checkpoint.save(self.task.folder, self.step, canonical, optimizer_files,
-                                 state, _SavedFiles)
+                                 state, trial_records.SavedFiles)
         self._event("checkpoint", global_step=self.step, folder=folder.name)
-
-    def _restore(self, folder: Path) -> None:
-        kept = (checkpoint.PARAMS_FILE, checkpoint.STATE_FILE, checkpoint.MANIFEST_FILE)
-        optimizer_files = {p.name: p.read_bytes() for p in sorted(folder.iterdir())
-                           if p.is_file() and p.name not in kept}
-        self.side.restore(checkpoint.load_params(folder), optimizer_files, self._seed("optimizer"))
 
     def _event(self, event: str, **fields: Any) -> None:
         self.log.add_event(event, wall_time=time.time(), **fields)
@@ -441,44 +375,17 @@ class TrialRunner:
             "global_batch_size": self.batch_size, "status": status, "stop_reason": stop_reason,
             "error": error, "spec_overrides": task.spec_overrides,
             **({"protocol": task.protocol} if task.protocol else {}),
-            # the schedule this trial ran under: reference-host seconds times its time scale
-            "calibration": self.calibration, "time_scale": calibration.time_scale(self.calibration),
-            "time_scale_note": _time_scale_note(self.calibration),
-            "reference_budget_sec": self.reference_budget_sec, "budget_sec": self.budget_sec,
-            "eval_period_sec": self.eval_period_sec, "snapshot_period_sec": self.snapshot_period_sec,
+            **trial_records.schedule_record(self.calibration, self.reference_budget_sec, self.budget_sec,
+                                            self.eval_period_sec, self.snapshot_period_sec),
         }
         if status != "running":
-            times = self.ledger.read()
-            meta["final"] = {"global_step": self.step, "time_to_target": self.time_to_target(),
-                             **{f"accumulated_{k}_time": v for k, v in times.items() if k != "total_duration"},
-                             "total_duration": times["total_duration"],
-                             "host_steal_fraction": self.steal.fraction() if self.steal else None}
-            meta["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+            meta["final"] = trial_records.final_record(
+                self.step, self.time_to_target(), self.ledger.read(),
+                self.steal.fraction() if self.steal else None)
+            meta["finished_at"] = trial_records.finished_at()
         self.meta = meta
         self.log.write_meta(meta)
         return meta
 
     def time_to_target(self) -> float | None:
-        key = f"validation/{self.spec.target_metric}"
-        for row in self.log.rows:
-            if self.spec.is_better_or_equal(row[key], self.spec.validation_target):
-                return row["score"]
-        return None
-
-
-class _SavedFiles:
-    """The backend `checkpoint.save` writes the optimizer state with, where that state arrives as
-    the files the submission side's backend wrote (`SubmissionSide.optimizer_files`)."""
-
-    @staticmethod
-    def save_optimizer_state(files: dict[str, bytes], folder: Path) -> None:
-        for name, data in files.items():
-            (folder / name).write_bytes(data)
-
-
-def _time_scale_note(record: dict | None) -> str:
-    if record is None:
-        return "unscaled: no calibration (skipped)"
-    if record["speed_factor"] is None:
-        return "unscaled: no reference calibration recorded (workloads/calibration_reference.json)"
-    return "budget and eval periods scaled by the speed factor"
+        return trial_records.time_to_target(self.log.rows, self.spec)

@@ -96,11 +96,15 @@ class SubmissionProcess:
     def restore(self, canonical: dict, optimizer_files: dict[str, bytes], seed: int) -> None:
         self._call("restore", canonical=canonical, optimizer_files=optimizer_files, seed=seed)
 
-    def step(self, global_step, select_seed, update_seed, train_state, new_eval_results) -> dict:
+    def step(self, global_step, select_seed, update_seed, train_state, new_eval_results,
+             sync: bool = False) -> dict:
         status = self._call("step", global_step=global_step, select_seed=select_seed,
                             update_seed=update_seed, train_state=dict(train_state),
-                            new_eval_results=new_eval_results)
+                            new_eval_results=new_eval_results, sync=sync)
         return {"status": str(status["status"]), "finite": bool(status["finite"])}
+
+    def sync(self) -> bool:
+        return bool(self._call("sync"))
 
     def prepare_for_eval(self, global_step: int, seed: int) -> None:
         self._call("prepare_for_eval", global_step=global_step, seed=seed)

@@ -52,6 +52,7 @@ class SubmissionSide:
         self.snapshots: list[tuple] = []
         self.params = self.model_state = self.optimizer_state = self.input_queue = None
         self._takes_train_state: bool | None = None
+        self._finite_flag = None  # the last step's, still on the device (`step`)
 
     def load(self, submission_dir: str | None = None, framework: str | None = None) -> dict:
         """Import the submission (where not given already); what the runner needs to know of it."""
@@ -92,14 +93,19 @@ class SubmissionSide:
             self.optimizer_state = self.backend.load_optimizer_state(template, Path(folder))
 
     def step(self, global_step: int, select_seed: int, update_seed: int, train_state: dict,
-             new_eval_results: list) -> dict:
-        """One training step: `data_selection`, `update_params`, a device sync. Returns whether it
-        ran (`ok`) or the submission ended training (`training_complete`), and whether the
-        parameters are finite."""
+             new_eval_results: list, sync: bool = False) -> dict:
+        """One training step: `data_selection`, `update_params`. Returns whether it ran (`ok`) or
+        the submission ended training (`training_complete`), and `finite`: whether the parameters
+        of the step before were finite. That step's flag was queued on the device behind it and is
+        read only now, after this step is queued, so the device always has a step to run; this
+        step's own flag stays on the device until the next step or `sync`. `sync=True` (today's
+        behaviour, for tests and benchmarks) waits for the device after the step instead and
+        reports this step's parameters."""
         self.eval_results.extend(new_eval_results)
         if self._takes_train_state is None:  # AlgoPerf's v0.5 API has no train_state
             self._takes_train_state = accepts(self.submission.update_params, "train_state")
         extra = {"train_state": TrainState(train_state)} if self._takes_train_state else {}
+        previous, self._finite_flag = self._finite_flag, None
         try:
             batch = self.submission.data_selection(
                 workload=self.workload, input_queue=self.input_queue,
@@ -113,10 +119,18 @@ class SubmissionSide:
                 loss_type=self.spec.loss_type, optimizer_state=self.optimizer_state,
                 eval_results=self.eval_results, global_step=global_step,
                 rng=self.backend.make_rng(update_seed), **extra)
-            self.backend.sync((self.optimizer_state, self.params, self.model_state))
         except TrainingCompleteError:
-            return {"status": "training_complete", "finite": True}
-        return {"status": "ok", "finite": bool(self.backend.all_finite(self.params))}
+            return {"status": "training_complete", "finite": previous is None or bool(previous)}
+        if sync:
+            return {"status": "ok", "finite": self.sync()}
+        self._finite_flag = self.backend.finite_flag(self.params)
+        return {"status": "ok", "finite": previous is None or bool(previous)}
+
+    def sync(self) -> bool:
+        """Wait until the device has run everything queued; whether the parameters are finite now."""
+        self.backend.sync((self.optimizer_state, self.params, self.model_state))
+        self._finite_flag = None
+        return bool(self.backend.all_finite(self.params))
 
     def _prepare(self, state: tuple, global_step: int, seed: int) -> tuple:
         optimizer_state, params, model_state = state

@@ -98,8 +98,11 @@ class FakeBackend:
     def sync(self, tree=None):
         self.syncs += 1
 
-    def all_finite(self, params):
+    def finite_flag(self, params):
         return bool(np.isfinite(params["q"]).all())
+
+    def all_finite(self, params):
+        return self.finite_flag(params)
 
     def save_optimizer_state(self, state, folder):
         (folder / "opt.pkl").write_bytes(pickle.dumps(state))

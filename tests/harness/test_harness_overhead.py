@@ -88,3 +88,21 @@ def test_the_gpu_script_says_so_and_measures_nothing_without_a_gpu(tmp_path):
     environment = (tmp_path / "environment.txt").read_text()
     assert "no framework sees a GPU here" in environment and "package torch:" in environment
     assert not (tmp_path / "harness_overhead.json").exists()
+
+
+def test_compare_sync_measures_the_per_step_sync_side_by_side(tmp_path):
+    """`--compare-sync` (what benchmarks/gpu_overhead.sh runs): the harness with a sync every step
+    too, its ratio in the table next to today's; tiny settings on the CPU, correctness only."""
+    out = tmp_path / "overhead.json"
+    done = subprocess.run([sys.executable, "benchmarks/harness_overhead.py", "--workloads", "smoke",
+                           "--frameworks", "pytorch", "--repeats", "2", "--steps", "12", "--warmup", "1",
+                           "--compare-sync", "--out", str(out)],
+                          cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (result,) = json.loads(out.read_text())["results"]
+    assert [r["order"] for r in result["repeats"]] == ["harness first", "bare first"]
+    for r in result["repeats"]:
+        assert r["harness_sync_every_step"]["global_step"] == r["harness"]["global_step"] == 13
+        assert r["harness_sync_every_step"]["seconds_per_step"] > 0
+    assert len(harness_overhead.summary(result)["ratio_sync_every_step"]) == 2
+    assert "harness/bare, sync every step |" in done.stdout

@@ -1,0 +1,146 @@
+"""When the runner waits for the device (docs/performance.md#where-the-runner-waits-for-the-device):
+not after every step, but before every eval, snapshot and the trial's end, and before a budget or
+eval decision that an unsynced clock reading would take too early; a diverged trial ends at most
+one step after the step that made its parameters non-finite.
+
+`QueuedBackend` is a fake device that runs a step's work (`device_cost` seconds) only when the
+host waits for it: at `sync`, or when a finite flag queued behind that work is read. Host and
+device never overlap, so a trial's submission time after k steps is k x (host + device cost)
+whenever the runner has synced; an unsynced reading is early by the step still queued."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from harness.logs import TIME_ACCOUNTS, read_trial
+from harness.runner import TrialRunner
+from tests.harness.fakes import (FakeBackend, FakeClock, fake_task, make_spec, make_splits,
+                                 make_submission)
+
+
+class _Flag:
+    """A finite flag on the fake device: reading it waits for the work queued before it."""
+
+    def __init__(self, backend: QueuedBackend, queued: float, value: bool):
+        self.backend, self.queued, self.value = backend, queued, value
+
+    def __bool__(self) -> bool:
+        self.backend.wait_for(self.queued)
+        return self.value
+
+
+class QueuedBackend(FakeBackend):
+    def __init__(self, clock, device_cost: float):
+        super().__init__(clock)
+        self.device_cost, self.queued, self.done = device_cost, 0.0, 0.0
+
+    def queue(self) -> None:
+        self.queued += self.device_cost
+
+    def wait_for(self, queued: float) -> None:
+        if queued > self.done:
+            self.clock.advance(queued - self.done)
+            self.done = queued
+
+    def sync(self, tree=None):
+        super().sync(tree)
+        self.wait_for(self.queued)
+
+    def finite_flag(self, params):
+        return _Flag(self, self.queued, bool(np.isfinite(params["q"]).all()))
+
+    def all_finite(self, params):
+        return bool(self.finite_flag(params))
+
+
+def queuing(submission, backend: QueuedBackend):
+    """`submission` whose every step also queues `backend.device_cost` of device work."""
+    inner = submission.update_params
+
+    def update_params(**kwargs):
+        result = inner(**kwargs)
+        backend.queue()
+        return result
+
+    return SimpleNamespace(**{**vars(submission), "update_params": update_params})
+
+
+def run(tmp_path, *, folder, sync_every_step=False, host_cost=0.5, device_cost=0.5,
+        nan_at=None, **spec_overrides):
+    clock = FakeClock()
+    backend = QueuedBackend(clock, device_cost)
+    submission = queuing(make_submission(clock, step_cost=host_cost, nan_at=nan_at), backend)
+    task = fake_task(tmp_path / folder, hyperparameters={"learning_rate": 0.1})
+    trial = TrialRunner(task, make_spec(**spec_overrides), submission, backend,
+                        splits=make_splits(), time_fn=clock, calibrate=False,
+                        sync_every_step=sync_every_step)
+    return trial.run(), read_trial(task.folder), backend
+
+
+def column(rows, name):
+    return [row[name] for row in rows]
+
+
+NO_TARGET = dict(validation_target=math.inf, test_target=math.inf)  # no snapshots: few syncs
+
+
+@pytest.mark.parametrize("spec", [NO_TARGET, {"validation_target": 2.0}, {}],
+                         ids=["no-snapshots", "snapshots", "targets-reached"])
+def test_rows_stops_and_times_are_those_of_a_sync_every_step(tmp_path, spec):
+    spec = {"max_runtime_sec": 10.0, **spec}
+    meta, logs, backend = run(tmp_path, folder="queued", **spec)
+    old_meta, old_logs, old_backend = run(tmp_path, folder="every_step", sync_every_step=True, **spec)
+    # every eval row's score holds the queued work: 1 s a step (0.5 host + 0.5 device)
+    assert column(logs["evals"], "score") == pytest.approx(column(logs["evals"], "global_step"))
+    for name in ("global_step", "snapshot", "score", "total_duration", "validation/accuracy"):
+        assert column(logs["evals"], name) == pytest.approx(column(old_logs["evals"], name))
+    for key in ("global_step", "time_to_target", "total_duration",
+                *(f"accumulated_{name}_time" for name in TIME_ACCOUNTS)):
+        assert meta["final"][key] == pytest.approx(old_meta["final"][key]), key
+    assert meta["stop_reason"] == old_meta["stop_reason"]
+    assert old_backend.syncs >= meta["final"]["global_step"]  # one a step, and init's
+    if spec.get("validation_target") == math.inf:  # syncs: init's, the first step's, one an eval
+        assert backend.syncs <= 2 + len(logs["evals"]) < meta["final"]["global_step"]
+
+
+def test_the_budget_stop_is_decided_on_a_synced_reading(tmp_path):
+    # unsynced, the reading after step 10 is 9.5 s (its device half still queued): below the
+    # budget; synced it is 10.0 s, and the trial stops there, as with a sync every step
+    meta, logs, _ = run(tmp_path, folder="budget", max_runtime_sec=10.0, **NO_TARGET)
+    assert meta["stop_reason"] == "budget"
+    assert meta["final"]["global_step"] == 10
+    assert meta["final"]["accumulated_submission_time"] == pytest.approx(10.0)
+    assert column(logs["evals"], "global_step") == [3, 6, 9, 10]
+
+
+def test_a_device_bound_step_is_charged_whole_at_every_eval(tmp_path):
+    # the device takes 0.9 of each 1 s step: an eval decided on an unsynced reading would come a
+    # step late, and its score would miss the queued 0.9 s
+    meta, logs, backend = run(tmp_path, folder="device", host_cost=0.1, device_cost=0.9,
+                              max_runtime_sec=10.0, **NO_TARGET)
+    assert column(logs["evals"], "global_step") == [3, 6, 9, 10]
+    assert column(logs["evals"], "score") == pytest.approx([3.0, 6.0, 9.0, 10.0])
+    assert backend.queued == pytest.approx(backend.done)  # nothing left queued at the end
+
+
+def test_a_nan_step_ends_the_trial_at_most_one_step_later(tmp_path):
+    # step 5 (global_step 4 in the submission's count) makes q NaN; the flag comes with step 6
+    meta, logs, _ = run(tmp_path, folder="nan", nan_at=4, max_runtime_sec=20.0, **NO_TARGET)
+    assert (meta["status"], meta["stop_reason"]) == ("diverged", "diverged")
+    assert meta["final"]["global_step"] in (5, 6)
+    assert column(logs["evals"], "global_step") == [3]
+    # the extra step is charged to the submission, queued work included
+    assert meta["final"]["accumulated_submission_time"] == pytest.approx(meta["final"]["global_step"])
+
+
+def test_no_eval_row_counts_parameters_after_a_nan_step(tmp_path):
+    # step 6 makes q NaN and an eval is due after it: the sync before that eval reads the flag,
+    # and the trial ends diverged at step 6 without an eval row there
+    meta, logs, _ = run(tmp_path, folder="nan_eval", nan_at=5, max_runtime_sec=20.0, **NO_TARGET)
+    assert (meta["status"], meta["stop_reason"]) == ("diverged", "diverged")
+    assert meta["final"]["global_step"] == 6
+    assert column(logs["evals"], "global_step") == [3]
