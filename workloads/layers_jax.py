@@ -107,8 +107,10 @@ class Attention(nn.Module):
     and values of `context` (batch, keys, width), by `dot_product_attention` above (the same math
     as layers_pytorch.py's `dot_product_attention`).
 
-    Parameters: Dense layers `query`, `key`, `value` and `out`, each width -> width (the Dense
-    layers run on 2-D rows, XLA's fast matmul path). Logits are q.k * scale per head, with scale
+    Parameters: Dense layers `query`, `key`, `value` and `out`, each width -> width, on the
+    (batch, length, width) activations as they come (flattened to 2-D rows, their weight gradients
+    left XLA:CPU's YNNPACK fusions for plain dot calls: docs/performance.md, "The shared JAX
+    attention against the models before it"). Logits are q.k * scale per head, with scale
     = 1 / (sqrt(width / num_heads) * temperature); where `mask` (bool, broadcastable to (batch,
     num_heads, queries, keys)) is False the logit is a large negative number, so a fully masked
     row attends uniformly; `causal=True` masks the keys after each query (queries and keys of one
@@ -125,8 +127,7 @@ class Attention(nn.Module):
 
     def heads(self, dense: nn.Dense, x):
         """dense(x) for x (batch, length, width), split into (batch, length, num_heads, head width)."""
-        b, length, _ = x.shape
-        return dense(x.reshape(b * length, -1)).reshape(b, length, self.num_heads, -1)
+        return dense(x).reshape(*x.shape[:2], self.num_heads, -1)
 
     def keys_values(self, context):
         return self.heads(self.key, context), self.heads(self.value, context)
@@ -134,8 +135,7 @@ class Attention(nn.Module):
     def attend(self, x, k, v, mask=None, causal: bool = False):
         q = self.heads(self.query, x)
         y = dot_product_attention(q, k, v, mask, causal, self.scale)
-        b, length = x.shape[:2]
-        return self.out(y.reshape(b * length, -1)).reshape(b, length, -1)
+        return self.out(y.reshape(*x.shape[:2], -1))
 
     def __call__(self, x, context, mask=None, causal: bool = False):
         return self.attend(x, *self.keys_values(context), mask, causal)
