@@ -67,14 +67,50 @@ class LayerNorm(nn.Module):
         return normalize(x, self.epsilon) * scale + bias
 
 
+def kernel_attention(q, k, v, mask, causal: bool, scale: float):
+    """`dot_product_attention` by jax's kernel, `jax.nn.dot_product_attention` (on the CPU its XLA
+    implementation: the same math as `written_out_attention`, with a grouped-heads axis)."""
+    return jax.nn.dot_product_attention(q, k, v, mask=mask, scale=scale, is_causal=causal)
+
+
+def written_out_attention(q, k, v, mask, causal: bool, scale: float):
+    """softmax(q.k * scale) v over (batch, length, heads, head width) arrays, written out with
+    einsum as `jax.nn.dot_product_attention` computes it: logits and softmax in float32, a logit
+    where `mask` (bool) is False, or a key after the query (`causal`), replaced by a large
+    negative number (-0.7 times the largest float32, the kernel's), the weights cast back to
+    v's dtype."""
+    logits = jnp.einsum("bqhd,bkhd->bhqk", q, k, preferred_element_type=jnp.float32) * scale
+    if causal:
+        later = jnp.tril(jnp.ones(logits.shape[-2:], dtype=bool))
+        mask = later if mask is None else jnp.logical_and(mask, later)
+    if mask is not None:
+        logits = jnp.where(mask, logits, -0.7 * jnp.finfo(jnp.float32).max)
+    weights = jax.nn.softmax(logits, axis=-1).astype(v.dtype)
+    return jnp.einsum("bhqk,bkhd->bqhd", weights, v)
+
+
+# The switch between the two (same outputs and gradients: tests/workloads/test_layers.py), read
+# when a model is traced: benchmarks/attention_kernel.py flips it and jits a step for each value.
+USE_KERNEL = True
+
+
+def dot_product_attention(q, k, v, mask, causal: bool, scale: float):
+    """The attention `Attention` computes, over (batch, length, heads, head width) arrays:
+    `kernel_attention` where USE_KERNEL is set, `written_out_attention` otherwise."""
+    if USE_KERNEL:
+        return kernel_attention(q, k, v, mask, causal, scale)
+    return written_out_attention(q, k, v, mask, causal, scale)
+
+
 class Attention(nn.Module):
     """Multi-head dot-product attention of the queries `x` (batch, queries, width) over the keys
-    and values of `context` (batch, keys, width), by the framework's kernel
-    (`jax.nn.dot_product_attention` here, layers_pytorch.py's `dot_product_attention`):
-    the same math in both frameworks.
+    and values of `context` (batch, keys, width), by `dot_product_attention` above (the same math
+    as layers_pytorch.py's `dot_product_attention`).
 
-    Parameters: Dense layers `query`, `key`, `value` and `out`, each width -> width (the Dense
-    layers run on 2-D rows, XLA's fast matmul path). Logits are q.k * scale per head, with scale
+    Parameters: Dense layers `query`, `key`, `value` and `out`, each width -> width, on the
+    (batch, length, width) activations as they come (flattened to 2-D rows, their weight gradients
+    left XLA:CPU's YNNPACK fusions for plain dot calls: docs/performance.md, "The shared JAX
+    attention against the models before it"). Logits are q.k * scale per head, with scale
     = 1 / (sqrt(width / num_heads) * temperature); where `mask` (bool, broadcastable to (batch,
     num_heads, queries, keys)) is False the logit is a large negative number, so a fully masked
     row attends uniformly; `causal=True` masks the keys after each query (queries and keys of one
@@ -91,17 +127,15 @@ class Attention(nn.Module):
 
     def heads(self, dense: nn.Dense, x):
         """dense(x) for x (batch, length, width), split into (batch, length, num_heads, head width)."""
-        b, length, _ = x.shape
-        return dense(x.reshape(b * length, -1)).reshape(b, length, self.num_heads, -1)
+        return dense(x).reshape(*x.shape[:2], self.num_heads, -1)
 
     def keys_values(self, context):
         return self.heads(self.key, context), self.heads(self.value, context)
 
     def attend(self, x, k, v, mask=None, causal: bool = False):
         q = self.heads(self.query, x)
-        y = jax.nn.dot_product_attention(q, k, v, mask=mask, scale=self.scale, is_causal=causal)
-        b, length = x.shape[:2]
-        return self.out(y.reshape(b * length, -1)).reshape(b, length, -1)
+        y = dot_product_attention(q, k, v, mask, causal, self.scale)
+        return self.out(y.reshape(*x.shape[:2], -1))
 
     def __call__(self, x, context, mask=None, causal: bool = False):
         return self.attend(x, *self.keys_values(context), mask, causal)

@@ -97,3 +97,47 @@ def test_jax_layer_norm_matches_flax_and_its_gradient():
     for a, b in zip(jax.grad(loss(ours), argnums=(0, 1))(params, x),
                     jax.grad(loss(theirs), argnums=(0, 1))(params, x)):
         jax.tree.map(lambda u, v: np.testing.assert_allclose(u, v, atol=1e-4), a, b)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
+@pytest.mark.parametrize("masked, causal", [(False, False), (True, False), (False, True), (True, True)])
+def test_jax_written_out_attention_matches_the_kernel_and_its_gradient(masked, causal, dtype):
+    """The two formulations the switch chooses between (`layers_jax.USE_KERNEL`) give the same
+    outputs and the same gradients of q, k and v: masked (one query sees no key at all), causal,
+    both, neither; in float32 and bfloat16 (the kernel's softmax in float32 is written out too)."""
+    rng = np.random.default_rng(5)
+    q, k, v = (jnp.asarray(rng.standard_normal((2, 6, HEADS, 4)), dtype) for _ in range(3))
+    mask = None
+    if masked:
+        mask = rng.random((2, 1, 6, 6)) > 0.4
+        mask[0, 0, 3] = False  # a query that sees no key attends uniformly in both
+        mask = jnp.asarray(mask)
+    weights = jnp.asarray(rng.standard_normal(q.shape), jnp.float32)
+
+    def loss(attention):
+        return lambda q, k, v: jnp.sum(attention(q, k, v, mask, causal, 0.3).astype(jnp.float32)
+                                       * weights)
+
+    tolerance = 1e-5 if dtype == jnp.float32 else 2e-2
+    np.testing.assert_allclose(
+        np.asarray(layers_jax.written_out_attention(q, k, v, mask, causal, 0.3), np.float32),
+        np.asarray(layers_jax.kernel_attention(q, k, v, mask, causal, 0.3), np.float32),
+        atol=tolerance)
+    ours = jax.grad(loss(layers_jax.written_out_attention), argnums=(0, 1, 2))(q, k, v)
+    theirs = jax.grad(loss(layers_jax.kernel_attention), argnums=(0, 1, 2))(q, k, v)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(np.asarray(a, np.float32), np.asarray(b, np.float32),
+                                   atol=10 * tolerance)
+
+
+@pytest.mark.parametrize("use_kernel", [True, False])
+def test_the_switch_chooses_the_jax_attention(monkeypatch, use_kernel):
+    """`Attention` calls the formulation `USE_KERNEL` names, read when the layer is traced."""
+    calls = []
+    for name in ("kernel_attention", "written_out_attention"):
+        real = getattr(layers_jax, name)
+        monkeypatch.setattr(layers_jax, name, lambda *a, real=real, name=name: calls.append(name) or real(*a))
+    monkeypatch.setattr(layers_jax, "USE_KERNEL", use_kernel)
+    x = jnp.asarray(inputs(0))
+    layers_jax.Attention(WIDTH, HEADS).init(jax.random.PRNGKey(0), x, x)
+    assert set(calls) == {"kernel_attention" if use_kernel else "written_out_attention"}
