@@ -311,7 +311,38 @@ def _die_with_the_harness() -> None:
         pass
 
 
+# glibc's malloc (mallopt(3)): M_MMAP_THRESHOLD and M_TRIM_THRESHOLD, and the largest values its
+# dynamic thresholds reach (DEFAULT_MMAP_THRESHOLD_MAX on 64 bits, and twice that)
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+MMAP_THRESHOLD = 32 * 2**20
+TRIM_THRESHOLD = 2 * MMAP_THRESHOLD
+
+
+def _keep_freed_memory() -> None:
+    """Keep the memory a training step frees for the next step, as the harness's process does.
+
+    glibc's malloc returns the top of its heap to the system once more than its trim threshold is
+    free, and that threshold grows only when a large block it had mapped on its own is freed. In
+    the harness's process an eval frees such blocks and the threshold reaches its largest value;
+    the submission process never evaluates, so at each step's end it gave back the step's
+    activations (about 20 MB for `unet`) and the next step faulted them in again, page by page
+    (thousands of page faults a step where the harness's process had none: PyTorch's
+    convolutional workloads were 13-46% slower per step, docs/integrity.md). Fixing both
+    thresholds at the values the dynamic ones reach makes the submission process behave as a
+    long-running process from its first step. Through ctypes: the standard library does not wrap
+    mallopt; elsewhere than glibc nothing changes."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+        libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+    except (OSError, AttributeError):
+        pass
+
+
 if __name__ == "__main__":
     _die_with_the_harness()
+    _keep_freed_memory()
     _serve(Connection(int(sys.argv[1])))
     os._exit(0)  # the harness closed the connection: no thread of the submission keeps this alive
