@@ -32,11 +32,18 @@ from typing import Any
 
 import numpy as np
 
-from harness import loader, sandbox
+from harness import clock, loader, sandbox
 from harness.submission_side import SubmissionSide
+from harness.task import budget_sec
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TRAIN_FILE = "train_split.npz"
+# The calls the runner charges to the submission: each may take what is left of the trial's budget
+# and a grace (docs/integrity.md#timeouts); every other call gets UNTIMED_TIMEOUT_SEC.
+TIMED_COMMANDS = ("load", "get_batch_size", "init_optimizer_state", "step", "prepare_for_eval")
+GRACE_MIN_SEC, GRACE_FRACTION = 10.0, 0.1  # the grace: max(10 s, a tenth of the budget)
+UNTIMED_TIMEOUT_SEC = 600.0  # harness work in the submission process (parameters, checkpoints)
+STARTUP_TIMEOUT_SEC = 600.0  # `init`: the interpreter and the framework start (no submission yet)
 
 
 class SubmissionProcessError(Exception):
@@ -74,6 +81,10 @@ class SubmissionProcess:
         theirs.close()
         self.conn = Connection(ours.detach())
         self.frozen: list[int] = []
+        # what is left of the trial's budget, as the harness last told it (`step`'s train_state),
+        # less the timed calls since; before the first step, the spec's (reference-host) budget
+        self.budget = budget_sec(spec, task.ruleset)
+        self.budget_left = self.budget
         self._call("init", task=task, cores=list(cores or []))
 
     # the calls of SubmissionSide, as round trips
@@ -97,6 +108,8 @@ class SubmissionProcess:
         self._call("restore", canonical=canonical, optimizer_files=optimizer_files, seed=seed)
 
     def step(self, global_step, select_seed, update_seed, train_state, new_eval_results) -> dict:
+        self.budget = float(train_state["max_allowed_runtime_sec"])
+        self.budget_left = float(train_state["remaining_time"])
         status = self._call("step", global_step=global_step, select_seed=select_seed,
                             update_seed=update_seed, train_state=dict(train_state),
                             new_eval_results=new_eval_results)
@@ -134,7 +147,7 @@ class SubmissionProcess:
         """Stop the submission process and every process it started (SIGSTOP), so nothing of
         the submission computes while the clock is stopped. Processes are found as descendants,
         again until no new one appears (one may fork while the others stop)."""
-        while True:
+        while self.process.poll() is None:  # (an ended process's number may be reused)
             found = [p for p in _descendants(self.process.pid) if p not in self.frozen]
             if not found:
                 return
@@ -149,6 +162,11 @@ class SubmissionProcess:
 
     def close(self) -> None:
         """Kill the process group and every descendant (SIGKILL); remove the scratch folder."""
+        self._kill()
+        self.conn.close()
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def _kill(self) -> None:
         for pid in _descendants(self.process.pid) if self.process.poll() is None else []:
             _signal(pid, signal.SIGKILL)
         try:  # also what is left of its group after it ended (its session's processes)
@@ -156,23 +174,55 @@ class SubmissionProcess:
         except OSError:
             pass
         self.process.wait()
-        self.conn.close()
-        shutil.rmtree(self.scratch, ignore_errors=True)
 
     def _call(self, command: str, **args: Any) -> Any:
         self._thaw()
+        start = clock.perf_counter()
+        timeout = self._timeout(command)
         try:
             self.conn.send((command, args))
-            header = json.loads(self.conn.recv_bytes())
-            arrays = _read_arrays(self.conn.recv_bytes()) if header.get("arrays") else None
+            header = json.loads(self._receive(command, start + timeout))
+            arrays = (_read_arrays(self._receive(command, start + timeout))
+                      if header.get("arrays") else None)
         except (EOFError, OSError, ValueError):
             raise SubmissionProcessError(self._how_it_ended(command), "submission_exited") from None
+        finally:
+            if command in TIMED_COMMANDS:
+                self.budget_left -= clock.perf_counter() - start
         if header["status"] == "submission_error":
             raise loader.SubmissionError(header["message"])
         if header["status"] == "error":
             raise SubmissionProcessError(
                 f"the submission's {command} failed in the submission process:\n{header['traceback']}")
         return arrays if arrays is not None else header.get("value")
+
+    def _timeout(self, command: str) -> float:
+        """How long `command` may take: a timed call what is left of the budget and the grace,
+        any other call UNTIMED_TIMEOUT_SEC."""
+        if command in TIMED_COMMANDS:
+            return max(0.0, self.budget_left) + self._grace()
+        return STARTUP_TIMEOUT_SEC if command == "init" else UNTIMED_TIMEOUT_SEC
+
+    def _grace(self) -> float:
+        return max(GRACE_MIN_SEC, GRACE_FRACTION * self.budget)
+
+    def _receive(self, command: str, deadline: float) -> bytes:
+        """The next message of the submission process, waited for until `deadline` (the
+        harness's clock); past it, the process is killed and the trial ends: on its budget after
+        a timed call (the time was the submission's), as failed (`submission_timeout`) otherwise."""
+        if self.conn.poll(max(0.0, deadline - clock.perf_counter())):
+            return self.conn.recv_bytes()
+        self._kill()
+        if command in TIMED_COMMANDS:
+            raise SubmissionProcessError(
+                f"the submission's {_WHAT_RUNS.get(command, command)} did not return within the "
+                f"trial's remaining budget and a grace of {self._grace():g} s: "
+                "the submission process was killed and the trial ended on its budget, the time "
+                "charged to the submission", "budget")
+        raise SubmissionProcessError(
+            f"the submission process did not answer the harness's {command} (off the clock) within "
+            f"{self._timeout(command):g} s: it was killed and the trial failed; a submission's state "
+            "must save, copy and hand over its parameters promptly", "submission_timeout")
 
     def _how_it_ended(self, command: str) -> str:
         try:
@@ -188,6 +238,11 @@ class SubmissionProcess:
                        if name == "SIGKILL" else ""))
         return (f"the submission process exited with code {code} during {command} (a submission "
                 "may not end its process: os._exit, sys.exit, SystemExit or KeyboardInterrupt)")
+
+
+_WHAT_RUNS = {"step": "data_selection or update_params", "load": "import",
+              "init_optimizer_state": "init_optimizer_state", "prepare_for_eval": "prepare_for_eval",
+              "get_batch_size": "get_batch_size"}
 
 
 def _hidden_folders(task) -> tuple[Path, ...]:

@@ -260,3 +260,61 @@ def test_a_submission_that_exits_or_raises_fails_only_its_trial(tmp_path, name):
     [meta_path] = list(tmp_path.rglob("meta.json"))
     meta = read_json(meta_path)
     assert meta["status"] == "failed" and meta["error"] and EXITS[name] in meta["error"], meta
+
+
+HANGS = ["hangs_in_update", "deadlocks_in_data_selection"]  # at step 3, in a call on the clock
+
+
+@pytest.mark.parametrize("name", HANGS)
+def test_a_submission_that_hangs_on_the_clock_ends_its_trial_on_its_budget(tmp_path, name):
+    """The harness waits for a timed call no longer than what is left of the budget and a grace,
+    then kills the submission process: the trial ends on its budget, the time charged to the
+    submission, what it logged before kept."""
+    budget = 2.0
+    meta, folder = run(tmp_path, name, max_runtime_sec=budget, eval_period_sec=0.0,
+                       validation_target=2.0, test_target=2.0)
+    assert meta["status"] == "completed" and meta["stop_reason"] == "budget", meta
+    assert "did not return within the trial's remaining budget" in meta["note"], meta
+    assert meta["final"]["accumulated_submission_time"] >= meta["budget_sec"] * 1.5  # self-tuning
+    rows = [r for r in read_eval_rows(folder / "eval_measurements.csv") if not r.get("snapshot")]
+    assert [r["global_step"] for r in rows] == [1, 2, 3]  # an eval after every step before the hang
+    assert integrity.verify_trial(folder).status != integrity.REJECTED
+    assert not _submission_processes()
+
+
+def test_a_submission_that_hangs_off_the_clock_fails_its_trial(tmp_path, monkeypatch):
+    """A call off the clock (here saving the optimizer state for a checkpoint) gets a fixed
+    timeout; past it the submission process is killed and the trial fails with that reason."""
+    from harness import submission_process
+
+    monkeypatch.setattr(submission_process, "UNTIMED_TIMEOUT_SEC", 8.0)
+    meta, folder = run(tmp_path, "hangs_off_the_clock", max_runtime_sec=30.0, eval_period_sec=0.0,
+                       validation_target=2.0, test_target=2.0)
+    assert meta["status"] == "failed" and meta["stop_reason"] == "submission_timeout", meta
+    assert "optimizer_files" in meta["error"] and "within 8 s" in meta["error"], meta["error"]
+    rows = read_eval_rows(folder / "eval_measurements.csv")
+    assert [r["global_step"] for r in rows] == [1]  # the eval before the checkpoint that hung
+    assert not _submission_processes()
+
+
+def _submission_processes() -> list[int]:
+    """The live submission processes this test process started (none once a trial has ended)."""
+    return [pid for pid in _processes_with("harness.submission_process")
+            if _descends_from_this_process(pid)]
+
+
+def test_the_cli_goes_on_after_a_submission_that_hangs(tmp_path):
+    """Through the CLI, in a process of its own, with smoke's budget cut to 2 s there."""
+    shorten = ("import dataclasses, sys; from workloads import registry; "
+               "registry.REGISTRY['smoke'] = dataclasses.replace(registry.REGISTRY['smoke'], "
+               "max_runtime_sec=2.0); from algobench.cli import main; sys.exit(main(sys.argv[1:]))")
+    done = subprocess.run(
+        [sys.executable, "-c", shorten, "run", str(HERE / "hangs_in_update"), "--workload", "smoke",
+         "--framework", "pytorch", "--out", str(tmp_path)],
+        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
+        timeout=600)
+    assert done.returncode == 0, (done.returncode, done.stdout[-2000:], done.stderr[-2000:])
+    assert "stopped by budget" in done.stdout, done.stdout[-2000:]
+    [meta_path] = list(tmp_path.rglob("meta.json"))
+    meta = read_json(meta_path)
+    assert meta["stop_reason"] == "budget" and "killed" in meta["note"], meta
