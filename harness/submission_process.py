@@ -16,6 +16,7 @@ are killed (SIGKILL).
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -60,12 +61,17 @@ class SubmissionProcess:
     """The runner's handle on a submission process: the same calls as `SubmissionSide`, each a
     round trip over a socket pair. `workload` is the harness's own instance, which evaluates the
     parameters the process hands over in canonical form (`from_canonical`, as a checkpoint
-    restore). The process is frozen by `freeze()` and thawed by the next call."""
+    restore). The process is frozen by `freeze()` and thawed by the next call.
+
+    The process never receives the workload's name: it gets the spec without it (`_unnamed`), and
+    `get_batch_size(workload_name)` runs in a second, short-lived process of its own
+    (`batch_size_process`, docs/integrity.md#the-workload-name)."""
 
     isolation = "separate-process"
 
-    def __init__(self, task, backend, spec, cores: list[int]):
-        self.workload = backend.make_workload(spec)
+    def __init__(self, task, backend, spec, cores: list[int], *, answers_batch_size: bool = False):
+        self.workload = None if answers_batch_size else backend.make_workload(spec)
+        self.workload_name = spec.base_name  # the harness's: sent to the batch-size process only
         self.scratch = sandbox.prepare_scratch(
             Path(tempfile.gettempdir()) / f"algobench-scratch-{os.getpid()}-{id(self):x}")
         ours, theirs = socket.socketpair()
@@ -85,14 +91,55 @@ class SubmissionProcess:
         # less the timed calls since; before the first step, the spec's (reference-host) budget
         self.budget = budget_sec(spec, task.ruleset)
         self.budget_left = self.budget
-        self._call("init", task=task, cores=list(cores or []))
+        # started while this one starts (off the clock), the submission imported there
+        self.batch_size_process, self._batch_size_error, self._batch_size_answer = None, None, None
+        if not answers_batch_size:
+            self._start_batch_size_process(task, backend, spec, cores)
+        try:
+            self._call("init", framework=task.framework, submission_dir=task.submission_dir,
+                       hyperparameters=task.hyperparameters, spec=_unnamed(spec),
+                       cores=list(cores or []))
+        except BaseException:
+            self.close()
+            raise
+
+    def _start_batch_size_process(self, task, backend, spec, cores) -> None:
+        """The process that will answer `get_batch_size`: the same sandbox, the same unnamed
+        spec, the submission imported (`load`, off the clock: the import is timed in this
+        process), then frozen. A failure is kept for `get_batch_size` to raise, in the trial."""
+        try:
+            self.batch_size_process = SubmissionProcess(task, backend, spec, cores,
+                                                        answers_batch_size=True)
+            self.batch_size_process.load()
+            self.batch_size_process.freeze()
+        except Exception as err:  # a submission that cannot be imported fails its trial there
+            self._batch_size_error = err
+            self._end_batch_size_process()
+
+    def _end_batch_size_process(self) -> None:
+        if self.batch_size_process is not None:
+            self.batch_size_process.close()  # its processes killed, its scratch folder removed
+            self.batch_size_process = None
 
     # the calls of SubmissionSide, as round trips
     def load(self) -> dict:
         return self._call("load")
 
     def get_batch_size(self) -> dict:
-        return self._call("get_batch_size")
+        """`get_batch_size(workload_name)` in the batch-size process, which alone is told the
+        name, while this process is frozen; that process ends before this one runs again: of what
+        the submission computes there, only the batch size reaches training."""
+        if self._batch_size_error is not None:
+            raise self._batch_size_error
+        if self._batch_size_answer is None:
+            self.freeze()
+            try:
+                self._batch_size_answer = self.batch_size_process._call(
+                    "get_batch_size", workload_name=self.workload_name)
+            except Exception as err:
+                self._batch_size_error = err
+                raise
+        return self._batch_size_answer
 
     def start_training(self, train_split: dict, batch_size: int, data_seed: int,
                        stream_position: int, init_seed: int) -> None:
@@ -162,6 +209,7 @@ class SubmissionProcess:
 
     def close(self) -> None:
         """Kill the process group and every descendant (SIGKILL); remove the scratch folder."""
+        self._end_batch_size_process()
         self._kill()
         self.conn.close()
         shutil.rmtree(self.scratch, ignore_errors=True)
@@ -176,6 +224,8 @@ class SubmissionProcess:
         self.process.wait()
 
     def _call(self, command: str, **args: Any) -> Any:
+        if self._batch_size_answer is not None or self._batch_size_error is not None:
+            self._end_batch_size_process()  # it answered (or failed): it ends before this one runs
         self._thaw()
         start = clock.perf_counter()
         timeout = self._timeout(command)
@@ -238,6 +288,14 @@ class SubmissionProcess:
                        if name == "SIGKILL" else ""))
         return (f"the submission process exited with code {code} during {command} (a submission "
                 "may not end its process: os._exit, sys.exit, SystemExit or KeyboardInterrupt)")
+
+
+def _unnamed(spec):
+    """The spec without the workload's name (the base workload's too) and the fields that spell
+    it out: what the submission process gets. Its model family still names the model code, as
+    AlgoPerf's workload classes do (docs/integrity.md#the-workload-name)."""
+    return dataclasses.replace(spec, name="", base=None, description="", targets_source="",
+                               data_source="")
 
 
 _WHAT_RUNS = {"step": "data_selection or update_params", "load": "import",
@@ -307,7 +365,7 @@ def _read_arrays(data: bytes) -> dict[str, np.ndarray]:
 # -- the submission process -------------------------------------------------------------------
 def _serve(conn: Connection) -> None:
     """Answer the harness's commands until it closes the connection."""
-    side = None
+    side = submission = None
     while True:
         try:
             command, args = conn.recv()
@@ -318,14 +376,14 @@ def _serve(conn: Connection) -> None:
             if command == "init":
                 from harness import backends
 
-                task = args["task"]
-                backend = backends.load_backend(task.framework)
+                backend = backends.load_backend(args["framework"])
                 if args["cores"]:
                     backend.configure_threads(len(args["cores"]))
-                side = SubmissionSide(backend, task.spec(), task.hyperparameters)
+                side = SubmissionSide(backend, args["spec"], args["hyperparameters"])
+                submission = (args["submission_dir"], args["framework"])
                 value = None
             elif command == "load":
-                value = side.load(task.submission_dir, task.framework)
+                value = side.load(*submission)
             elif command == "start_training":
                 with np.load(args.pop("train_file"), allow_pickle=False) as saved:
                     train = {k: saved[k] for k in saved.files}

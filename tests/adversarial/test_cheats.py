@@ -34,7 +34,7 @@ HERE = Path(__file__).parent
 REPO = HERE.parents[1]
 STEPS = 10
 SHORT = {"max_steps": STEPS, "validation_target": 2.0, "test_target": 2.0}  # ends at STEPS
-CHEATS = ["rewinds_ledger_via_frames", "finds_validation_in_memory", "replaces_evaluate",
+CHEATS = ["rewinds_ledger_via_frames", "keeps_workload_name", "finds_validation_in_memory", "replaces_evaluate",
           "lowers_target", "trains_at_import", "thread_at_import", "forks_child",
           "carries_weights_over", "forges_sibling_logs", "raises_system_exit", "calls_os_exit",
           "raises_keyboard_interrupt", "raises_in_init"]
@@ -318,3 +318,33 @@ def test_the_cli_goes_on_after_a_submission_that_hangs(tmp_path):
     [meta_path] = list(tmp_path.rglob("meta.json"))
     meta = read_json(meta_path)
     assert meta["stop_reason"] == "budget" and "killed" in meta["note"], meta
+
+
+def test_the_workload_name_given_to_get_batch_size_never_reaches_training(tmp_path, honest_short,
+                                                                          monkeypatch):
+    """`get_batch_size` runs in a process of its own, ended before the training process runs
+    again: the training process never knows the name (what the cheat writes there each step),
+    and trains as the honest submission does. In-process, where the name stays in memory, the
+    same package does train with its rate tuned for `smoke`."""
+    seen = []
+
+    def read_what_training_knows(row):  # the training process's scratch folder, during an eval
+        (path,) = Path(tempfile.gettempdir()).glob(f"algobench-scratch-{os.getpid()}-*/seen_workload_name")
+        seen.append(path.read_text())
+
+    task = make_task(HERE / "keeps_workload_name", "smoke", "pytorch", tmp_path / "separate",
+                     spec_overrides=SHORT)
+    meta = run_trial(task, on_eval=read_what_training_knows)
+    assert meta["status"] == "completed" and meta["isolation"] == "separate-process", meta["error"]
+    assert seen and set(seen) == {"None"}, seen
+    assert last_eval(task.folder)["validation/loss"] == pytest.approx(
+        honest_short["validation/loss"], rel=1e-6)
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the in-process cheat writes
+    task = make_task(HERE / "keeps_workload_name", "smoke", "pytorch", tmp_path / "in-process",
+                     spec_overrides=SHORT)
+    meta = run_trial(task, isolation="in-process")
+    assert meta["status"] == "completed", meta["error"]
+    assert (tmp_path / "seen_workload_name").read_text() == "'smoke'"
+    assert last_eval(task.folder)["validation/loss"] != pytest.approx(
+        honest_short["validation/loss"], rel=1e-6)
