@@ -436,8 +436,8 @@ def _keep_freed_memory() -> None:
 
     glibc's malloc returns the top of its heap to the system once more than its trim threshold is
     free, and that threshold grows only when a large block it had mapped on its own is freed. In
-    the harness's process an eval frees such blocks and the threshold reaches its largest value;
-    the submission process never evaluates, so at each step's end it gave back the step's
+    the harness's process an eval frees such blocks and the threshold rises above a step's
+    activations; the submission process never evaluates, so at each step's end it gave back the step's
     activations (about 20 MB for `unet`) and the next step faulted them in again, page by page
     (thousands of page faults a step where the harness's process had none: PyTorch's
     convolutional workloads were 13-46% slower per step, docs/integrity.md). Fixing both
