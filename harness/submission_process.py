@@ -260,8 +260,12 @@ class SubmissionProcess:
         """The next message of the submission process, waited for until `deadline` (the
         harness's clock); past it, the process is killed and the trial ends: on its budget after
         a timed call (the time was the submission's), as failed (`submission_timeout`) otherwise."""
-        if self.conn.poll(max(0.0, deadline - clock.perf_counter())):
-            return self.conn.recv_bytes()
+        while True:  # in waits of an hour at most: poll(2) takes no more than 24 days
+            left = deadline - clock.perf_counter()
+            if self.conn.poll(min(max(0.0, left), 3600.0)):
+                return self.conn.recv_bytes()
+            if left <= 3600.0:
+                break
         self._kill()
         if command in TIMED_COMMANDS:
             raise SubmissionProcessError(

@@ -314,3 +314,13 @@ def test_the_submission_process_runs_as_the_harness_process_would(tmp_path):
     # faults a step, the eight after the second far more than the first)
     faults = runtime["page_faults"]
     assert sum(faults[2:]) < faults[0], faults
+
+
+def test_a_trial_with_a_budget_beyond_what_poll_takes_runs(tmp_path):
+    """The harness waits for a timed call at most the budget left (docs/integrity.md#timeouts);
+    a budget of 1e9 s (the benchmarks' "no budget") is more than one poll(2) can wait."""
+    submission = _submission(tmp_path, "plain")
+    task = TrialTask(str(submission.resolve()), "smoke", "pytorch", "self", 0, 0, 0, {},
+                     str(tmp_path / "out"), spec_overrides={**OVERRIDES, "max_runtime_sec": 1e9})
+    meta = run_trial(task, eval_steps=EVAL_STEPS)
+    assert meta["status"] == "completed" and meta["stop_reason"] == "step_budget", meta["error"]
