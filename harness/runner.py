@@ -162,10 +162,15 @@ class TrialRunner:
             self.ledger.switch("other")
             stop_reason, status, error = "rule_violation", "failed", str(violation)
             self._event("rule_violation", reason=error)
-        except SubmissionProcessError as err:  # its traceback, or how its process ended
+        except SubmissionProcessError as err:  # its traceback, how its process ended, or a hang
             self.ledger.switch("other")
-            stop_reason, status, error = err.stop_reason, "failed", str(err)
-            self._event("error", reason=error)
+            if err.stop_reason == "budget":  # a timed call outlasted the budget: the time was spent
+                stop_reason, status, error = "budget", "completed", None
+                self.meta["note"] = str(err)
+                self._event("stop", reason=stop_reason, global_step=self.step, note=str(err))
+            else:
+                stop_reason, status, error = err.stop_reason, "failed", str(err)
+                self._event("error", reason=error)
         except Exception as err:  # a broken submission loses this trial only
             if is_disk_full(err):  # the host's fault, not the submission's: stays resumable
                 raise

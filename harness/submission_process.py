@@ -16,6 +16,7 @@ are killed (SIGKILL).
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -32,11 +33,18 @@ from typing import Any
 
 import numpy as np
 
-from harness import loader, sandbox
+from harness import clock, loader, sandbox
 from harness.submission_side import SubmissionSide
+from harness.task import budget_sec
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TRAIN_FILE = "train_split.npz"
+# The calls the runner charges to the submission: each may take what is left of the trial's budget
+# and a grace (docs/integrity.md#timeouts); every other call gets UNTIMED_TIMEOUT_SEC.
+TIMED_COMMANDS = ("load", "get_batch_size", "init_optimizer_state", "step", "sync", "prepare_for_eval")
+GRACE_MIN_SEC, GRACE_FRACTION = 10.0, 0.1  # the grace: max(10 s, a tenth of the budget)
+UNTIMED_TIMEOUT_SEC = 600.0  # harness work in the submission process (parameters, checkpoints)
+STARTUP_TIMEOUT_SEC = 600.0  # `init`: the interpreter and the framework start (no submission yet)
 
 
 class SubmissionProcessError(Exception):
@@ -53,12 +61,17 @@ class SubmissionProcess:
     """The runner's handle on a submission process: the same calls as `SubmissionSide`, each a
     round trip over a socket pair. `workload` is the harness's own instance, which evaluates the
     parameters the process hands over in canonical form (`from_canonical`, as a checkpoint
-    restore). The process is frozen by `freeze()` and thawed by the next call."""
+    restore). The process is frozen by `freeze()` and thawed by the next call.
+
+    The process never receives the workload's name: it gets the spec without it (`_unnamed`), and
+    `get_batch_size(workload_name)` runs in a second, short-lived process of its own
+    (`batch_size_process`, docs/integrity.md#the-workload-name)."""
 
     isolation = "separate-process"
 
-    def __init__(self, task, backend, spec, cores: list[int]):
-        self.workload = backend.make_workload(spec)
+    def __init__(self, task, backend, spec, cores: list[int], *, answers_batch_size: bool = False):
+        self.workload = None if answers_batch_size else backend.make_workload(spec)
+        self.workload_name = spec.base_name  # the harness's: sent to the batch-size process only
         self.scratch = sandbox.prepare_scratch(
             Path(tempfile.gettempdir()) / f"algobench-scratch-{os.getpid()}-{id(self):x}")
         ours, theirs = socket.socketpair()
@@ -74,14 +87,59 @@ class SubmissionProcess:
         theirs.close()
         self.conn = Connection(ours.detach())
         self.frozen: list[int] = []
-        self._call("init", task=task, cores=list(cores or []))
+        # what is left of the trial's budget, as the harness last told it (`step`'s train_state),
+        # less the timed calls since; before the first step, the spec's (reference-host) budget
+        self.budget = budget_sec(spec, task.ruleset)
+        self.budget_left = self.budget
+        # started while this one starts (off the clock), the submission imported there
+        self.batch_size_process, self._batch_size_error, self._batch_size_answer = None, None, None
+        if not answers_batch_size:
+            self._start_batch_size_process(task, backend, spec, cores)
+        try:
+            self._call("init", framework=task.framework, submission_dir=task.submission_dir,
+                       hyperparameters=task.hyperparameters, spec=_unnamed(spec),
+                       cores=list(cores or []))
+        except BaseException:
+            self.close()
+            raise
+
+    def _start_batch_size_process(self, task, backend, spec, cores) -> None:
+        """The process that will answer `get_batch_size`: the same sandbox, the same unnamed
+        spec, the submission imported (`load`, off the clock: the import is timed in this
+        process), then frozen. A failure is kept for `get_batch_size` to raise, in the trial."""
+        try:
+            self.batch_size_process = SubmissionProcess(task, backend, spec, cores,
+                                                        answers_batch_size=True)
+            self.batch_size_process.load()
+            self.batch_size_process.freeze()
+        except Exception as err:  # a submission that cannot be imported fails its trial there
+            self._batch_size_error = err
+            self._end_batch_size_process()
+
+    def _end_batch_size_process(self) -> None:
+        if self.batch_size_process is not None:
+            self.batch_size_process.close()  # its processes killed, its scratch folder removed
+            self.batch_size_process = None
 
     # the calls of SubmissionSide, as round trips
     def load(self) -> dict:
         return self._call("load")
 
     def get_batch_size(self) -> dict:
-        return self._call("get_batch_size")
+        """`get_batch_size(workload_name)` in the batch-size process, which alone is told the
+        name, while this process is frozen; that process ends before this one runs again: of what
+        the submission computes there, only the batch size reaches training."""
+        if self._batch_size_error is not None:
+            raise self._batch_size_error
+        if self._batch_size_answer is None:
+            self.freeze()
+            try:
+                self._batch_size_answer = self.batch_size_process._call(
+                    "get_batch_size", workload_name=self.workload_name)
+            except Exception as err:
+                self._batch_size_error = err
+                raise
+        return self._batch_size_answer
 
     def start_training(self, train_split: dict, batch_size: int, data_seed: int,
                        stream_position: int, init_seed: int) -> None:
@@ -98,6 +156,8 @@ class SubmissionProcess:
 
     def step(self, global_step, select_seed, update_seed, train_state, new_eval_results,
              sync: bool = False) -> dict:
+        self.budget = float(train_state["max_allowed_runtime_sec"])
+        self.budget_left = float(train_state["remaining_time"])
         status = self._call("step", global_step=global_step, select_seed=select_seed,
                             update_seed=update_seed, train_state=dict(train_state),
                             new_eval_results=new_eval_results, sync=sync)
@@ -138,7 +198,7 @@ class SubmissionProcess:
         """Stop the submission process and every process it started (SIGSTOP), so nothing of
         the submission computes while the clock is stopped. Processes are found as descendants,
         again until no new one appears (one may fork while the others stop)."""
-        while True:
+        while self.process.poll() is None:  # (an ended process's number may be reused)
             found = [p for p in _descendants(self.process.pid) if p not in self.frozen]
             if not found:
                 return
@@ -153,6 +213,12 @@ class SubmissionProcess:
 
     def close(self) -> None:
         """Kill the process group and every descendant (SIGKILL); remove the scratch folder."""
+        self._end_batch_size_process()
+        self._kill()
+        self.conn.close()
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def _kill(self) -> None:
         for pid in _descendants(self.process.pid) if self.process.poll() is None else []:
             _signal(pid, signal.SIGKILL)
         try:  # also what is left of its group after it ended (its session's processes)
@@ -160,23 +226,61 @@ class SubmissionProcess:
         except OSError:
             pass
         self.process.wait()
-        self.conn.close()
-        shutil.rmtree(self.scratch, ignore_errors=True)
 
     def _call(self, command: str, **args: Any) -> Any:
+        if self._batch_size_answer is not None or self._batch_size_error is not None:
+            self._end_batch_size_process()  # it answered (or failed): it ends before this one runs
         self._thaw()
+        start = clock.perf_counter()
+        timeout = self._timeout(command)
         try:
             self.conn.send((command, args))
-            header = json.loads(self.conn.recv_bytes())
-            arrays = _read_arrays(self.conn.recv_bytes()) if header.get("arrays") else None
+            header = json.loads(self._receive(command, start + timeout))
+            arrays = (_read_arrays(self._receive(command, start + timeout))
+                      if header.get("arrays") else None)
         except (EOFError, OSError, ValueError):
             raise SubmissionProcessError(self._how_it_ended(command), "submission_exited") from None
+        finally:
+            if command in TIMED_COMMANDS:
+                self.budget_left -= clock.perf_counter() - start
         if header["status"] == "submission_error":
             raise loader.SubmissionError(header["message"])
         if header["status"] == "error":
             raise SubmissionProcessError(
                 f"the submission's {command} failed in the submission process:\n{header['traceback']}")
         return arrays if arrays is not None else header.get("value")
+
+    def _timeout(self, command: str) -> float:
+        """How long `command` may take: a timed call what is left of the budget and the grace,
+        any other call UNTIMED_TIMEOUT_SEC."""
+        if command in TIMED_COMMANDS:
+            return max(0.0, self.budget_left) + self._grace()
+        return STARTUP_TIMEOUT_SEC if command == "init" else UNTIMED_TIMEOUT_SEC
+
+    def _grace(self) -> float:
+        return max(GRACE_MIN_SEC, GRACE_FRACTION * self.budget)
+
+    def _receive(self, command: str, deadline: float) -> bytes:
+        """The next message of the submission process, waited for until `deadline` (the
+        harness's clock); past it, the process is killed and the trial ends: on its budget after
+        a timed call (the time was the submission's), as failed (`submission_timeout`) otherwise."""
+        while True:  # in waits of an hour at most: poll(2) takes no more than 24 days
+            left = deadline - clock.perf_counter()
+            if self.conn.poll(min(max(0.0, left), 3600.0)):
+                return self.conn.recv_bytes()
+            if left <= 3600.0:
+                break
+        self._kill()
+        if command in TIMED_COMMANDS:
+            raise SubmissionProcessError(
+                f"the submission's {_WHAT_RUNS.get(command, command)} did not return within the "
+                f"trial's remaining budget and a grace of {self._grace():g} s: "
+                "the submission process was killed and the trial ended on its budget, the time "
+                "charged to the submission", "budget")
+        raise SubmissionProcessError(
+            f"the submission process did not answer the harness's {command} (off the clock) within "
+            f"{self._timeout(command):g} s: it was killed and the trial failed; a submission's state "
+            "must save, copy and hand over its parameters promptly", "submission_timeout")
 
     def _how_it_ended(self, command: str) -> str:
         try:
@@ -192,6 +296,19 @@ class SubmissionProcess:
                        if name == "SIGKILL" else ""))
         return (f"the submission process exited with code {code} during {command} (a submission "
                 "may not end its process: os._exit, sys.exit, SystemExit or KeyboardInterrupt)")
+
+
+def _unnamed(spec):
+    """The spec without the workload's name (the base workload's too) and the fields that spell
+    it out: what the submission process gets. Its model family still names the model code, as
+    AlgoPerf's workload classes do (docs/integrity.md#the-workload-name)."""
+    return dataclasses.replace(spec, name="", base=None, description="", targets_source="",
+                               data_source="")
+
+
+_WHAT_RUNS = {"step": "data_selection or update_params", "load": "import",
+              "init_optimizer_state": "init_optimizer_state", "prepare_for_eval": "prepare_for_eval",
+              "get_batch_size": "get_batch_size"}
 
 
 def _hidden_folders(task) -> tuple[Path, ...]:
@@ -256,7 +373,7 @@ def _read_arrays(data: bytes) -> dict[str, np.ndarray]:
 # -- the submission process -------------------------------------------------------------------
 def _serve(conn: Connection) -> None:
     """Answer the harness's commands until it closes the connection."""
-    side = None
+    side = submission = None
     while True:
         try:
             command, args = conn.recv()
@@ -267,14 +384,14 @@ def _serve(conn: Connection) -> None:
             if command == "init":
                 from harness import backends
 
-                task = args["task"]
-                backend = backends.load_backend(task.framework)
+                backend = backends.load_backend(args["framework"])
                 if args["cores"]:
                     backend.configure_threads(len(args["cores"]))
-                side = SubmissionSide(backend, task.spec(), task.hyperparameters)
+                side = SubmissionSide(backend, args["spec"], args["hyperparameters"])
+                submission = (args["submission_dir"], args["framework"])
                 value = None
             elif command == "load":
-                value = side.load(task.submission_dir, task.framework)
+                value = side.load(*submission)
             elif command == "start_training":
                 with np.load(args.pop("train_file"), allow_pickle=False) as saved:
                     train = {k: saved[k] for k in saved.files}
@@ -315,7 +432,38 @@ def _die_with_the_harness() -> None:
         pass
 
 
+# glibc's malloc (mallopt(3)): M_MMAP_THRESHOLD and M_TRIM_THRESHOLD, and the largest values its
+# dynamic thresholds reach (DEFAULT_MMAP_THRESHOLD_MAX on 64 bits, and twice that)
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+MMAP_THRESHOLD = 32 * 2**20
+TRIM_THRESHOLD = 2 * MMAP_THRESHOLD
+
+
+def _keep_freed_memory() -> None:
+    """Keep the memory a training step frees for the next step, as the harness's process does.
+
+    glibc's malloc returns the top of its heap to the system once more than its trim threshold is
+    free, and that threshold grows only when a large block it had mapped on its own is freed. In
+    the harness's process an eval frees such blocks and the threshold rises above a step's
+    activations; the submission process never evaluates, so at each step's end it gave back the step's
+    activations (about 20 MB for `unet`) and the next step faulted them in again, page by page
+    (thousands of page faults a step where the harness's process had none: PyTorch's
+    convolutional workloads were 13-46% slower per step, docs/integrity.md). Fixing both
+    thresholds at the values the dynamic ones reach makes the submission process behave as a
+    long-running process from its first step. Through ctypes: the standard library does not wrap
+    mallopt; elsewhere than glibc nothing changes."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+        libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+    except (OSError, AttributeError):
+        pass
+
+
 if __name__ == "__main__":
     _die_with_the_harness()
+    _keep_freed_memory()
     _serve(Connection(int(sys.argv[1])))
     os._exit(0)  # the harness closed the connection: no thread of the submission keeps this alive

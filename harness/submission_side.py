@@ -60,10 +60,12 @@ class SubmissionSide:
             self.submission = loader.load_submission(submission_dir, framework)
         return {"has_prepare": hasattr(self.submission, "prepare_for_eval")}
 
-    def get_batch_size(self) -> dict:
+    def get_batch_size(self, workload_name: str | None = None) -> dict:
         """The batch size, and for an AlgoPerf file the rule that scaled it (`batch_size_rule`,
-        from the harness's adapters only: a submission module's own attributes never count)."""
-        size = int(self.submission.get_batch_size(workload_name=self.spec.base_name))
+        from the harness's adapters only: a submission module's own attributes never count).
+        `workload_name`: where the side's spec has none (harness/submission_process.py)."""
+        name = workload_name if workload_name is not None else self.spec.base_name
+        size = int(self.submission.get_batch_size(workload_name=name))
         adapter = type(self.submission).__module__ in ADAPTER_MODULES
         return {"batch_size": size, "batch_size_rule": (
             self.submission.batch_size_meta.get("batch_size_rule") if adapter else None)}

@@ -34,7 +34,7 @@ HERE = Path(__file__).parent
 REPO = HERE.parents[1]
 STEPS = 10
 SHORT = {"max_steps": STEPS, "validation_target": 2.0, "test_target": 2.0}  # ends at STEPS
-CHEATS = ["rewinds_ledger_via_frames", "finds_validation_in_memory", "replaces_evaluate",
+CHEATS = ["rewinds_ledger_via_frames", "keeps_workload_name", "finds_validation_in_memory", "replaces_evaluate",
           "lowers_target", "trains_at_import", "thread_at_import", "forks_child",
           "carries_weights_over", "forges_sibling_logs", "raises_system_exit", "calls_os_exit",
           "raises_keyboard_interrupt", "raises_in_init"]
@@ -260,3 +260,91 @@ def test_a_submission_that_exits_or_raises_fails_only_its_trial(tmp_path, name):
     [meta_path] = list(tmp_path.rglob("meta.json"))
     meta = read_json(meta_path)
     assert meta["status"] == "failed" and meta["error"] and EXITS[name] in meta["error"], meta
+
+
+HANGS = ["hangs_in_update", "deadlocks_in_data_selection"]  # at step 3, in a call on the clock
+
+
+@pytest.mark.parametrize("name", HANGS)
+def test_a_submission_that_hangs_on_the_clock_ends_its_trial_on_its_budget(tmp_path, name):
+    """The harness waits for a timed call no longer than what is left of the budget and a grace,
+    then kills the submission process: the trial ends on its budget, the time charged to the
+    submission, what it logged before kept."""
+    budget = 2.0
+    meta, folder = run(tmp_path, name, max_runtime_sec=budget, eval_period_sec=0.0,
+                       validation_target=2.0, test_target=2.0)
+    assert meta["status"] == "completed" and meta["stop_reason"] == "budget", meta
+    assert "did not return within the trial's remaining budget" in meta["note"], meta
+    assert meta["final"]["accumulated_submission_time"] >= meta["budget_sec"] * 1.5  # self-tuning
+    rows = [r for r in read_eval_rows(folder / "eval_measurements.csv") if not r.get("snapshot")]
+    assert [r["global_step"] for r in rows] == [1, 2, 3]  # an eval after every step before the hang
+    assert integrity.verify_trial(folder).status != integrity.REJECTED
+    assert not _submission_processes()
+
+
+def test_a_submission_that_hangs_off_the_clock_fails_its_trial(tmp_path, monkeypatch):
+    """A call off the clock (here saving the optimizer state for a checkpoint) gets a fixed
+    timeout; past it the submission process is killed and the trial fails with that reason."""
+    from harness import submission_process
+
+    monkeypatch.setattr(submission_process, "UNTIMED_TIMEOUT_SEC", 8.0)
+    meta, folder = run(tmp_path, "hangs_off_the_clock", max_runtime_sec=30.0, eval_period_sec=0.0,
+                       validation_target=2.0, test_target=2.0)
+    assert meta["status"] == "failed" and meta["stop_reason"] == "submission_timeout", meta
+    assert "optimizer_files" in meta["error"] and "within 8 s" in meta["error"], meta["error"]
+    rows = read_eval_rows(folder / "eval_measurements.csv")
+    assert [r["global_step"] for r in rows] == [1]  # the eval before the checkpoint that hung
+    assert not _submission_processes()
+
+
+def _submission_processes() -> list[int]:
+    """The live submission processes this test process started (none once a trial has ended)."""
+    return [pid for pid in _processes_with("harness.submission_process")
+            if _descends_from_this_process(pid)]
+
+
+def test_the_cli_goes_on_after_a_submission_that_hangs(tmp_path):
+    """Through the CLI, in a process of its own, with smoke's budget cut to 2 s there."""
+    shorten = ("import dataclasses, sys; from workloads import registry; "
+               "registry.REGISTRY['smoke'] = dataclasses.replace(registry.REGISTRY['smoke'], "
+               "max_runtime_sec=2.0); from algobench.cli import main; sys.exit(main(sys.argv[1:]))")
+    done = subprocess.run(
+        [sys.executable, "-c", shorten, "run", str(HERE / "hangs_in_update"), "--workload", "smoke",
+         "--framework", "pytorch", "--out", str(tmp_path)],
+        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
+        timeout=600)
+    assert done.returncode == 0, (done.returncode, done.stdout[-2000:], done.stderr[-2000:])
+    assert "stopped by budget" in done.stdout, done.stdout[-2000:]
+    [meta_path] = list(tmp_path.rglob("meta.json"))
+    meta = read_json(meta_path)
+    assert meta["stop_reason"] == "budget" and "killed" in meta["note"], meta
+
+
+def test_the_workload_name_given_to_get_batch_size_never_reaches_training(tmp_path, honest_short,
+                                                                          monkeypatch):
+    """`get_batch_size` runs in a process of its own, ended before the training process runs
+    again: the training process never knows the name (what the cheat writes there each step),
+    and trains as the honest submission does. In-process, where the name stays in memory, the
+    same package does train with its rate tuned for `smoke`."""
+    seen = []
+
+    def read_what_training_knows(row):  # the training process's scratch folder, during an eval
+        (path,) = Path(tempfile.gettempdir()).glob(f"algobench-scratch-{os.getpid()}-*/seen_workload_name")
+        seen.append(path.read_text())
+
+    task = make_task(HERE / "keeps_workload_name", "smoke", "pytorch", tmp_path / "separate",
+                     spec_overrides=SHORT)
+    meta = run_trial(task, on_eval=read_what_training_knows)
+    assert meta["status"] == "completed" and meta["isolation"] == "separate-process", meta["error"]
+    assert seen and set(seen) == {"None"}, seen
+    assert last_eval(task.folder)["validation/loss"] == pytest.approx(
+        honest_short["validation/loss"], rel=1e-6)
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the in-process cheat writes
+    task = make_task(HERE / "keeps_workload_name", "smoke", "pytorch", tmp_path / "in-process",
+                     spec_overrides=SHORT)
+    meta = run_trial(task, isolation="in-process")
+    assert meta["status"] == "completed", meta["error"]
+    assert (tmp_path / "seen_workload_name").read_text() == "'smoke'"
+    assert last_eval(task.folder)["validation/loss"] != pytest.approx(
+        honest_short["validation/loss"], rel=1e-6)

@@ -263,3 +263,64 @@ def test_an_interrupted_separate_process_trial_resumes_from_its_checkpoint(tmp_p
     resumed = [json.loads(line) for line in events.read_text().splitlines() if '"resume"' in line]
     assert resumed and resumed[0]["checkpoint"] == f"step_{EVAL_STEPS[0]:08d}"
     np.testing.assert_allclose(curve(tmp_path / "resumed"), curve(tmp_path / "whole"), rtol=1e-5, atol=1e-6)
+
+
+RUNTIME = '''
+import resource
+
+faults, weight = [], torch.ones(16, 16, 3, 3, requires_grad=True)
+for repeat in range(10):  # a convolutional training step's allocations, freed at its end
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    inputs = torch.ones(8, 16, 64, 64)
+    hidden = torch.nn.functional.conv2d(inputs, weight, padding=1).relu()
+    torch.nn.functional.conv2d(hidden, weight, padding=1).square().sum().backward()
+    del inputs, hidden
+    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+seen = {"threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads(),
+        "affinity": sorted(os.sched_getaffinity(0)),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(), "page_faults": faults}
+with open("runtime", "w") as f:
+    f.write(repr(seen))
+'''
+
+
+def test_the_submission_process_runs_as_the_harness_process_would(tmp_path):
+    """What makes a step cost the same in both processes: the threads, cores and CPU kernels, and
+    memory that a step frees kept for the next (harness/submission_process.py's
+    `_keep_freed_memory`): without it each step faulted its activations in again."""
+    import ast
+
+    import torch
+
+    from harness import backends
+
+    submission = _submission(tmp_path, "reports_runtime", hook=RUNTIME)
+    seen = []
+
+    def read_runtime(row):
+        (path,) = _scratch_files("runtime")
+        seen.append(ast.literal_eval(Path(path).read_text()))
+
+    cores = backends.pin_cores(None)
+    meta = run_trial(_task(submission, tmp_path / "out"), on_eval=read_runtime, cores=cores,
+                     eval_steps=EVAL_STEPS)
+    assert meta["status"] == "completed", meta["error"]
+    runtime = seen[0]
+    assert runtime["threads"] == torch.get_num_threads() == len(cores)
+    assert runtime["interop_threads"] == torch.get_num_interop_threads()
+    assert runtime["affinity"] == sorted(os.sched_getaffinity(0)) == cores
+    assert runtime["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    # the first step faults its memory in; the next ones reuse it (without: over a thousand
+    # faults a step, the eight after the second far more than the first)
+    faults = runtime["page_faults"]
+    assert sum(faults[2:]) < faults[0], faults
+
+
+def test_a_trial_with_a_budget_beyond_what_poll_takes_runs(tmp_path):
+    """The harness waits for a timed call at most the budget left (docs/integrity.md#timeouts);
+    a budget of 1e9 s (the benchmarks' "no budget") is more than one poll(2) can wait."""
+    submission = _submission(tmp_path, "plain")
+    task = TrialTask(str(submission.resolve()), "smoke", "pytorch", "self", 0, 0, 0, {},
+                     str(tmp_path / "out"), spec_overrides={**OVERRIDES, "max_runtime_sec": 1e9})
+    meta = run_trial(task, eval_steps=EVAL_STEPS)
+    assert meta["status"] == "completed" and meta["stop_reason"] == "step_budget", meta["error"]
