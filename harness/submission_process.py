@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from harness import clock, loader, sandbox
+from harness import clock, loader, process_control, sandbox
 from harness.submission_side import SubmissionSide
 from harness.task import budget_sec
 
@@ -83,7 +83,7 @@ class SubmissionProcess:
             filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
         self.process = subprocess.Popen(argv, pass_fds=[theirs.fileno()], start_new_session=True,
                                         env=env, cwd=self.scratch,
-                                        preexec_fn=_ignore_termination_signals)
+                                        preexec_fn=process_control.ignore_termination_signals)
         theirs.close()
         self.conn = Connection(ours.detach())
         self.frozen: list[int] = []
@@ -199,16 +199,16 @@ class SubmissionProcess:
         the submission computes while the clock is stopped. Processes are found as descendants,
         again until no new one appears (one may fork while the others stop)."""
         while self.process.poll() is None:  # (an ended process's number may be reused)
-            found = [p for p in _descendants(self.process.pid) if p not in self.frozen]
+            found = [p for p in process_control.descendants(self.process.pid) if p not in self.frozen]
             if not found:
                 return
             for pid in found:
-                _signal(pid, signal.SIGSTOP)
+                process_control.send_signal(pid, signal.SIGSTOP)
             self.frozen += found
 
     def _thaw(self) -> None:
         for pid in self.frozen:
-            _signal(pid, signal.SIGCONT)
+            process_control.send_signal(pid, signal.SIGCONT)
         self.frozen = []
 
     def close(self) -> None:
@@ -219,8 +219,8 @@ class SubmissionProcess:
         shutil.rmtree(self.scratch, ignore_errors=True)
 
     def _kill(self) -> None:
-        for pid in _descendants(self.process.pid) if self.process.poll() is None else []:
-            _signal(pid, signal.SIGKILL)
+        for pid in process_control.descendants(self.process.pid) if self.process.poll() is None else []:
+            process_control.send_signal(pid, signal.SIGKILL)
         try:  # also what is left of its group after it ended (its session's processes)
             os.killpg(self.process.pid, signal.SIGKILL)
         except OSError:
@@ -324,41 +324,6 @@ def _hidden_folders(task) -> tuple[Path, ...]:
     return tuple(hidden)
 
 
-def _ignore_termination_signals() -> None:
-    """In the submission process (and bwrap) before it starts: ignore SIGTERM and SIGINT, which
-    Slurm (a preemption, a time limit) and a terminal send to every process of a job or session.
-    The harness alone ends the submission process (SIGKILL, or with itself: PR_SET_PDEATHSIG and
-    bwrap's --die-with-parent), so that it checkpoints or records a trial as it does alone."""
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _descendants(root: int) -> list[int]:
-    """`root` and every process below it, read from /proc (parents before children)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            parent = int(stat.rsplit(")", 1)[1].split()[1])
-            children.setdefault(parent, []).append(int(entry))
-    found, queue = [], [root]
-    while queue:
-        pid = queue.pop(0)
-        found.append(pid)
-        queue += children.get(pid, [])
-    return found
-
-
-def _signal(pid: int, sig: int) -> None:
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
-
-
 def _write_arrays(arrays: dict[str, np.ndarray]) -> bytes:
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
@@ -420,50 +385,8 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"not JSON: {type(value).__name__}")
 
 
-def _die_with_the_harness() -> None:
-    """SIGKILL this process when the harness's process ends, also where bwrap (whose
-    `--die-with-parent` does this) is not used: Linux's prctl(PR_SET_PDEATHSIG), which the standard
-    library does not wrap, through ctypes."""
-    import ctypes
-
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
-# glibc's malloc (mallopt(3)): M_MMAP_THRESHOLD and M_TRIM_THRESHOLD, and the largest values its
-# dynamic thresholds reach (DEFAULT_MMAP_THRESHOLD_MAX on 64 bits, and twice that)
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-MMAP_THRESHOLD = 32 * 2**20
-TRIM_THRESHOLD = 2 * MMAP_THRESHOLD
-
-
-def _keep_freed_memory() -> None:
-    """Keep the memory a training step frees for the next step, as the harness's process does.
-
-    glibc's malloc returns the top of its heap to the system once more than its trim threshold is
-    free, and that threshold grows only when a large block it had mapped on its own is freed. In
-    the harness's process an eval frees such blocks and the threshold rises above a step's
-    activations; the submission process never evaluates, so at each step's end it gave back the step's
-    activations (about 20 MB for `unet`) and the next step faulted them in again, page by page
-    (thousands of page faults a step where the harness's process had none: PyTorch's
-    convolutional workloads were 13-46% slower per step, docs/integrity.md). Fixing both
-    thresholds at the values the dynamic ones reach makes the submission process behave as a
-    long-running process from its first step. Through ctypes: the standard library does not wrap
-    mallopt; elsewhere than glibc nothing changes."""
-    import ctypes
-
-    try:
-        libc = ctypes.CDLL(None)
-        libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
-        libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
-    except (OSError, AttributeError):
-        pass
-
-
 if __name__ == "__main__":
-    _die_with_the_harness()
-    _keep_freed_memory()
+    process_control.die_with_the_harness()
+    process_control.keep_freed_memory()
     _serve(Connection(int(sys.argv[1])))
     os._exit(0)  # the harness closed the connection: no thread of the submission keeps this alive

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
-from harness import backends, checker, loader
+from harness import backends, checker, loader, process_control
 from harness.logs import (HPARAMS_FILE, META_FILE, CorruptLogError, DiskFullError,
                           is_disk_full, read_json)
 from harness.provenance import provenance
@@ -149,6 +149,8 @@ def run_trial(task: TrialTask, *, on_eval: Callable[[dict], None] | None = None,
         return done
     if cores is None:
         cores = backends.pin_cores(None)  # under torchrun: this rank's share of the cores
+    process_control.keep_freed_memory()  # as in the submission process: the same allocator from step 1
+    process_control.ignore_jax_fork_warning()
     backend = backends.load_backend(task.framework)
     backend.configure_threads(len(cores))
     from harness.runner import TrialRunner  # imports the data layer; after pinning

@@ -127,6 +127,20 @@ def test_check_names_a_non_utf8_submission_file_requirements_or_search_space(tmp
     assert f"{submission / 'tuning_search_space.json'}: not UTF-8 text" in err
 
 
+def test_run_names_a_non_utf8_submission_file_in_a_process_already_running_jax(tmp_path, capsys):
+    """The one line holds where JAX already runs its threads: JAX warns at every fork, and the
+    trial starts `uname` and `git` before the submission's file is read (it failed in the suite
+    whenever an earlier test in the same worker had imported JAX)."""
+    import jax.numpy as jnp
+
+    jnp.ones(2).block_until_ready()
+    submission = copy_of_nadamw(tmp_path)
+    module = submission / "submission_jax.py"
+    module.write_bytes(NOT_UTF8 + module.read_bytes())
+    line = refused(capsys, run_args(tmp_path, submission=submission))
+    assert line.startswith(f"algobench: error: {module}:1: [source] not UTF-8 text")
+
+
 def test_run_names_a_non_utf8_submission_file(tmp_path, capsys):
     submission = copy_of_nadamw(tmp_path)
     module = submission / "submission_jax.py"
