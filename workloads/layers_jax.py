@@ -91,7 +91,9 @@ def written_out_attention(q, k, v, mask, causal: bool, scale: float):
 
 # The switch between the two (same outputs and gradients: tests/workloads/test_layers.py), read
 # when a model is traced: benchmarks/attention_kernel.py flips it and jits a step for each value.
-USE_KERNEL = True
+# Off: on the CPU the math written out was as fast as XLA's kernel on vit, translate and conformer
+# and faster on lm (docs/data/attention_kernel_jax.json).
+USE_KERNEL = False
 
 
 def dot_product_attention(q, k, v, mask, causal: bool, scale: float):
