@@ -104,19 +104,44 @@ def dot_product_attention(q, k, v, mask, causal: bool, scale: float):
     return written_out_attention(q, k, v, mask, causal, scale)
 
 
+class Projection(nn.Module):
+    """The parameters of a Dense layer width -> width (`kernel`, `bias`, initialized as flax's
+    `nn.Dense` initializes them, in the same order), returned rather than applied: `Attention`
+    concatenates several to project once where they share an input."""
+
+    width: int
+
+    @nn.compact
+    def __call__(self):
+        kernel = self.param("kernel", nn.initializers.lecun_normal(), (self.width, self.width))
+        return kernel, self.param("bias", nn.initializers.zeros, (self.width,))
+
+
+def project(x, projections: list[tuple]):
+    """x (batch, length, width) through the Dense layers `projections` ((kernel, bias) pairs), as
+    one matrix product with their kernels side by side, split again per layer."""
+    kernel = jnp.concatenate([k for k, _ in projections], axis=1)
+    bias = jnp.concatenate([b for _, b in projections])
+    y = jnp.dot(x, kernel.astype(jnp.promote_types(x.dtype, kernel.dtype))) + bias
+    return jnp.split(y, len(projections), axis=-1)
+
+
 class Attention(nn.Module):
     """Multi-head dot-product attention of the queries `x` (batch, queries, width) over the keys
     and values of `context` (batch, keys, width), by `dot_product_attention` above (the same math
     as layers_pytorch.py's `dot_product_attention`).
 
-    Parameters: Dense layers `query`, `key`, `value` and `out`, each width -> width, on the
-    (batch, length, width) activations as they come (flattened to 2-D rows, their weight gradients
-    left XLA:CPU's YNNPACK fusions for plain dot calls: docs/performance.md, "The shared JAX
-    attention against the models before it"). Logits are q.k * scale per head, with scale
-    = 1 / (sqrt(width / num_heads) * temperature); where `mask` (bool, broadcastable to (batch,
-    num_heads, queries, keys)) is False the logit is a large negative number, so a fully masked
-    row attends uniformly; `causal=True` masks the keys after each query (queries and keys of one
-    length). `keys_values` and `attend` split the call for cached decoding."""
+    Parameters: Dense layers `query`, `key`, `value` and `out`, each width -> width. Layers that
+    share an input run as one matrix product (`project`): query, key and value for
+    self-attention (`context` is `x`), key and value otherwise; on the (batch, length, width)
+    activations as they come (flattened to 2-D rows, their weight gradients left XLA:CPU's YNNPACK
+    fusions for plain dot calls; three products where the models before issue 25 had one or two:
+    docs/performance.md, "The shared JAX attention against the models before it"). Logits are
+    q.k * scale per head, with scale = 1 / (sqrt(width / num_heads) * temperature); where `mask`
+    (bool, broadcastable to (batch, num_heads, queries, keys)) is False the logit is a large
+    negative number, so a fully masked row attends uniformly; `causal=True` masks the keys after
+    each query (queries and keys of one length). `keys_values` and `attend` split the call for
+    cached decoding."""
 
     width: int
     num_heads: int
@@ -124,22 +149,29 @@ class Attention(nn.Module):
 
     def setup(self):
         self.scale = 1.0 / (math.sqrt(self.width // self.num_heads) * self.temperature)
-        self.query, self.key = nn.Dense(self.width), nn.Dense(self.width)
-        self.value, self.out = nn.Dense(self.width), nn.Dense(self.width)
+        self.query, self.key = Projection(self.width), Projection(self.width)
+        self.value, self.out = Projection(self.width), Projection(self.width)
 
-    def heads(self, dense: nn.Dense, x):
-        """dense(x) for x (batch, length, width), split into (batch, length, num_heads, head width)."""
-        return dense(x).reshape(*x.shape[:2], self.num_heads, -1)
+    def heads(self, y):
+        """y (batch, length, width) split into (batch, length, num_heads, head width)."""
+        return y.reshape(*y.shape[:2], self.num_heads, -1)
 
     def keys_values(self, context):
-        return self.heads(self.key, context), self.heads(self.value, context)
+        return tuple(self.heads(y) for y in project(context, [self.key(), self.value()]))
 
     def attend(self, x, k, v, mask=None, causal: bool = False):
-        q = self.heads(self.query, x)
+        (q,) = project(x, [self.query()])
+        return self._attend(x, self.heads(q), k, v, mask, causal)
+
+    def _attend(self, x, q, k, v, mask, causal: bool):
         y = dot_product_attention(q, k, v, mask, causal, self.scale)
-        return self.out(y.reshape(*x.shape[:2], -1))
+        (out,) = project(y.reshape(*x.shape[:2], -1), [self.out()])
+        return out
 
     def __call__(self, x, context, mask=None, causal: bool = False):
+        if context is x:  # self-attention: one product for query, key and value
+            q, k, v = (self.heads(y) for y in project(x, [self.query(), self.key(), self.value()]))
+            return self._attend(x, q, k, v, mask, causal)
         return self.attend(x, *self.keys_values(context), mask, causal)
 
 
