@@ -14,7 +14,7 @@ separate/in-process (median [min, max] of the per-repeat ratios). `--out` writes
 JSON, with the host, for a table in docs/integrity.md (figures come from that file, never typed).
 
     .venv/bin/python benchmarks/process_split_overhead.py --out docs/data/process_split_overhead.json
-    .venv/bin/python benchmarks/process_split_overhead.py --write-doc docs/data/process_split_overhead.json
+    .venv/bin/python benchmarks/process_split_overhead.py --write-doc docs/data/process_split_overhead.json docs/data/process_split_overhead_stop33.json
     .venv/bin/python benchmarks/process_split_overhead.py --workloads smoke --repeats 1 --steps 6  # a test
 """
 
@@ -81,6 +81,12 @@ def child(workload: str, framework: str, args) -> list[dict]:
     return repeats
 
 
+def tables(records: dict[str, dict]) -> str:
+    """The docs tables of recorded runs (file name: record), one after another, each with its
+    file and host: runs on different hosts or of different code are never mixed in one table."""
+    return "\n\n".join(f"`{name}`: " + table(record) for name, record in records.items())
+
+
 def table(recorded: dict) -> str:
     """The docs table of a recorded run: per workload and framework, both ms/step and the ratio."""
     lines = [f"On {recorded['host']}, {recorded['warmup']} + {recorded['steps']} steps a trial, "
@@ -106,8 +112,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("--write-doc", type=Path, metavar="RECORDED_JSON",
-                        help="write the table of a recorded run into docs/integrity.md (runs nothing)")
+    parser.add_argument("--write-doc", type=Path, nargs="+", metavar="RECORDED_JSON",
+                        help="write the tables of recorded runs into docs/integrity.md, in the "
+                             "order given (runs nothing)")
     parser.add_argument("--child", nargs=2, metavar=("WORKLOAD", "FRAMEWORK"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -117,7 +124,8 @@ def main() -> None:
         sys.path.insert(0, str(REPO / "benchmarks"))
         import resolution_table  # the docs' marker writer
 
-        resolution_table.write(DOC, table(json.loads(args.write_doc.read_text())), *DOC_MARKERS)
+        records = {path.name: json.loads(path.read_text()) for path in args.write_doc}
+        resolution_table.write(DOC, tables(records), *DOC_MARKERS)
         print(f"wrote the table in {DOC}")
         return
     results = []
