@@ -200,9 +200,10 @@ def bare_jax(setting: Setting, batches: list[dict], warmup: int) -> float:
             start = time.perf_counter()
         before, state = state, step(*state, batch, rngs[i])
         # At most two steps in flight, as in a trial (the runner reads the step before's finite
-        # flag after queuing a step): with every step queued at once, XLA:CPU's all-reduce across
-        # host devices deadlocked and aborted this process ("Termination timeout for all reduce";
-        # the smallest reproduction: benchmarks/xla_cpu_allreduce_deadlock.py).
+        # flag after queuing a step): with every step queued at once (45, more than the 32
+        # computations XLA:CPU keeps in flight per device), its all-reduce across host devices
+        # deadlocked and aborted this process ("Termination timeout for all reduce"; the smallest
+        # reproduction: benchmarks/xla_cpu_allreduce_deadlock.py).
         jax.block_until_ready(before)
     jax.block_until_ready(state)
     return (time.perf_counter() - start) / (len(batches) - warmup)
