@@ -16,9 +16,11 @@ Per workload and framework, in one fresh process (pinned to the same cores as a 
   baseline builds it / `optax.nadamw`, same schedule and hyperparameters), the same batches
   (the trial's stream, assembled and moved to the device before the loop), written the plain way:
   PyTorch forward, loss, backward, step; JAX one jitted step. `--warmup` steps, then `--steps`
-  steps timed with one device sync at each end (no per-step sync, as a plain loop has none).
+  steps timed with one device sync at each end (no per-step sync, as a plain loop has none; JAX
+  waits for the step before after queuing a step, as a trial does: with every step queued,
+  XLA:CPU's all-reduce across host devices deadlocks, benchmarks/xla_cpu_allreduce_deadlock.py).
 
-The bare loop is a lower bound: it does no batch assembly, no transfer and no per-step sync. So
+The bare loop is a lower bound: it does no batch assembly, no transfer and no full sync. So
 the harness/bare ratio holds everything the harness adds on the clock, the rules' own costs
 (`data_selection` pulls and moves the batch on the clock) included. `--compare-sync` also runs
 the harness trial with a device sync after every step (`TrialRunner(sync_every_step=True)`, the
@@ -196,7 +198,13 @@ def bare_jax(setting: Setting, batches: list[dict], warmup: int) -> float:
         if i == warmup:
             jax.block_until_ready(state)
             start = time.perf_counter()
-        state = step(*state, batch, rngs[i])
+        before, state = state, step(*state, batch, rngs[i])
+        # At most two steps in flight, as in a trial (the runner reads the step before's finite
+        # flag after queuing a step): with every step queued at once (45, more than the 32
+        # computations XLA:CPU keeps in flight per device), its all-reduce across host devices
+        # deadlocked and aborted this process ("Termination timeout for all reduce"; the smallest
+        # reproduction: benchmarks/xla_cpu_allreduce_deadlock.py).
+        jax.block_until_ready(before)
     jax.block_until_ready(state)
     return (time.perf_counter() - start) / (len(batches) - warmup)
 

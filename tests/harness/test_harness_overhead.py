@@ -106,3 +106,38 @@ def test_compare_sync_measures_the_per_step_sync_side_by_side(tmp_path):
         assert r["harness_sync_every_step"]["seconds_per_step"] > 0
     assert len(harness_overhead.summary(result)["ratio_sync_every_step"]) == 2
     assert "harness/bare, sync every step |" in done.stdout
+
+
+def test_the_bare_jax_loop_keeps_at_most_two_steps_in_flight(monkeypatch):
+    """With every step queued at once, XLA:CPU's all-reduce across host devices deadlocked and
+    aborted the benchmark's JAX child (issue 28; benchmarks/xla_cpu_allreduce_deadlock.py): the
+    bare loop waits for the step before after queuing a step, as a trial does."""
+    jax = pytest.importorskip("jax")
+    monkeypatch.setenv("XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))  # Setting changes it: restored after
+    setting = harness_overhead.Setting("smoke", "jax", None, steps=4, warmup=1)
+    events = []  # ("step", its output) and ("wait", the tree waited for), in order
+    real_jit, real_wait = jax.jit, jax.block_until_ready
+
+    def recording_jit(fn, *args, **kwargs):
+        compiled = real_jit(fn, *args, **kwargs)
+        if getattr(fn, "__name__", "") != "step":
+            return compiled
+
+        def step(*step_args):
+            out = compiled(*step_args)
+            events.append(("step", out))
+            return out
+        return step
+
+    def recording_wait(tree):
+        events.append(("wait", tree))
+        return real_wait(tree)
+
+    monkeypatch.setattr(jax, "jit", recording_jit)
+    monkeypatch.setattr(jax, "block_until_ready", recording_wait)
+    assert setting.bare() > 0
+    outputs = [out for kind, out in events if kind == "step"]
+    assert len(outputs) == 5
+    for k in range(2, len(outputs)):  # when step k is queued, step k - 2 has been waited for
+        queued_at = next(i for i, (kind, out) in enumerate(events) if kind == "step" and out is outputs[k])
+        assert any(kind == "wait" and out is outputs[k - 2] for kind, out in events[:queued_at]), k
