@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import host_load
+from harness import host_load, process_control
 from harness.backends import FRAMEWORKS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -130,8 +130,9 @@ def run_child(args, workload: str, framework: str, repo: Path = REPO) -> dict:
                "--steps", str(args.steps), "--warmup", str(args.warmup), "--clock", args.clock]
     if args.threads:
         command += ["--threads", str(args.threads)]
-    # the checkout's own packages first: the venv's editable install points at this one
-    env = {**os.environ, "PYTHONPATH": str(repo)}
+    # the checkout's own packages first: the venv's editable install points at this one; malloc's
+    # thresholds fixed as in a trial (harness/process_control.py), in both checkouts alike
+    env = {**process_control.fixed_allocator_environment(dict(os.environ)), "PYTHONPATH": str(repo)}
     done = subprocess.run(command, cwd=repo, capture_output=True, text=True, env=env)
     if done.returncode:
         sys.exit(f"{workload} {framework} ({repo}) failed:\n{done.stderr[-3000:]}")

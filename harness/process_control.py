@@ -94,3 +94,11 @@ def ignore_jax_fork_warning() -> None:
     `subprocess`, whose child runs exec at once and never touches JAX's threads, so the warning
     would only add a false alarm to a trial's output (and to a bad-input error's one line)."""
     warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
+
+
+def fixed_allocator_environment(environ: dict[str, str]) -> dict[str, str]:
+    """A copy of `environ` that gives a child process `keep_freed_memory`'s thresholds from its
+    start, through glibc's tunables (its MALLOC_*_ environment variables): for benchmarks that
+    compare processes of different checkouts, whose code may not call `keep_freed_memory`."""
+    return {**environ, "MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD),
+            "MALLOC_TRIM_THRESHOLD_": str(TRIM_THRESHOLD)}
