@@ -38,19 +38,15 @@ def sync(tree: Any = None) -> None:
 
 
 @jax.jit
-def _all_finite(params: Any) -> jax.Array:
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(params)]))
-
-
 def finite_flag(params: Any) -> jax.Array:
     """Whether every parameter is finite, as one jitted reduction whose flag stays on the device
     (dispatched behind the step that made `params`; `bool()` reads it back)."""
-    return _all_finite(params)
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(params)]))
 
 
 def all_finite(params: Any) -> bool:
     """`finite_flag`, read back to the host."""
-    return bool(_all_finite(params))
+    return bool(finite_flag(params))
 
 
 def rng_state() -> dict:
