@@ -86,7 +86,8 @@ def trial_facts(trial: dict) -> dict:
         v <= target if meta["lower_is_better"] else v >= target)
     first = next((i for i, r in enumerate(rows) if meets(r.get(key))), None)
     final = meta.get("final") or {}
-    facts = {"workload": meta["workload"], "framework": meta["framework"], "study": meta["study"],
+    facts = {"submission": meta.get("submission"), "workload": meta["workload"],
+             "framework": meta["framework"], "study": meta["study"],
              "time_to_target": None, "evals_to_target": None, "resolution_sec": None,
              "eval_period_sec": meta.get("eval_period_sec"),
              "eval_share": (final["accumulated_eval_time"] / final["total_duration"]
@@ -102,6 +103,11 @@ def trial_facts(trial: dict) -> dict:
 
 
 def read_facts(out: Path | str, submission: str) -> list[dict]:
+    """The facts of `submission`'s trials in the results tree `out`, or in a record that
+    `--facts-json` wrote (a .json file: what the docs' tables are regenerated from)."""
+    if Path(out).is_file():
+        return [f for f in json.loads(Path(out).read_text())["trials"]
+                if f.get("submission") == Path(submission).name]
     facts = []
     for folder in find_trial_folders(out):
         try:
@@ -168,6 +174,16 @@ def write_noise(summary: dict, path: Path) -> dict:
     return noise
 
 
+def write_facts(facts: list[dict], path: Path) -> None:
+    """Record the trials' facts (kept in git, unlike the results tree), merged with the trials
+    already recorded there, one per submission, workload, framework and study."""
+    key = lambda f: (f.get("submission") or "", f["workload"], f["framework"], f["study"])  # noqa: E731
+    old = json.loads(path.read_text())["trials"] if path.exists() else []
+    merged = {key(f): f for f in old} | {key(f): f for f in facts}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"trials": [merged[k] for k in sorted(merged)]}, indent=1) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workloads", nargs="+", default=list(BASE_WORKLOADS))
@@ -181,6 +197,8 @@ def main() -> None:
                                                                "results/noise)")
     parser.add_argument("--repo", default=str(REPO), help="the checkout whose `algobench run` runs")
     parser.add_argument("--noise-json", default=str(REPO / "scoring" / "noise.json"))
+    parser.add_argument("--facts-json", help="also record every trial's facts here (for "
+                                             "resolution_table.py without the results tree)")
     parser.add_argument("--no-run", action="store_true", help="only summarize --out")
     args = parser.parse_args()
     if not args.no_run:
@@ -189,6 +207,9 @@ def main() -> None:
              if f["workload"] in args.workloads and f["framework"] in args.frameworks]
     if not facts:
         sys.exit(f"{args.out}: no trials of {Path(args.submission).name}; run without --no-run")
+    if args.facts_json:
+        write_facts(facts, Path(args.facts_json))
+        print(f"wrote {args.facts_json}")
     summary = summarize(facts)
     print(table(summary))
     few = [f"{w} {f}" for (w, f), s in summary.items() if s["reached"] < 5]

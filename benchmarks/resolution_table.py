@@ -66,8 +66,10 @@ def write(doc: Path, text: str, start: str = START, end: str = END) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--before", help="results tree of the schedule before (optional)")
-    parser.add_argument("--after", required=True, help="results tree of this checkout's schedule")
+    parser.add_argument("--before", help="results tree (or facts record) of the schedule before "
+                                         "(optional)")
+    parser.add_argument("--after", required=True, help="results tree (or a facts record that "
+                        "min_detectable_speedup.py --facts-json wrote) of this checkout's schedule")
     parser.add_argument("--submission", default="nadamw")
     parser.add_argument("--write", action="store_true", help=f"replace the table in {DOC.name}")
     parser.add_argument("--doc", default=str(DOC))

@@ -63,7 +63,7 @@ def test_run_time_cheats_pass_the_checker(name):
     assert check_submission(HERE / name)[0] == []
 
 
-def run_unchecked(tmp_path, name, **spec_overrides):
+def run_unchecked(tmp_path, name, sync_every_step=False, **spec_overrides):
     """Import a package without the checker (as if a cheat had slipped past it) and train it."""
     path = HERE / name / "submission_pytorch.py"
     spec = importlib.util.spec_from_file_location(f"adversarial_{name}", path)
@@ -71,7 +71,8 @@ def run_unchecked(tmp_path, name, **spec_overrides):
     spec.loader.exec_module(module)
     workload = dataclasses.replace(get_spec("smoke"), **spec_overrides)
     task = TrialTask(str(path.parent), "smoke", "pytorch", "self", 0, 0, 0, {}, str(tmp_path))
-    return TrialRunner(task, workload, module, pytorch_backend).run()
+    return TrialRunner(task, workload, module, pytorch_backend,
+                       sync_every_step=sync_every_step).run()
 
 
 def test_honest_submission_passes_the_guards(tmp_path):
@@ -100,7 +101,14 @@ def test_swapping_a_workload_function_is_caught(tmp_path):
 
 
 def test_nan_parameters_end_the_trial_as_diverged(tmp_path):
+    # Step 5 (the sixth) makes the parameters NaN. Its finite flag is read after the next step,
+    # or at once where the runner syncs (a decision near): the trial ends at step 6 or 7.
     meta = run_unchecked(tmp_path, "returns_nan")
+    assert meta["status"] == "diverged" and meta["final"]["global_step"] in (6, 7)
+
+
+def test_nan_parameters_end_the_trial_at_their_step_when_every_step_syncs(tmp_path):
+    meta = run_unchecked(tmp_path, "returns_nan", sync_every_step=True)
     assert meta["status"] == "diverged" and meta["final"]["global_step"] == 6
 
 

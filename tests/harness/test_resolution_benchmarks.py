@@ -89,6 +89,17 @@ def test_summary_noise_json_and_the_table(tmp_path):
     assert "| `fake` | fake | after |" in table
 
 
+def test_the_facts_record_reads_back_as_the_tree_and_merges(tmp_path):
+    for study in (0, 1):
+        fake_trial(tmp_path / "results", study)
+    facts = mds.read_facts(tmp_path / "results", "nadamw")
+    record = tmp_path / "facts.json"
+    mds.write_facts(facts[:1], record)
+    mds.write_facts(facts, record)  # the second write replaces the first trial, adds the other
+    assert mds.read_facts(record, "nadamw") == sorted(facts, key=lambda f: f["study"])
+    assert mds.read_facts(record, "other") == []
+
+
 def test_the_table_replaces_only_its_markers(tmp_path):
     doc = tmp_path / "scoring.md"
     doc.write_text(f"intro\n{resolution_table.START}\nold\n{resolution_table.END}\nrest\n")
