@@ -196,11 +196,18 @@ def cmd_set_targets(args: argparse.Namespace) -> int:
             return 0
         if args.out is None:
             raise ValueError("set-targets keeps its runs as evidence: give --out DIR")
-        targets = set_targets(
-            spec, args.submission, split_names(args.framework), args.out, trials=args.trials,
-            seeds=args.seeds, budget_sec=args.budget, step_hint=args.step_hint,
-            max_steps=args.max_steps, resolution=args.resolution, base_seed=args.seed,
-            parallel=args.parallel, threads=args.threads)
+        if args.from_runs:
+            from algobench.targets import targets_from_runs
+
+            Path(args.out).mkdir(parents=True, exist_ok=True)
+            targets = targets_from_runs(spec, args.submission, args.from_runs, args.out,
+                                        resolution=args.resolution)
+        else:
+            targets = set_targets(
+                spec, args.submission, split_names(args.framework), args.out, trials=args.trials,
+                seeds=args.seeds, budget_sec=args.budget, step_hint=args.step_hint,
+                max_steps=args.max_steps, resolution=args.resolution, base_seed=args.seed,
+                parallel=args.parallel, threads=args.threads)
     except (loader.SubmissionError, SearchSpaceError, UnknownWorkloadError, ValueError,
             ImportError) as err:
         return fail(str(err))
@@ -263,6 +270,10 @@ def build_parser(with_scoring: bool = True) -> argparse.ArgumentParser:
                          help="steps per run, besides --budget (default: 1.2 x the step hint)")
     targets.add_argument("--resolution", type=float, default=0.005,
                          help="targets are rounded to this, in the safe direction (default 0.005)")
+    targets.add_argument("--from-runs", nargs="+", metavar="DIR",
+                         help="run nothing: derive the targets from the completed runs of the "
+                              "submission's one point under these folders (e.g. the seeds of "
+                              "benchmarks/min_detectable_speedup.py)")
     targets.add_argument("--parallel", type=int, default=1, help="runs at a time (default 1)")
     targets.add_argument("--threads", type=int,
                          help="cores per run (default: the cores / --parallel)")

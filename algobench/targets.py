@@ -20,6 +20,7 @@ Every run is kept under the output folder as evidence, with `targets.json` summa
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,11 +114,12 @@ def unfinished(summary: dict) -> list[str]:
     return [f"{run['folder']}: stopped by its {run.get('stop_reason', 'budget')} at step {run['steps']}, before its "
             f"schedule's end at step {summary['targets']['step_hint']}; its best sets a looser target "
             f"than a finished run would (move it away and run again with a larger --budget)"
-            for run in summary["confirmation"] if not run.get("finished_schedule", True)]
+            for run in summary["confirmation"] if not run.get("finished_schedule", True)
+            and run.get("stop_reason") != "targets_reached"]  # met the target in force: a lower bound
 
 
 def write_summary(out: Path, spec: WorkloadSpec, targets: Targets, tuning: list[dict],
-                  best_index: int, confirmations: list[dict]) -> Path:
+                  best_index: int | None, confirmations: list[dict]) -> Path:
     path = Path(out) / TARGETS_FILE
     atomic_write_json(path, {
         "workload": spec.name, "base": spec.base, "metric": spec.target_metric,
@@ -174,6 +176,55 @@ def describe_plan(spec: WorkloadSpec, submission_dir: Path | str, frameworks: Se
     return lines
 
 
+def targets_from_runs(spec: WorkloadSpec, submission_dir: Path | str, roots: Sequence[Path | str],
+                      out: Path | str, *, resolution: float = 0.005) -> Targets:
+    """Step 3 alone, on runs made elsewhere: every completed run of the submission on `spec`'s
+    workload under `roots` (in practice the reference baseline's seeds that
+    benchmarks/min_detectable_speedup.py runs), all of one search-space point, counts as a
+    confirmation run. A run made with a real target ended when it met it, so its best is a lower
+    bound of what it would reach: the targets derived are never harder than every run reaches.
+    Validation metrics after `STEP_BUDGET_FACTOR` step hints are left out, as set-targets' own
+    runs end there (a run that misses trains to its budget, and past its schedule's end, with
+    batch norm, only its running averages move). Test metrics are kept wherever they are: a run
+    measures the test split once its validation target is met and at its final evaluation
+    (docs/scoring.md), so a run that missed has its only one at its end. The summary goes to
+    `out/targets.json`."""
+    from harness.logs import find_trial_folders
+
+    name = Path(submission_dir).name
+    runs = [read_trial(folder) for root in roots for folder in find_trial_folders(root)]
+    runs = [t for t in runs if t["meta"].get("submission") == name
+            and t["meta"].get("workload") == spec.name and t["meta"].get("status") == "completed"]
+    if not runs:
+        raise ValueError(f"{', '.join(map(str, roots))}: no completed run of {name} on {spec.name}")
+    points = {json.dumps(t["hparams"], sort_keys=True) for t in runs}
+    if len(points) > 1:
+        raise ValueError(f"{', '.join(map(str, roots))}: the runs of {name} on {spec.name} are of "
+                         f"{len(points)} search-space points; give folders that hold one point's seeds")
+    last_step = STEP_BUDGET_FACTOR * spec.step_hint
+    key = f"validation/{spec.target_metric}"
+    evals = [[r if r["global_step"] <= last_step else {**r, key: math.nan} for r in t["evals"]]
+             for t in runs]
+    cores = [t["meta"]["hardware"]["cores_used"] for t in runs]
+    targets = derive_targets(evals, spec.target_metric, spec.lower_is_better, spec.step_hint,
+                             resolution, timed=[c == max(cores) for c in cores])
+    write_summary(out, spec, targets, [], None,
+                  [_summarize(t, rows, spec, spec.step_hint) for t, rows in zip(runs, evals)])
+    return targets
+
+
+def _summarize(trial: dict, rows: Sequence[dict], spec: WorkloadSpec, step_hint: int) -> dict:
+    """One run's line in targets.json: its point, best validation and test metric over `rows`,
+    steps and how it ended."""
+    meta, metric = trial["meta"], spec.target_metric
+    return {"folder": trial["folder"], "hyperparameters": trial["hparams"],
+            "framework": meta["framework"], "study": meta["study"],
+            "best_validation": best_value(rows, f"validation/{metric}", spec.lower_is_better),
+            "best_test": best_value(rows, f"test/{metric}", spec.lower_is_better),
+            "steps": meta["final"]["global_step"], "stop_reason": meta["stop_reason"],
+            "finished_schedule": meta["final"]["global_step"] >= FINISHED * step_hint}
+
+
 def set_targets(spec: WorkloadSpec, submission_dir: Path | str, frameworks: Sequence[str], out: Path | str,
                 *, trials: int = 5, seeds: int = 2, budget_sec: float | None = None,
                 step_hint: int | None = None, max_steps: int | None = None,
@@ -220,13 +271,6 @@ def set_targets(spec: WorkloadSpec, submission_dir: Path | str, frameworks: Sequ
     targets = derive_targets([t["evals"] for t in confirmed], spec.target_metric,
                              spec.lower_is_better, step_hint, resolution,
                              timed=[c == max(cores) for c in cores])
-    summarize = lambda t: {"folder": t["folder"], "hyperparameters": t["hparams"],  # noqa: E731
-                           "framework": t["meta"]["framework"], "study": t["meta"]["study"],
-                           "best_validation": best_value(t["evals"], f"validation/{spec.target_metric}", spec.lower_is_better),
-                           "best_test": best_value(t["evals"], f"test/{spec.target_metric}", spec.lower_is_better),
-                           "steps": t["meta"]["final"]["global_step"],
-                           "stop_reason": t["meta"]["stop_reason"],
-                           "finished_schedule": t["meta"]["final"]["global_step"] >= FINISHED * step_hint}
-    write_summary(out, spec, targets, [summarize(t) for t in tuned], index,
-                  [summarize(t) for t in confirmed])
+    write_summary(out, spec, targets, [_summarize(t, t["evals"], spec, step_hint) for t in tuned],
+                  index, [_summarize(t, t["evals"], spec, step_hint) for t in confirmed])
     return targets

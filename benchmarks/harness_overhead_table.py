@@ -18,8 +18,11 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # this folder's scripts
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # and the repository's packages
 
 from harness_overhead import OFF_CLOCK, spread, summary  # noqa: E402
+
+from algobench.doc_sections import replaced  # noqa: E402
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "performance.md"
 START, END = "<!-- harness overhead table: start -->", "<!-- harness overhead table: end -->"
@@ -45,14 +48,6 @@ def table(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def replaced(doc: str, body: str, path: Path) -> str:
-    if START not in doc or END not in doc:
-        sys.exit(f"{path}: no '{START}' ... '{END}' markers; add them where the table goes")
-    head, rest = doc.split(START, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{START}\n{body}\n{END}{tail}"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("json", nargs="+", help="harness_overhead.py --out files, in table order")
@@ -68,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
             sys.exit(f"{path}: not a harness_overhead.py JSON ({err}); run benchmarks/harness_overhead.py --out")
     body = table(records)
     doc = DOC.read_text()
-    new = replaced(doc, body, DOC)
+    new = replaced(doc, body, START, END, DOC)
     if args.check:
         if new != doc:
             print(f"{DOC} differs from {' '.join(args.json)}; run with --write", file=sys.stderr)

@@ -16,13 +16,14 @@ With `--write`, the table replaces the one between the markers in docs/scoring.m
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # this folder's scripts
 
 from min_detectable_speedup import percent, read_facts, summarize  # noqa: E402
+
+from algobench.doc_sections import replaced  # noqa: E402
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "scoring.md"
 START, END = "<!-- resolution table: start -->", "<!-- resolution table: end -->"
@@ -55,13 +56,9 @@ def table(before: dict | None, after: dict) -> str:
     return "\n".join(lines)
 
 
-def write(doc: Path, text: str, start: str = START, end: str = END) -> None:
-    """Replace what lies between the `start` and `end` markers of `doc` with `text`."""
-    content = doc.read_text()
-    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
-    if not pattern.search(content):
-        sys.exit(f"{doc}: no '{start}' ... '{end}' markers; add them where the table goes")
-    doc.write_text(pattern.sub(lambda _: f"{start}\n{text}\n{end}", content))
+def write(doc: Path, text: str) -> None:
+    """Replace the table between the markers of `doc` with `text`."""
+    doc.write_text(replaced(doc.read_text(), text, START, END, doc))
 
 
 def main() -> None:

@@ -18,7 +18,13 @@ import statistics
 import sys
 from pathlib import Path
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "baselines.md"
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # run as a script: the repository's packages come first
+    sys.path.insert(0, str(REPO))
+
+from algobench.doc_sections import replaced  # noqa: E402
+
+DOC = REPO / "docs" / "baselines.md"
 START, END = "<!-- time-to-target table: start -->", "<!-- time-to-target table: end -->"
 
 
@@ -51,12 +57,6 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def replaced(doc: str, body: str) -> str:
-    head, rest = doc.split(START, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{START}\n{body}\n{END}{tail}"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("json", type=Path, help="benchmarks/time_to_target.py --json output")
@@ -66,13 +66,13 @@ def main(argv: list[str] | None = None) -> int:
     body = table(json.loads(args.json.read_text()))
     doc = DOC.read_text()
     if args.check:
-        if replaced(doc, body) != doc:
+        if replaced(doc, body, START, END, DOC) != doc:
             print(f"{DOC}: the table differs from {args.json}; run scripts/baselines_table.py "
                   f"{args.json} --write", file=sys.stderr)
             return 1
         return 0
     if args.write:
-        DOC.write_text(replaced(doc, body))
+        DOC.write_text(replaced(doc, body, START, END, DOC))
     print(body)
     return 0
 

@@ -24,6 +24,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script: the repository's packages come first
     sys.path.insert(0, str(REPO))
 
+from algobench.doc_sections import replaced  # noqa: E402
+
 DOC = REPO / "docs" / "leaderboard.md"
 RESULTS = REPO / "reference_results"
 START, END = "<!-- reference leaderboard: start -->", "<!-- reference leaderboard: end -->"
@@ -128,14 +130,6 @@ def render(results_dir: Path = RESULTS) -> str:
     return "\n\n".join(part.rstrip("\n") for part in parts)
 
 
-def replace(doc_text: str, body: str) -> str:
-    if START not in doc_text or END not in doc_text:
-        raise SystemExit(f"{DOC}: no '{START}' ... '{END}' markers; add them where the tables go")
-    head, rest = doc_text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{START}\n{body}\n{END}{tail}"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     mode = parser.add_mutually_exclusive_group(required=True)
@@ -146,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     doc = Path(args.doc)
     current = doc.read_text()
-    wanted = replace(current, render(Path(args.results)))
+    wanted = replaced(current, render(Path(args.results)), START, END, doc)
     if args.write:
         doc.write_text(wanted)
         print(f"wrote the reference leaderboard tables in {doc}")

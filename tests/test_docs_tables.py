@@ -28,3 +28,26 @@ def test_the_check_fails_on_a_doc_that_drifted(tmp_path, monkeypatch):
     baselines_table.main([str(REPO / "docs/data/time_to_target_muon_ademamix.json"), "--write"])
     assert baselines_table.main([str(REPO / "docs/data/time_to_target_muon_ademamix.json"), "--check"]) == 0
     assert doc.read_text().startswith("before\n") and doc.read_text().endswith("after\n")
+
+
+def test_the_re_derived_targets_in_the_docs_are_the_records():
+    done = subprocess.run([sys.executable, "scripts/targets_tables.py", "--check"], cwd=REPO,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_targets_tables_script_sees_a_stale_table(tmp_path):
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        import targets_tables
+    finally:
+        sys.path.remove(str(REPO / "scripts"))
+    doc = tmp_path / "targets.md"
+    doc.write_text(f"before\n{targets_tables.START}\n| a stale row |\n{targets_tables.END}\nafter\n")
+    records = ["--records", str(REPO / "docs/data/targets"), "--doc", str(doc)]
+    assert targets_tables.main(["--check", *records]) == 1
+    assert targets_tables.main(["--write", *records]) == 0
+    assert targets_tables.main(["--check", *records]) == 0
+    text = doc.read_text()
+    assert text.startswith("before\n") and text.endswith("after\n") and "| a stale row |" not in text
+    assert "#### `cnn` (accuracy, higher is better)" in text and "| pytorch | 3 | 0.8936 |" in text

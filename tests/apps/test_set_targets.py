@@ -119,3 +119,52 @@ def test_set_targets_dry_run_prints_the_runs_and_their_time_and_runs_nothing(tmp
     assert "estimated time" in out and "nothing was run or written" in out
     assert main(["set-targets", "cnn_silu"]) == 2  # a real run keeps its evidence: --out
     assert "give --out DIR" in capsys.readouterr().err
+
+
+def _fake_run(folder: Path, study: int, evals: list[tuple], stop_reason: str, hparams=None):
+    """A completed cnn trial folder as `algobench run` leaves it: (step, score, validation
+    accuracy, test accuracy or None) per evaluation."""
+    folder.mkdir(parents=True)
+    (folder / "hparams.json").write_text(json.dumps(hparams or {"learning_rate": 0.006}))
+    clocks = ["preemption_count", "total_duration", "accumulated_submission_time",
+              "accumulated_eval_time", "accumulated_logging_time", "accumulated_checkpoint_time",
+              "accumulated_setup_time", "accumulated_other_time"]
+    header = ",".join(["global_step", "score", *clocks, "validation/accuracy", "test/accuracy"])
+    (folder / "eval_measurements.csv").write_text(header + "\n" + "".join(
+        ",".join([str(s), str(t), *["0"] * len(clocks), str(v), "" if te is None else str(te)]) + "\n"
+        for s, t, v, te in evals))
+    (folder / "meta.json").write_text(json.dumps({
+        "submission": "nadamw", "workload": "cnn", "framework": "pytorch", "study": study,
+        "status": "completed", "stop_reason": stop_reason, "hardware": {"cores_used": 2},
+        "final": {"global_step": evals[-1][0]}}))
+
+
+def test_targets_from_runs_made_elsewhere_count_what_every_run_reached(tmp_path, capsys):
+    from algobench.cli import main
+
+    runs = tmp_path / "noise" / "nadamw" / "external" / "pytorch" / "cnn"
+    # study 0 met the target in force (0.895) at step 1200 and stopped there: a lower bound
+    _fake_run(runs / "study_0" / "trial_0", 0, [(600, 20.0, 0.85, None), (1200, 40.0, 0.8962, 0.8904)],
+              "targets_reached")
+    # study 1 missed: its best validation before 1.2 step hints (1800) is 0.8936; the 0.8990 of
+    # step 6000 (lr 0 for 4000 steps, batch norm's averages wobbling) does not count; its only
+    # test measurement is its final one
+    _fake_run(runs / "study_1" / "trial_0", 1,
+              [(600, 20.0, 0.86, None), (1500, 45.0, 0.8936, None), (6000, 300.0, 0.8990, 0.8899)],
+              "budget")
+    out = tmp_path / "targets"
+    assert main(["set-targets", "cnn", "--from-runs", str(tmp_path / "noise"), "--out", str(out)]) == 0
+    printed = capsys.readouterr()
+    assert "validation_target=0.89," in printed.out and "test_target=0.885," in printed.out
+    assert "before its schedule's end" not in printed.err  # study 0 stopped at its target, by design
+    summary = json.loads((out / "targets.json").read_text())
+    assert [run["best_validation"] for run in summary["confirmation"]] == [0.8962, 0.8936]
+    # the budget: twice the slowest time to the new target (study 1's 45 s), rounded up to 10 s
+    assert summary["targets"]["max_runtime_sec"] == 90.0
+
+    _fake_run(runs / "study_2" / "trial_0", 2, [(1500, 45.0, 0.90, 0.9)], "targets_reached",
+              hparams={"learning_rate": 0.003})
+    assert main(["set-targets", "cnn", "--from-runs", str(tmp_path / "noise"), "--out", str(out)]) == 2
+    assert "2 search-space points" in capsys.readouterr().err
+    assert main(["set-targets", "cnn", "--from-runs", str(tmp_path / "none"), "--out", str(out)]) == 2
+    assert "no completed run of nadamw on cnn" in capsys.readouterr().err
