@@ -89,7 +89,7 @@ def trial_facts(trial: dict) -> dict:
     facts = {"submission": meta.get("submission"), "workload": meta["workload"],
              "framework": meta["framework"], "study": meta["study"],
              "time_to_target": None, "evals_to_target": None, "resolution_sec": None,
-             "eval_period_sec": meta.get("eval_period_sec"),
+             "eval_period_sec": meta.get("eval_period_sec"), "validation_target": target,
              "eval_share": (final["accumulated_eval_time"] / final["total_duration"]
                             if final.get("total_duration") else None),
              "host_id": (meta.get("calibration") or {}).get("host_id")
@@ -122,7 +122,8 @@ def read_facts(out: Path | str, submission: str) -> list[dict]:
 
 def summarize(facts: list[dict]) -> dict[tuple[str, str], dict]:
     """Per (workload, framework): runs, reached, median time to target, spread, minimum
-    detectable speedup, median evals to target, resolution and eval share, host."""
+    detectable speedup, median evals to target, resolution and eval share, host, and the
+    validation target the runs were timed to (None where they differ or were not recorded)."""
     summary = {}
     for pair in sorted({(f["workload"], f["framework"]) for f in facts}):
         group = [f for f in facts if (f["workload"], f["framework"]) == pair]
@@ -133,6 +134,7 @@ def summarize(facts: list[dict]) -> dict[tuple[str, str], dict]:
             return statistics.median(values) if values else None
 
         hosts = Counter(f["host_id"] for f in group)
+        targets = {f.get("validation_target") for f in group}
         summary[pair] = {
             "runs": len(group), "reached": len(times),
             "time_to_target": statistics.median(times) if times else None,
@@ -140,6 +142,7 @@ def summarize(facts: list[dict]) -> dict[tuple[str, str], dict]:
             "min_detectable_speedup": min_detectable_speedup(times),
             "eval_period_sec": median("eval_period_sec"), "evals_to_target": median("evals_to_target"),
             "resolution_sec": median("resolution_sec"), "eval_share": median("eval_share"),
+            "validation_target": targets.pop() if len(targets) == 1 else None,
             "host_id": hosts.most_common(1)[0][0] if len(hosts) == 1 else f"{len(hosts)} hosts"}
     return summary
 

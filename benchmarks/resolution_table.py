@@ -37,7 +37,8 @@ def rows(label: str, summary: dict) -> list[str]:
         period = "-" if s["eval_period_sec"] is None else f"{s['eval_period_sec']:.2f}"
         evals = "-" if s["evals_to_target"] is None else f"{s['evals_to_target']:g}"
         mds = "-" if s["min_detectable_speedup"] is None else f"{s['min_detectable_speedup']:.3f}x"
-        out.append(f"| `{workload}` | {framework} | {label} | {s['runs']} ({s['reached']}) | "
+        target = "-" if s.get("validation_target") is None else f"{s['validation_target']:g}"
+        out.append(f"| `{workload}` | {framework} | {label} | {target} | {s['runs']} ({s['reached']}) | "
                    f"{'-' if ttt is None else f'{ttt:.1f}'} | {period} | {evals} | "
                    f"{percent(resolution)} | {percent(s['eval_share'])} | {percent(s['spread_cv'])} | "
                    f"{mds} |")
@@ -45,9 +46,9 @@ def rows(label: str, summary: dict) -> list[str]:
 
 
 def table(before: dict | None, after: dict) -> str:
-    lines = ["| workload | framework | schedule | runs (reached) | time to target, s | eval period, s | "
-             "evals to target | resolution | eval share of wall time | spread (CV) | "
-             "min. detectable speedup |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| workload | framework | schedule | validation target | runs (reached) | time to target, s | "
+             "eval period, s | evals to target | resolution | eval share of wall time | spread (CV) | "
+             "min. detectable speedup |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for pair in sorted(set(after) | set(before or {})):
         if before and pair in before:
             lines += rows("before", {pair: before[pair]})
@@ -65,16 +66,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", help="results tree (or facts record) of the schedule before "
                                          "(optional)")
-    parser.add_argument("--after", required=True, help="results tree (or a facts record that "
-                        "min_detectable_speedup.py --facts-json wrote) of this checkout's schedule")
+    parser.add_argument("--after", required=True, nargs="+", help="results trees (or facts "
+                        "records that min_detectable_speedup.py --facts-json wrote) of this "
+                        "checkout's schedule")
     parser.add_argument("--submission", default="nadamw")
     parser.add_argument("--write", action="store_true", help=f"replace the table in {DOC.name}")
     parser.add_argument("--doc", default=str(DOC))
     args = parser.parse_args()
-    after = summarize(read_facts(args.after, args.submission))
+    after = summarize([f for source in args.after for f in read_facts(source, args.submission)])
     before = summarize(read_facts(args.before, args.submission)) if args.before else None
     if not after:
-        sys.exit(f"{args.after}: no trials of {args.submission}")
+        sys.exit(f"{' '.join(args.after)}: no trials of {args.submission}")
     text = table(before, after)
     print(text)
     if args.write:

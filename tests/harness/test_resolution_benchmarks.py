@@ -85,7 +85,8 @@ def test_summary_noise_json_and_the_table(tmp_path):
     assert set(noise["fake"]["fake"]) == {"runs", "spread_cv", "min_detectable_speedup", "host_id"}
     assert json.loads(path.read_text()) == noise
     table = resolution_table.table(summary, summary)
-    assert "| `fake` | fake | before | 3 (3) | 8.0 | 3.00 | 3 |" in table
+    assert s["validation_target"] == 0.55  # the target all three were timed to
+    assert "| `fake` | fake | before | 0.55 | 3 (3) | 8.0 | 3.00 | 3 |" in table
     assert "| `fake` | fake | after |" in table
 
 
@@ -98,6 +99,12 @@ def test_the_facts_record_reads_back_as_the_tree_and_merges(tmp_path):
     mds.write_facts(facts, record)  # the second write replaces the first trial, adds the other
     assert mds.read_facts(record, "nadamw") == sorted(facts, key=lambda f: f["study"])
     assert mds.read_facts(record, "other") == []
+    first, second = tmp_path / "first.json", tmp_path / "second.json"  # e.g. one per framework
+    mds.write_facts(facts[:1], first)
+    mds.write_facts(facts[1:], second)
+    table = subprocess.run([sys.executable, "benchmarks/resolution_table.py", "--after", str(first), str(second)],
+                           cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert table.returncode == 0 and "| `fake` | fake | after | 0.55 | 2 (2) |" in table.stdout
 
 
 def test_the_table_replaces_only_its_markers(tmp_path):
@@ -153,7 +160,7 @@ def test_the_scripts_end_to_end_on_smoke(tmp_path):
     table = subprocess.run(
         [python, "benchmarks/resolution_table.py", "--after", str(tmp_path / "noise")],
         cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert table.returncode == 0 and "| `smoke` | pytorch | after | 2 (2) |" in table.stdout
+    assert table.returncode == 0 and "| `smoke` | pytorch | after | 0.93 | 2 (2) |" in table.stdout
     calibrated = {k: v for k, v in os.environ.items() if k != SKIP_CALIBRATION}  # it compares calibrations
     for label in ("host_a", "host_b"):  # two runs, as on two hosts
         norm = subprocess.run(
