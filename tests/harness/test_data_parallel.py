@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from harness import study
+from harness import sandbox, study
 from harness.executors import LocalExecutor, run_task
 from harness.logs import read_events, read_trial
 from tests.harness.tuning_submissions import make_submission
@@ -60,3 +60,7 @@ def test_two_devices_reproduce_the_single_device_losses(tmp_path, framework):
     assert events.count("start") == 1 and events.count("eval") == len(two["evals"])
     if framework == "pytorch":  # torchrun's two ranks, one core each
         assert two["meta"]["hardware"]["cores_used"] == 1
+    # every trial's submission ran in processes of its own: DDP in the two ranks' processes
+    assert {one["meta"]["isolation"], two["meta"]["isolation"]} == {"separate-process"}
+    shared = two["meta"]["sandbox"].endswith("; " + sandbox.SHARED_NETWORK_NOTE)
+    assert shared == (framework == "pytorch" and sandbox.status().available)
