@@ -1,9 +1,10 @@
 """The process a submission runs in, and the harness's handle on it (docs/integrity.md#process-split).
 
 `SubmissionProcess` runs the submission's side (harness/submission_side.py) in
-`python -m harness.submission_process FD`, started in a new session, under bubblewrap where the
-machine allows (harness/sandbox.py); the runner (harness/runner.py) calls it as it calls an
-in-process side, and the timing rules stay there, on the harness's clock around each call.
+`python -m harness.submission_process FD` (its loop: harness/submission_main.py), started in a
+new session, under bubblewrap where the machine allows (harness/sandbox.py); the runner
+(harness/runner.py) calls it as it calls an in-process side, and the timing rules stay there, on
+the harness's clock around each call. A data-parallel rank's: harness/data_parallel_process.py.
 
 What crosses between the processes: commands go down as pickles (harness to submission); answers
 come back as JSON and NumPy `.npz` bytes read with `allow_pickle=False`, never as pickles, so the

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import socket
+import threading
+import time
 import uuid
 from pathlib import Path
 
 import pytest
 
 from harness import sandbox, study
-from harness.executors import LocalExecutor, run_task
+from harness.executors import LocalExecutor, PlanInterrupted, run_task
 from harness.logs import read_events, read_trial
 from tests.harness.tuning_submissions import make_submission
 
@@ -189,3 +192,61 @@ def test_a_nan_on_one_rank_diverges_every_rank(tmp_path):
     meta = run_data_parallel(tmp_path, poisons)["meta"]
     assert (meta["status"], meta["stop_reason"]) == ("diverged", "diverged"), meta
     assert meta["final"]["global_step"] <= 5
+
+
+def test_kill_9_of_a_data_parallel_trial_resumes_it_on_the_next_run(tmp_path, monkeypatch):
+    """Every process of a 2-rank trial killed (kill -9) after a checkpoint: their submission
+    processes die with them, and the next run restores both ranks' processes from rank 0's
+    checkpoint and completes the trial, keeping what was logged."""
+    from tests.harness.test_faults import _worker_pids, events
+
+    mark = f"algobench-test-{uuid.uuid4().hex}"
+    monkeypatch.setenv("ALGOBENCH_TEST_MARK", mark)
+    cores = sorted(os.sched_getaffinity(0))[:2]
+    if len(cores) < 2:
+        pytest.skip("needs 2 cores")
+    submission = make_submission(tmp_path, [{"mode": "slow", "sleep": 0.02, "stop_at": 200,
+                                               "learning_rate": 1e-7}],
+                                 frameworks=("pytorch",))
+    plan = study.build_plan(submission, ["smoke"], ["pytorch"], out=tmp_path / "out", studies=1,
+                            trials=1, devices=2)
+    study.write_plan(plan)
+    folder = plan.tasks[0].folder
+    killed = []
+
+    def kill_after_a_checkpoint():
+        deadline = time.time() + 180
+        while time.time() < deadline:
+            try:
+                if any(e["event"] == "checkpoint" for e in events(folder)):
+                    for pid in _worker_pids(str(plan.out)):
+                        os.kill(pid, signal.SIGKILL)
+                        killed.append(pid)
+                    return
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_after_a_checkpoint)
+    killer.start()
+    executor = LocalExecutor(1, cores=cores, gpus=[], poll_s=0.05)
+    with pytest.raises(PlanInterrupted):
+        executor.run(plan.tasks, study.Progress(plan, io.StringIO()))
+    killer.join()
+    assert killed
+    logged = read_trial(folder)["evals"]
+    assert read_trial(folder)["meta"]["status"] == "running"
+    deadline = time.time() + 30  # the submission processes die with their ranks
+    while _marked_submission_processes(mark) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not _marked_submission_processes(mark)
+
+    progress = study.Progress(plan, io.StringIO())
+    executor.run(plan.tasks, progress)  # the same plan again
+    resumed = read_trial(folder)
+    assert (resumed["meta"]["status"], resumed["meta"]["stop_reason"]) == (
+        "completed", "training_complete"), resumed["meta"]["error"]
+    assert "resume" in [e["event"] for e in events(folder)]
+    assert resumed["evals"][:len(logged)] == logged  # nothing logged before the kill lost
+    assert resumed["evals"][-1]["global_step"] == 200
+    assert progress.counts()["failed"] == 0
