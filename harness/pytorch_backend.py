@@ -191,7 +191,7 @@ def agree(failed: bool, finite: bool, complete: bool) -> tuple[bool, bool, bool]
     submission said training is complete): one all_reduce over the harness ranks' gloo group."""
     flags = torch.tensor([-float(failed), float(finite), -float(complete)], dtype=torch.float64)
     dist.all_reduce(flags, op=dist.ReduceOp.MIN, group=_clock_group)
-    return flags[0] < 0, flags[1] > 0, flags[2] < 0
+    return bool(flags[0] < 0), bool(flags[1] > 0), bool(flags[2] < 0)
 
 
 def end_barrier() -> None:
