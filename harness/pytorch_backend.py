@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 import math
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Callable
 
@@ -139,21 +140,34 @@ def device_info() -> dict:
 
 # -- data parallelism (torchrun + DDP) ---------------------------------------------------------
 _clock_group = None
+# A harness rank waits in a collective for its peers while their submission processes run a
+# timed call, which may take the trial's budget and a grace: each such wait is bounded by a
+# submission process's deadline (harness/submission_process.py), not by the group's timeout.
+GROUP_TIMEOUT = timedelta(hours=24)
+END_BARRIER_TIMEOUT = timedelta(seconds=60)
 
 
-def init_distributed() -> tuple[int, int]:
+def init_distributed(store: str | None = None, rank: int = 0, world: int = 1,
+                     local_rank: int = 0) -> tuple[int, int]:
     """(rank, world size). Under torchrun (WORLD_SIZE > 1) join the process group from the
-    environment torchrun sets: NCCL on GPUs (one per local rank), gloo on the CPU."""
+    environment torchrun sets: NCCL on GPUs (one per local rank), gloo on the CPU. With `store`
+    (a data-parallel submission process, harness/data_parallel_process.py): join the submission
+    processes' own group as `rank` of `world`, its rendezvous a FileStore at that path (no port)."""
     global _clock_group
-    if int(os.environ.get("WORLD_SIZE", 1)) <= 1:
+    if store is None and int(os.environ.get("WORLD_SIZE", 1)) <= 1:
         return 0, 1
     if not dist.is_initialized():
         cuda = torch.cuda.is_available()
         if cuda:
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
-        dist.init_process_group("nccl" if cuda else "gloo")
-        # The clock is a CPU float: keep it off NCCL (which wants CUDA tensors) in a gloo group.
-        _clock_group = dist.new_group(backend="gloo") if cuda else None
+            torch.cuda.set_device(local_rank if store else int(os.environ.get("LOCAL_RANK", 0)))
+        backend = "nccl" if cuda else "gloo"
+        if store is not None:
+            dist.init_process_group(backend, init_method=f"file://{store}", rank=rank,
+                                    world_size=world, timeout=GROUP_TIMEOUT)
+        else:
+            dist.init_process_group(backend, timeout=GROUP_TIMEOUT)
+            # The clock is a CPU float: keep it off NCCL (which wants CUDA tensors) in a gloo group.
+            _clock_group = dist.new_group(backend="gloo", timeout=GROUP_TIMEOUT) if cuda else None
     return dist.get_rank(), dist.get_world_size()
 
 
@@ -162,6 +176,33 @@ def shutdown_distributed() -> None:
     if dist.is_initialized():
         dist.destroy_process_group()
     _clock_group = None
+
+
+def broadcast_object(value: Any) -> Any:
+    """Rank 0's `value` on every harness rank (pickled between trusted harness processes only,
+    over the gloo group)."""
+    box = [value]
+    dist.broadcast_object_list(box, src=0, group=_clock_group)
+    return box[0]
+
+
+def agree(failed: bool, finite: bool, complete: bool) -> tuple[bool, bool, bool]:
+    """(whether any rank failed, whether every rank's parameters are finite, whether any rank's
+    submission said training is complete): one all_reduce over the harness ranks' gloo group."""
+    flags = torch.tensor([-float(failed), float(finite), -float(complete)], dtype=torch.float64)
+    dist.all_reduce(flags, op=dist.ReduceOp.MIN, group=_clock_group)
+    return bool(flags[0] < 0), bool(flags[1] > 0), bool(flags[2] < 0)
+
+
+def end_barrier() -> None:
+    """Wait (at most END_BARRIER_TIMEOUT) until every harness rank reaches the trial's end, so
+    that a rank failing first cannot make torchrun stop rank 0 before it wrote meta.json. A rank
+    that does not arrive has failed: its failure is in meta.json or its own exit status."""
+    if dist.is_initialized() and dist.get_world_size() > 1:
+        try:
+            dist.monitored_barrier(group=_clock_group, timeout=END_BARRIER_TIMEOUT)
+        except RuntimeError:
+            pass
 
 
 class Rank0Clock:

@@ -36,8 +36,8 @@ The rules, all in `_train` below:
   (harness/calibration.py, measured off the clock before the timed loop; 1 without a reference).
 
 Where the submission runs: `submission` is the submission's module (it then runs in this process:
-data-parallel ranks, `algobench audit`, the unit tests) or a `SubmissionProcess` (harness.trial's
-default): a process of its own that holds the model, the optimizer and the training split only
+`algobench audit`, the unit tests) or a `SubmissionProcess` (harness.trial's default; one per
+data-parallel rank): a process of its own that holds the model, the optimizer and the training split only
 (harness/submission_process.py). The runner calls both the same way and times every call on its
 own clock; it evaluates on its own workload object, with the parameters the submission side hands
 over, and freezes a submission process (`side.freeze()`) before it evaluates, logs or checkpoints.

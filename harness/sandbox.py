@@ -6,7 +6,8 @@
   every other trial and the plan's key, the data cache with the held-out splits), then the paths
   in `policy.readable` bound read-only again on top (the trial's training split);
 - one writable folder, `policy.scratch` (also TMPDIR and HOME), which `prepare_scratch` empties
-  before every trial;
+  before every trial, and the folders in `policy.shared` bound read-write on top of `hidden` (a
+  data-parallel trial's rendezvous folder, which its ranks' processes share);
 - every namespace unshared (`--unshare-all`: no network, its own PIDs, IPC and hostname), all
   capabilities dropped, a new session (`--new-session`: no terminal to inject input into), and
   `--die-with-parent`: when the harness's process ends, bwrap's PID namespace ends and every
@@ -15,6 +16,9 @@
   its own affinity with sched_setaffinity(2) within what its cgroup allows; a hard limit needs a
   cgroup cpuset (the executor's job, e.g. `systemd-run --scope -p AllowedCPUs=`) or a seccomp
   filter, neither of which this module installs (docs/integrity.md).
+- `policy.share_net` (the training processes of a data-parallel trial only, whose collectives
+  talk TCP over the host's loopback): the host's network namespace is kept (`--share-net` after
+  `--unshare-all`), and meta.json's `sandbox` says so (`SHARED_NETWORK_NOTE`).
 
 Where bwrap is missing or cannot make namespaces (user namespaces off in a container, seccomp
 rules of the container runtime), `status()` says why, and the trial runs unsandboxed with
@@ -34,6 +38,7 @@ from typing import Sequence
 
 BWRAP = "bwrap"
 PROBE_TIMEOUT_S = 20
+SHARED_NETWORK_NOTE = "network shared with the host (data-parallel collectives)"
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,8 @@ class Policy:
     hidden: tuple[Path, ...] = ()  # masked by empty folders (results, the data cache)
     cores: tuple[int, ...] | None = None  # CPU affinity inside the sandbox (None: as inherited)
     devices: tuple[str, ...] | None = None  # device nodes passed through (None: /dev/nvidia*)
+    shared: tuple[Path, ...] = ()  # read-write inside `hidden` (a data-parallel rendezvous folder)
+    share_net: bool = False  # keep the host's network (data-parallel training processes only)
 
 
 @dataclass(frozen=True)
@@ -102,10 +109,15 @@ def bwrap_args(policy: Policy) -> list[str]:
     for path in policy.readable:
         path = str(Path(path).resolve())
         args += ["--ro-bind", path, path]
+    for folder in policy.shared:
+        folder = str(Path(folder).resolve())
+        args += ["--bind", folder, folder]
     scratch = str(Path(policy.scratch).resolve())
     args += ["--bind", scratch, scratch, "--chdir", scratch,
-             "--setenv", "TMPDIR", scratch, "--setenv", "HOME", scratch,
-             "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--"]
+             "--setenv", "TMPDIR", scratch, "--setenv", "HOME", scratch, "--unshare-all"]
+    if policy.share_net:  # after --unshare-all, which it overrides for the network only
+        args += ["--share-net"]
+    args += ["--die-with-parent", "--new-session", "--cap-drop", "ALL", "--"]
     return args
 
 
@@ -116,4 +128,5 @@ def command(policy: Policy, argv: Sequence[str]) -> tuple[list[str], str]:
     found = status()
     if not found.available:
         return [*pin, *argv], found.meta
-    return [*bwrap_args(policy), *pin, *argv], found.meta
+    note = f"{found.meta}; {SHARED_NETWORK_NOTE}" if policy.share_net else found.meta
+    return [*bwrap_args(policy), *pin, *argv], note

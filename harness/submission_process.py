@@ -1,9 +1,10 @@
 """The process a submission runs in, and the harness's handle on it (docs/integrity.md#process-split).
 
 `SubmissionProcess` runs the submission's side (harness/submission_side.py) in
-`python -m harness.submission_process FD`, started in a new session, under bubblewrap where the
-machine allows (harness/sandbox.py); the runner (harness/runner.py) calls it as it calls an
-in-process side, and the timing rules stay there, on the harness's clock around each call.
+`python -m harness.submission_process FD` (its loop: harness/submission_main.py), started in a
+new session, under bubblewrap where the machine allows (harness/sandbox.py); the runner
+(harness/runner.py) calls it as it calls an in-process side, and the timing rules stay there, on
+the harness's clock around each call. A data-parallel rank's: harness/data_parallel_process.py.
 
 What crosses between the processes: commands go down as pickles (harness to submission); answers
 come back as JSON and NumPy `.npz` bytes read with `allow_pickle=False`, never as pickles, so the
@@ -26,7 +27,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import traceback
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,6 @@ from typing import Any
 import numpy as np
 
 from harness import clock, loader, process_control, sandbox
-from harness.submission_side import SubmissionSide
 from harness.task import budget_sec
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -45,6 +44,10 @@ TIMED_COMMANDS = ("load", "get_batch_size", "init_optimizer_state", "step", "syn
 GRACE_MIN_SEC, GRACE_FRACTION = 10.0, 0.1  # the grace: max(10 s, a tenth of the budget)
 UNTIMED_TIMEOUT_SEC = 600.0  # harness work in the submission process (parameters, checkpoints)
 STARTUP_TIMEOUT_SEC = 600.0  # `init`: the interpreter and the framework start (no submission yet)
+# what torchrun sets for a harness rank (its rank, its group's store): never a submission's
+TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR",
+                      "MASTER_PORT")
+TORCHRUN_PREFIXES = ("TORCHELASTIC_", "GROUP_", "ROLE_")
 
 
 class SubmissionProcessError(Exception):
@@ -76,13 +79,9 @@ class SubmissionProcess:
             Path(tempfile.gettempdir()) / f"algobench-scratch-{os.getpid()}-{id(self):x}")
         ours, theirs = socket.socketpair()
         argv = [sys.executable, "-m", "harness.submission_process", str(theirs.fileno())]
-        policy = sandbox.Policy(scratch=self.scratch, hidden=_hidden_folders(task),
-                                cores=tuple(cores) if cores else None)
-        argv, self.sandbox = sandbox.command(policy, argv)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-            filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+        argv, self.sandbox = sandbox.command(self._policy(task, cores), argv)
         self.process = subprocess.Popen(argv, pass_fds=[theirs.fileno()], start_new_session=True,
-                                        env=env, cwd=self.scratch,
+                                        env=self._environment(), cwd=self.scratch,
                                         preexec_fn=process_control.ignore_termination_signals)
         theirs.close()
         self.conn = Connection(ours.detach())
@@ -93,15 +92,41 @@ class SubmissionProcess:
         self.budget_left = self.budget
         # started while this one starts (off the clock), the submission imported there
         self.batch_size_process, self._batch_size_error, self._batch_size_answer = None, None, None
-        if not answers_batch_size:
+        if not answers_batch_size and self.asks_batch_size:
             self._start_batch_size_process(task, backend, spec, cores)
         try:
             self._call("init", framework=task.framework, submission_dir=task.submission_dir,
                        hyperparameters=task.hyperparameters, spec=_unnamed(spec),
-                       cores=list(cores or []))
+                       cores=list(cores or []), distributed=self._distributed())
         except BaseException:
             self.close()
             raise
+
+    # what a subclass changes (harness/data_parallel_process.py)
+    asks_batch_size = True  # whether this instance starts the batch-size process
+
+    def _policy(self, task, cores: list[int]) -> sandbox.Policy:
+        """The sandbox of the process: its scratch folder, the results folder and data cache hidden."""
+        return sandbox.Policy(scratch=self.scratch, hidden=_hidden_folders(task),
+                              cores=tuple(cores) if cores else None)
+
+    def _environment(self) -> dict[str, str]:
+        """The process's environment: the harness's, with the repository importable and without
+        torchrun's variables (its rank and its process group's address)."""
+        env = {k: v for k, v in os.environ.items()
+               if k not in TORCHRUN_VARIABLES and not k.startswith(TORCHRUN_PREFIXES)}
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+        return env
+
+    def _distributed(self) -> dict | None:
+        """The submission group the process joins at `init` (None: it runs alone)."""
+        return None
+
+    poll_sec = 3600.0  # how long `_receive` waits between two looks at `_peer_failure`
+
+    def _peer_failure(self) -> None:
+        """Raise when the trial failed elsewhere while this process was waited for (a
+        data-parallel peer); alone, never."""
 
     def _start_batch_size_process(self, task, backend, spec, cores) -> None:
         """The process that will answer `get_batch_size`: the same sandbox, the same unnamed
@@ -264,12 +289,13 @@ class SubmissionProcess:
         """The next message of the submission process, waited for until `deadline` (the
         harness's clock); past it, the process is killed and the trial ends: on its budget after
         a timed call (the time was the submission's), as failed (`submission_timeout`) otherwise."""
-        while True:  # in waits of an hour at most: poll(2) takes no more than 24 days
+        while True:  # in waits of `poll_sec` at most: poll(2) takes no more than 24 days
             left = deadline - clock.perf_counter()
-            if self.conn.poll(min(max(0.0, left), 3600.0)):
+            if self.conn.poll(min(max(0.0, left), self.poll_sec)):
                 return self.conn.recv_bytes()
-            if left <= 3600.0:
+            if left <= self.poll_sec:
                 break
+            self._peer_failure()
         self._kill()
         if command in TIMED_COMMANDS:
             raise SubmissionProcessError(
@@ -324,69 +350,15 @@ def _hidden_folders(task) -> tuple[Path, ...]:
     return tuple(hidden)
 
 
-def _write_arrays(arrays: dict[str, np.ndarray]) -> bytes:
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    return buffer.getvalue()
-
-
 def _read_arrays(data: bytes) -> dict[str, np.ndarray]:
     with np.load(io.BytesIO(data), allow_pickle=False) as saved:
         return {k: saved[k] for k in saved.files}
 
 
-# -- the submission process -------------------------------------------------------------------
-def _serve(conn: Connection) -> None:
-    """Answer the harness's commands until it closes the connection."""
-    side = submission = None
-    while True:
-        try:
-            command, args = conn.recv()
-        except EOFError:
-            return
-        arrays = None
-        try:
-            if command == "init":
-                from harness import backends
-
-                backend = backends.load_backend(args["framework"])
-                if args["cores"]:
-                    backend.configure_threads(len(args["cores"]))
-                side = SubmissionSide(backend, args["spec"], args["hyperparameters"])
-                submission = (args["submission_dir"], args["framework"])
-                value = None
-            elif command == "load":
-                value = side.load(*submission)
-            elif command == "start_training":
-                with np.load(args.pop("train_file"), allow_pickle=False) as saved:
-                    train = {k: saved[k] for k in saved.files}
-                value = side.start_training(train, **args)
-            elif command in ("canonical", "snapshot_canonical"):
-                arrays, value = getattr(side, command)(**args), None
-            elif command == "optimizer_files":
-                arrays = {name: np.frombuffer(data, dtype=np.uint8)
-                          for name, data in side.optimizer_files().items()}
-                value = None
-            else:
-                value = getattr(side, command)(**args)
-            header = {"status": "ok", "value": value, "arrays": arrays is not None}
-        except loader.SubmissionError as err:
-            header = {"status": "submission_error", "message": str(err)}
-        except BaseException:  # SystemExit and KeyboardInterrupt too: the harness ends the trial
-            header = {"status": "error", "traceback": traceback.format_exc()}
-        conn.send_bytes(json.dumps(header, default=_plain).encode())
-        if header.get("arrays"):
-            conn.send_bytes(_write_arrays(arrays))
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"not JSON: {type(value).__name__}")
-
-
 if __name__ == "__main__":
     process_control.die_with_the_harness()
     process_control.keep_freed_memory()
-    _serve(Connection(int(sys.argv[1])))
+    from harness.submission_main import serve
+
+    serve(Connection(int(sys.argv[1])))
     os._exit(0)  # the harness closed the connection: no thread of the submission keeps this alive

@@ -4,7 +4,7 @@
 optimizer and model state, the training stream (the training split only) and its snapshots; it runs
 the submission's functions when the runner asks. It lives either in a process of its own
 (harness/submission_process.py, the default of `harness.trial.run_trial`) or in the harness's own
-process (`InProcess`: data-parallel ranks, `algobench audit`, the fake-clock tests). The timing
+process (`InProcess`: `algobench audit`, the fake-clock tests). The timing
 rules stay in the runner (harness/runner.py), on the harness's clock around each call.
 """
 

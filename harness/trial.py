@@ -133,9 +133,9 @@ def run_trial(task: TrialTask, *, on_eval: Callable[[dict], None] | None = None,
 
     `isolation`: "separate-process" (the default) runs the submission in a process of its own,
     sandboxed where the machine allows (harness/submission_process.py); "in-process" imports and
-    runs it in this process. A data-parallel trial (several ranks) runs in-process: its ranks'
-    collectives are not yet carried over to a submission process (docs/integrity.md). meta.json
-    records which ran (`isolation`, `sandbox`). `eval_steps`: evaluate at these steps instead of by
+    runs it in this process. In a data-parallel PyTorch trial each rank has its own submission
+    process, and those processes form their own group (harness/data_parallel_process.py; their
+    sandboxes share the host's network). meta.json records which ran (`isolation`, `sandbox`). `eval_steps`: evaluate at these steps instead of by
     the clock (`TrialRunner`'s, for comparing runs step by step)."""
     if isolation not in ISOLATIONS:
         raise ValueError(f"unknown isolation {isolation!r}; choose one of {', '.join(ISOLATIONS)}")
@@ -154,6 +154,7 @@ def run_trial(task: TrialTask, *, on_eval: Callable[[dict], None] | None = None,
     backend = backends.load_backend(task.framework)
     backend.configure_threads(len(cores))
     from harness.runner import TrialRunner  # imports the data layer; after pinning
+    from harness.data_parallel_process import DataParallelProcess
     from harness.submission_process import SubmissionProcess
 
     rank, world = backend.init_distributed()  # joins torchrun's process group, if launched by it
@@ -164,6 +165,8 @@ def run_trial(task: TrialTask, *, on_eval: Callable[[dict], None] | None = None,
         meta.update(base_seed=task.base_seed, **hashes)
         if isolation == "separate-process" and world == 1:
             submission = SubmissionProcess(task, backend, spec, cores)
+        elif isolation == "separate-process":
+            submission = DataParallelProcess(task, backend, spec, cores, rank, world)
         else:
             submission = loader.load_submission(task.submission_dir, task.framework)
         return TrialRunner(task, spec, submission, backend, on_eval=on_eval, meta=meta,

@@ -4,6 +4,7 @@ its children die with it; where it does not, the reason is what meta.json record
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import socket
@@ -106,6 +107,40 @@ except OSError as err:
         server.close()
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("refused")
+
+
+def test_a_data_parallel_policy_shares_the_network_and_its_rendezvous_folder(trial_dirs, tmp_path):
+    """A data-parallel training process (`share_net`, `shared`) reaches a listener on the host and
+    writes into its shared folder, inside a hidden one; the default policy still has no network
+    (the test above), and meta.json's `sandbox` records the shared network."""
+    policy, results, _, _ = trial_dirs
+    rendezvous = tmp_path / "dp" / "trial" / "group"
+    rendezvous.mkdir(parents=True)
+    (tmp_path / "dp" / "other_trial").mkdir()
+    shared = dataclasses.replace(policy, hidden=(*policy.hidden, tmp_path / "dp"),
+                                 shared=(rendezvous,), share_net=True)
+    args = sandbox.bwrap_args(shared)
+    assert args.index("--share-net") > args.index("--unshare-all")
+    assert args[args.index(str(rendezvous.resolve())) - 1] == "--bind"
+    assert "--share-net" not in sandbox.bwrap_args(policy)
+    server = socket.create_server(("127.0.0.1", 0))
+    code = f"""
+import os, socket
+socket.create_connection(('127.0.0.1', {server.getsockname()[1]}), timeout=5)
+print('CONNECTED')
+open({str(rendezvous / 'store')!r}, 'w').write('rank 0')
+print(os.listdir({str(tmp_path / 'dp')!r}))
+"""
+    try:
+        argv, note = sandbox.command(shared, [sys.executable, "-c", code])
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    finally:
+        server.close()
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["CONNECTED", "['trial']"]  # the other trial's is hidden
+    assert (rendezvous / "store").read_text() == "rank 0"
+    assert note.endswith("; " + sandbox.SHARED_NETWORK_NOTE)
+    assert sandbox.command(policy, ["true"])[1] == sandbox.status().meta
 
 
 def test_the_sandbox_pins_the_trials_cores_and_its_children_die_with_it(trial_dirs):
