@@ -57,9 +57,9 @@ def table(before: dict | None, after: dict) -> str:
     return "\n".join(lines)
 
 
-def write(doc: Path, text: str) -> None:
-    """Replace the table between the markers of `doc` with `text`."""
-    doc.write_text(replaced(doc.read_text(), text, START, END, doc))
+def write(doc: Path, text: str, start: str = START, end: str = END) -> None:
+    """Replace what lies between the `start` and `end` markers of `doc` with `text`."""
+    doc.write_text(replaced(doc.read_text(), text, start, end, doc))
 
 
 def main() -> None:
