@@ -4,6 +4,7 @@ in the docs is typed by hand."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 
@@ -15,3 +16,21 @@ def replaced(doc_text: str, body: str, start: str, end: str, path: Path | str) -
     head, rest = doc_text.split(start, 1)
     _, tail = rest.split(end, 1)
     return f"{head}{start}\n{body}\n{end}{tail}"
+
+
+def write_or_check(doc: Path | str, body: str, start: str, end: str, *, write: bool,
+                   what: str, source: str, fix: str) -> int:
+    """`--write`: put `body` between the markers of `doc` (exit code 0). `--check`: 1 and a message
+    naming `fix` (the command that rewrites it) when the doc differs from `source`, else 0."""
+    doc = Path(doc)
+    current = doc.read_text()
+    wanted = replaced(current, body, start, end, doc)
+    if write:
+        doc.write_text(wanted)
+        print(f"wrote {what} in {doc}")
+        return 0
+    if wanted != current:
+        print(f"{doc}: {what} differ from {source}; run `{fix}`", file=sys.stderr)
+        return 1
+    print(f"{doc}: {what} match {source}")
+    return 0

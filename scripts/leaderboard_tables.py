@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script: the repository's packages come first
     sys.path.insert(0, str(REPO))
 
-from algobench.doc_sections import replaced  # noqa: E402
+from algobench.doc_sections import write_or_check  # noqa: E402
 
 DOC = REPO / "docs" / "leaderboard.md"
 RESULTS = REPO / "reference_results"
@@ -138,19 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", default=str(RESULTS), help="default: reference_results/")
     parser.add_argument("--doc", default=str(DOC))
     args = parser.parse_args(argv)
-    doc = Path(args.doc)
-    current = doc.read_text()
-    wanted = replaced(current, render(Path(args.results)), START, END, doc)
-    if args.write:
-        doc.write_text(wanted)
-        print(f"wrote the reference leaderboard tables in {doc}")
-        return 0
-    if wanted != current:
-        print(f"{doc}: the leaderboard tables differ from {args.results}; run "
-              "`.venv/bin/python scripts/leaderboard_tables.py --write`", file=sys.stderr)
-        return 1
-    print(f"{doc}: the leaderboard tables match {args.results}")
-    return 0
+    return write_or_check(args.doc, render(Path(args.results)), START, END, write=args.write,
+                          what="the leaderboard tables", source=args.results,
+                          fix=".venv/bin/python scripts/leaderboard_tables.py --write")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script: the repository's packages come first
     sys.path.insert(0, str(REPO))
 
-from algobench.doc_sections import replaced  # noqa: E402
+from algobench.doc_sections import write_or_check  # noqa: E402
 
 DOC = REPO / "docs" / "targets.md"
 RECORDS = REPO / "docs" / "data" / "targets"
@@ -62,19 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--records", default=str(RECORDS))
     parser.add_argument("--doc", default=str(DOC))
     args = parser.parse_args(argv)
-    doc = Path(args.doc)
-    current = doc.read_text()
-    wanted = replaced(current, render(Path(args.records)), START, END, doc)
-    if args.write:
-        doc.write_text(wanted)
-        print(f"wrote the re-derived targets' tables in {doc}")
-        return 0
-    if wanted != current:
-        print(f"{doc}: the re-derived targets' tables differ from {args.records}; run "
-              "`.venv/bin/python scripts/targets_tables.py --write`", file=sys.stderr)
-        return 1
-    return 0
-
+    return write_or_check(args.doc, render(Path(args.records)), START, END, write=args.write,
+                          what="the re-derived targets' tables", source=args.records,
+                          fix=".venv/bin/python scripts/targets_tables.py --write")
 
 if __name__ == "__main__":
     sys.exit(main())
