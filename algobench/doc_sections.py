@@ -18,6 +18,12 @@ def replaced(doc_text: str, body: str, start: str, end: str, path: Path | str) -
     return f"{head}{start}\n{body}\n{end}{tail}"
 
 
+def write_section(doc: Path | str, body: str, start: str, end: str) -> None:
+    """Put `body` between the `start` and `end` markers of the file `doc`."""
+    doc = Path(doc)
+    doc.write_text(replaced(doc.read_text(), body, start, end, doc))
+
+
 def write_or_check(doc: Path | str, body: str, start: str, end: str, *, write: bool,
                    what: str, source: str, fix: str) -> int:
     """`--write`: put `body` between the markers of `doc` (exit code 0). `--check`: 1 and a message

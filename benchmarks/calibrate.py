@@ -32,9 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script: the repository's packages come first
     sys.path.insert(0, str(REPO))
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # this folder's scripts
-
-import resolution_table  # noqa: E402
+from algobench.doc_sections import write_section  # noqa: E402
 from harness import calibration  # noqa: E402
 
 DOC = REPO / "docs" / "scoring.md"
@@ -128,7 +126,7 @@ def main() -> None:
             print(f"wrote {args.reference} from {len(chosen)} calibrations")
         first, last = min(r["measured_at"] for r in chosen), max(r["measured_at"] for r in chosen)
         text = (f"On {host}, {args.threads or 'all'} threads, {first} to {last}:\n\n{table(chosen)}")
-        resolution_table.write(DOC, text, *DOC_MARKERS)
+        write_section(DOC, text, *DOC_MARKERS)
         print(f"wrote the table in {DOC} from {len(chosen)} calibrations")
         print(table(chosen))
         return

@@ -121,11 +121,10 @@ def main() -> None:
         print(json.dumps(child(*args.child, args)))
         return
     if args.write_doc:
-        sys.path.insert(0, str(REPO / "benchmarks"))
-        import resolution_table  # the docs' marker writer
+        from algobench.doc_sections import write_section
 
         records = {path.name: json.loads(path.read_text()) for path in args.write_doc}
-        resolution_table.write(DOC, tables(records), *DOC_MARKERS)
+        write_section(DOC, tables(records), *DOC_MARKERS)
         print(f"wrote the table in {DOC}")
         return
     results = []

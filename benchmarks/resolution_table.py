@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # this folder's script
 
 from min_detectable_speedup import percent, read_facts, summarize  # noqa: E402
 
-from algobench.doc_sections import replaced  # noqa: E402
+from algobench.doc_sections import write_section  # noqa: E402
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "scoring.md"
 START, END = "<!-- resolution table: start -->", "<!-- resolution table: end -->"
@@ -57,9 +57,9 @@ def table(before: dict | None, after: dict) -> str:
     return "\n".join(lines)
 
 
-def write(doc: Path, text: str, start: str = START, end: str = END) -> None:
-    """Replace what lies between the `start` and `end` markers of `doc` with `text`."""
-    doc.write_text(replaced(doc.read_text(), text, start, end, doc))
+def write(doc: Path, text: str) -> None:
+    """Replace the table between the resolution table's markers of `doc` with `text`."""
+    write_section(doc, text, START, END)
 
 
 def main() -> None:

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import io
 import os
-import signal
 import socket
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -198,7 +196,7 @@ def test_kill_9_of_a_data_parallel_trial_resumes_it_on_the_next_run(tmp_path, mo
     """Every process of a 2-rank trial killed (kill -9) after a checkpoint: their submission
     processes die with them, and the next run restores both ranks' processes from rank 0's
     checkpoint and completes the trial, keeping what was logged."""
-    from tests.harness.test_faults import _worker_pids, events
+    from tests.harness.test_faults import events, kill_workers_after_a_checkpoint
 
     mark = f"algobench-test-{uuid.uuid4().hex}"
     monkeypatch.setenv("ALGOBENCH_TEST_MARK", mark)
@@ -212,23 +210,7 @@ def test_kill_9_of_a_data_parallel_trial_resumes_it_on_the_next_run(tmp_path, mo
                             trials=1, devices=2)
     study.write_plan(plan)
     folder = plan.tasks[0].folder
-    killed = []
-
-    def kill_after_a_checkpoint():
-        deadline = time.time() + 180
-        while time.time() < deadline:
-            try:
-                if any(e["event"] == "checkpoint" for e in events(folder)):
-                    for pid in _worker_pids(str(plan.out)):
-                        os.kill(pid, signal.SIGKILL)
-                        killed.append(pid)
-                    return
-            except (OSError, ValueError):
-                pass
-            time.sleep(0.05)
-
-    killer = threading.Thread(target=kill_after_a_checkpoint)
-    killer.start()
+    killer, killed = kill_workers_after_a_checkpoint(folder, plan.out)
     executor = LocalExecutor(1, cores=cores, gpus=[], poll_s=0.05)
     with pytest.raises(PlanInterrupted):
         executor.run(plan.tasks, study.Progress(plan, io.StringIO()))

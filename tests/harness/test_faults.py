@@ -181,23 +181,17 @@ def _worker_pids(text: str) -> list[int]:
     return found
 
 
-def test_kill_9_of_a_trial_process_alone_resumes_it_on_the_next_run(tmp_path):
-    from tests.harness.tuning_submissions import make_submission as make_package
-
-    submission = make_package(tmp_path, [{"mode": "slow", "sleep": 0.02, "stop_at": 300,
-                                          "learning_rate": 1e-7}], frameworks=("jax",))
-    plan = study.build_plan(submission, ["smoke"], ["jax"], out=tmp_path / "out", studies=1,
-                            trials=1)
-    study.write_plan(plan)
-    folder = plan.tasks[0].folder
-    killed = []
+def kill_workers_after_a_checkpoint(folder: Path, out: Path) -> tuple[threading.Thread, list[int]]:
+    """A started thread that, once the trial in `folder` has logged a checkpoint, kill -9s every
+    worker process of the plan in `out` (`_worker_pids`), and the list of the pids it killed."""
+    killed: list[int] = []
 
     def kill_after_a_checkpoint():
         deadline = time.time() + 180
         while time.time() < deadline:
             try:
                 if any(e["event"] == "checkpoint" for e in events(folder)):
-                    for pid in _worker_pids(str(plan.out)):
+                    for pid in _worker_pids(str(out)):
                         os.kill(pid, signal.SIGKILL)
                         killed.append(pid)
                     return
@@ -207,6 +201,19 @@ def test_kill_9_of_a_trial_process_alone_resumes_it_on_the_next_run(tmp_path):
 
     killer = threading.Thread(target=kill_after_a_checkpoint)
     killer.start()
+    return killer, killed
+
+
+def test_kill_9_of_a_trial_process_alone_resumes_it_on_the_next_run(tmp_path):
+    from tests.harness.tuning_submissions import make_submission as make_package
+
+    submission = make_package(tmp_path, [{"mode": "slow", "sleep": 0.02, "stop_at": 300,
+                                          "learning_rate": 1e-7}], frameworks=("jax",))
+    plan = study.build_plan(submission, ["smoke"], ["jax"], out=tmp_path / "out", studies=1,
+                            trials=1)
+    study.write_plan(plan)
+    folder = plan.tasks[0].folder
+    killer, killed = kill_workers_after_a_checkpoint(folder, plan.out)
     executor = executors.LocalExecutor(1, poll_s=0.05)
     with pytest.raises(executors.PlanInterrupted):
         executor.run(plan.tasks, study.Progress(plan, io.StringIO()))
