@@ -219,6 +219,7 @@ def _score_leaderboard(out: Path, reference: Path | None) -> int:
     reference, how the run agrees with it (OUT/compare.csv)."""
     from algobench import leaderboard
     from scoring.leaderboard_output import leaderboard_text
+    from scoring.noise import NoiseFileError
     from scoring.scoreboard import ScoringInputError
     from scoring.tables import load_results
 
@@ -227,6 +228,8 @@ def _score_leaderboard(out: Path, reference: Path | None) -> int:
         boards = leaderboard.score(results)
     except ScoringInputError as err:
         return fail(f"{out}: {err}")
+    except NoiseFileError as err:  # names the noise file and the fix
+        return fail(str(err))
     print("\n".join(leaderboard_text(b) for b in boards), end="")
     for path in leaderboard.write_outputs(out, boards, results):
         print(f"wrote {path}")

@@ -106,8 +106,11 @@ def fidelity(board, published: dict, confidence: float = CONFIDENCE) -> dict:
 def step_cost_decomposition(board, baseline: str) -> pd.DataFrame:
     """Per entry (not the baseline) and workload where both reached the target: the time ratio
     to the baseline, the ratios of seconds per step and of steps to target (their product is the
-    time ratio of the best trials), and the share of |log time ratio| that per-step cost explains
-    (log s/step ratio over log time ratio; NaN where the times are equal)."""
+    time ratio of the best trials), and the share of the time difference that per-step cost
+    explains (log s/step ratio over log time ratio, in [0, 1]). The share is NaN where the two
+    ratios pull in opposite directions (cheaper steps but more of them, or the reverse): the
+    quotient would then leave [0, 1] and grow without bound as the times approach each other,
+    and the two ratios alone say what happened."""
     cells = board.workload_times.set_index(["entry", "workload"])
     rows = []
     for (entry, workload), cell in cells.iterrows():
@@ -120,9 +123,10 @@ def step_cost_decomposition(board, baseline: str) -> pd.DataFrame:
             continue
         step_ratio = cell["step_time"] / base["step_time"]
         steps_ratio = cell["steps_to_target"] / base["steps_to_target"]
-        log_time = math.log(step_ratio * steps_ratio)
+        log_step, log_steps = math.log(step_ratio), math.log(steps_ratio)
+        same_direction = log_step * log_steps >= 0 and abs(log_step + log_steps) > 1e-12
         rows.append({"entry": entry, "workload": workload, "time_ratio": step_ratio * steps_ratio,
                      "step_time_ratio": step_ratio, "steps_ratio": steps_ratio,
-                     "step_cost_share": math.log(step_ratio) / log_time if abs(log_time) > 1e-12 else math.nan})
+                     "step_cost_share": log_step / (log_step + log_steps) if same_direction else math.nan})
     columns = ["entry", "workload", "time_ratio", "step_time_ratio", "steps_ratio", "step_cost_share"]
     return pd.DataFrame(rows, columns=columns)

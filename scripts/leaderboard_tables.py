@@ -1,4 +1,5 @@
-"""docs/leaderboard.md's tables, from the shipped reference leaderboard (reference_results/).
+"""docs/leaderboard.md's tables, from the shipped reference leaderboard (reference_results/) and
+from the pilot (docs/data/pilot: a smaller run of the same command, `--section pilot`).
 
 Scores the folder exactly as `algobench leaderboard` does (algobench/leaderboard.py: normalized
 to reference-host seconds where every trial is calibrated) and writes, between the markers in
@@ -10,6 +11,7 @@ figure in the docs comes from here, so the docs cannot disagree with reference_r
 
     .venv/bin/python scripts/leaderboard_tables.py --write   # after a new reference run
     .venv/bin/python scripts/leaderboard_tables.py --check   # CI: exit 1 when the docs differ
+    .venv/bin/python scripts/leaderboard_tables.py --section pilot --write   # after a pilot chunk
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ from algobench.doc_sections import write_or_check  # noqa: E402
 DOC = REPO / "docs" / "leaderboard.md"
 RESULTS = REPO / "reference_results"
 START, END = "<!-- reference leaderboard: start -->", "<!-- reference leaderboard: end -->"
+# each section: its default folder and its markers in the doc
+SECTIONS = {"reference": (RESULTS, (START, END)),
+            "pilot": (REPO / "docs" / "data" / "pilot",
+                      ("<!-- pilot leaderboard: start -->", "<!-- pilot leaderboard: end -->"))}
 BASELINE = "nadamw"
 NOT_PRODUCED = ("reference_results/ has not been produced yet: the reference run is pending. "
                 "Until then compare mode takes any folder `algobench leaderboard` wrote.")
@@ -135,12 +141,17 @@ def main(argv: list[str] | None = None) -> int:
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--write", action="store_true", help="rewrite the tables in the doc")
     mode.add_argument("--check", action="store_true", help="exit 1 when the doc differs")
-    parser.add_argument("--results", default=str(RESULTS), help="default: reference_results/")
+    parser.add_argument("--section", choices=list(SECTIONS), default="reference",
+                        help="which tables: the reference leaderboard's (default) or the pilot's")
+    parser.add_argument("--results", help="default: reference_results/, or docs/data/pilot for the pilot")
     parser.add_argument("--doc", default=str(DOC))
     args = parser.parse_args(argv)
-    return write_or_check(args.doc, render(Path(args.results)), START, END, write=args.write,
-                          what="the leaderboard tables", source=args.results,
-                          fix=".venv/bin/python scripts/leaderboard_tables.py --write")
+    folder, (start, end) = SECTIONS[args.section]
+    results = args.results or str(folder)
+    option = "" if args.section == "reference" else f" --section {args.section}"
+    return write_or_check(args.doc, render(Path(results)), start, end, write=args.write,
+                          what=f"the {args.section} leaderboard tables", source=results,
+                          fix=f".venv/bin/python scripts/leaderboard_tables.py{option} --write")
 
 
 if __name__ == "__main__":

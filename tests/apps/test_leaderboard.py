@@ -28,6 +28,27 @@ def algobench(*args: str, **kwargs) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, **kwargs)
 
 
+def test_scoring_marks_speedups_against_the_recorded_noise(tmp_path, monkeypatch):
+    """As `algobench score` does: the leaderboard's boards get scoring/noise.json's records."""
+    import scoring.leaderboard
+    import scoring.noise
+
+    noise = tmp_path / "noise.json"
+    noise.write_text(json.dumps({"smoke": {"pytorch": {
+        "runs": 5, "spread_cv": 0.05, "min_detectable_speedup": 1.1, "host_id": "h"}}}))
+    monkeypatch.setattr(scoring.noise, "NOISE_FILE", noise)
+    seen = []
+    monkeypatch.setattr(scoring.leaderboard, "score_frameworks",
+                        lambda results, **options: seen.append(options) or ["board"])
+    trials = pd.DataFrame({"ruleset": ["external"], "speed_factor": [None]})
+    assert leaderboard.score(type("Results", (), {"trials": trials})()) == ["board"]
+    assert seen[0]["noise"][("smoke", "pytorch")].min_detectable_speedup == 1.1
+    assert seen[0]["normalize"] is False
+    noise.write_text("{")
+    with pytest.raises(scoring.noise.NoiseFileError, match="noise.json"):
+        leaderboard.score(type("Results", (), {"trials": trials})())
+
+
 def test_trials_run_workload_by_workload(tmp_path):
     plan = leaderboard.build(SUBMISSIONS, ["smoke", "cnn"], ["pytorch", "jax"],
                              leaderboard.PROTOCOLS["tiny"], tmp_path, load_modules=False)
@@ -131,3 +152,8 @@ def test_tiny_leaderboard_resumes_after_a_kill_then_scores_and_compares(tmp_path
 def test_the_docs_leaderboard_tables_match_reference_results():
     """What CI runs: docs/leaderboard.md against the shipped reference_results/ (or its absence)."""
     assert leaderboard_tables.main(["--check"]) == 0
+
+
+def test_the_docs_pilot_tables_match_the_pilot_folder():
+    """What CI runs: docs/leaderboard.md's pilot section against docs/data/pilot."""
+    assert leaderboard_tables.main(["--check", "--section", "pilot"]) == 0

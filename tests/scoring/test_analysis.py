@@ -67,16 +67,21 @@ def test_fidelity_needs_two_common_algorithms():
 
 def test_step_cost_decomposition_splits_the_log_time_ratio_exactly():
     times = pd.DataFrame({
-        "entry": ["base", "fast_steps", "base", "fast_steps"],
-        "workload": ["w", "w", "v", "v"],
-        "steps_to_target": [100, 50, 100, -1],  # fast_steps never reached v's target
-        "step_time": [0.1, 0.15, 0.2, math.nan]})
+        "entry": ["base", "fast_steps", "base", "fast_steps", "base", "fast_steps"],
+        "workload": ["w", "w", "v", "v", "u", "u"],
+        "steps_to_target": [100, 50, 100, -1, 100, 80],  # fast_steps never reached v's target
+        "step_time": [0.1, 0.15, 0.2, math.nan, 0.1, 0.05]})
     table = analysis.step_cost_decomposition(Board({}, {}, workload_times=times), "base")
-    assert len(table) == 1
-    row = table.iloc[0]
-    assert row["time_ratio"] == pytest.approx(0.75)
-    assert row["step_time_ratio"] == pytest.approx(1.5) and row["steps_ratio"] == pytest.approx(0.5)
-    assert row["step_cost_share"] == pytest.approx(math.log(1.5) / math.log(0.75))
+    assert list(table["workload"]) == ["w", "u"]
+    opposite, same = table.iloc[0], table.iloc[1]
+    assert opposite["time_ratio"] == pytest.approx(0.75)
+    assert opposite["step_time_ratio"] == pytest.approx(1.5) and opposite["steps_ratio"] == pytest.approx(0.5)
+    # dearer steps, fewer of them: no share in [0, 1] exists; the two ratios say it
+    assert math.isnan(opposite["step_cost_share"])
+    # cheaper steps and fewer of them: both explain part of the 0.4 time ratio
+    assert same["time_ratio"] == pytest.approx(0.4)
+    assert same["step_cost_share"] == pytest.approx(math.log(0.5) / math.log(0.4))
+    assert 0 < same["step_cost_share"] < 1
 
 
 def test_the_published_file_maps_every_algorithm_to_a_shipped_submission():
