@@ -5,9 +5,12 @@ table cannot drift from the measurement.
     .venv/bin/python benchmarks/harness_overhead_table.py docs/data/harness_overhead_before.json \
         docs/data/harness_overhead.json --write
     .venv/bin/python benchmarks/harness_overhead_table.py docs/data/harness_overhead*.json --check
+    .venv/bin/python benchmarks/harness_overhead_table.py --section gpu \
+        docs/data/gpu_stop36/harness_overhead_unet.json --write   # benchmarks/gpu_overhead.sh's
 
-The table sits between two marker comments in docs/performance.md; `--check` exits 1 when the doc
-differs from what the JSON gives.
+Each table sits between two marker comments in docs/performance.md (`--section`: the CPU table,
+or the GPU one); `--check` exits 1 when the doc differs from what the JSON gives. Runs made with
+`--compare-sync` get a column for the ratio with a device sync after every step.
 """
 
 from __future__ import annotations
@@ -25,32 +28,47 @@ from harness_overhead import OFF_CLOCK, spread, summary  # noqa: E402
 from algobench.doc_sections import replaced  # noqa: E402
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "performance.md"
-START, END = "<!-- harness overhead table: start -->", "<!-- harness overhead table: end -->"
+SECTIONS = {"cpu": "harness overhead table", "gpu": "harness overhead table, gpu"}
+
+
+def markers(section: str = "cpu") -> tuple[str, str]:
+    name = SECTIONS[section]
+    return f"<!-- {name}: start -->", f"<!-- {name}: end -->"
+
+
+START, END = markers("cpu")
 
 
 def table(records: list[dict]) -> str:
     """One row per run, workload and framework: harness and bare ms/step, their ratio, shares."""
     lines = []
     for record in records:
-        lines.append(f"- `{record['label']}`: {record['host']}, {record['steps']} steps after "
-                     f"{record['warmup']} warm-up steps, {record['repeats']} repeats, "
-                     f"commit {record['git_commit']}, {record['started_at']}")
-    lines += ["", "| workload | framework | run | harness ms/step | bare ms/step | harness/bare | "
-              + " | ".join(f"{a} share" for a in OFF_CLOCK) + " |",
-              "|---|---|---|---|---|---|" + "---|" * len(OFF_CLOCK)]
+        device = {str(r.get("device", {}).get("accelerator", "cpu")) for r in record["results"]}
+        lines.append(f"- `{record['label']}`: {record['host']}, device {', '.join(sorted(device))}, "
+                     f"{record['steps']} steps after {record['warmup']} warm-up steps, "
+                     f"{record['repeats']} repeats, commit {record['git_commit']}, {record['started_at']}")
     keyed = [((r["workload"], r["framework"]), i, record["label"], r)
              for i, record in enumerate(records) for r in record["results"]]
+    compared = all(summary(r)["ratio_sync_every_step"] for *_, r in keyed)
+    every_step = " harness/bare, sync every step |" if compared else ""
+    lines += ["", f"| workload | framework | run | harness ms/step | bare ms/step | harness/bare |{every_step} "
+              + " | ".join(f"{a} share" for a in OFF_CLOCK) + " |",
+              "|---|---|---|---|---|---|" + "---|" * (len(OFF_CLOCK) + compared)]
     for (workload, framework), _, label, result in sorted(keyed, key=lambda k: (k[0], k[1])):
         s = summary(result)
         shares = " | ".join(f"{100 * s['shares'][a]:.1f}%" for a in OFF_CLOCK)
+        ratios = spread(s["ratio"], digits=3) + (
+            f" | {spread(s['ratio_sync_every_step'], digits=3)}" if compared else "")
         lines.append(f"| `{workload}` | {framework} | {label} | {spread(s['harness'], 1000)} | "
-                     f"{spread(s['bare'], 1000)} | {spread(s['ratio'], digits=3)} | {shares} |")
+                     f"{spread(s['bare'], 1000)} | {ratios} | {shares} |")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("json", nargs="+", help="harness_overhead.py --out files, in table order")
+    parser.add_argument("--section", choices=sorted(SECTIONS), default="cpu",
+                        help="which of the doc's tables (default: cpu)")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--write", action="store_true", help=f"replace the table in {DOC.name}")
     mode.add_argument("--check", action="store_true", help=f"exit 1 if {DOC.name} differs")
@@ -63,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             sys.exit(f"{path}: not a harness_overhead.py JSON ({err}); run benchmarks/harness_overhead.py --out")
     body = table(records)
     doc = DOC.read_text()
-    new = replaced(doc, body, START, END, DOC)
+    new = replaced(doc, body, *markers(args.section), DOC)
     if args.check:
         if new != doc:
             print(f"{DOC} differs from {' '.join(args.json)}; run with --write", file=sys.stderr)

@@ -49,6 +49,33 @@ def test_the_table_shows_each_run_with_its_spread():
     assert "10.0%" in rows[0]  # setup's share
 
 
+def test_runs_compared_with_a_sync_every_step_get_that_ratio_and_their_device():
+    gpu = record("gpu")
+    result = gpu["results"][0]
+    result["device"] = {"accelerator": "NVIDIA H200", "num_devices": 1}
+    for r, every_step in zip(result["repeats"], (0.0120, 0.0110, 0.0150)):
+        r["harness_sync_every_step"] = {"seconds_per_step": every_step}
+    text = harness_overhead_table.table([gpu])
+    assert "device NVIDIA H200" in text
+    header, row = [line for line in text.splitlines() if line.startswith(("| workload", "| `cnn`"))]
+    assert "harness/bare, sync every step" in header
+    assert row.split(" | ")[6] == "1.200 [1.100, 1.500]"  # next to today's 1.100 [1.020, 1.250]
+    assert len(header.split("|")) == len(row.split("|"))
+    assert "sync every step" not in harness_overhead_table.table([record("cpu")])
+
+
+def test_each_section_has_its_own_markers(tmp_path, monkeypatch):
+    data = tmp_path / "run.json"
+    data.write_text(json.dumps(record("after")))
+    doc = tmp_path / "performance.md"
+    gpu_start, gpu_end = harness_overhead_table.markers("gpu")
+    doc.write_text(f"{harness_overhead_table.START}\n| cpu |\n{harness_overhead_table.END}\n"
+                   f"{gpu_start}\n| stale |\n{gpu_end}\n")
+    monkeypatch.setattr(harness_overhead_table, "DOC", doc)
+    assert harness_overhead_table.main([str(data), "--section", "gpu", "--write"]) == 0
+    assert "| cpu |" in doc.read_text() and "| stale |" not in doc.read_text()
+
+
 def test_check_fails_on_a_doc_that_drifted(tmp_path, monkeypatch):
     data = tmp_path / "run.json"
     data.write_text(json.dumps(record("after")))
