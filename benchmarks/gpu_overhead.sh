@@ -3,8 +3,10 @@
 # reaches nothing outside itself (a lent GPU machine: see /work/.library/device for how to run it).
 # Per workload and framework that sees the GPU (PyTorch with CUDA; JAX where it is installed with a
 # GPU backend): the harness/bare ratio of the runner as it is (a device sync only where the timing
-# rules read the clock) and with a sync after every step (the runner before issue 28), side by side
-# (benchmarks/harness_overhead.py --compare-sync; docs/performance.md#where-the-runner-waits-for-the-device).
+# rules read the clock; several steps a submission-process call) and, side by side, with a sync
+# after every step (the runner before issue 28) and with one step a call
+# (benchmarks/harness_overhead.py --compare-sync --compare-steps-per-call;
+# docs/performance.md#where-the-runner-waits-for-the-device, #steps-per-call).
 # Without a GPU it measures nothing and exits 2, saying so.
 #
 # Nothing is installed: the machine's own python3 must hold torch (CUDA), jax (CUDA), flax, optax,
@@ -32,6 +34,10 @@ PY=${PYTHON:-python3}
 WORKLOADS=${WORKLOADS:-"dlrm unet"}
 REPEATS=${REPEATS:-3}
 STEPS=${STEPS:-100}
+# the runners measured beside today's: a device sync after every step, one step a round trip
+COMPARE=${COMPARE:-"--compare-sync --compare-steps-per-call"}
+# the trial's eval period in seconds (snapshots at a tenth): empty, about four evals in STEPS
+EVAL_PERIOD=${EVAL_PERIOD:-}
 BUDGET_SEC=${BUDGET_SEC:-270}  # the benchmark's own limit, inside the 5 minutes
 # JAX and PyTorch run in separate processes, but do not let JAX take 75% of the GPU up front;
 # a compilation cache makes each repeat's recompile of the same step a load (the first steps are
@@ -101,7 +107,7 @@ if [ -z "$RUNNABLE" ]; then
 fi
 echo "measuring:$RUNNABLE; frameworks: $FRAMEWORKS; $REPEATS repeats of $STEPS steps" | tee -a "$OUT/environment.txt"
 timeout "$BUDGET_SEC" $PY benchmarks/harness_overhead.py --workloads $RUNNABLE --frameworks $FRAMEWORKS \
-  --repeats "$REPEATS" --steps "$STEPS" --compare-sync --label gpu --out "$OUT/harness_overhead.json" 2>&1 \
+  --repeats "$REPEATS" --steps "$STEPS" $COMPARE ${EVAL_PERIOD:+--eval-period "$EVAL_PERIOD"} --label "${LABEL:-gpu}" --out "$OUT/harness_overhead.json" 2>&1 \
   | tee "$OUT/harness_overhead.log"
 status=${PIPESTATUS[0]}
 [ "$status" = 124 ] && echo "stopped at ${BUDGET_SEC}s: use fewer WORKLOADS, REPEATS or STEPS" | tee -a "$OUT/harness_overhead.log"

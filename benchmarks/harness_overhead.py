@@ -24,8 +24,10 @@ The bare loop is a lower bound: it does no batch assembly, no transfer and no fu
 the harness/bare ratio holds everything the harness adds on the clock, the rules' own costs
 (`data_selection` pulls and moves the batch on the clock) included. `--compare-sync` also runs
 the harness trial with a device sync after every step (`TrialRunner(sync_every_step=True)`, the
-runner before issue 28) in each repeat, the three measurements in turn, and prints its ratio next
-to today's (benchmarks/gpu_overhead.sh, on a GPU, where the difference shows).
+runner before issue 28) in each repeat, and `--compare-steps-per-call` with one step a round trip
+to the submission process (`TrialRunner(max_steps_per_call=1)`, the runner before
+docs/performance.md#steps-per-call), the measurements in turn, and prints their ratios next to
+today's (benchmarks/gpu_overhead.sh, on a GPU, where the differences show).
 
 Prints per workload and framework: harness and bare ms/step, median [min, max] over the repeats,
 the ratio (median of the per-repeat ratios, [min, max]) and each non-submission account's share
@@ -57,6 +59,11 @@ from workloads.registry import BASE_WORKLOADS  # noqa: E402
 SUBMISSION = "submissions/nadamw"
 OFF_CLOCK = ("setup", "eval", "checkpoint", "logging", "other")  # harness.logs.TIME_ACCOUNTS less submission
 EVALS_PER_TRIAL = 4
+# the runners measured beside today's, each with a flag: a device sync after every step (the
+# runner before issue 28) and one step a round trip (before docs/performance.md#steps-per-call)
+VARIANTS = {"harness_sync_every_step": ("compare_sync", "sync every step", {"sync_every_step": True}),
+            "harness_one_step_a_call": ("compare_steps_per_call", "one step a call",
+                                        {"max_steps_per_call": 1})}
 EPSILON = 1e-8  # the NAdamW baseline's
 
 
@@ -89,11 +96,10 @@ class Setting:
         stream = TrainStream(self.splits["train"], batch_size, derive_seed(0, "data"))
         self.batches = [next(stream) for _ in range(warmup + steps)]
 
-    def harness(self, folder: Path, eval_period_sec: float, isolation: str,
-                sync_every_step: bool = False) -> dict:
+    def harness(self, folder: Path, eval_period_sec: float, isolation: str, **runner_options) -> dict:
         """Seconds per step and the ledger's accounts of one trial through the runner, the
         submission in its own process (as `run_trial` runs it) or in this one (with a device sync
-        after every step, as before issue 28, where `sync_every_step`)."""
+        after every step, as before issue 28, or one step a call: `VARIANTS`' runner options)."""
         from harness.runner import TrialRunner
         from harness.submission_process import SubmissionProcess
         from harness.task import TrialTask
@@ -108,7 +114,7 @@ class Setting:
         submission = SubmissionProcess(task, self.backend, spec, self.cores) if separate else self.module
         try:
             trial = TrialRunner(task, spec, submission, self.backend, splits=self.splits, calibrate=False,
-                                sync_every_step=sync_every_step)
+                                **runner_options)
             meta = trial.run()
         finally:
             if separate:
@@ -210,14 +216,16 @@ def bare_jax(setting: Setting, batches: list[dict], warmup: int) -> float:
 
 
 def child(workload: str, framework: str, args) -> dict:
-    """Every repeat of one workload and framework, harness and bare alternating (and the harness
-    with a sync every step, where `--compare-sync`: the three in turn, each first in one repeat)."""
+    """Every repeat of one workload and framework: the harness and the bare loop (and the compared
+    runners, where asked) in turn, each first in one repeat."""
     setting = Setting(workload, framework, args.threads, args.steps, args.warmup)
-    sizing = setting.bare(min(args.steps, 20))  # sizes the eval period; not recorded
-    eval_period = sizing * max(1, args.steps // EVALS_PER_TRIAL)
+    if args.eval_period:
+        eval_period = args.eval_period
+    else:  # about EVALS_PER_TRIAL evals a trial, from a short bare run (not recorded)
+        eval_period = setting.bare(min(args.steps, 20)) * max(1, args.steps // EVALS_PER_TRIAL)
     repeats = []
     with tempfile.TemporaryDirectory() as tmp:
-        kinds = ("harness", "bare", "harness_sync_every_step")[:3 if args.compare_sync else 2]
+        kinds = ("harness", "bare", *(k for k, (flag, *_) in VARIANTS.items() if getattr(args, flag)))
         for i in range(args.repeats):
             result = {}
             order = kinds[i % len(kinds):] + kinds[:i % len(kinds)]
@@ -225,16 +233,16 @@ def child(workload: str, framework: str, args) -> dict:
                 if kind == "bare":
                     result["bare_seconds_per_step"] = setting.bare()
                 else:
+                    options = VARIANTS[kind][2] if kind in VARIANTS else {}
                     result[kind] = setting.harness(Path(tmp) / f"trial_{i}_{kind}", eval_period,
-                                                   args.isolation,
-                                                   sync_every_step=kind == "harness_sync_every_step")
+                                                   args.isolation, **options)
             repeats.append({"repeat": i, "order": f"{order[0].replace('_', ' ')} first", **result})
-            every_step = result.get("harness_sync_every_step")
             print(f"# {workload} {framework} repeat {i}: harness "
                   f"{1000 * result['harness']['seconds_per_step']:.2f} ms/step, bare "
                   f"{1000 * result['bare_seconds_per_step']:.2f} ms/step"
-                  + (f", harness with a sync every step {1000 * every_step['seconds_per_step']:.2f} ms/step"
-                     if every_step else ""), file=sys.stderr, flush=True)
+                  + "".join(f", harness with {label} {1000 * result[kind]['seconds_per_step']:.2f} ms/step"
+                            for kind, (_, label, _) in VARIANTS.items() if kind in result),
+                  file=sys.stderr, flush=True)
     return {"workload": workload, "framework": framework, "isolation": args.isolation,
             "cores": len(setting.cores),
             "device": setting.backend.device_info(), "eval_period_sec": eval_period, "repeats": repeats}
@@ -244,8 +252,11 @@ def child(workload: str, framework: str, args) -> dict:
 def run_child(args, workload: str, framework: str) -> dict:
     command = [sys.executable, __file__, "--child", workload, framework, "--repeats", str(args.repeats),
                "--steps", str(args.steps), "--warmup", str(args.warmup), "--isolation", args.isolation]
-    if args.compare_sync:
-        command.append("--compare-sync")
+    if args.eval_period:
+        command += ["--eval-period", str(args.eval_period)]
+    for flag, *_ in VARIANTS.values():
+        if getattr(args, flag):
+            command.append("--" + flag.replace("_", "-"))
     if args.threads:
         command += ["--threads", str(args.threads)]
     done = subprocess.run(command, cwd=REPO, stdout=subprocess.PIPE, text=True)
@@ -260,30 +271,47 @@ def spread(values: list[float], scale: float = 1.0, digits: int = 2) -> str:
 
 
 def summary(result: dict) -> dict:
-    """Medians over a workload-framework's repeats (what the table shows)."""
+    """Medians over a workload-framework's repeats (what the table shows); `ratio_<variant>`: the
+    harness/bare ratio of each compared runner (`VARIANTS`), empty where it was not measured."""
     repeats = result["repeats"]
     harness = [r["harness"]["seconds_per_step"] for r in repeats]
     bare = [r["bare_seconds_per_step"] for r in repeats]
     shares = {a: statistics.median(r["harness"]["accounts"][a] / r["harness"]["total_duration"]
                                    for r in repeats) for a in OFF_CLOCK}
-    every_step = [r["harness_sync_every_step"]["seconds_per_step"] for r in repeats
-                  if "harness_sync_every_step" in r]
-    return {"harness": harness, "bare": bare, "ratio": [h / b for h, b in zip(harness, bare)],
-            "shares": shares, "ratio_sync_every_step": [h / b for h, b in zip(every_step, bare)]}
+    out = {"harness": harness, "bare": bare, "ratio": [h / b for h, b in zip(harness, bare)],
+           "shares": shares}
+    for kind in VARIANTS:
+        times = [r[kind]["seconds_per_step"] for r in repeats if kind in r]
+        out[ratio_key(kind)] = [t / b for t, b in zip(times, bare)]
+    return out
+
+
+def ratio_key(kind: str) -> str:
+    return "ratio_" + kind.removeprefix("harness_")
+
+
+def compared_variants(results: list[dict]) -> list[tuple[str, str]]:
+    """(summary key, label) of each variant any result measured, in `VARIANTS`' order."""
+    return [(ratio_key(kind), label) for kind, (_, label, _) in VARIANTS.items()
+            if any(summary(r)[ratio_key(kind)] for r in results)]
+
+
+def ratio_cell(values: list[float]) -> str:
+    """A compared runner's ratio, "-" where that run did not measure it."""
+    return spread(values, digits=3) if values else "-"
 
 
 def print_table(results: list[dict]) -> None:
-    """The summary as a Markdown table; with `--compare-sync`, the harness/bare ratio with a sync
-    every step (the runner before issue 28) next to today's."""
-    compared = all(summary(r)["ratio_sync_every_step"] for r in results)
-    every_step = " | harness/bare, sync every step" if compared else ""
-    print(f"\n| workload | framework | harness ms/step | bare ms/step | harness/bare{every_step} | "
-          f"{' | '.join(OFF_CLOCK)} |\n|---|---|---|---|---|{'---|' * (len(OFF_CLOCK) + compared)}")
+    """The summary as a Markdown table; with `--compare-sync` or `--compare-steps-per-call`, the
+    harness/bare ratio of those runners next to today's."""
+    compared = compared_variants(results)
+    extra = "".join(f" | harness/bare, {label}" for _, label in compared)
+    print(f"\n| workload | framework | harness ms/step | bare ms/step | harness/bare{extra} | "
+          f"{' | '.join(OFF_CLOCK)} |\n|---|---|---|---|---|{'---|' * (len(OFF_CLOCK) + len(compared))}")
     for result in results:
         s = summary(result)
         shares = " | ".join(f"{100 * s['shares'][a]:.1f}%" for a in OFF_CLOCK)
-        ratios = spread(s["ratio"], digits=3) + (
-            f" | {spread(s['ratio_sync_every_step'], digits=3)}" if compared else "")
+        ratios = spread(s["ratio"], digits=3) + "".join(f" | {ratio_cell(s[key])}" for key, _ in compared)
         print(f"| {result['workload']} | {result['framework']} | {spread(s['harness'], 1000)} | "
               f"{spread(s['bare'], 1000)} | {ratios} | {shares} |")
 
@@ -301,9 +329,16 @@ def main() -> None:
     parser.add_argument("--label", default=None, help="what this run measures, e.g. 'before' (default: "
                                                       "the git commit)")
     parser.add_argument("--out", help="write every repeat as JSON here")
+    parser.add_argument("--eval-period", type=float, default=None,
+                        help="the trial's eval period in seconds (snapshots at a tenth of it), e.g. "
+                             "the workload's own; default: about four evals in --steps, sized from "
+                             "the bare loop")
     parser.add_argument("--compare-sync", action="store_true",
                         help="also measure the harness with a device sync after every step (the runner "
                              "before issue 28), side by side")
+    parser.add_argument("--compare-steps-per-call", action="store_true",
+                        help="also measure the harness with one step a submission-process call "
+                             "(docs/performance.md#steps-per-call), side by side")
     parser.add_argument("--child", nargs=2, metavar=("WORKLOAD", "FRAMEWORK"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.steps < EVALS_PER_TRIAL or args.repeats < 1:
@@ -315,16 +350,20 @@ def main() -> None:
         sys.exit(f"--out {args.out}: folder {Path(args.out).parent} does not exist; create it first")
     from harness import calibration, provenance
 
-    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    results = [run_child(args, w, f) for w in args.workloads for f in args.frameworks]
-    print_table(results)
+    record = {"host": calibration.host_id(), "cpu": provenance.cpu_info(),
+              "git_commit": provenance.git_commit(), "label": args.label or provenance.git_commit(),
+              "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": " ".join(sys.argv),
+              "submission": SUBMISSION, "steps": args.steps, "warmup": args.warmup,
+              "repeats": args.repeats, "threads": args.threads, "eval_period": args.eval_period,
+              "compare_sync": args.compare_sync,
+              "compare_steps_per_call": args.compare_steps_per_call, "results": []}
+    for workload in args.workloads:
+        for framework in args.frameworks:
+            record["results"].append(run_child(args, workload, framework))
+            if args.out:  # after each, so that a run stopped early keeps what it measured
+                Path(args.out).write_text(json.dumps(record, indent=1) + "\n")
+    print_table(record["results"])
     if args.out:
-        record = {"host": calibration.host_id(), "cpu": provenance.cpu_info(),
-                  "git_commit": provenance.git_commit(), "label": args.label or provenance.git_commit(),
-                  "started_at": started, "command": " ".join(sys.argv), "submission": SUBMISSION,
-                  "steps": args.steps, "warmup": args.warmup, "repeats": args.repeats,
-                  "threads": args.threads, "compare_sync": args.compare_sync, "results": results}
-        Path(args.out).write_text(json.dumps(record, indent=1) + "\n")
         print(f"\nwrote {args.out}")
 
 

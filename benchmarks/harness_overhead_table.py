@@ -10,7 +10,7 @@ table cannot drift from the measurement.
 
 Each table sits between two marker comments in docs/performance.md (`--section`: the CPU table,
 or the GPU one); `--check` exits 1 when the doc differs from what the JSON gives. Runs made with
-`--compare-sync` get a column for the ratio with a device sync after every step.
+`--compare-sync` or `--compare-steps-per-call` get a column for those runners' ratios.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # this folder's scripts
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # and the repository's packages
 
-from harness_overhead import OFF_CLOCK, spread, summary  # noqa: E402
+from harness_overhead import OFF_CLOCK, compared_variants, ratio_cell, spread, summary  # noqa: E402
 
 from algobench.doc_sections import replaced  # noqa: E402
 
@@ -44,21 +44,21 @@ def table(records: list[dict]) -> str:
     lines = []
     for record in records:
         device = {str(r.get("device", {}).get("accelerator", "cpu")) for r in record["results"]}
+        period = f"eval period {record['eval_period']:g} s, " if record.get("eval_period") else ""
         lines.append(f"- `{record['label']}`: {record['host']}, device {', '.join(sorted(device))}, "
-                     f"{record['steps']} steps after {record['warmup']} warm-up steps, "
+                     f"{record['steps']} steps after {record['warmup']} warm-up steps, {period}"
                      f"{record['repeats']} repeats, commit {record['git_commit']}, {record['started_at']}")
     keyed = [((r["workload"], r["framework"]), i, record["label"], r)
              for i, record in enumerate(records) for r in record["results"]]
-    compared = all(summary(r)["ratio_sync_every_step"] for *_, r in keyed)
-    every_step = " harness/bare, sync every step |" if compared else ""
-    lines += ["", f"| workload | framework | run | harness ms/step | bare ms/step | harness/bare |{every_step} "
+    compared = compared_variants([r for *_, r in keyed])  # a column for each any run measured
+    extra = "".join(f" harness/bare, {name} |" for _, name in compared)
+    lines += ["", f"| workload | framework | run | harness ms/step | bare ms/step | harness/bare |{extra} "
               + " | ".join(f"{a} share" for a in OFF_CLOCK) + " |",
-              "|---|---|---|---|---|---|" + "---|" * (len(OFF_CLOCK) + compared)]
+              "|---|---|---|---|---|---|" + "---|" * (len(OFF_CLOCK) + len(compared))]
     for (workload, framework), _, label, result in sorted(keyed, key=lambda k: (k[0], k[1])):
         s = summary(result)
         shares = " | ".join(f"{100 * s['shares'][a]:.1f}%" for a in OFF_CLOCK)
-        ratios = spread(s["ratio"], digits=3) + (
-            f" | {spread(s['ratio_sync_every_step'], digits=3)}" if compared else "")
+        ratios = spread(s["ratio"], digits=3) + "".join(f" | {ratio_cell(s[key])}" for key, _ in compared)
         lines.append(f"| `{workload}` | {framework} | {label} | {spread(s['harness'], 1000)} | "
                      f"{spread(s['bare'], 1000)} | {ratios} | {shares} |")
     return "\n".join(lines)

@@ -118,6 +118,10 @@ class DataParallelProcess(SubmissionProcess):
                 outcome = ("error", "process", str(err), getattr(err, "stop_reason", "error"))
         return self.backend.broadcast_object(outcome)
 
+    # One step a call: the ranks agree after every step (training complete on one rank, or
+    # non-finite parameters), and DDP's collectives need every rank at the same step.
+    batches_steps = False
+
     def _call(self, command: str, **args: Any) -> Any:
         """A round trip; every lockstep call (all but rank 0's hand-overs) ends in the ranks'
         agreement (module docstring)."""

@@ -16,7 +16,8 @@ The rules, all in `_train` below:
   spec's `max_steps`, where set). Between syncs the budget, eval and snapshot checks read the clock
   without a sync, which can only be early (by the queued step), never late; a reading within the
   last measured step time (synced) of the budget or the next eval or snapshot syncs first, and
-  the decision is taken on the synced reading.
+  the decision is taken on the synced reading. A submission process may run several steps a call
+  where no decision can fall inside them, so decisions follow the same steps (`_steps_per_call`).
 - An eval runs when `eval_period_sec` of submission time has passed since the last one, and once
   at the end unless the last step was just evaluated. It measures the validation split; the test
   split and the train subset only from the first eval that meets the validation target on, and at
@@ -35,16 +36,11 @@ The rules, all in `_train` below:
 - Budget, eval period and snapshot period are reference-host seconds times the trial's speed factor
   (harness/calibration.py, measured off the clock before the timed loop; 1 without a reference).
 
-Where the submission runs: `submission` is the submission's module (it then runs in this process:
-`algobench audit`, the unit tests) or a `SubmissionProcess` (harness.trial's default; one per
-data-parallel rank): a process of its own that holds the model, the optimizer and the training split only
-(harness/submission_process.py). The runner calls both the same way and times every call on its
-own clock; it evaluates on its own workload object, with the parameters the submission side hands
-over, and freezes a submission process (`side.freeze()`) before it evaluates, logs or checkpoints.
-
-Data parallelism: every process of a trial runs this same loop in lockstep, on a clock all of them
-agree on (`backend.time_fn()`), so they take the same decisions; only the main process (rank 0)
-writes files.
+The submission runs in this process (`algobench audit`, unit tests) or in a `SubmissionProcess`
+(harness/submission_process.py; the default, one per data-parallel rank), called the same way and
+timed on the runner's clock; the runner evaluates the parameters it hands over on its own workload,
+and freezes it (`side.freeze()`) to evaluate, log or checkpoint. Data-parallel ranks run this loop
+in lockstep on a clock they agree on (`backend.time_fn()`); only rank 0 writes files.
 """
 
 from __future__ import annotations
@@ -59,6 +55,7 @@ import numpy as np
 
 from harness import calibration, checkpoint, clock, host_load, trial_records, trial_setup
 from harness.clock import Ledger
+from harness.evaluation import evaluate  # a module global here: the runner calls it by this name
 from harness.guards import RuleViolation
 from harness.logs import TrialLog, is_disk_full
 from harness.seeds import derive_seed
@@ -67,43 +64,30 @@ from harness.submission_side import InProcess
 from harness.task import TrialTask, budget_sec
 from workloads.spec import WorkloadSpec
 
-
-def evaluate(workload, params, model_state, eval_sets: dict[str, list[dict]], metric_fn) -> dict:
-    """Metrics on every eval split, as AlgoPerf names them (`validation/accuracy`, ...): the
-    outputs of all of a split's batches, then `metric_fn` once over the whole split."""
-    results = {}
-    for split, batches in eval_sets.items():
-        outputs = np.concatenate([workload.eval_outputs(params, model_state, b) for b in batches])
-        whole = {key: np.concatenate([b[key] for b in batches]) for key in batches[0]}
-        for key, value in metric_fn(outputs, whole).items():
-            if not (split == "train" and key == "num_examples"):
-                results[f"{split}/{key}"] = value
-    return results
+MAX_STEPS_PER_CALL = 1000  # steps a submission process runs in one round trip, at most
 
 
 class TrialRunner:
-    """The state of one trial as it runs; `run()` trains it to its end (or resumes it from its
-    checkpoint). `task` names the trial (harness/task.py), `spec` is the workload spec it runs
-    (`task.spec()`, or a test's own). `submission` is the submission's module (run in this
-    process) or a `SubmissionProcess` (module docstring).
-
-    `main_process=False` (data-parallel ranks but 0) runs the same steps without writing files.
-    `guards` (the run-time rule guards, harness/guards.py, for a submission in this process) are
-    off only to measure them; `calibrate` (the host calibration, harness/calibration.py) is off in
-    unit tests only; `eval_steps` (an `algobench audit` re-run) evaluates at those steps instead
-    of by the clock. `sync_every_step` (tests and benchmarks only) syncs the device after every
-    step, as the runner did before issue 28, instead of at the rules' decision points."""
+    """One trial as it runs; `run()` trains it to its end (or resumes it from its checkpoint).
+    `task` names the trial (harness/task.py), `spec` is the workload spec it runs; `submission` is
+    the submission's module (run in this process) or a `SubmissionProcess` (module docstring).
+    `main_process=False` (data-parallel ranks but 0) writes no files. Off only to measure or in
+    tests: `guards` (harness/guards.py, in-process submissions), `calibrate`
+    (harness/calibration.py); `eval_steps` (an `algobench audit` re-run) evaluates at those steps,
+    not by the clock. Benchmarks and tests only: `sync_every_step` (the runner before issue 28),
+    `max_steps_per_call=1` (one step a submission-process call)."""
 
     def __init__(self, task: TrialTask, spec: WorkloadSpec, submission, backend, *,
                  splits: dict | None = None, time_fn: Callable[[], float] = clock.perf_counter,
                  on_eval: Callable[[dict], None] | None = None, meta: dict | None = None,
                  main_process: bool = True, guards: bool = True, calibrate: bool = True,
                  calibration_reference: str | Path = calibration.REFERENCE_FILE,
-                 eval_steps: tuple[int, ...] = (), sync_every_step: bool = False):
+                 eval_steps: tuple[int, ...] = (), sync_every_step: bool = False,
+                 max_steps_per_call: int = MAX_STEPS_PER_CALL):
         self.task, self.backend = task, backend
         self.eval_steps = tuple(eval_steps)  # `algobench audit` re-runs: evals at these steps, not by clock
         self.main_process = main_process
-        self.sync_every_step = sync_every_step
+        self.sync_every_step, self.max_steps_per_call = sync_every_step, max_steps_per_call
         self.use_guards, self.calibrate = guards, calibrate
         self.calibration_reference = str(calibration_reference)
         self.spec = spec
@@ -195,17 +179,23 @@ class TrialRunner:
             train_state = self._train_state()
             new_results = self.eval_results[self._eval_results_sent:]
             self._eval_results_sent = len(self.eval_results)
+            count, horizon = self._steps_per_call()
+            seeds = [(self._seed("data_selection", s), self._seed("update", s))
+                     for s in range(self.step, self.step + count)]
             with ledger.charge("submission"):
-                done = side.step(self.step, self._seed("data_selection", self.step),
-                                 self._seed("update", self.step), train_state, new_results,
-                                 sync=self.sync_every_step)
+                if count == 1:
+                    done = side.step(self.step, *seeds[0], train_state, new_results, sync=self.sync_every_step)
+                    done["ran"] = int(done["status"] != "training_complete")
+                else:
+                    done = side.steps(self.step, seeds, train_state, new_results, max_seconds=horizon,
+                                      sync=self.sync_every_step)
             self._guard("update_params")
             stop = "training_complete" if done["status"] == "training_complete" else None
-            if stop is None:
-                self.step += 1
+            if done["ran"]:
+                self.step += done["ran"]
                 self.synced = self.sync_every_step
-                if not done["finite"]:  # the step before's parameters (this one's if synced)
-                    return self._end("diverged")
+            if stop is None and not done["finite"]:  # the step before's parameters (this one's if synced)
+                return self._end("diverged")
             if not self.synced and (stop is not None or self._decision_near()):
                 if not self._sync():
                     return self._end("diverged")
@@ -228,6 +218,18 @@ class TrialRunner:
                 return self._end(stop)
             with ledger.charge("checkpoint"):
                 self._checkpoint()
+
+    def _steps_per_call(self) -> tuple[int, float]:
+        """Steps the next call may run, and its seconds at most: as many as fit, at the measured
+        step time, in half the time to the nearest decision (docs/performance.md#steps-per-call)."""
+        if not (self.side.batches_steps and self.step_time and self.max_steps_per_call > 1) or self.eval_steps:
+            return 1, math.inf
+        decisions = [self.budget_sec, self.last_eval_time + self.eval_period_sec]
+        if self.has_target and not self.goals["validation"]:
+            decisions.append(self.last_snapshot_time + self.snapshot_period_sec)
+        horizon = min(decisions) - self.ledger.submission_time
+        steps_left = math.inf if self.spec.max_steps is None else self.spec.max_steps - self.step
+        return max(1, int(min(horizon / 2 / self.step_time, steps_left, self.max_steps_per_call))), horizon / 2
 
     def _sync(self) -> bool:
         """Wait for the device inside the submission account (queued work is the submission's);

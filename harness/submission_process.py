@@ -40,7 +40,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 TRAIN_FILE = "train_split.npz"
 # The calls the runner charges to the submission: each may take what is left of the trial's budget
 # and a grace (docs/integrity.md#timeouts); every other call gets UNTIMED_TIMEOUT_SEC.
-TIMED_COMMANDS = ("load", "get_batch_size", "init_optimizer_state", "step", "sync", "prepare_for_eval")
+TIMED_COMMANDS = ("load", "get_batch_size", "init_optimizer_state", "step", "steps", "sync",
+                  "prepare_for_eval")
 GRACE_MIN_SEC, GRACE_FRACTION = 10.0, 0.1  # the grace: max(10 s, a tenth of the budget)
 UNTIMED_TIMEOUT_SEC = 600.0  # harness work in the submission process (parameters, checkpoints)
 STARTUP_TIMEOUT_SEC = 600.0  # `init`: the interpreter and the framework start (no submission yet)
@@ -71,6 +72,7 @@ class SubmissionProcess:
     (`batch_size_process`, docs/integrity.md#the-workload-name)."""
 
     isolation = "separate-process"
+    batches_steps = True  # the runner may ask for several steps a round trip (`steps`)
 
     def __init__(self, task, backend, spec, cores: list[int], *, answers_batch_size: bool = False):
         self.workload = None if answers_batch_size else backend.make_workload(spec)
@@ -187,6 +189,16 @@ class SubmissionProcess:
                             update_seed=update_seed, train_state=dict(train_state),
                             new_eval_results=new_eval_results, sync=sync)
         return {"status": str(status["status"]), "finite": bool(status["finite"])}
+
+    def steps(self, global_step, seeds, train_state, new_eval_results, max_seconds: float,
+              sync: bool = False) -> dict:
+        """Several steps in one round trip (`SubmissionSide.steps`)."""
+        self.budget = float(train_state["max_allowed_runtime_sec"])
+        self.budget_left = float(train_state["remaining_time"])
+        done = self._call("steps", global_step=global_step, seeds=[list(s) for s in seeds],
+                          train_state=dict(train_state), new_eval_results=new_eval_results,
+                          max_seconds=max_seconds, sync=sync)
+        return {"status": str(done["status"]), "finite": bool(done["finite"]), "ran": int(done["ran"])}
 
     def sync(self) -> bool:
         return bool(self._call("sync"))
@@ -332,7 +344,8 @@ def _unnamed(spec):
                                data_source="")
 
 
-_WHAT_RUNS = {"step": "data_selection or update_params", "load": "import",
+_WHAT_RUNS = {"step": "data_selection or update_params", "steps": "data_selection or update_params",
+              "load": "import",
               "init_optimizer_state": "init_optimizer_state", "prepare_for_eval": "prepare_for_eval",
               "get_batch_size": "get_batch_size"}
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import tempfile
+import time
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -43,6 +44,8 @@ class InputQueue(Iterator):
 class SubmissionSide:
     """The submission's state and the calls the runner makes on it (module docstring). Seeds, not
     random keys, come in: the side makes its framework's keys (`backend.make_rng`)."""
+
+    batches_steps = False  # whether the runner asks it for several steps a call (`steps`)
 
     def __init__(self, backend, spec, hyperparameters: dict, submission=None):
         self.backend, self.spec, self.submission = backend, spec, submission
@@ -128,6 +131,32 @@ class SubmissionSide:
         self._finite_flag = self.backend.finite_flag(self.params)
         return {"status": "ok", "finite": previous is None or bool(previous)}
 
+    def steps(self, global_step: int, seeds: list[tuple[int, int]], train_state: dict,
+              new_eval_results: list, max_seconds: float, sync: bool = False) -> dict:
+        """Up to `len(seeds)` training steps in one call, `step` for each from `global_step` on
+        (`seeds`: each step's data-selection and update seeds), until one reports that training is
+        complete or that the parameters are not finite, or `max_seconds` have passed since the call
+        began. Returns the last `step`'s answer and `ran`, the steps that ran (one that ended
+        training does not count). Each step's `train_state` is the harness's at the call, its step
+        count and times moved on by this call's steps (this process's clock: the harness times the
+        whole call on its own). Why: a submission process's round trip costs about as much as a
+        small step (docs/performance.md#steps-per-call)."""
+        start, ran = time.perf_counter(), 0
+        done = {"status": "ok", "finite": True}
+        for select_seed, update_seed in seeds:
+            elapsed = time.perf_counter() - start
+            state = dict(train_state, global_step=global_step + ran,
+                         accumulated_submission_time=train_state["accumulated_submission_time"] + elapsed,
+                         remaining_time=max(0.0, train_state["remaining_time"] - elapsed))
+            done = self.step(global_step + ran, select_seed, update_seed, state,
+                             new_eval_results if ran == 0 else [], sync)
+            if done["status"] != "ok":
+                break
+            ran += 1
+            if not done["finite"] or time.perf_counter() - start >= max_seconds:
+                break
+        return {**done, "ran": ran}
+
     def sync(self) -> bool:
         """Wait until the device has run everything queued; whether the parameters are finite now."""
         self.backend.sync((self.optimizer_state, self.params, self.model_state))
@@ -195,6 +224,7 @@ class InProcess(SubmissionSide):
 
     isolation = "in-process"
     sandbox = "unsandboxed: the submission runs in the harness's process"
+    # batches_steps stays False: no round trip to save, and the guards check after every step
 
     def freeze(self) -> None:
         pass

@@ -156,12 +156,15 @@ def _processes_with(text: str) -> list[int]:
     return found
 
 
-def _processes_named(name: str) -> list[int]:
-    """Live (not zombie) processes whose name is `name`."""
+def _processes_named(name: str, marker: str | None = None) -> list[int]:
+    """Live (not zombie) processes whose name is `name` (and, with `marker`, whose environment
+    holds that `NAME=value` entry: a submission's processes inherit the trial's environment)."""
     found = []
     for proc in Path("/proc").iterdir():
         try:
             if proc.name.isdigit() and (proc / "comm").read_text().strip() == name:
+                if marker is not None and marker.encode() not in (proc / "environ").read_bytes().split(b"\0"):
+                    continue
                 if (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
                     found.append(int(proc.name))
         except OSError:
@@ -180,13 +183,17 @@ def _descends_from_this_process(pid: int) -> bool:
     return False
 
 
-def test_a_forked_child_does_not_outlive_its_trial(tmp_path):
-    before = set(_processes_named("adv-forks-child"))
+def test_a_forked_child_does_not_outlive_its_trial(tmp_path, monkeypatch):
+    # this trial's children only: the parametrized test above may run the same package at the
+    # same time in another pytest worker
+    marker = f"ALGOBENCH_TEST_TRIAL={os.getpid()}-{tmp_path.name}"
+    monkeypatch.setenv(*marker.split("=", 1))
+    before = set(_processes_named("adv-forks-child", marker))
     try:
         run(tmp_path, "forks_child", **SHORT)
-        assert set(_processes_named("adv-forks-child")) - before == set()
+        assert set(_processes_named("adv-forks-child", marker)) - before == set()
     finally:
-        for pid in set(_processes_named("adv-forks-child")) - before:
+        for pid in set(_processes_named("adv-forks-child", marker)) - before:
             if _descends_from_this_process(pid):  # the ones this test started, only
                 os.kill(pid, signal.SIGKILL)
                 try:

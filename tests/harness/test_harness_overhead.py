@@ -64,6 +64,21 @@ def test_runs_compared_with_a_sync_every_step_get_that_ratio_and_their_device():
     assert "sync every step" not in harness_overhead_table.table([record("cpu")])
 
 
+def test_runs_that_compared_different_runners_share_one_table():
+    synced, batched = record("synced"), record("batched")
+    batched["eval_period"] = 1.0
+    for r in synced["results"][0]["repeats"]:
+        r["harness_sync_every_step"] = {"seconds_per_step": 0.012}
+    for r in batched["results"][0]["repeats"]:
+        r["harness_one_step_a_call"] = {"seconds_per_step": 0.011}
+    text = harness_overhead_table.table([synced, batched])
+    header, first, second = [line for line in text.splitlines() if line.startswith(("| workload", "| `cnn`"))]
+    assert header.split(" | ")[6:8] == ["harness/bare, sync every step", "harness/bare, one step a call"]
+    assert first.split(" | ")[6:8] == ["1.200 [1.200, 1.200]", "-"]
+    assert second.split(" | ")[6:8] == ["-", "1.100 [1.100, 1.100]"]
+    assert "eval period 1 s" in text
+
+
 def test_each_section_has_its_own_markers(tmp_path, monkeypatch):
     data = tmp_path / "run.json"
     data.write_text(json.dumps(record("after")))
@@ -117,22 +132,25 @@ def test_the_gpu_script_says_so_and_measures_nothing_without_a_gpu(tmp_path):
     assert not (tmp_path / "harness_overhead.json").exists()
 
 
-def test_compare_sync_measures_the_per_step_sync_side_by_side(tmp_path):
-    """`--compare-sync` (what benchmarks/gpu_overhead.sh runs): the harness with a sync every step
-    too, its ratio in the table next to today's; tiny settings on the CPU, correctness only."""
+def test_compared_runners_are_measured_side_by_side(tmp_path):
+    """`--compare-sync --compare-steps-per-call` (what benchmarks/gpu_overhead.sh runs): the harness
+    with a sync every step and with one step a call too, their ratios in the table next to today's;
+    tiny settings on the CPU, correctness only."""
     out = tmp_path / "overhead.json"
     done = subprocess.run([sys.executable, "benchmarks/harness_overhead.py", "--workloads", "smoke",
                            "--frameworks", "pytorch", "--repeats", "2", "--steps", "12", "--warmup", "1",
-                           "--compare-sync", "--out", str(out)],
+                           "--compare-sync", "--compare-steps-per-call", "--out", str(out)],
                           cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     (result,) = json.loads(out.read_text())["results"]
     assert [r["order"] for r in result["repeats"]] == ["harness first", "bare first"]
     for r in result["repeats"]:
-        assert r["harness_sync_every_step"]["global_step"] == r["harness"]["global_step"] == 13
-        assert r["harness_sync_every_step"]["seconds_per_step"] > 0
-    assert len(harness_overhead.summary(result)["ratio_sync_every_step"]) == 2
-    assert "harness/bare, sync every step |" in done.stdout
+        for kind in ("harness_sync_every_step", "harness_one_step_a_call"):
+            assert r[kind]["global_step"] == r["harness"]["global_step"] == 13
+            assert r[kind]["seconds_per_step"] > 0
+    summary = harness_overhead.summary(result)
+    assert len(summary["ratio_sync_every_step"]) == len(summary["ratio_one_step_a_call"]) == 2
+    assert "harness/bare, sync every step | harness/bare, one step a call |" in done.stdout
 
 
 def test_the_bare_jax_loop_keeps_at_most_two_steps_in_flight(monkeypatch):
