@@ -70,7 +70,9 @@ def queuing(submission, backend: QueuedBackend):
 
 
 def run(tmp_path, *, folder, sync_every_step=False, host_cost=0.5, device_cost=0.5,
-        nan_at=None, **spec_overrides):
+        nan_at=None, batched=False, **spec_overrides):
+    """One fake-device trial: (meta, logs, backend). `batched`: its side takes several steps a
+    call, as a submission process does; `backend.ran_per_call` then lists what each `steps` call ran."""
     clock = FakeClock()
     backend = QueuedBackend(clock, device_cost)
     submission = queuing(make_submission(clock, step_cost=host_cost, nan_at=nan_at), backend)
@@ -78,6 +80,15 @@ def run(tmp_path, *, folder, sync_every_step=False, host_cost=0.5, device_cost=0
     trial = TrialRunner(task, make_spec(**spec_overrides), submission, backend,
                         splits=make_splits(), time_fn=clock, calibrate=False,
                         sync_every_step=sync_every_step)
+    if batched:
+        trial.side.batches_steps, backend.ran_per_call, steps = True, [], trial.side.steps
+
+        def counted(*args, **kwargs):
+            done = steps(*args, **kwargs)
+            backend.ran_per_call.append(done["ran"])
+            return done
+
+        trial.side.steps = counted
     return trial.run(), read_trial(task.folder), backend
 
 
@@ -146,55 +157,28 @@ def test_no_eval_row_counts_parameters_after_a_nan_step(tmp_path):
     assert column(logs["evals"], "global_step") == [3]
 
 
-def run_batched(tmp_path, *, folder, **spec_overrides):
-    """`run`, with the side taking several steps a call as a submission process does; returns
-    also the number of calls that ran steps."""
-    clock = FakeClock()
-    backend = QueuedBackend(clock, 0.5)
-    submission = queuing(make_submission(clock, step_cost=0.5), backend)
-    task = fake_task(tmp_path / folder, hyperparameters={"learning_rate": 0.1})
-    trial = TrialRunner(task, make_spec(**spec_overrides), submission, backend,
-                        splits=make_splits(), time_fn=clock, calibrate=False)
-    trial.side.batches_steps = True
-    ran = []  # the steps each `steps` call ran
-    steps = trial.side.steps
-
-    def counted(*args, **kwargs):
-        done = steps(*args, **kwargs)
-        ran.append(done["ran"])
-        return done
-
-    trial.side.steps = counted
-    meta = trial.run()
-    calls = meta["final"]["global_step"] - sum(ran) + len(ran)  # one step a call, and the `steps` calls
-    return meta, read_trial(task.folder), calls, ran
-
-
 @pytest.mark.parametrize("spec", [NO_TARGET, {"validation_target": 2.0}, {}],
                          ids=["no-snapshots", "snapshots", "targets-reached"])
 def test_several_steps_a_call_decide_at_the_same_steps_as_one_a_call(tmp_path, spec):
     """A submission process runs several steps a round trip (docs/performance.md#steps-per-call):
     the eval rows, snapshots, stops and times are those of one step a call, in fewer calls."""
     spec = {"max_runtime_sec": 300.0, "eval_period_sec": 100.0, **spec}  # snapshots every 10 s
-    meta, logs, calls, sizes = run_batched(tmp_path, folder="batched", **spec)
+    meta, logs, backend = run(tmp_path, folder="batched", batched=True, **spec)
     one_meta, one_logs, _ = run(tmp_path, folder="one_a_call", **spec)
     for name in ("global_step", "snapshot", "score", "total_duration", "validation/accuracy"):
         assert column(logs["evals"], name) == pytest.approx(column(one_logs["evals"], name)), name
     for key in ("global_step", "time_to_target", "total_duration", "accumulated_submission_time"):
         assert meta["final"][key] == pytest.approx(one_meta["final"][key]), key
     assert meta["stop_reason"] == one_meta["stop_reason"]
-    assert max(sizes) > 1
+    ran = backend.ran_per_call
+    calls = meta["final"]["global_step"] - sum(ran) + len(ran)  # one step a call, and the `steps` calls
+    assert max(ran) > 1
     assert calls < 0.6 * meta["final"]["global_step"]  # snapshots 10 steps apart: 5 calls for 10 steps
 
 
 def test_a_nan_inside_a_call_ends_it_and_the_trial(tmp_path):
-    clock = FakeClock()
-    backend = QueuedBackend(clock, 0.5)
-    submission = queuing(make_submission(clock, step_cost=0.5, nan_at=20), backend)
-    task = fake_task(tmp_path / "nan_batched", hyperparameters={"learning_rate": 0.1})
-    trial = TrialRunner(task, make_spec(max_runtime_sec=100.0, eval_period_sec=40.0, **NO_TARGET),
-                        submission, backend, splits=make_splits(), time_fn=clock, calibrate=False)
-    trial.side.batches_steps = True
-    meta = trial.run()
+    meta, _, backend = run(tmp_path, folder="nan_batched", nan_at=20, batched=True,
+                           max_runtime_sec=100.0, eval_period_sec=40.0, **NO_TARGET)
+    assert max(backend.ran_per_call) > 1  # the NaN step came inside a call of several
     assert (meta["status"], meta["stop_reason"]) == ("diverged", "diverged")
     assert meta["final"]["global_step"] in (21, 22)  # at most one step after the NaN step
