@@ -30,4 +30,5 @@ def init_optimizer_state(workload, model_params, model_state, hyperparameters, r
                           min_dim_size_to_factor=hp.min_dim_size_to_factor,
                           clipping_threshold=hp.clipping_threshold, multiply_by_parameter_scale=True,
                           eps=EPSILON, min_scale=MIN_SCALE, weight_decay=hp.weight_decay)
-    return {"optimizer": optimizer, "scheduler": lr_scheduler(optimizer, hp, workload.step_hint)}
+    return {"optimizer": optimizer, "scheduler": lr_scheduler(optimizer, hp, workload.step_hint),
+            "schedule_end": workload.step_hint}

@@ -24,4 +24,5 @@ def init_optimizer_state(workload, model_params, model_state, hyperparameters, r
     optimizer = torch.optim.AdamW(model_params.parameters(), lr=hp.learning_rate,
                                   betas=(1.0 - hp.one_minus_beta1, hp.beta2), eps=EPSILON,
                                   weight_decay=hp.weight_decay)
-    return {"optimizer": optimizer, "scheduler": lr_scheduler(optimizer, hp, workload.step_hint)}
+    return {"optimizer": optimizer, "scheduler": lr_scheduler(optimizer, hp, workload.step_hint),
+            "schedule_end": workload.step_hint}

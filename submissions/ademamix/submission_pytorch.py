@@ -36,4 +36,5 @@ def init_optimizer_state(workload, model_params, model_state, hyperparameters, r
                          betas=(1.0 - hp.one_minus_beta1, hp.beta2, hp.beta3), alpha=hp.alpha,
                          t_alpha_beta3=workload.step_hint, weight_decay=hp.weight_decay,
                          weight_decouple=True, eps=EPSILON)
-    return {"optimizer": optimizer, "scheduler": lr_scheduler(optimizer, hp, workload.step_hint)}
+    return {"optimizer": optimizer, "scheduler": lr_scheduler(optimizer, hp, workload.step_hint),
+            "schedule_end": workload.step_hint}

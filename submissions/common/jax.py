@@ -51,8 +51,10 @@ def _train_step(workload, tx, label_smoothing, pass_grad_fn, params, model_state
 
 
 def init_optimizer_state(workload, model_params, hyperparameters, tx: optax.GradientTransformation,
-                         pass_grad_fn: bool = False) -> dict:
-    """The optimizer state of `tx` and its jitted train step.
+                         *, schedule_end: int | None, pass_grad_fn: bool = False) -> dict:
+    """The optimizer state of `tx`, its jitted train step, and `schedule_end`: the step from which
+    `tx`'s learning rate is 0 (the step hint for `lr_schedule`; None for none), where
+    `data_selection` ends training.
 
     The state is placed like the parameters (replicated on the workload's device mesh), so that
     the first call of the step sees the same input shardings as every later one: one compile.
@@ -61,7 +63,7 @@ def init_optimizer_state(workload, model_params, hyperparameters, tx: optax.Grad
         _train_step, workload, tx, hyperparameters.get("label_smoothing", 0.0), pass_grad_fn))
     replicated = jax.tree.leaves(model_params)[0].sharding
     opt_state = jax.device_put(tx.init(model_params), replicated)
-    return {"opt_state": opt_state, "train_step": step}
+    return {"opt_state": opt_state, "train_step": step, "schedule_end": schedule_end}
 
 
 def update_params(workload, current_param_container, current_params_types, model_state,

@@ -27,4 +27,5 @@ def make_optimizer(hp, step_hint: int) -> optax.GradientTransformation:
 
 def init_optimizer_state(workload, model_params, model_state, hyperparameters, rng):
     return init_state(workload, model_params, hyperparameters,
-                      make_optimizer(hyperparameters, workload.step_hint))
+                      make_optimizer(hyperparameters, workload.step_hint),
+                      schedule_end=workload.step_hint)

@@ -27,4 +27,5 @@ def init_optimizer_state(workload, model_params, model_state, hyperparameters, r
                                 momentum=1.0 - hp.one_minus_beta1, weight_decay=hp.weight_decay,
                                 nesterov=NESTEROV)
     return {"optimizer": optimizer,
-            "scheduler": lr_scheduler(optimizer, hp, workload.step_hint, decay="linear")}
+            "scheduler": lr_scheduler(optimizer, hp, workload.step_hint, decay="linear"),
+            "schedule_end": workload.step_hint}

@@ -93,4 +93,5 @@ def make_optimizer(hp, step_hint: int, param_labels) -> optax.GradientTransforma
 
 def init_optimizer_state(workload, model_params, model_state, hyperparameters, rng):
     return init_state(workload, model_params, hyperparameters,
-                      make_optimizer(hyperparameters, workload.step_hint, labels(workload, model_params)))
+                      make_optimizer(hyperparameters, workload.step_hint, labels(workload, model_params)),
+                      schedule_end=workload.step_hint)

@@ -85,7 +85,8 @@ def init_optimizer_state(workload, model_params, model_state, hyperparameters, r
             adam_params, lr=hp.adam_learning_rate, betas=(1.0 - hp.one_minus_beta1, hp.beta2),
             eps=ADAM_EPSILON, weight_decay=hp.adam_weight_decay))
     return {"kernels": KernelMatrices(pairs), "optimizers": optimizers,
-            "schedulers": [lr_scheduler(opt, hp, workload.step_hint) for opt in optimizers]}
+            "schedulers": [lr_scheduler(opt, hp, workload.step_hint) for opt in optimizers],
+            "schedule_end": workload.step_hint}
 
 
 def update_params(workload, current_param_container, current_params_types, model_state,

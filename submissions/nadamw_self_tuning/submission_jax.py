@@ -29,4 +29,4 @@ def init_optimizer_state(workload, model_params, model_state, hyperparameters, r
     hp = HPARAMS
     tx = optax.nadamw(learning_rate(hp, workload.step_hint), b1=1.0 - hp.one_minus_beta1, b2=hp.beta2,
                       eps=EPSILON, weight_decay=hp.weight_decay)
-    return init_state(workload, model_params, hp, tx)
+    return init_state(workload, model_params, hp, tx, schedule_end=workload.step_hint)

@@ -26,7 +26,8 @@ def init_optimizer_state(workload, model_params, model_state, hyperparameters, r
     optimizer = nadamw(model_params.parameters(), lr=hp.learning_rate,
                        betas=(1.0 - hp.one_minus_beta1, hp.beta2), eps=EPSILON,
                        weight_decay=hp.weight_decay)
-    return {"optimizer": optimizer, "scheduler": lr_scheduler(optimizer, hp, workload.step_hint)}
+    return {"optimizer": optimizer, "scheduler": lr_scheduler(optimizer, hp, workload.step_hint),
+            "schedule_end": workload.step_hint}
 
 
 def update_params(workload, current_param_container, current_params_types, model_state,

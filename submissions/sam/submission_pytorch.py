@@ -30,7 +30,8 @@ def init_optimizer_state(workload, model_params, model_state, hyperparameters, r
                              betas=(1.0 - hp.one_minus_beta1, hp.beta2), eps=EPSILON,
                              weight_decay=hp.weight_decay)
     return {"optimizer": SAM(model_params.parameters(), base, rho=hp.rho), "base": base,
-            "scheduler": lr_scheduler(base, hp, workload.step_hint)}
+            "scheduler": lr_scheduler(base, hp, workload.step_hint),
+            "schedule_end": workload.step_hint}
 
 
 def update_params(workload, current_param_container, current_params_types, model_state,

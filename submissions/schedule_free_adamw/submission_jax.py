@@ -70,7 +70,7 @@ def _train_point(params, opt_state):  # y = b1 x + (1 - b1) z
 
 def init_optimizer_state(workload, model_params, model_state, hyperparameters, rng):
     state = init_state(workload, model_params, hyperparameters,
-                       make_optimizer(hyperparameters, workload.step_hint))
+                       make_optimizer(hyperparameters, workload.step_hint), schedule_end=None)
     replicated = jax.tree.leaves(model_params)[0].sharding
     # a deque is one opaque leaf for jax.tree: not checkpointed (empty again after a resume)
     recent = collections.deque(maxlen=BN_BATCHES if model_state else 0)

@@ -29,4 +29,5 @@ def init_optimizer_state(workload, model_params, model_state, hyperparameters, r
                      betas=(1.0 - hp.one_minus_beta1, hp.beta2), eps=EPSILON,
                      weight_decay=hp.weight_decay, precondition_frequency=hp.precondition_frequency,
                      max_precond_dim=hp.max_precond_dim)
-    return {"optimizer": optimizer, "scheduler": lr_scheduler(optimizer, hp, workload.step_hint)}
+    return {"optimizer": optimizer, "scheduler": lr_scheduler(optimizer, hp, workload.step_hint),
+            "schedule_end": workload.step_hint}

@@ -15,7 +15,7 @@ import torch
 
 from algobench.cli import main as algobench
 from harness.loader import SEARCH_SPACE_FILE, load_submission
-from harness.spec import Hyperparameters, ParameterType
+from harness.spec import Hyperparameters, ParameterType, TrainingCompleteError
 from submissions.common import schedules
 from tests.submissions.baselines import (EVAL_BEFORE, NUM_STEPS, SEED, STEP_HINT, SUBMISSIONS, batches,
                                          first_point, initial_params, make_rng, run, workload)
@@ -280,9 +280,41 @@ def test_schedule_warms_up_then_decays_to_zero_at_the_step_hint(name, step_hint)
         assert lrs[warmup - 1] < peak
         assert lrs[warmup] == pytest.approx(peak, rel=1e-6)  # the end of warmup: the peak
         assert lrs[quarter] == pytest.approx(peak * expected_quarter, rel=1e-5)
+        assert lrs[step_hint - 1] > 1e-7 * peak  # the last update that moves the parameters
         assert lrs[step_hint] == pytest.approx(0.0, abs=1e-7 * peak)  # 0 at the step hint
         assert np.all(np.abs(lrs[step_hint:]) <= 1e-7 * peak)  # and after it
     np.testing.assert_allclose(torch_lrs, jax_lrs, rtol=1e-5, atol=1e-6 * peak)  # float32 cosine
+
+
+@pytest.mark.parametrize("framework", ["pytorch", "jax"])
+@pytest.mark.parametrize("name", NAMES)
+def test_training_ends_at_the_first_update_at_learning_rate_zero(name, framework):
+    """A baseline with a schedule ends its trial at the step hint, where its learning rate has
+    reached 0 (`data_selection` raises `TrainingCompleteError`), and not a step before; Schedule-Free,
+    whose rate never decays, trains on."""
+    skip_without_packages(name)
+    import jax.numpy as jnp
+
+    params, params_types = ((torch_model(), TORCH_MODEL_TYPES) if framework == "pytorch" else
+                            ({"w": jnp.zeros((3, 2)), "b": jnp.zeros(2)},
+                             {"w": ParameterType.WEIGHT, "b": ParameterType.BIAS}))
+    module = load_submission(SUBMISSIONS / name, framework)
+    tiny = types.SimpleNamespace(step_hint=100, model_params_types=params_types)
+    state = module.init_optimizer_state(workload=tiny, model_params=params, model_state=None,
+                                        hyperparameters=hyperparameters(name), rng=None)
+
+    def select(step):
+        return module.data_selection(workload=tiny, input_queue=iter(["batch"]), optimizer_state=state,
+                                     current_param_container=params, model_state=None,
+                                     hyperparameters=None, global_step=step, rng=None)
+
+    assert select(99) == "batch"
+    if name not in DECAY:
+        assert select(10_000) == "batch"
+        return
+    for step in (100, 101):
+        with pytest.raises(TrainingCompleteError, match="learning rate is 0 from step 100"):
+            select(step)
 
 
 @pytest.mark.parametrize("step_hint", [STEP_HINT, 400])
