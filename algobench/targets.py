@@ -28,12 +28,14 @@ from typing import Any, Sequence
 
 from harness import loader, search_space
 from harness.logs import atomic_write_json, read_trial
+from harness.spec import BASELINE_STEP_BUDGET
 from workloads.spec import WorkloadSpec, meets_target
 
 TARGETS_FILE = "targets.json"
 #: A target-setting run's step budget, in step hints: the schedule's end plus room for the
-#: evaluations after it (the final evaluation sees the parameters the schedule ended with).
-STEP_BUDGET_FACTOR = 1.2
+#: evaluations after it (the final evaluation sees the parameters the schedule ended with); the
+#: shipped baselines end their training there too.
+STEP_BUDGET_FACTOR = BASELINE_STEP_BUDGET
 #: A run counts as having finished its schedule from this fraction of the step hint on: in the last
 #: 1% of a warmup + cosine schedule the learning rate is under 0.03% of its peak.
 FINISHED = 0.99

@@ -25,7 +25,7 @@ sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # and the reposito
 
 from harness_overhead import OFF_CLOCK, compared_variants, ratio_cell, spread, summary  # noqa: E402
 
-from algobench.doc_sections import replaced  # noqa: E402
+from algobench.doc_sections import write_or_check  # noqa: E402
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "performance.md"
 SECTIONS = {"cpu": "harness overhead table", "gpu": "harness overhead table, gpu"}
@@ -80,17 +80,13 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, json.JSONDecodeError) as err:
             sys.exit(f"{path}: not a harness_overhead.py JSON ({err}); run benchmarks/harness_overhead.py --out")
     body = table(records)
-    doc = DOC.read_text()
-    new = replaced(doc, body, *markers(args.section), DOC)
-    if args.check:
-        if new != doc:
-            print(f"{DOC} differs from {' '.join(args.json)}; run with --write", file=sys.stderr)
-            return 1
+    if not (args.write or args.check):
+        print(body)
         return 0
-    if args.write:
-        DOC.write_text(new)
-    print(body)
-    return 0
+    return write_or_check(DOC, body, *markers(args.section), write=args.write,
+                          what=SECTIONS[args.section], source=" ".join(args.json),
+                          fix=f"benchmarks/harness_overhead_table.py --section {args.section} "
+                              f"{' '.join(args.json)} --write")
 
 
 if __name__ == "__main__":

@@ -26,6 +26,13 @@ def baseline_batch_size(workload_name: str) -> int:
     return BASELINE_BATCH_SIZES.get(workload_name, DEFAULT_BASELINE_BATCH_SIZE)
 
 
+# The reference baseline's step budget, in step hints, when targets are set (algobench/targets.py),
+# and where the shipped baselines end training (`submissions.common.data_selection`): the schedule
+# ends at one step hint, and the steps after it, at learning rate 0, move only batch-norm running
+# averages, which settle to the final parameters. A target is what the baseline reaches within it.
+BASELINE_STEP_BUDGET = 1.2
+
+
 class TrainingCompleteError(Exception):
     """Raised by a submission to end its trial early (it counts as a normal end, with a final eval)."""
 

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from algobench.cli import main as algobench
+from algobench.targets import STEP_BUDGET_FACTOR
 from harness.loader import SEARCH_SPACE_FILE, load_submission
 from harness.spec import Hyperparameters, ParameterType, TrainingCompleteError
 from submissions.common import schedules
@@ -288,10 +289,10 @@ def test_schedule_warms_up_then_decays_to_zero_at_the_step_hint(name, step_hint)
 
 @pytest.mark.parametrize("framework", ["pytorch", "jax"])
 @pytest.mark.parametrize("name", NAMES)
-def test_training_ends_at_the_first_update_at_learning_rate_zero(name, framework):
-    """A baseline with a schedule ends its trial at the step hint, where its learning rate has
-    reached 0 (`data_selection` raises `TrainingCompleteError`), and not a step before; Schedule-Free,
-    whose rate never decays, trains on."""
+def test_training_ends_at_target_settings_step_budget(name, framework):
+    """A baseline with a schedule ends its trial (`data_selection` raises `TrainingCompleteError`)
+    at 1.2 step hints, the step budget of target setting: its learning rate is 0 from the step hint
+    on. Not a step before; Schedule-Free, whose rate never decays, trains on."""
     skip_without_packages(name)
     import jax.numpy as jnp
 
@@ -308,12 +309,14 @@ def test_training_ends_at_the_first_update_at_learning_rate_zero(name, framework
                                      current_param_container=params, model_state=None,
                                      hyperparameters=None, global_step=step, rng=None)
 
-    assert select(99) == "batch"
+    assert select(119) == "batch"
     if name not in DECAY:
         assert select(10_000) == "batch"
         return
-    for step in (100, 101):
-        with pytest.raises(TrainingCompleteError, match="learning rate is 0 from step 100"):
+    assert STEP_BUDGET_FACTOR == 1.2
+    for step in (120, 121):
+        with pytest.raises(TrainingCompleteError, match="ends at step 120: 1.2 step hints, the "
+                                                        "learning rate is 0 from step 100 on"):
             select(step)
 
 
