@@ -85,13 +85,13 @@ def load_noise(path: Path | str | None = None) -> dict[tuple[str, str], NoiseRec
 
 
 def noise_mark(ratio: float, min_detectable: float | None) -> str:
-    """How a time ratio (>= 1, slower over faster) compares with the minimum detectable one.
+    """How a time ratio (either way round: A over B) compares with the minimum detectable one.
 
-    "" for a ratio of exactly 1 (the same time) or an unsolved cell (inf or NaN);
-    `NOT_MEASURED` without a record; `WITHIN_NOISE` below the minimum detectable ratio, else
-    `BEYOND_NOISE`.
+    "" for a ratio of exactly 1 (the same time) or where one side is unsolved (a ratio of 0, inf
+    or NaN); `NOT_MEASURED` without a record; `WITHIN_NOISE` below the minimum detectable ratio,
+    else `BEYOND_NOISE`.
     """
-    if not math.isfinite(ratio) or ratio == 1.0:
+    if not math.isfinite(ratio) or ratio <= 0.0 or ratio == 1.0:
         return ""
     if min_detectable is None or not math.isfinite(min_detectable):
         return NOT_MEASURED

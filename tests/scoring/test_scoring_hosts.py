@@ -121,6 +121,21 @@ def test_noise_mark():
     assert noise_mark(1.20, 1.10) == "beyond noise"
     assert noise_mark(1.05, None) == NOT_MEASURED
     assert noise_mark(1.0, 1.10) == "" and noise_mark(math.inf, 1.10) == ""
+    assert noise_mark(1 / 1.05, 1.10) == WITHIN_NOISE and noise_mark(1 / 1.2, 1.10) == "beyond noise"
+    assert noise_mark(0.0, 1.10) == ""  # A over an unsolved B
+
+
+def test_a_pair_whose_second_entry_never_solves_is_scored_against_the_noise(tmp_path, time_writer):
+    """The pilot's `deepspeech` (three of five entries unsolved) once ended its scoring with a
+    ZeroDivisionError: the pair's ratio, A over an unsolved B, is 0."""
+    root = tmp_path / "r"
+    for study in range(3):
+        time_writer(root, "adamw", "mnist", study, 40.0)
+        time_writer(root, "sgd", "mnist", study, math.inf)
+    noise = load_noise(write_noise(tmp_path / "noise.json"))
+    board = score_results(load_results([root]), n_bootstrap=10, noise=noise, baseline="adamw")
+    pair = board.pairwise.set_index(["a", "b"]).loc[("adamw", "sgd")]
+    assert pair["ratio"] == 0.0 and pair["noise_mark"] == ""
 
 
 def test_speedups_below_the_recorded_minimum_are_within_noise(tmp_path, time_writer, capsys):
