@@ -2,8 +2,9 @@
 
 1. Tune: the reference submission's first `trials` search-space points run at `budget_sec` with an
    unreachable target (so each trains to its budget and logs its whole curve), in one framework.
-   Each run also ends after `max_steps` steps (default `STEP_BUDGET_FACTOR` times the step hint):
-   past its schedule's end a baseline trains at learning rate 0, which only costs time.
+   Each run also ends after `max_steps` steps (default `BASELINE_STEP_BUDGET` times the step hint):
+   past its schedule's end a baseline trains at learning rate 0, which only costs time (the
+   shipped baselines end their training there themselves, `submissions.common.data_selection`).
 2. Confirm: the best point (by the best validation metric it reached) runs `seeds` times in every
    framework; its tuning run is the first of these in the tuning framework (the same run).
 3. Derive: the validation target is the best validation metric that *every* confirmation run
@@ -28,14 +29,10 @@ from typing import Any, Sequence
 
 from harness import loader, search_space
 from harness.logs import atomic_write_json, read_trial
-from harness.spec import BASELINE_STEP_BUDGET
+from harness.spec import BASELINE_STEP_BUDGET, baseline_step_budget
 from workloads.spec import WorkloadSpec, meets_target
 
 TARGETS_FILE = "targets.json"
-#: A target-setting run's step budget, in step hints: the schedule's end plus room for the
-#: evaluations after it (the final evaluation sees the parameters the schedule ended with); the
-#: shipped baselines end their training there too.
-STEP_BUDGET_FACTOR = BASELINE_STEP_BUDGET
 #: A run counts as having finished its schedule from this fraction of the step hint on: in the last
 #: 1% of a warmup + cosine schedule the learning rate is under 0.03% of its peak.
 FINISHED = 0.99
@@ -137,7 +134,7 @@ def run_overrides(spec: WorkloadSpec, budget_sec: float | None, step_hint: int |
     the schedule length and its step budget (module docstring)."""
     budget_sec = spec.max_runtime_sec if budget_sec is None else budget_sec
     step_hint = spec.step_hint if step_hint is None else step_hint
-    max_steps = math.ceil(STEP_BUDGET_FACTOR * step_hint) if max_steps is None else max_steps
+    max_steps = baseline_step_budget(step_hint) if max_steps is None else max_steps
     if max_steps < 1:
         raise ValueError(f"--max-steps must be at least 1, got {max_steps}")
     return {"validation_target": unreachable(spec), "test_target": unreachable(spec),
@@ -185,7 +182,7 @@ def targets_from_runs(spec: WorkloadSpec, submission_dir: Path | str, roots: Seq
     benchmarks/min_detectable_speedup.py runs), all of one search-space point, counts as a
     confirmation run. A run made with a real target ended when it met it, so its best is a lower
     bound of what it would reach: the targets derived are never harder than every run reaches.
-    Validation metrics after `STEP_BUDGET_FACTOR` step hints are left out, as set-targets' own
+    Validation metrics after `BASELINE_STEP_BUDGET` step hints are left out, as set-targets' own
     runs end there (a run that misses trains to its budget, and past its schedule's end, with
     batch norm, only its running averages move). Test metrics are kept wherever they are: a run
     measures the test split once its validation target is met and at its final evaluation
@@ -203,7 +200,7 @@ def targets_from_runs(spec: WorkloadSpec, submission_dir: Path | str, roots: Seq
     if len(points) > 1:
         raise ValueError(f"{', '.join(map(str, roots))}: the runs of {name} on {spec.name} are of "
                          f"{len(points)} search-space points; give folders that hold one point's seeds")
-    last_step = STEP_BUDGET_FACTOR * spec.step_hint
+    last_step = BASELINE_STEP_BUDGET * spec.step_hint
     key = f"validation/{spec.target_metric}"
     evals = [[r if r["global_step"] <= last_step else {**r, key: math.nan} for r in t["evals"]]
              for t in runs]

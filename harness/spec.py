@@ -8,6 +8,8 @@ functions and their keyword arguments. A submission may import this module and n
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Iterator
@@ -31,6 +33,11 @@ def baseline_batch_size(workload_name: str) -> int:
 # ends at one step hint, and the steps after it, at learning rate 0, move only batch-norm running
 # averages, which settle to the final parameters. A target is what the baseline reaches within it.
 BASELINE_STEP_BUDGET = 1.2
+
+
+def baseline_step_budget(step_hint: int) -> int:
+    """`BASELINE_STEP_BUDGET` step hints, in steps: where a baseline's training ends."""
+    return math.ceil(BASELINE_STEP_BUDGET * step_hint)
 
 
 class TrainingCompleteError(Exception):

@@ -14,9 +14,8 @@ import pytest
 import torch
 
 from algobench.cli import main as algobench
-from algobench.targets import STEP_BUDGET_FACTOR
 from harness.loader import SEARCH_SPACE_FILE, load_submission
-from harness.spec import Hyperparameters, ParameterType, TrainingCompleteError
+from harness.spec import BASELINE_STEP_BUDGET, Hyperparameters, ParameterType, TrainingCompleteError
 from submissions.common import schedules
 from tests.submissions.baselines import (EVAL_BEFORE, NUM_STEPS, SEED, STEP_HINT, SUBMISSIONS, batches,
                                          first_point, initial_params, make_rng, run, workload)
@@ -313,7 +312,7 @@ def test_training_ends_at_target_settings_step_budget(name, framework):
     if name not in DECAY:
         assert select(10_000) == "batch"
         return
-    assert STEP_BUDGET_FACTOR == 1.2
+    assert BASELINE_STEP_BUDGET == 1.2
     for step in (120, 121):
         with pytest.raises(TrainingCompleteError, match="ends at step 120: 1.2 step hints, the "
                                                         "learning rate is 0 from step 100 on"):
