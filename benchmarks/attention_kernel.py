@@ -40,8 +40,9 @@ sys.path.insert(0, str(REPO / "benchmarks"))  # this folder's scripts
 
 from step_time import Training  # noqa: E402
 
+from harness.backends import FRAMEWORKS  # noqa: E402
+
 WORKLOADS = ("vit", "translate", "lm", "conformer")
-FRAMEWORKS = ("pytorch", "jax")
 CHOICES = ("kernel", "written_out")
 
 

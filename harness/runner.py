@@ -20,11 +20,11 @@ The rules, all in `_train` below:
   where no decision can fall inside them, so decisions follow the same steps (`_steps_per_call`).
 - An eval runs when `eval_period_sec` of submission time has passed since the last one, and once
   at the end unless the last step was just evaluated. It measures the validation split; the test
-  split and the train subset only from the first eval that meets the validation target on, and at
-  the end (a trial without a finite validation target, a target-setting run, measures every split
-  at every eval and keeps no snapshots: its curves are what it is for). A trial ends when the
-  validation and the test target have both been reached, on the budget, on divergence, or on
-  `TrainingCompleteError`.
+  split from the first eval that meets the validation target on, and at the end; the train subset
+  at the trial's last eval only (no rule reads it). A run without a finite validation target
+  (target setting) measures every split at every eval and keeps no snapshots: its curves are what
+  it is for. A trial ends when the validation and the test target have both been reached, on the
+  budget, on divergence, or on `TrainingCompleteError`.
 - Between evals, until the validation target is met, a copy of the parameters (a *snapshot*) is
   kept every `snapshot_period_sec` of submission time, off the clock. When an eval first meets the
   validation target, the snapshots since the previous eval are evaluated in order on the validation
@@ -84,13 +84,12 @@ class TrialRunner:
                  calibration_reference: str | Path = calibration.REFERENCE_FILE,
                  eval_steps: tuple[int, ...] = (), sync_every_step: bool = False,
                  max_steps_per_call: int = MAX_STEPS_PER_CALL):
-        self.task, self.backend = task, backend
+        self.task, self.backend, self.spec = task, backend, spec
         self.eval_steps = tuple(eval_steps)  # `algobench audit` re-runs: evals at these steps, not by clock
         self.main_process = main_process
         self.sync_every_step, self.max_steps_per_call = sync_every_step, max_steps_per_call
         self.use_guards, self.calibrate = guards, calibrate
         self.calibration_reference = str(calibration_reference)
-        self.spec = spec
         self.reference_budget_sec = budget_sec(spec, task.ruleset)
         self.on_eval = (on_eval if main_process else None) or (lambda row: None)
         self.meta = dict(meta or {})
@@ -277,17 +276,20 @@ class TrialRunner:
                 self.guards.before_eval(params)
             metrics = self._metrics(params, model_state, ["validation"])
             reached = self._meets_validation_target(metrics)
-            if reached or self.goals["validation"] or final or not self.has_target:
-                metrics.update(self._metrics(params, model_state, ["train", "test"]))
+            validation_goal = reached or self.goals["validation"]
+            if validation_goal or final or not self.has_target:
+                metrics.update(self._metrics(params, model_state, ["test"]))
+            test_goal = self.goals["test"] or spec.is_better_or_equal(
+                metrics.get(f"test/{spec.target_metric}"), spec.test_target)
+            if final or (validation_goal and test_goal) or not self.has_target:  # the trial's last eval
+                metrics.update(self._metrics(params, model_state, ["train"]))
             snapshot_rows = self._search_snapshots() if reached and not self.goals["validation"] else []
             if self.snapshots:
                 self.snapshots = []
                 self.side.drop_snapshots()
                 self.side.freeze()
         with ledger.charge("logging"):
-            self.goals["validation"] = self.goals["validation"] or reached
-            test = metrics.get(f"test/{spec.target_metric}")
-            self.goals["test"] = self.goals["test"] or spec.is_better_or_equal(test, spec.test_target)
+            self.goals["validation"], self.goals["test"] = validation_goal, test_goal
             self.eval_results.append((self.step, metrics))
             for row in snapshot_rows:
                 self.log.add_eval_row(row)

@@ -254,7 +254,7 @@ def test_time_to_target_is_that_of_an_eval_at_every_snapshot(tmp_path):
     assert first(coarse_logs)["validation/loss"] == first(fine_logs)["validation/loss"]
 
 
-def test_the_test_split_and_train_subset_are_measured_from_the_validation_target_on(tmp_path):
+def test_the_test_split_is_measured_from_the_validation_target_on_the_train_subset_at_the_end(tmp_path):
     clock = FakeClock()
     # validation target 0.3 first met by the eval of step 3, test target 0.85 at step 9
     meta, logs = run(tmp_path, clock, make_submission(clock), validation_target=0.3, test_target=0.85)
@@ -264,8 +264,13 @@ def test_the_test_split_and_train_subset_are_measured_from_the_validation_target
         assert rows[step]["test/accuracy"] is None and rows[step]["train/accuracy"] is None
     for step in (3, 6, 9):
         assert rows[step]["test/accuracy"] == pytest.approx(0.1 * step)
-        assert rows[step]["train/accuracy"] == pytest.approx(0.1 * step)
+    # the train subset, which no rule reads, at the trial's last eval only (the one that ends it)
+    assert rows[3]["train/accuracy"] is None and rows[6]["train/accuracy"] is None
+    assert rows[9]["train/accuracy"] == pytest.approx(0.9)
     assert meta["stop_reason"] == "targets_reached" and meta["final"]["global_step"] == 9
+    # each eval's cost in splits (0.2 s a split): 1 before the target; at step 3 validation, test
+    # and the snapshots 1 and 2; then 2 a step, and 3 at the last
+    assert column(evals(logs), "accumulated_eval_time") == pytest.approx([0.8, 1.2, 1.8])
 
 
 def test_evals_before_the_validation_target_skip_test_and_train_and_the_final_eval_has_all(tmp_path):
