@@ -29,7 +29,7 @@ from typing import Any, Sequence
 
 from harness import loader, search_space
 from harness.logs import atomic_write_json, read_trial
-from harness.spec import BASELINE_STEP_BUDGET, baseline_step_budget
+from harness.spec import baseline_step_budget
 from workloads.spec import WorkloadSpec, meets_target
 
 TARGETS_FILE = "targets.json"
@@ -200,7 +200,7 @@ def targets_from_runs(spec: WorkloadSpec, submission_dir: Path | str, roots: Seq
     if len(points) > 1:
         raise ValueError(f"{', '.join(map(str, roots))}: the runs of {name} on {spec.name} are of "
                          f"{len(points)} search-space points; give folders that hold one point's seeds")
-    last_step = BASELINE_STEP_BUDGET * spec.step_hint
+    last_step = baseline_step_budget(spec.step_hint)
     key = f"validation/{spec.target_metric}"
     evals = [[r if r["global_step"] <= last_step else {**r, key: math.nan} for r in t["evals"]]
              for t in runs]

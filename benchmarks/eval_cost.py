@@ -28,10 +28,11 @@ import time
 from pathlib import Path
 
 from harness import host_load, process_control
+from harness.calibration import host_id
 from harness.backends import FRAMEWORKS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from step_time import Training, _host_id  # noqa: E402  (a sibling benchmark module)
+from step_time import Training  # noqa: E402  (a sibling benchmark module)
 
 REPO = Path(__file__).resolve().parents[1]
 SPLITS = ("validation", "train", "test")
@@ -44,7 +45,7 @@ def measure(workload: str, framework: str, steps: int, warmup: int, evals: int,
     import numpy as np
 
     from harness.evaluation import evaluate
-    from workloads.data import eval_batches, train_eval_subset
+    from harness.trial_setup import eval_sets
     from workloads.metrics import METRICS
     from workloads.sources import load_source
 
@@ -58,12 +59,7 @@ def measure(workload: str, framework: str, steps: int, warmup: int, evals: int,
     seconds_per_step = (time.perf_counter() - start) / steps
 
     spec, wl = training.spec, training.workload
-    splits = load_source(spec.data_source)
-    size = eval_batch_size or spec.eval_batch_size
-    n_eval = len(splits["validation"]["targets"])
-    sets = {"train": list(eval_batches(train_eval_subset(splits["train"], n_eval), size)),
-            "validation": list(eval_batches(splits["validation"], size)),
-            "test": list(eval_batches(splits["test"], size))}
+    sets = eval_sets(load_source(spec.data_source), eval_batch_size or spec.eval_batch_size)
     metric_fn = METRICS[spec.metrics]
     # the harness evaluates canonical parameters handed over by the submission side
     params, model_state = wl.from_canonical(wl.to_canonical(training.params, training.model_state))
@@ -131,7 +127,7 @@ def main() -> None:
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps({
-            "host_id": _host_id(), "steps": args.steps, "warmup": args.warmup, "evals": args.evals,
+            "host_id": host_id(), "steps": args.steps, "warmup": args.warmup, "evals": args.evals,
             "eval_batch_size": args.eval_batch_size,
             "measurements": [{"workload": w, "framework": f, "values": v}
                              for (w, f), v in results.items()]}, indent=1) + "\n")

@@ -9,7 +9,6 @@ functions and their keyword arguments. A submission may import this module and n
 from __future__ import annotations
 
 import math
-
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Iterator

@@ -36,12 +36,7 @@ def setup(trial, splits: dict | None, resume_from: Path | None, stream_position:
         from workloads.sources import load_source
 
         splits = load_source(spec.data_source, task.data_dir)
-    n_eval = len(splits["validation"]["targets"])
-    trial.eval_sets = {
-        "train": list(eval_batches(train_eval_subset(splits["train"], n_eval), spec.eval_batch_size)),
-        "validation": list(eval_batches(splits["validation"], spec.eval_batch_size)),
-        "test": list(eval_batches(splits["test"], spec.eval_batch_size)),
-    }
+    trial.eval_sets = eval_sets(splits, spec.eval_batch_size)
     trial.metric_fn = METRICS[spec.metrics]
     trial.guards = None
     trial.eval_results = [  # (step, metrics) of every eval so far, as AlgoPerf passes them
@@ -65,6 +60,15 @@ def setup(trial, splits: dict | None, resume_from: Path | None, stream_position:
         except Exception as err:
             trial._setup_error = err
     trial._write_meta("running", None)
+
+
+def eval_sets(splits: dict, batch_size: int) -> dict[str, list[dict]]:
+    """The batches the harness evaluates, per split: the train subset (as many examples as the
+    validation split), the validation split and the test split."""
+    n_eval = len(splits["validation"]["targets"])
+    return {"train": list(eval_batches(train_eval_subset(splits["train"], n_eval), batch_size)),
+            "validation": list(eval_batches(splits["validation"], batch_size)),
+            "test": list(eval_batches(splits["test"], batch_size))}
 
 
 def _setup_submission(trial, train_split: dict, resume_from: Path | None, stream_position: int) -> None:

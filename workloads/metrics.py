@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
-from scipy.ndimage import uniform_filter
 
 Metrics = dict[str, float]
 
@@ -197,6 +196,10 @@ def _box_mean(x: np.ndarray, size: int) -> np.ndarray:
     """Mean over every size x size window of the last two axes that fits ('valid'), float64:
     scipy's separable running-sum filter (scikit-image's own way), cropped to the windows inside
     the image. An odd `size` only, as the metric uses."""
+    # imported here: scipy.ndimage adds about 0.1 s to the start of every process that imports
+    # this module, and only `ssim` needs it
+    from scipy.ndimage import uniform_filter
+
     means = uniform_filter(x.astype(np.float64), size=(1,) * (x.ndim - 2) + (size, size))
     edge = size // 2
     return means[..., edge:-edge, edge:-edge]
