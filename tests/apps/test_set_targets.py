@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from algobench.targets import Targets, derive_targets, unfinished
+from harness.logs import find_trial_folders, read_trial
 from harness.task import make_task
 from harness.trial import run_trial
 
@@ -102,7 +104,15 @@ def test_set_targets_on_smoke_gives_targets_the_baseline_reaches(tmp_path):
     overrides["max_runtime_sec"] = 10 * targets["max_runtime_sec"]
     meta = run_trial(make_task("submissions/nadamw", "smoke", "pytorch", tmp_path / "check",
                                spec_overrides=overrides))
-    assert meta["stop_reason"] == "targets_reached", meta
+    # Both targets reached at some eval. The test target is the best test value every run reaches,
+    # often at the schedule's end: a check run that meets it only at its last eval (step 480, where
+    # the baseline ends its training) ends `training_complete`, not `targets_reached`, with both
+    # met all the same (seen in 2 of about 6 full runs).
+    assert meta["stop_reason"] in ("targets_reached", "training_complete"), meta
+    assert math.isfinite(meta["final"]["time_to_target"]), meta
+    (check,) = find_trial_folders(tmp_path / "check")
+    assert any(r["test/accuracy"] is not None and r["test/accuracy"] >= targets["test_target"]
+               for r in read_trial(check)["evals"]), meta
 
 
 def test_set_targets_dry_run_prints_the_runs_and_their_time_and_runs_nothing(tmp_path, capsys):
