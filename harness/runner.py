@@ -211,8 +211,8 @@ class TrialRunner:
             row = self._eval(final=stop is not None)
             if not np.isfinite(row["validation/loss"]):
                 return self._end("diverged")
-            if stop is None and self.goals["validation"] and self.goals["test"]:
-                stop = "targets_reached"
+            if stop in (None, "training_complete") and self.goals["validation"] and self.goals["test"]:
+                stop = "targets_reached"  # also when the eval that ends training meets them
             if stop is not None:
                 return self._end(stop)
             with ledger.charge("checkpoint"):
