@@ -12,7 +12,8 @@ was (median block over the calibration), and what one calibration cost in wall t
 (between its calibration-table markers); `--write-reference` also writes
 workloads/calibration_reference.json (harness/calibration.py reads it: trials are then scaled)
 from them, the median of the calibrations. Write the reference only from a calibration whose
-spread is within the bound.
+spread is within the bound. `--host HOST_ID` takes another host's records in `--out` for both
+(the reference host need not be the machine writing the file).
 
     .venv/bin/python benchmarks/calibrate.py --out results/calibration.json
     .venv/bin/python benchmarks/calibrate.py --out results/calibration.json --write-reference
@@ -105,6 +106,8 @@ def main() -> None:
     parser.add_argument("--write-reference", action="store_true",
                         help="also write the reference file from them (trials are then scaled)")
     parser.add_argument("--reference", default=str(calibration.REFERENCE_FILE))
+    parser.add_argument("--host", help="with --write-doc/--write-reference: the records of this "
+                        "host id (default: this host), e.g. the host the targets were set on")
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -117,10 +120,11 @@ def main() -> None:
         sys.exit(f"{out}: not valid JSON; move it away to start afresh")
     host = calibration.host_id()
     if args.write_reference or args.write_doc:
+        host = args.host or host
         chosen = mine(records, host, args.threads)
         if not chosen:
-            sys.exit(f"{out}: no calibrations of this host ({host}) at --threads {args.threads}; "
-                     "run without --write-doc first")
+            sys.exit(f"{out}: no calibrations of host {host!r} at --threads {args.threads}; "
+                     "run without --write-doc on that host first")
         if args.write_reference:
             write_reference(chosen, Path(args.reference))
             print(f"wrote {args.reference} from {len(chosen)} calibrations")

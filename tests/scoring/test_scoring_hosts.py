@@ -87,6 +87,25 @@ def test_normalize_refuses_trials_without_a_speed_factor(tmp_path, time_writer, 
     assert len(err.strip().splitlines()) == 1
 
 
+def test_a_trial_calibrated_before_the_reference_was_shipped_is_normalized_against_it(
+        tmp_path, time_writer, monkeypatch):
+    import scoring.trial_row
+
+    shipped = {"seconds": 0.5, "matrix_size": 256, "calls_per_block": 4}
+    monkeypatch.setattr(scoring.trial_row, "_shipped_reference", lambda: shipped)
+    same = {**calibration("old", 1.0, reference_seconds=None), "matrix_size": 256, "calls_per_block": 4}
+    other = {**same, "calls_per_block": 8}  # another measurement: not comparable with the reference
+    root = tmp_path / "r"
+    time_writer(root, "adamw", "mnist", 0, 40.0, calibration=same)
+    time_writer(root, "sgd", "mnist", 0, 30.0, calibration=calibration("new", 0.5, 0.5))
+    board = score_results(load_results([root]), n_bootstrap=10, normalize=True)
+    times = board.workload_times.set_index("entry")["time"]
+    assert times["adamw"] == 20.0 and times["sgd"] == 30.0  # 40 s on a host 2x the reference's
+    time_writer(root, "lion", "mnist", 0, 30.0, calibration=other)
+    with pytest.raises(Exception, match="1 of 3 trials have none"):
+        score_results(load_results([root]), n_bootstrap=10, normalize=True)
+
+
 def test_a_malformed_calibration_makes_the_trial_corrupt(tmp_path, time_writer):
     root = tmp_path / "r"
     time_writer(root, "adamw", "mnist", 0, 40.0)
