@@ -84,12 +84,10 @@ class TrialRunner:
                  calibration_reference: str | Path = calibration.REFERENCE_FILE,
                  eval_steps: tuple[int, ...] = (), sync_every_step: bool = False,
                  max_steps_per_call: int = MAX_STEPS_PER_CALL):
-        self.task, self.backend, self.spec = task, backend, spec
+        self.task, self.backend, self.spec, self.main_process = task, backend, spec, main_process
         self.eval_steps = tuple(eval_steps)  # `algobench audit` re-runs: evals at these steps, not by clock
-        self.main_process = main_process
         self.sync_every_step, self.max_steps_per_call = sync_every_step, max_steps_per_call
-        self.use_guards, self.calibrate = guards, calibrate
-        self.calibration_reference = str(calibration_reference)
+        self.use_guards, self.calibrate, self.calibration_reference = guards, calibrate, str(calibration_reference)
         self.reference_budget_sec = budget_sec(spec, task.ruleset)
         self.on_eval = (on_eval if main_process else None) or (lambda row: None)
         self.meta = dict(meta or {})
@@ -221,13 +219,17 @@ class TrialRunner:
     def _steps_per_call(self) -> tuple[int, float]:
         """Steps the next call may run, and its seconds at most: as many as fit, at the measured
         step time, in half the time to the nearest decision (docs/performance.md#steps-per-call)."""
-        if not (self.side.batches_steps and self.step_time and self.max_steps_per_call > 1) or self.eval_steps:
+        if not (self.side.batches_steps and self.step_time and self.max_steps_per_call > 1):
             return 1, math.inf
-        decisions = [self.budget_sec, self.last_eval_time + self.eval_period_sec]
+        steps_left = math.inf if self.spec.max_steps is None else self.spec.max_steps - self.step
+        decisions = [self.budget_sec]
+        if self.eval_steps:  # evals at given steps (audits, benchmarks): up to the next one
+            steps_left = min([steps_left] + [s - self.step for s in self.eval_steps if s > self.step])
+        else:
+            decisions.append(self.last_eval_time + self.eval_period_sec)
         if self.has_target and not self.goals["validation"]:
             decisions.append(self.last_snapshot_time + self.snapshot_period_sec)
         horizon = min(decisions) - self.ledger.submission_time
-        steps_left = math.inf if self.spec.max_steps is None else self.spec.max_steps - self.step
         return max(1, int(min(horizon / 2 / self.step_time, steps_left, self.max_steps_per_call))), horizon / 2
 
     def _sync(self) -> bool:
@@ -333,8 +335,7 @@ class TrialRunner:
             params, model_state = self.side.snapshot_state(index)
             self.side.freeze()
             times = dict(snapshot["times"])
-            times["submission"] += prepare
-            times["total_duration"] += prepare
+            times.update(submission=times["submission"] + prepare, total_duration=times["total_duration"] + prepare)
             metrics = self._metrics(params, model_state, ["validation"])
             rows.append(self._row(step, times, metrics, snapshot=1))
             if self._meets_validation_target(metrics):
@@ -352,8 +353,7 @@ class TrialRunner:
         t = self.ledger.submission_time
         return {
             "accumulated_submission_time": t, "max_allowed_runtime_sec": self.budget_sec,
-            "remaining_time": max(0.0, self.budget_sec - t),
-            "last_eval_time": self.last_eval_time,
+            "remaining_time": max(0.0, self.budget_sec - t), "last_eval_time": self.last_eval_time,
             "next_eval_time": self.last_eval_time + self.eval_period_sec,
             "validation_goal_reached": self.goals["validation"], "test_goal_reached": self.goals["test"],
             "training_complete": False, "global_step": self.step}

@@ -70,7 +70,7 @@ def queuing(submission, backend: QueuedBackend):
 
 
 def run(tmp_path, *, folder, sync_every_step=False, host_cost=0.5, device_cost=0.5,
-        nan_at=None, batched=False, **spec_overrides):
+        nan_at=None, batched=False, eval_steps=(), **spec_overrides):
     """One fake-device trial: (meta, logs, backend). `batched`: its side takes several steps a
     call, as a submission process does; `backend.ran_per_call` then lists what each `steps` call ran."""
     clock = FakeClock()
@@ -79,7 +79,7 @@ def run(tmp_path, *, folder, sync_every_step=False, host_cost=0.5, device_cost=0
     task = fake_task(tmp_path / folder, hyperparameters={"learning_rate": 0.1})
     trial = TrialRunner(task, make_spec(**spec_overrides), submission, backend,
                         splits=make_splits(), time_fn=clock, calibrate=False,
-                        sync_every_step=sync_every_step)
+                        sync_every_step=sync_every_step, eval_steps=eval_steps)
     if batched:
         trial.side.batches_steps, backend.ran_per_call, steps = True, [], trial.side.steps
 
@@ -182,3 +182,17 @@ def test_a_nan_inside_a_call_ends_it_and_the_trial(tmp_path):
     assert max(backend.ran_per_call) > 1  # the NaN step came inside a call of several
     assert (meta["status"], meta["stop_reason"]) == ("diverged", "diverged")
     assert meta["final"]["global_step"] in (21, 22)  # at most one step after the NaN step
+
+
+def test_evals_at_given_steps_batch_up_to_each_of_them(tmp_path):
+    """With evals at given steps (audits, benchmarks/process_split_overhead.py) a call runs up to
+    the next of them, and the rows are those of one step a call."""
+    spec = {"max_runtime_sec": 1000.0, "max_steps": 90, **NO_TARGET}
+    steps = (7, 40, 90)
+    meta, logs, backend = run(tmp_path, folder="batched", batched=True, eval_steps=steps, **spec)
+    one_meta, one_logs, _ = run(tmp_path, folder="one_a_call", eval_steps=steps, **spec)
+    assert column(logs["evals"], "global_step") == list(steps)
+    for name in ("global_step", "score", "validation/accuracy"):
+        assert column(logs["evals"], name) == pytest.approx(column(one_logs["evals"], name)), name
+    assert meta["final"]["global_step"] == one_meta["final"]["global_step"] == 90
+    assert max(backend.ran_per_call) > 10  # far fewer calls than steps
