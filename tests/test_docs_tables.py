@@ -1,6 +1,7 @@
 """Tables in the docs are generated from recorded results; a doc that differs from its recorded
 results fails here (run the script named in the message to rewrite it)."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -51,3 +52,31 @@ def test_the_targets_tables_script_sees_a_stale_table(tmp_path):
     text = doc.read_text()
     assert text.startswith("before\n") and text.endswith("after\n") and "| a stale row |" not in text
     assert "#### `cnn` (accuracy, higher is better)" in text and "| pytorch | 3 | 0.8936 |" in text
+
+
+def test_the_workloads_table_matches_the_registry_and_recorded_times():
+    done = subprocess.run([sys.executable, "scripts/workloads_table.py", "--check"], cwd=REPO,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_workloads_table_takes_five_seeds_at_todays_target_first(tmp_path):
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        import workloads_table
+    finally:
+        sys.path.remove(str(REPO / "scripts"))
+    from workloads.registry import get_spec
+
+    spec = get_spec("cnn")
+    facts = tmp_path / "facts.json"
+    trial = {"submission": "nadamw", "workload": "cnn", "framework": "pytorch"}
+    facts.write_text(json.dumps({"trials": [
+        {**trial, "study": s, "time_to_target": t, "validation_target": spec.validation_target}
+        for s, t in enumerate([30.0, 40.0, None])] + [  # a run at another target is left out
+        {**trial, "study": 9, "time_to_target": 1.0, "validation_target": spec.validation_target + 0.01}]}))
+    rows = workloads_table.facts_times([str(facts)], {"cnn": spec})
+    older = [{**trial, "time_to_target": 99.0, "mark": "§"}]
+    assert workloads_table.measured(rows + older, "cnn", "pytorch") == "35 s (2/3)"
+    assert workloads_table.measured(older, "cnn", "pytorch") == "99 s (1/1) §"
+    assert workloads_table.measured(rows, "cnn", "jax") == "not measured"
