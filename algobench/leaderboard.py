@@ -141,17 +141,18 @@ def read_protocol(out: str | Path) -> Protocol | None:
 
 
 # -- scoring a leaderboard folder, and comparing one with another ------------------------------
-def score(results, *, normalize: bool | None = None, **options) -> list:
+def score(results, *, normalize: bool = False, **options) -> list:
     """Every ruleset's per-framework scoreboards (scoring.leaderboard.score_frameworks). Times are
-    normalized to reference-host seconds when every trial has a calibration speed factor (or as
-    `normalize` says); speedups are marked against the recorded noise (scoring/noise.json), as
-    `algobench score` marks them, unless `noise` is given."""
+    as measured unless `normalize` (reference-host seconds): a leaderboard runs each workload's
+    trials together on one host, and a score compares times within a workload only, so a common
+    host factor cancels, while dividing each trial by its own calibration would add that
+    calibration's error (docs/scoring.md#how-well-normalization-works). Speedups are marked
+    against the recorded noise (scoring/noise.json), as `algobench score` marks them, unless
+    `noise` is given."""
     from scoring.leaderboard import score_frameworks
     from scoring.noise import load_noise
 
     trials = results.trials
-    if normalize is None:
-        normalize = bool(len(trials)) and bool(trials["speed_factor"].notna().all())
     options.setdefault("noise", load_noise())
     return [board for ruleset in sorted(trials["ruleset"].unique())
             for board in score_frameworks(results, ruleset=ruleset, normalize=normalize, **options)]

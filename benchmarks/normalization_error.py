@@ -20,6 +20,9 @@ this error. Prints every row and the median and largest absolute error. Two runs
 
     .venv/bin/python benchmarks/normalization_error.py --workloads cnn lm --out results/normalization
     .venv/bin/python benchmarks/normalization_error.py --out results/normalization --pair LABEL_A LABEL_B
+
+`--write-doc` (with `--pair`) writes the per-workload summary into docs/scoring.md (between its
+normalization-table markers), from the two labels' logs.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script: the repository's packages come first
     sys.path.insert(0, str(REPO))
 
+from algobench.doc_sections import write_section  # noqa: E402
 from harness.logs import find_trial_folders, read_trial  # noqa: E402
 
 from workloads.registry import BASE_WORKLOADS  # noqa: E402
@@ -92,6 +96,42 @@ def compare(a: dict, b: dict) -> dict:
             "ttt_error": predicted / ttt_ratio - 1 if ttt_ratio else None}
 
 
+DOC = REPO / "docs" / "scoring.md"
+DOC_MARKERS = ("<!-- normalization table: start -->", "<!-- normalization table: end -->")
+
+
+def doc_table(labels: tuple[str, str], pairs: list[tuple[tuple, dict, dict, dict]]) -> str:
+    """Per workload and framework: the predicted ratio and the measured ones (median [min, max]
+    over the seeds) and the error of the medians; then every pair's median and largest |error|."""
+    def host(meta):
+        return meta["calibration"]["host_id"].split(" | ")[1:3]
+
+    first, second = pairs[0][1], pairs[0][2]
+    lines = [f"`{labels[0]}` ({' '.join(host(first))}) against `{labels[1]}` ({' '.join(host(second))}), "
+             "ratios of the first to the second:", "",
+             "| workload | framework | seeds | predicted (calibration) | measured s/step, median [min, max] "
+             "| error | measured time to target | error |", "|---|---|---|---|---|---|---|---|"]
+
+    def spread(values):
+        return f"{statistics.median(values):.3f} [{min(values):.3f}, {max(values):.3f}]"
+
+    groups: dict[tuple, list[dict]] = {}
+    for key, _, _, row in pairs:
+        groups.setdefault(key[:2], []).append(row)
+    for (workload, framework), rows in sorted(groups.items()):
+        predicted = statistics.median(r["predicted"] for r in rows)
+        step = [r["step_ratio"] for r in rows]
+        ttt = [r["ttt_ratio"] for r in rows if r["ttt_ratio"] is not None]
+        ttt_cells = (f"{spread(ttt)} | {predicted / statistics.median(ttt) - 1:+.1%}" if ttt else "- | -")
+        lines.append(f"| `{workload}` | {framework} | {len(rows)} | {predicted:.3f} | {spread(step)} | "
+                     f"{predicted / statistics.median(step) - 1:+.1%} | {ttt_cells} |")
+    for name, what in (("step_error", "seconds per step"), ("ttt_error", "time to target")):
+        errors = [abs(r[name]) for *_, r in pairs if r[name] is not None]
+        lines.append(f"\nOver the {len(errors)} pairs of trials, {what}: median |error| "
+                     f"{statistics.median(errors):.1%}, largest {max(errors):.1%}.")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workloads", nargs="+", help="default: the base workloads (with --pair: all)")
@@ -104,6 +144,8 @@ def main() -> None:
                         help="compare the trials of two labels under --out (runs nothing)")
     parser.add_argument("--record", help="with --pair: write the time-to-target error to this JSON "
                         "file (e.g. scoring/normalization.json, which `algobench leaderboard --compare` states)")
+    parser.add_argument("--write-doc", action="store_true",
+                        help="with --pair: write the per-workload table into docs/scoring.md")
     args = parser.parse_args()
     if not args.pair:
         args.workloads = args.workloads or list(BASE_WORKLOADS)
@@ -124,10 +166,11 @@ def main() -> None:
     print("| workload | framework | seed | threads | predicted (calibration) | measured s/step | "
           "error | measured time to target | error |")
     print("|---|---|---|---|---|---|---|---|---|")
-    rows = []
+    rows, pairs = [], []
     for key in keys:
         row = compare(first[key], second[key])
         rows.append(row)
+        pairs.append((key, first[key], second[key], row))
         ttt = "-" if row["ttt_ratio"] is None else f"{row['ttt_ratio']:.3f}"
         ttt_error = "-" if row["ttt_error"] is None else f"{row['ttt_error']:+.1%}"
         print(f"| `{key[0]}` | {key[1]} | {key[2]} | {key[3]} | {row['predicted']:.3f} | "
@@ -140,6 +183,9 @@ def main() -> None:
                                "max_abs_error": max(errors), "trials": len(errors)}
             print(f"{name}: median |error| {statistics.median(errors):.1%}, largest {max(errors):.1%} "
                   f"({len(errors)} pairs)")
+    if args.write_doc:
+        write_section(DOC, doc_table((a_label, b_label), pairs), *DOC_MARKERS)
+        print(f"wrote the table in {DOC}")
     if args.record and "ttt_error" in summaries:
         record = {**summaries["ttt_error"], "configurations": (
             f"time to target, {a_label} against {b_label}, "

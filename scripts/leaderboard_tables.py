@@ -1,8 +1,8 @@
 """docs/leaderboard.md's tables, from the shipped reference leaderboard (reference_results/) and
 from the pilot (docs/data/pilot: a smaller run of the same command, `--section pilot`).
 
-Scores the folder exactly as `algobench leaderboard` does (algobench/leaderboard.py: normalized
-to reference-host seconds where every trial is calibrated) and writes, between the markers in
+Scores the folder exactly as `algobench leaderboard` does (algobench/leaderboard.py: times as
+measured, each workload's trials on one host) and writes, between the markers in
 docs/leaderboard.md: the run (protocol, command, hosts, cost), every scoreboard (one per ruleset
 and framework), which pairs of entries the suite separates (in the score and per workload), the
 rank agreement with AlgoPerf's published leaderboards (scoring/algoperf_published.json), and the

@@ -44,6 +44,9 @@ def test_scoring_marks_speedups_against_the_recorded_noise(tmp_path, monkeypatch
     assert leaderboard.score(type("Results", (), {"trials": trials})()) == ["board"]
     assert seen[0]["noise"][("smoke", "pytorch")].min_detectable_speedup == 1.1
     assert seen[0]["normalize"] is False
+    calibrated = pd.DataFrame({"ruleset": ["external"], "speed_factor": [1.3]})
+    leaderboard.score(type("Results", (), {"trials": calibrated})())
+    assert seen[1]["normalize"] is False  # as measured: each workload's trials share a host
     noise.write_text("{")
     with pytest.raises(scoring.noise.NoiseFileError, match="noise.json"):
         leaderboard.score(type("Results", (), {"trials": trials})())

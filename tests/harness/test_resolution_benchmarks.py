@@ -127,6 +127,23 @@ def test_normalization_compares_predicted_and_measured_ratios():
     assert row["ttt_ratio"] == pytest.approx(1.8) and row["ttt_error"] == pytest.approx(2.0 / 1.8 - 1)
 
 
+def test_the_normalization_doc_table_summarizes_each_workload():
+    def meta(seconds, submission, steps, ttt, host):
+        return {"calibration": {"seconds": seconds, "host_id": f"vm | {host} | family 1 | avx"},
+                "final": {"accumulated_submission_time": submission, "global_step": steps,
+                          "time_to_target": ttt}}
+
+    pairs = []
+    for seed, (a_time, b_time) in enumerate([(20.0, 10.0), (30.0, 10.0), (40.0, 10.0)]):
+        a, b = meta(0.2, a_time, 100, a_time, "A"), meta(0.1, b_time, 100, b_time, "B")
+        pairs.append((("cnn", "pytorch", seed, None), a, b, normalization.compare(a, b)))
+    text = normalization.doc_table(("new", "old"), pairs)
+    assert text.startswith("`new` (A family 1) against `old` (B family 1)")
+    # predicted 2.0; measured 2, 3, 4: median 3, so the error of the medians is 2/3 - 1
+    assert "| `cnn` | pytorch | 3 | 2.000 | 3.000 [2.000, 4.000] | -33.3% | 3.000 [2.000, 4.000] | -33.3% |" in text
+    assert "median |error| 33.3%, largest 50.0%" in text
+
+
 def test_calibration_spread_and_reference(tmp_path):
     assert calibrate.spread([1.0, 1.0]) == (0.0, 0.0)
     records = [{"design": "cores", "threads": None, "host_id": "h", "seconds": s,
