@@ -100,9 +100,22 @@ DOC = REPO / "docs" / "scoring.md"
 DOC_MARKERS = ("<!-- normalization table: start -->", "<!-- normalization table: end -->")
 
 
+def summarize(rows: list[dict]) -> dict[str, dict]:
+    """Per error kind (`step_error`, `ttt_error`): the median and largest |error| over the pairs
+    that have it, and how many do."""
+    summaries = {}
+    for name in ("step_error", "ttt_error"):
+        errors = [abs(r[name]) for r in rows if r[name] is not None]
+        if errors:
+            summaries[name] = {"median_abs_error": statistics.median(errors),
+                               "max_abs_error": max(errors), "trials": len(errors)}
+    return summaries
+
+
 def doc_table(labels: tuple[str, str], pairs: list[tuple[tuple, dict, dict, dict]]) -> str:
     """Per workload and framework: the predicted ratio and the measured ones (median [min, max]
-    over the seeds) and the error of the medians; then every pair's median and largest |error|."""
+    over the seeds) and the error of the medians; then every pair's median and largest |error|
+    (`summarize`)."""
     def host(meta):
         return meta["calibration"]["host_id"].split(" | ")[1:3]
 
@@ -125,10 +138,12 @@ def doc_table(labels: tuple[str, str], pairs: list[tuple[tuple, dict, dict, dict
         ttt_cells = (f"{spread(ttt)} | {predicted / statistics.median(ttt) - 1:+.1%}" if ttt else "- | -")
         lines.append(f"| `{workload}` | {framework} | {len(rows)} | {predicted:.3f} | {spread(step)} | "
                      f"{predicted / statistics.median(step) - 1:+.1%} | {ttt_cells} |")
+    summaries = summarize([row for *_, row in pairs])
     for name, what in (("step_error", "seconds per step"), ("ttt_error", "time to target")):
-        errors = [abs(r[name]) for *_, r in pairs if r[name] is not None]
-        lines.append(f"\nOver the {len(errors)} pairs of trials, {what}: median |error| "
-                     f"{statistics.median(errors):.1%}, largest {max(errors):.1%}.")
+        if name in summaries:
+            summary = summaries[name]
+            lines.append(f"\nOver the {summary['trials']} pairs of trials, {what}: median |error| "
+                         f"{summary['median_abs_error']:.1%}, largest {summary['max_abs_error']:.1%}.")
     return "\n".join(lines)
 
 
@@ -166,23 +181,18 @@ def main() -> None:
     print("| workload | framework | seed | threads | predicted (calibration) | measured s/step | "
           "error | measured time to target | error |")
     print("|---|---|---|---|---|---|---|---|---|")
-    rows, pairs = [], []
+    pairs = []
     for key in keys:
         row = compare(first[key], second[key])
-        rows.append(row)
         pairs.append((key, first[key], second[key], row))
         ttt = "-" if row["ttt_ratio"] is None else f"{row['ttt_ratio']:.3f}"
         ttt_error = "-" if row["ttt_error"] is None else f"{row['ttt_error']:+.1%}"
         print(f"| `{key[0]}` | {key[1]} | {key[2]} | {key[3]} | {row['predicted']:.3f} | "
               f"{row['step_ratio']:.3f} | {row['step_error']:+.1%} | {ttt} | {ttt_error} |")
-    summaries = {}
-    for name in ("step_error", "ttt_error"):
-        errors = [abs(r[name]) for r in rows if r[name] is not None]
-        if errors:
-            summaries[name] = {"median_abs_error": statistics.median(errors),
-                               "max_abs_error": max(errors), "trials": len(errors)}
-            print(f"{name}: median |error| {statistics.median(errors):.1%}, largest {max(errors):.1%} "
-                  f"({len(errors)} pairs)")
+    summaries = summarize([row for *_, row in pairs])
+    for name, summary in summaries.items():
+        print(f"{name}: median |error| {summary['median_abs_error']:.1%}, largest "
+              f"{summary['max_abs_error']:.1%} ({summary['trials']} pairs)")
     if args.write_doc:
         write_section(DOC, doc_table((a_label, b_label), pairs), *DOC_MARKERS)
         print(f"wrote the table in {DOC}")

@@ -135,9 +135,8 @@ def calibration(meta: dict, meta_path: Path) -> dict:
                    calibration_disturbance=number("median_over_seconds") - 1)
     except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise CorruptLogError(f"{meta_path}: bad calibration ({err!r}); re-run the trial") from err
-    shipped = _shipped_reference()
-    if math.isnan(out["reference_sec"]) and shipped and all(
-            record.get(k) == shipped.get(k) for k in ("matrix_size", "calls_per_block")):
+    shipped = _shipped_reference() if math.isnan(out["reference_sec"]) else {}
+    if shipped and all(record.get(k) == shipped.get(k) for k in ("matrix_size", "calls_per_block")):
         # calibrated before a reference was shipped (it ran unscaled): the same measurement, so
         # its speed factor against today's reference normalizes its times as any other's
         out.update(reference_sec=float(shipped["seconds"]),

@@ -97,9 +97,10 @@ def facts_times(paths: list[str], specs: dict) -> list[dict]:
 
 
 def measured(times: list[dict], workload: str, framework: str) -> str:
-    """The median time to target of the reference baseline's runs and how many reached it; the
-    time-to-target benchmark's runs where there are any, else the target-setting runs (†). ‡ marks
-    a cell with a run timed on a contended host (over 5% steal, harness/host_load.py)."""
+    """The median time to target of the reference baseline's runs and how many reached it: the
+    five-seed runs (`facts_times`) where there are any, else the time-to-target benchmark's, else
+    the target-setting runs (†). ‡ marks a cell with a run timed on a contended host (over 5%
+    steal, harness/host_load.py); a row's own `mark` is appended."""
     runs = [r for r in times if r["workload"] == workload and r["framework"] == framework
             and r["submission"] == "nadamw"]
     seeds = [r for r in runs if r.get("source") == "seeds"]

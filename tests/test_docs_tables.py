@@ -1,12 +1,22 @@
 """Tables in the docs are generated from recorded results; a doc that differs from its recorded
 results fails here (run the script named in the message to rewrite it)."""
 
+import importlib
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def script(name: str):
+    """The module of scripts/<name>.py."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(REPO / "scripts"))
 
 
 def test_the_baselines_time_to_target_table_matches_its_recorded_run():
@@ -17,11 +27,7 @@ def test_the_baselines_time_to_target_table_matches_its_recorded_run():
 
 
 def test_the_check_fails_on_a_doc_that_drifted(tmp_path, monkeypatch):
-    sys.path.insert(0, str(REPO / "scripts"))
-    try:
-        import baselines_table
-    finally:
-        sys.path.pop(0)
+    baselines_table = script("baselines_table")
     doc = tmp_path / "baselines.md"
     doc.write_text(f"before\n{baselines_table.START}\n| a stale row |\n{baselines_table.END}\nafter\n")
     monkeypatch.setattr(baselines_table, "DOC", doc)
@@ -38,11 +44,7 @@ def test_the_re_derived_targets_in_the_docs_are_the_records():
 
 
 def test_the_targets_tables_script_sees_a_stale_table(tmp_path):
-    sys.path.insert(0, str(REPO / "scripts"))
-    try:
-        import targets_tables
-    finally:
-        sys.path.remove(str(REPO / "scripts"))
+    targets_tables = script("targets_tables")
     doc = tmp_path / "targets.md"
     doc.write_text(f"before\n{targets_tables.START}\n| a stale row |\n{targets_tables.END}\nafter\n")
     records = ["--records", str(REPO / "docs/data/targets"), "--doc", str(doc)]
@@ -61,11 +63,7 @@ def test_the_workloads_table_matches_the_registry_and_recorded_times():
 
 
 def test_the_workloads_table_takes_five_seeds_at_todays_target_first(tmp_path):
-    sys.path.insert(0, str(REPO / "scripts"))
-    try:
-        import workloads_table
-    finally:
-        sys.path.remove(str(REPO / "scripts"))
+    workloads_table = script("workloads_table")
     from workloads.registry import get_spec
 
     spec = get_spec("cnn")
