@@ -6,12 +6,16 @@ Per workload and framework, in one fresh process (pinned to the same cores as a 
 - harness: a real trial through the runner (`harness.runner.TrialRunner`) with the NAdamW
   baseline at its first search-space point, its submission in a process of its own as
   `algobench run` runs it (`--isolation in-process`: in this process, as before the split), for
-  `--warmup + --steps` steps (the spec's `max_steps`), targets out of reach and no calibration. Its seconds per step are read from the runner's own records:
-  the submission time (`score`) of the trial's eval rows, (last - first) / (steps between them),
-  so the first steps (compilation, `init_optimizer_state`) stay out as they do in the bare loop.
-  The eval period is sized from a first bare run so that about four evals fall in the trial.
-  Each account the ledger kept besides `submission` (setup, eval, checkpoint, logging, other) is
-  reported as its share of the trial's wall time (meta.json's `final`).
+  `--warmup + --steps` steps (the spec's `max_steps`), targets out of reach and no calibration.
+  It evaluates at two steps, `--warmup` and `--warmup + --steps`, and keeps snapshots at the
+  workload's own snapshot period (a tenth of its eval period, reference-host seconds; set the eval
+  period with `--eval-period`), so that its syncs and calls are spaced as in a real trial. Its
+  seconds per step are read from the runner's own records: the submission time (`score`) of the
+  two eval rows over the steps between them, so the first steps (compilation,
+  `init_optimizer_state`) stay out as they do in the bare loop. Each account the ledger kept
+  besides `submission` (setup, eval, checkpoint, logging, other) is reported as its share of the
+  trial's wall time (meta.json's `final`): with two evals in a short trial, the eval and setup
+  shares are larger than a full trial's.
 - bare: the same model (the workload's own init), the same optimizer (torch.optim NAdam as the
   baseline builds it / `optax.nadamw`, same schedule and hyperparameters), the same batches
   (the trial's stream, assembled and moved to the device before the loop), written the plain way:
@@ -22,7 +26,10 @@ Per workload and framework, in one fresh process (pinned to the same cores as a 
 
 The bare loop is a lower bound: it does no batch assembly, no transfer and no full sync. So
 the harness/bare ratio holds everything the harness adds on the clock, the rules' own costs
-(`data_selection` pulls and moves the batch on the clock) included. `--compare-sync` also runs
+(`data_selection` pulls and moves the batch on the clock) included. To split the two, each repeat
+also runs the bare loop with its batches assembled and moved in the loop (`bare, batches in the
+loop`: the next batch of the trial's stream and its transfer, on the clock, as `data_selection`
+does): harness / that loop is what the harness adds beyond the rules' own work. `--compare-sync` also runs
 the harness trial with a device sync after every step (`TrialRunner(sync_every_step=True)`, the
 runner before issue 28) in each repeat, and `--compare-steps-per-call` with one step a round trip
 to the submission process (`TrialRunner(max_steps_per_call=1)`, the runner before
@@ -30,7 +37,7 @@ docs/performance.md#steps-per-call), the measurements in turn, and prints their 
 today's (benchmarks/gpu_overhead.sh, on a GPU, where the differences show).
 
 Prints per workload and framework: harness and bare ms/step, median [min, max] over the repeats,
-the ratio (median of the per-repeat ratios, [min, max]) and each non-submission account's share
+the ratios (median of the per-repeat ratios, [min, max]) and each non-submission account's share
 of the trial's wall time (median). `--out` writes every repeat as JSON, with the host, for
 benchmarks/harness_overhead_table.py (docs/performance.md).
 
@@ -49,6 +56,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Iterator
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run as a script from anywhere
@@ -58,7 +66,6 @@ from workloads.registry import BASE_WORKLOADS  # noqa: E402
 
 SUBMISSION = "submissions/nadamw"
 OFF_CLOCK = ("setup", "eval", "checkpoint", "logging", "other")  # harness.logs.TIME_ACCOUNTS less submission
-EVALS_PER_TRIAL = 4
 # the runners measured beside today's, each with a flag: a device sync after every step (the
 # runner before issue 28) and one step a round trip (before docs/performance.md#steps-per-call)
 VARIANTS = {"harness_sync_every_step": ("compare_sync", "sync every step", {"sync_every_step": True}),
@@ -99,7 +106,7 @@ class Setting:
         stream = TrainStream(self.splits["train"], batch_size, derive_seed(0, "data"))
         self.batches = [next(stream) for _ in range(warmup + steps)]
 
-    def harness(self, folder: Path, eval_period_sec: float, isolation: str, **runner_options) -> dict:
+    def harness(self, folder: Path, eval_period_sec: float | None, isolation: str, **runner_options) -> dict:
         """Seconds per step and the ledger's accounts of one trial through the runner, the
         submission in its own process (as `run_trial` runs it) or in this one (with a device sync
         after every step, as before issue 28, or one step a call: `VARIANTS`' runner options)."""
@@ -107,9 +114,9 @@ class Setting:
         from harness.submission_process import SubmissionProcess
         from harness.task import TrialTask
 
-        unreachable = -1e30 if self.spec.lower_is_better else 1e30  # finite: not a target-setting run
+        unreachable = -1e30 if self.spec.lower_is_better else 1e30  # finite: snapshots are kept
         spec = dataclasses.replace(self.spec, validation_target=unreachable, test_target=unreachable,
-                                   max_runtime_sec=1e9, eval_period_sec=eval_period_sec,
+                                   max_runtime_sec=1e9, eval_period_sec=eval_period_sec or self.spec.eval_period_sec,
                                    max_steps=self.warmup + self.steps)
         task = TrialTask(str(Path(SUBMISSION).resolve()), self.spec.name, self.framework, "external",
                          0, 0, 0, self.point, str(folder), keep_checkpoint=False)
@@ -117,7 +124,7 @@ class Setting:
         submission = SubmissionProcess(task, self.backend, spec, self.cores) if separate else self.module
         try:
             trial = TrialRunner(task, spec, submission, self.backend, splits=self.splits, calibrate=False,
-                                **runner_options)
+                                eval_steps=(self.warmup, self.warmup + self.steps), **runner_options)
             meta = trial.run()
         finally:
             if separate:
@@ -125,24 +132,30 @@ class Setting:
         if meta["status"] != "completed":
             raise RuntimeError(f"the harness trial ended {meta['status']}: {meta['error']}")
         rows = [r for r in trial.log.rows if not r["snapshot"]]
-        if len(rows) < 2:
-            raise RuntimeError(f"the trial logged {len(rows)} eval row(s); two are needed for a "
-                               "per-step time: use more --steps")
-        first, last = rows[0], rows[-1]
+        first, last = rows[0], rows[-1]  # at --warmup and at the last step
         final = meta["final"]
         return {"seconds_per_step": (last["score"] - first["score"]) / (last["global_step"] - first["global_step"]),
                 "steps_measured": last["global_step"] - first["global_step"],
                 "global_step": final["global_step"], "total_duration": final["total_duration"],
                 "accounts": {a: final[f"accumulated_{a}_time"] for a in ("submission", *OFF_CLOCK)}}
 
-    def bare(self, steps: int | None = None) -> float:
-        """Seconds per step of the plain loop, after `warmup` steps."""
-        steps = self.steps if steps is None else steps
+    def bare(self, batches_in_loop: bool = False) -> float:
+        """Seconds per step of the plain loop, after `warmup` steps; `batches_in_loop`: each batch
+        taken from the trial's stream and moved to the device in the timed loop, not before it."""
         loop = bare_pytorch if self.framework == "pytorch" else bare_jax
-        return loop(self, self.batches[:self.warmup + steps], self.warmup)
+        return loop(self, self.batches, self.warmup, batches_in_loop)
+
+    def stream(self, wl) -> Iterator[dict]:
+        """The trial's batches, each assembled from the stream and moved when pulled."""
+        from harness.seeds import derive_seed
+        from workloads.data import TrainStream
+
+        size = len(next(iter(self.batches[0].values())))
+        stream = TrainStream(self.splits["train"], size, derive_seed(0, "data"))
+        return (wl.to_device(next(stream)) for _ in self.batches)
 
 
-def bare_pytorch(setting: Setting, batches: list[dict], warmup: int) -> float:
+def bare_pytorch(setting: Setting, batches: list[dict], warmup: int, batches_in_loop: bool) -> float:
     import torch
 
     from submissions.common.pytorch import lr_scheduler
@@ -155,7 +168,7 @@ def bare_pytorch(setting: Setting, batches: list[dict], warmup: int) -> float:
                        eps=EPSILON, weight_decay=hp.weight_decay)
     scheduler = lr_scheduler(optimizer, hp, wl.step_hint)
     smoothing, clip = hp.get("label_smoothing", 0.0), hp.get("grad_clip")
-    on_device = [wl.to_device(b) for b in batches]
+    on_device = setting.stream(wl) if batches_in_loop else [wl.to_device(b) for b in batches]
     start = None
     for i, batch in enumerate(on_device):
         if i == warmup:
@@ -173,7 +186,7 @@ def bare_pytorch(setting: Setting, batches: list[dict], warmup: int) -> float:
     return (time.perf_counter() - start) / (len(batches) - warmup)
 
 
-def bare_jax(setting: Setting, batches: list[dict], warmup: int) -> float:
+def bare_jax(setting: Setting, batches: list[dict], warmup: int, batches_in_loop: bool) -> float:
     import jax
     import optax
 
@@ -200,7 +213,7 @@ def bare_jax(setting: Setting, batches: list[dict], warmup: int) -> float:
         updates, opt_state = tx.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), new_state, opt_state
 
-    on_device = [wl.to_device(b) for b in batches]
+    on_device = setting.stream(wl) if batches_in_loop else [wl.to_device(b) for b in batches]
     rngs = [jax.random.PRNGKey(i) for i in range(len(batches))]
     state, start = (params, model_state, opt_state), None
     for i, batch in enumerate(on_device):
@@ -222,19 +235,17 @@ def child(workload: str, framework: str, args) -> dict:
     """Every repeat of one workload and framework: the harness and the bare loop (and the compared
     runners, where asked) in turn, each first in one repeat."""
     setting = Setting(workload, framework, args.threads, args.steps, args.warmup)
-    if args.eval_period:
-        eval_period = args.eval_period
-    else:  # about EVALS_PER_TRIAL evals a trial, from a short bare run (not recorded)
-        eval_period = setting.bare(min(args.steps, 20)) * max(1, args.steps // EVALS_PER_TRIAL)
+    eval_period = args.eval_period or setting.spec.eval_period_sec
     repeats = []
     with tempfile.TemporaryDirectory() as tmp:
-        kinds = ("harness", "bare", *(k for k, (flag, *_) in VARIANTS.items() if getattr(args, flag)))
+        kinds = ("harness", "bare", "bare_in_loop",
+                 *(k for k, (flag, *_) in VARIANTS.items() if getattr(args, flag)))
         for i in range(args.repeats):
             result = {}
             order = kinds[i % len(kinds):] + kinds[:i % len(kinds)]
             for kind in order:
-                if kind == "bare":
-                    result["bare_seconds_per_step"] = setting.bare()
+                if kind.startswith("bare"):
+                    result[f"{kind}_seconds_per_step"] = setting.bare(batches_in_loop=kind == "bare_in_loop")
                 else:
                     options = VARIANTS[kind][2] if kind in VARIANTS else {}
                     result[kind] = setting.harness(Path(tmp) / f"trial_{i}_{kind}", eval_period,
@@ -242,7 +253,8 @@ def child(workload: str, framework: str, args) -> dict:
             repeats.append({"repeat": i, "order": f"{order[0].replace('_', ' ')} first", **result})
             print(f"# {workload} {framework} repeat {i}: harness "
                   f"{1000 * result['harness']['seconds_per_step']:.2f} ms/step, bare "
-                  f"{1000 * result['bare_seconds_per_step']:.2f} ms/step"
+                  f"{1000 * result['bare_seconds_per_step']:.2f} ms/step, bare with batches in the loop "
+                  f"{1000 * result['bare_in_loop_seconds_per_step']:.2f} ms/step"
                   + "".join(f", harness with {label} {1000 * result[kind]['seconds_per_step']:.2f} ms/step"
                             for kind, (_, label, _) in VARIANTS.items() if kind in result),
                   file=sys.stderr, flush=True)
@@ -281,7 +293,9 @@ def summary(result: dict) -> dict:
     bare = [r["bare_seconds_per_step"] for r in repeats]
     shares = {a: statistics.median(r["harness"]["accounts"][a] / r["harness"]["total_duration"]
                                    for r in repeats) for a in OFF_CLOCK}
+    in_loop = [r["bare_in_loop_seconds_per_step"] for r in repeats if "bare_in_loop_seconds_per_step" in r]
     out = {"harness": harness, "bare": bare, "ratio": [h / b for h, b in zip(harness, bare)],
+           "ratio_in_loop": [h / b for h, b in zip(harness, in_loop)],  # empty before stop 40
            "shares": shares}
     for kind in VARIANTS:
         times = [r[kind]["seconds_per_step"] for r in repeats if kind in r]
@@ -309,12 +323,14 @@ def print_table(results: list[dict]) -> None:
     harness/bare ratio of those runners next to today's."""
     compared = compared_variants(results)
     extra = "".join(f" | harness/bare, {label}" for _, label in compared)
-    print(f"\n| workload | framework | harness ms/step | bare ms/step | harness/bare{extra} | "
-          f"{' | '.join(OFF_CLOCK)} |\n|---|---|---|---|---|{'---|' * (len(OFF_CLOCK) + len(compared))}")
+    print(f"\n| workload | framework | harness ms/step | bare ms/step | harness/bare | "
+          f"harness/bare, batches in the loop{extra} | {' | '.join(OFF_CLOCK)} |\n"
+          f"|---|---|---|---|---|---|{'---|' * (len(OFF_CLOCK) + len(compared))}")
     for result in results:
         s = summary(result)
         shares = " | ".join(f"{100 * s['shares'][a]:.1f}%" for a in OFF_CLOCK)
-        ratios = spread(s["ratio"], digits=3) + "".join(f" | {ratio_cell(s[key])}" for key, _ in compared)
+        ratios = (spread(s["ratio"], digits=3) + f" | {ratio_cell(s['ratio_in_loop'])}"
+                  + "".join(f" | {ratio_cell(s[key])}" for key, _ in compared))
         print(f"| {result['workload']} | {result['framework']} | {spread(s['harness'], 1000)} | "
               f"{spread(s['bare'], 1000)} | {ratios} | {shares} |")
 
@@ -333,9 +349,8 @@ def main() -> None:
                                                       "the git commit)")
     parser.add_argument("--out", help="write every repeat as JSON here")
     parser.add_argument("--eval-period", type=float, default=None,
-                        help="the trial's eval period in seconds (snapshots at a tenth of it), e.g. "
-                             "the workload's own; default: about four evals in --steps, sized from "
-                             "the bare loop")
+                        help="the trial's eval period in seconds, which sets its snapshot period "
+                             "(a tenth of it); default: the workload's own")
     parser.add_argument("--compare-sync", action="store_true",
                         help="also measure the harness with a device sync after every step (the runner "
                              "before issue 28), side by side")
@@ -344,8 +359,8 @@ def main() -> None:
                              "(docs/performance.md#steps-per-call), side by side")
     parser.add_argument("--child", nargs=2, metavar=("WORKLOAD", "FRAMEWORK"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.steps < EVALS_PER_TRIAL or args.repeats < 1:
-        sys.exit(f"--steps must be at least {EVALS_PER_TRIAL} and --repeats at least 1")
+    if args.steps < 1 or args.repeats < 1:
+        sys.exit("--steps and --repeats must be at least 1")
     if args.child:
         print(json.dumps(child(*args.child, args)))
         return
@@ -358,6 +373,7 @@ def main() -> None:
               "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": " ".join(sys.argv),
               "submission": SUBMISSION, "steps": args.steps, "warmup": args.warmup,
               "repeats": args.repeats, "threads": args.threads, "eval_period": args.eval_period,
+              "evals_at_steps": [args.warmup, args.warmup + args.steps],
               "compare_sync": args.compare_sync,
               "compare_steps_per_call": args.compare_steps_per_call, "results": []}
     for workload in args.workloads:

@@ -4,12 +4,13 @@ table cannot drift from the measurement.
 
     .venv/bin/python benchmarks/harness_overhead_table.py docs/data/harness_overhead_before.json \
         docs/data/harness_overhead.json --write
-    .venv/bin/python benchmarks/harness_overhead_table.py docs/data/harness_overhead*.json --check
+    .venv/bin/python benchmarks/harness_overhead_table.py --check   # the recorded runs (RECORDED)
     .venv/bin/python benchmarks/harness_overhead_table.py --section gpu \
         docs/data/gpu_stop36/harness_overhead_unet.json --write   # benchmarks/gpu_overhead.sh's
 
 Each table sits between two marker comments in docs/performance.md (`--section`: the CPU table,
-or the GPU one); `--check` exits 1 when the doc differs from what the JSON gives. Runs made with
+or the GPU one); `--check` exits 1 when the doc differs from what the JSON gives (without files:
+the runs the doc shows, `RECORDED`; tests/test_docs_tables.py checks both sections in CI). Runs made with
 `--compare-sync` or `--compare-steps-per-call` get a column for those runners' ratios.
 """
 
@@ -27,8 +28,15 @@ from harness_overhead import OFF_CLOCK, compared_variants, ratio_cell, spread, s
 
 from algobench.doc_sections import write_or_check  # noqa: E402
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "performance.md"
+REPO = Path(__file__).resolve().parents[1]
+DOC = REPO / "docs" / "performance.md"
 SECTIONS = {"cpu": "harness overhead table", "gpu": "harness overhead table, gpu"}
+RECORDED = {  # the runs each section shows, in table order (docs/performance.md says what each is)
+    "cpu": ["docs/data/harness_overhead_stop33.json", "docs/data/harness_overhead_steps_per_call_stop37.json",
+            "docs/data/harness_overhead_stop39.json"],
+    "gpu": ["docs/data/gpu_stop36/harness_overhead_unet.json",
+            "docs/data/gpu_stop36/harness_overhead_unet_steps_per_call.json"],
+}
 
 
 def markers(section: str = "cpu") -> tuple[str, str]:
@@ -45,6 +53,9 @@ def table(records: list[dict]) -> str:
     for record in records:
         device = {str(r.get("device", {}).get("accelerator", "cpu")) for r in record["results"]}
         period = f"eval period {record['eval_period']:g} s, " if record.get("eval_period") else ""
+        if record.get("evals_at_steps"):  # since stop 40: the snapshot spacing of a real trial
+            snapshots = "snapshots at a tenth of it" if record.get("eval_period") else "each workload's own snapshot period"
+            period += f"evals at steps {' and '.join(map(str, record['evals_at_steps']))}, {snapshots}, "
         lines.append(f"- `{record['label']}`: {record['host']}, device {', '.join(sorted(device))}, "
                      f"{record['steps']} steps after {record['warmup']} warm-up steps, {period}"
                      f"{record['repeats']} repeats, commit {record['git_commit']}, {record['started_at']}")
@@ -52,13 +63,15 @@ def table(records: list[dict]) -> str:
              for i, record in enumerate(records) for r in record["results"]]
     compared = compared_variants([r for *_, r in keyed])  # a column for each any run measured
     extra = "".join(f" harness/bare, {name} |" for _, name in compared)
-    lines += ["", f"| workload | framework | run | harness ms/step | bare ms/step | harness/bare |{extra} "
+    lines += ["", f"| workload | framework | run | harness ms/step | bare ms/step | harness/bare | "
+              f"harness/bare, batches in the loop |{extra} "
               + " | ".join(f"{a} share" for a in OFF_CLOCK) + " |",
-              "|---|---|---|---|---|---|" + "---|" * (len(OFF_CLOCK) + len(compared))]
+              "|---|---|---|---|---|---|---|" + "---|" * (len(OFF_CLOCK) + len(compared))]
     for (workload, framework), _, label, result in sorted(keyed, key=lambda k: (k[0], k[1])):
         s = summary(result)
         shares = " | ".join(f"{100 * s['shares'][a]:.1f}%" for a in OFF_CLOCK)
-        ratios = spread(s["ratio"], digits=3) + "".join(f" | {ratio_cell(s[key])}" for key, _ in compared)
+        ratios = (spread(s["ratio"], digits=3) + f" | {ratio_cell(s['ratio_in_loop'])}"
+                  + "".join(f" | {ratio_cell(s[key])}" for key, _ in compared))
         lines.append(f"| `{workload}` | {framework} | {label} | {spread(s['harness'], 1000)} | "
                      f"{spread(s['bare'], 1000)} | {ratios} | {shares} |")
     return "\n".join(lines)
@@ -66,13 +79,15 @@ def table(records: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("json", nargs="+", help="harness_overhead.py --out files, in table order")
+    parser.add_argument("json", nargs="*", help="harness_overhead.py --out files, in table order "
+                                                "(default: the section's recorded runs)")
     parser.add_argument("--section", choices=sorted(SECTIONS), default="cpu",
                         help="which of the doc's tables (default: cpu)")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--write", action="store_true", help=f"replace the table in {DOC.name}")
     mode.add_argument("--check", action="store_true", help=f"exit 1 if {DOC.name} differs")
     args = parser.parse_args(argv)
+    args.json = args.json or [str(REPO / path) for path in RECORDED[args.section]]
     records = []
     for path in args.json:
         try:

@@ -32,12 +32,16 @@ class Backend(Protocol):
         """Wait until the device has computed everything queued for `tree`, so that the clock
         charges queued work to whoever queued it."""
 
-    def finite_flag(self, params: Any) -> Any:
-        """Whether every parameter is finite, as a flag left on the device (`bool()` reads it):
-        queued behind the step that made `params`, so reading it later waits for that step only."""
+    def step_marker(self, params: Any) -> Any:
+        """Something cheap queued behind the step that made `params` (no reduction over them),
+        which `wait` waits for: the runner keeps at most two steps in flight without a full sync."""
+
+    def wait(self, marker: Any) -> None:
+        """Wait until the work queued before `marker` (a `step_marker`, or None: nothing) is done."""
 
     def all_finite(self, params: Any) -> bool:
-        """Whether every parameter is finite (a NaN or inf ends the trial as diverged)."""
+        """Whether every parameter is finite (a NaN or inf ends the trial as diverged); read at
+        every sync, not after every step (docs/performance.md#where-the-runner-waits-for-the-device)."""
 
     def rng_state(self) -> dict:
         """The framework's global random state, to save with a checkpoint."""

@@ -15,7 +15,7 @@ What differs from a single-device trial's process:
 - The parameters the harness evaluates are rank 0's: rank 0's process hands them over and the
   harness ranks broadcast them among themselves; the other processes stay frozen.
 - Every call the ranks make in lockstep ends with one all_reduce among the harness ranks (`agree`):
-  whether a rank failed, whether every rank's parameters are finite, whether any rank's submission
+  whether a rank failed, whether every rank's parameters are finite (at a sync), whether any rank's submission
   said training is complete; so every rank's runner takes the same decision. A rank whose call
   fails writes its failure into the folder's `abort/` (which no sandbox sees) first; a rank waiting
   on its own process reads it there, kills its process and stops waiting. Every rank then raises
@@ -119,7 +119,7 @@ class DataParallelProcess(SubmissionProcess):
         return self.backend.broadcast_object(outcome)
 
     # One step a call: the ranks agree after every step (training complete on one rank, or
-    # non-finite parameters), and DDP's collectives need every rank at the same step.
+    # non-finite parameters at a sync), and DDP's collectives need every rank at the same step.
     batches_steps = False
 
     def _call(self, command: str, **args: Any) -> Any:

@@ -38,15 +38,31 @@ def sync(tree: Any = None) -> None:
 
 
 @jax.jit
-def finite_flag(params: Any) -> jax.Array:
-    """Whether every parameter is finite, as one jitted reduction whose flag stays on the device
-    (dispatched behind the step that made `params`; `bool()` reads it back)."""
+def _first_element(leaf: jax.Array) -> jax.Array:
+    return jnp.ravel(leaf)[:1]
+
+
+def step_marker(params: Any) -> jax.Array | None:
+    """One element of the first parameter, copied by a computation queued behind the step that
+    made `params`: a step's own arrays will not do, since a submission may donate them to its next
+    step (AlgoPerf's pmapped baselines do), and then they can no longer be waited for."""
+    leaves = jax.tree.leaves(params)
+    return _first_element(leaves[0]) if leaves else None
+
+
+def wait(marker: jax.Array | None) -> None:
+    if marker is not None:
+        marker.block_until_ready()
+
+
+@jax.jit
+def _all_finite(params: Any) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(params)]))
 
 
 def all_finite(params: Any) -> bool:
-    """`finite_flag`, read back to the host."""
-    return bool(finite_flag(params))
+    """Whether every parameter is finite: one jitted reduction, read back to the host."""
+    return bool(_all_finite(params))
 
 
 def rng_state() -> dict:

@@ -44,22 +44,31 @@ def sync(tree: Any = None) -> None:
         torch.cuda.synchronize()
 
 
-def finite_flag(params: torch.nn.Module) -> torch.Tensor:
-    """Whether every parameter is finite, as one device reduction whose flag stays on the device
-    (queued behind the step that made `params`; `bool()` reads it back): the largest absolute
-    value over all parameters (`get_total_norm` with the infinity norm: one `_foreach_norm` call,
-    a fused kernel on a GPU, a C++ loop on the CPU) is finite exactly when every element is (NaN
-    propagates through max, and max never overflows). A check per parameter from Python, as
-    before, cost two ops (and a full-size temporary) per parameter every step."""
-    with torch.no_grad():
-        largest = torch.nn.utils.get_total_norm(list(unwrap(params).parameters()), norm_type=math.inf,
-                                                 foreach=True)
-        return torch.isfinite(largest)
+def step_marker(params: torch.nn.Module) -> torch.cuda.Event | None:
+    """A CUDA event recorded behind the step that made `params`; None on the CPU, where PyTorch
+    runs a step before it returns."""
+    if not torch.cuda.is_available():
+        return None
+    event = torch.cuda.Event()
+    event.record()
+    return event
+
+
+def wait(marker: torch.cuda.Event | None) -> None:
+    if marker is not None:
+        marker.synchronize()
 
 
 def all_finite(params: torch.nn.Module) -> bool:
-    """`finite_flag`, read back to the host."""
-    return bool(finite_flag(params))
+    """Whether every parameter is finite: the largest absolute value over all parameters
+    (`get_total_norm` with the infinity norm: one `_foreach_norm` call, a fused kernel on a GPU, a
+    C++ loop on the CPU) is finite exactly when every element is (NaN propagates through max, and
+    max never overflows). A check per parameter from Python cost two ops (and a full-size
+    temporary) per parameter."""
+    with torch.no_grad():
+        largest = torch.nn.utils.get_total_norm(list(unwrap(params).parameters()), norm_type=math.inf,
+                                                 foreach=True)
+        return bool(torch.isfinite(largest))
 
 
 def rng_state() -> dict:

@@ -9,15 +9,15 @@ The rules, all in `_train` below:
   queues the next one (docs/performance.md#where-the-runner-waits-for-the-device).
 - Off the clock, each in its own account: setup (data, model init), evals, logging, checkpoints,
   and the runner's own checks (`other`). The accounts add up to the wall time (`clock.Ledger`).
-- After every step: the parameters of the step before must be finite (a flag computed on the
-  device behind that step, read after this one is queued), and at every sync the current ones;
-  else the trial ends as diverged, so at most one step after the step that made them non-finite,
-  charged to it. The budget is checked (submission time >= budget ends the trial; so does the
-  spec's `max_steps`, where set). Between syncs the budget, eval and snapshot checks read the clock
-  without a sync, which can only be early (by the queued step), never late; a reading within the
-  last measured step time (synced) of the budget or the next eval or snapshot syncs first, and
-  the decision is taken on the synced reading. A submission process may run several steps a call
-  where no decision can fall inside them, so decisions follow the same steps (`_steps_per_call`).
+- At every sync the parameters must be finite, else the trial ends as diverged: at the first sync
+  after the step that made them non-finite (a snapshot, an eval, a decision near, the end), so no
+  eval or snapshot is ever taken of them. After every step the budget is checked (submission
+  time >= budget ends the trial; so does the spec's `max_steps`, where set). Between syncs the
+  budget, eval and snapshot checks read the clock without a sync, which can only be early (by
+  the queued step), never late; a reading within the last measured step time (synced) of the
+  budget or the next eval or snapshot syncs first, and the decision is taken on the synced
+  reading. A submission process may run several steps a call where no decision can fall inside
+  them, so decisions follow the same steps (`_steps_per_call`).
 - An eval runs when `eval_period_sec` of submission time has passed since the last one, and once
   at the end unless the last step was just evaluated. It measures the validation split; the test
   split from the first eval that meets the validation target on, and at the end; the train subset
@@ -191,7 +191,7 @@ class TrialRunner:
             if done["ran"]:
                 self.step += done["ran"]
                 self.synced = self.sync_every_step
-            if stop is None and not done["finite"]:  # the step before's parameters (this one's if synced)
+            if stop is None and not done["finite"]:  # checked only where the step synced
                 return self._end("diverged")
             if not self.synced and (stop is not None or self._decision_near()):
                 if not self._sync():

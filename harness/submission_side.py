@@ -55,7 +55,7 @@ class SubmissionSide:
         self.snapshots: list[tuple] = []
         self.params = self.model_state = self.optimizer_state = self.input_queue = None
         self._takes_train_state: bool | None = None
-        self._finite_flag = None  # the last step's, still on the device (`step`)
+        self._in_flight = None  # the last step's `backend.step_marker`, until the next step waits for it
 
     def load(self, submission_dir: str | None = None, framework: str | None = None) -> dict:
         """Import the submission (where not given already); what the runner needs to know of it."""
@@ -100,17 +100,18 @@ class SubmissionSide:
     def step(self, global_step: int, select_seed: int, update_seed: int, train_state: dict,
              new_eval_results: list, sync: bool = False) -> dict:
         """One training step: `data_selection`, `update_params`. Returns whether it ran (`ok`) or
-        the submission ended training (`training_complete`), and `finite`: whether the parameters
-        of the step before were finite. That step's flag was queued on the device behind it and is
-        read only now, after this step is queued, so the device always has a step to run; this
-        step's own flag stays on the device until the next step or `sync`. `sync=True` (today's
-        behaviour, for tests and benchmarks) waits for the device after the step instead and
-        reports this step's parameters."""
+        the submission ended training (`training_complete`), and `finite`: False only where this
+        step's parameters were checked and are not finite. Without `sync` they are not checked
+        (the runner checks them at its next sync: a check reads every parameter, up to 9% of a
+        CPU step); the step waits for the step before (a marker queued behind it, read after this
+        step is queued), so the device always has a step to run and at most two are in flight.
+        `sync=True` (the runner before issue 28, for tests and benchmarks) waits for the device
+        after the step instead and checks this step's parameters."""
         self.eval_results.extend(new_eval_results)
         if self._takes_train_state is None:  # AlgoPerf's v0.5 API has no train_state
             self._takes_train_state = accepts(self.submission.update_params, "train_state")
         extra = {"train_state": TrainState(train_state)} if self._takes_train_state else {}
-        previous, self._finite_flag = self._finite_flag, None
+        previous, self._in_flight = self._in_flight, None
         try:
             batch = self.submission.data_selection(
                 workload=self.workload, input_queue=self.input_queue,
@@ -125,17 +126,18 @@ class SubmissionSide:
                 eval_results=self.eval_results, global_step=global_step,
                 rng=self.backend.make_rng(update_seed), **extra)
         except TrainingCompleteError:
-            return {"status": "training_complete", "finite": previous is None or bool(previous)}
+            return {"status": "training_complete", "finite": True}
         if sync:
             return {"status": "ok", "finite": self.sync()}
-        self._finite_flag = self.backend.finite_flag(self.params)
-        return {"status": "ok", "finite": previous is None or bool(previous)}
+        self._in_flight = self.backend.step_marker(self.params)
+        self.backend.wait(previous)
+        return {"status": "ok", "finite": True}
 
     def steps(self, global_step: int, seeds: list[tuple[int, int]], train_state: dict,
               new_eval_results: list, max_seconds: float, sync: bool = False) -> dict:
         """Up to `len(seeds)` training steps in one call, `step` for each from `global_step` on
         (`seeds`: each step's data-selection and update seeds), until one reports that training is
-        complete or that the parameters are not finite, or `max_seconds` have passed since the call
+        complete or (with `sync`) that the parameters are not finite, or `max_seconds` have passed since the call
         began. Returns the last `step`'s answer and `ran`, the steps that ran (one that ended
         training does not count). Each step's `train_state` is the harness's at the call, its step
         count and times moved on by this call's steps (this process's clock: the harness times the
@@ -160,7 +162,7 @@ class SubmissionSide:
     def sync(self) -> bool:
         """Wait until the device has run everything queued; whether the parameters are finite now."""
         self.backend.sync((self.optimizer_state, self.params, self.model_state))
-        self._finite_flag = None
+        self._in_flight = None
         return bool(self.backend.all_finite(self.params))
 
     def _prepare(self, state: tuple, global_step: int, seed: int) -> tuple:

@@ -78,3 +78,10 @@ def test_the_workloads_table_takes_five_seeds_at_todays_target_first(tmp_path):
     assert workloads_table.measured(rows + older, "cnn", "pytorch") == "35 s (2/3)"
     assert workloads_table.measured(older, "cnn", "pytorch") == "99 s (1/1) §"
     assert workloads_table.measured(rows, "cnn", "jax") == "not measured"
+
+
+def test_the_performance_tables_match_their_recorded_runs():
+    for section in ("cpu", "gpu"):
+        done = subprocess.run([sys.executable, "benchmarks/harness_overhead_table.py", "--section", section,
+                               "--check"], cwd=REPO, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr

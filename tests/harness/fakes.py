@@ -98,11 +98,14 @@ class FakeBackend:
     def sync(self, tree=None):
         self.syncs += 1
 
-    def finite_flag(self, params):
-        return bool(np.isfinite(params["q"]).all())
+    def step_marker(self, params):
+        return None
+
+    def wait(self, marker):
+        pass
 
     def all_finite(self, params):
-        return self.finite_flag(params)
+        return bool(np.isfinite(params["q"]).all())
 
     def save_optimizer_state(self, state, folder):
         (folder / "opt.pkl").write_bytes(pickle.dumps(state))

@@ -1,10 +1,11 @@
 """When the runner waits for the device (docs/performance.md#where-the-runner-waits-for-the-device):
 not after every step, but before every eval, snapshot and the trial's end, and before a budget or
-eval decision that an unsynced clock reading would take too early; a diverged trial ends at most
-one step after the step that made its parameters non-finite.
+eval decision that an unsynced clock reading would take too early; a diverged trial ends at the
+first sync after the step that made its parameters non-finite, and no eval or snapshot is taken of
+them.
 
 `QueuedBackend` is a fake device that runs a step's work (`device_cost` seconds) only when the
-host waits for it: at `sync`, or when a finite flag queued behind that work is read. Host and
+host waits for it: at `sync`, or when a step marker queued behind that work is waited for. Host and
 device never overlap, so a trial's submission time after k steps is k x (host + device cost)
 whenever the runner has synced; an unsynced reading is early by the step still queued."""
 
@@ -22,21 +23,11 @@ from tests.harness.fakes import (FakeBackend, FakeClock, fake_task, make_spec, m
                                  make_submission)
 
 
-class _Flag:
-    """A finite flag on the fake device: reading it waits for the work queued before it."""
-
-    def __init__(self, backend: QueuedBackend, queued: float, value: bool):
-        self.backend, self.queued, self.value = backend, queued, value
-
-    def __bool__(self) -> bool:
-        self.backend.wait_for(self.queued)
-        return self.value
-
-
 class QueuedBackend(FakeBackend):
     def __init__(self, clock, device_cost: float):
         super().__init__(clock)
         self.device_cost, self.queued, self.done = device_cost, 0.0, 0.0
+        self.checks = 0  # finite checks of the parameters (`all_finite`)
 
     def queue(self) -> None:
         self.queued += self.device_cost
@@ -50,11 +41,16 @@ class QueuedBackend(FakeBackend):
         super().sync(tree)
         self.wait_for(self.queued)
 
-    def finite_flag(self, params):
-        return _Flag(self, self.queued, bool(np.isfinite(params["q"]).all()))
+    def step_marker(self, params):
+        return self.queued  # the device work queued so far
+
+    def wait(self, marker):
+        if marker is not None:
+            self.wait_for(marker)
 
     def all_finite(self, params):
-        return bool(self.finite_flag(params))
+        self.checks += 1
+        return super().all_finite(params)
 
 
 def queuing(submission, backend: QueuedBackend):
@@ -116,6 +112,7 @@ def test_rows_stops_and_times_are_those_of_a_sync_every_step(tmp_path, spec):
     assert old_backend.syncs >= meta["final"]["global_step"]  # one a step, and init's
     if spec.get("validation_target") == math.inf:  # syncs: init's, the first step's, one an eval
         assert backend.syncs <= 2 + len(logs["evals"]) < meta["final"]["global_step"]
+    assert backend.checks <= backend.syncs  # the parameters are checked at syncs, not every step
 
 
 def test_the_budget_stop_is_decided_on_a_synced_reading(tmp_path):
@@ -138,23 +135,26 @@ def test_a_device_bound_step_is_charged_whole_at_every_eval(tmp_path):
     assert backend.queued == pytest.approx(backend.done)  # nothing left queued at the end
 
 
-def test_a_nan_step_ends_the_trial_at_most_one_step_later(tmp_path):
-    # step 5 (global_step 4 in the submission's count) makes q NaN; the flag comes with step 6
-    meta, logs, _ = run(tmp_path, folder="nan", nan_at=4, max_runtime_sec=20.0, **NO_TARGET)
-    assert (meta["status"], meta["stop_reason"]) == ("diverged", "diverged")
-    assert meta["final"]["global_step"] in (5, 6)
-    assert column(logs["evals"], "global_step") == [3]
-    # the extra step is charged to the submission, queued work included
-    assert meta["final"]["accumulated_submission_time"] == pytest.approx(meta["final"]["global_step"])
-
-
-def test_no_eval_row_counts_parameters_after_a_nan_step(tmp_path):
-    # step 6 makes q NaN and an eval is due after it: the sync before that eval reads the flag,
-    # and the trial ends diverged at step 6 without an eval row there
-    meta, logs, _ = run(tmp_path, folder="nan_eval", nan_at=5, max_runtime_sec=20.0, **NO_TARGET)
+@pytest.mark.parametrize("nan_at", [4, 5])
+def test_a_nan_step_ends_the_trial_at_the_next_sync_without_an_eval_of_it(tmp_path, nan_at):
+    # step 5 or 6 (global_step 4 or 5 in the submission's count) makes q NaN; the next sync is
+    # the one before the eval due after step 6: the trial ends there, with no eval row at step 6
+    meta, logs, _ = run(tmp_path, folder="nan", nan_at=nan_at, max_runtime_sec=20.0, **NO_TARGET)
     assert (meta["status"], meta["stop_reason"]) == ("diverged", "diverged")
     assert meta["final"]["global_step"] == 6
     assert column(logs["evals"], "global_step") == [3]
+    # the steps after the NaN step are charged to the submission, queued work included
+    assert meta["final"]["accumulated_submission_time"] == pytest.approx(6.0)
+
+
+def test_a_nan_step_ends_the_trial_at_the_next_snapshot_without_keeping_it(tmp_path):
+    # snapshots every 1 s of submission time (a step): the sync before the one due after the NaN
+    # step ends the trial, so no snapshot holds NaN parameters
+    meta, logs, _ = run(tmp_path, folder="nan_snapshot", nan_at=4, max_runtime_sec=20.0,
+                        eval_period_sec=10.0, validation_target=2.0)
+    assert (meta["status"], meta["stop_reason"]) == ("diverged", "diverged")
+    assert meta["final"]["global_step"] == 5
+    assert column(logs["evals"], "global_step") == []
 
 
 @pytest.mark.parametrize("spec", [NO_TARGET, {"validation_target": 2.0}, {}],
@@ -176,12 +176,13 @@ def test_several_steps_a_call_decide_at_the_same_steps_as_one_a_call(tmp_path, s
     assert calls < 0.6 * meta["final"]["global_step"]  # snapshots 10 steps apart: 5 calls for 10 steps
 
 
-def test_a_nan_inside_a_call_ends_it_and_the_trial(tmp_path):
-    meta, _, backend = run(tmp_path, folder="nan_batched", nan_at=20, batched=True,
-                           max_runtime_sec=100.0, eval_period_sec=40.0, **NO_TARGET)
+def test_a_nan_inside_a_call_ends_the_trial_at_the_next_sync(tmp_path):
+    meta, logs, backend = run(tmp_path, folder="nan_batched", nan_at=20, batched=True,
+                              max_runtime_sec=100.0, eval_period_sec=40.0, **NO_TARGET)
     assert max(backend.ran_per_call) > 1  # the NaN step came inside a call of several
     assert (meta["status"], meta["stop_reason"]) == ("diverged", "diverged")
-    assert meta["final"]["global_step"] in (21, 22)  # at most one step after the NaN step
+    assert meta["final"]["global_step"] == 40  # the sync before the eval due after step 40
+    assert column(logs["evals"], "global_step") == []
 
 
 def test_evals_at_given_steps_batch_up_to_each_of_them(tmp_path):

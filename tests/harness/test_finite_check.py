@@ -1,6 +1,7 @@
-"""The per-step finite check of both backends (`all_finite`): true exactly when every parameter
-element is finite, and in PyTorch a fixed number of ops called from Python whatever the number of parameters
-(it runs after every step; a check per parameter called two ops per parameter)."""
+"""The finite check of both backends (`all_finite`, at every sync): true exactly when every
+parameter element is finite, and in PyTorch a fixed number of ops called from Python whatever the
+number of parameters (a check per parameter called two ops per parameter). And the step marker
+that bounds the steps in flight between syncs (`step_marker`, `wait`)."""
 
 from __future__ import annotations
 
@@ -47,3 +48,33 @@ def test_jax_finds_any_non_finite_element(bad):
     params = {"a": {"w": jnp.ones((3, 4))}, "b": jnp.full((1000,), 3e38)}
     assert jax_backend.all_finite(params)
     assert not jax_backend.all_finite({**params, "b": params["b"].at[999].set(bad)})
+
+
+def test_jax_step_marker_outlives_donated_parameters():
+    # a submission may donate a step's parameters to its next step (AlgoPerf's pmapped baselines
+    # do): the marker is an array of its own, so waiting for it still works afterwards
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    from harness import jax_backend
+
+    step = jax.jit(lambda p: jax.tree.map(lambda x: x * 2.0, p), donate_argnums=0)
+    params = {"w": jnp.arange(6.0).reshape(2, 3), "b": jnp.ones(3)}
+    params = step(params)
+    marker = jax_backend.step_marker(params)
+    later = step(params)  # donates the arrays the marker was made from
+    jax_backend.wait(marker)
+    assert marker.shape == (1,)
+    assert jax_backend.all_finite(later)
+    assert jax_backend.step_marker({}) is None
+    jax_backend.wait(None)
+
+
+def test_pytorch_step_marker_on_the_cpu_is_nothing_to_wait_for():
+    torch = pytest.importorskip("torch")
+    from harness import pytorch_backend
+
+    if torch.cuda.is_available():
+        pytest.skip("on a GPU the marker is a CUDA event")
+    marker = pytorch_backend.step_marker(torch.nn.Linear(2, 2))
+    assert marker is None
+    pytorch_backend.wait(marker)

@@ -19,11 +19,14 @@ import harness_overhead  # noqa: E402
 import harness_overhead_table  # noqa: E402
 
 
-def repeat(harness_sec: float, bare_sec: float, other: float = 0.5) -> dict:
+def repeat(harness_sec: float, bare_sec: float, other: float = 0.5, in_loop_sec: float | None = None) -> dict:
     accounts = {"submission": 8.0, "setup": 1.0, "eval": 0.5, "checkpoint": 0.0, "logging": 0.0, "other": other}
-    return {"harness": {"seconds_per_step": harness_sec, "accounts": accounts,
-                        "total_duration": sum(accounts.values())},
-            "bare_seconds_per_step": bare_sec}
+    out = {"harness": {"seconds_per_step": harness_sec, "accounts": accounts,
+                       "total_duration": sum(accounts.values())},
+           "bare_seconds_per_step": bare_sec}
+    if in_loop_sec is not None:  # since stop 40
+        out["bare_in_loop_seconds_per_step"] = in_loop_sec
+    return out
 
 
 def record(label: str) -> dict:
@@ -47,6 +50,20 @@ def test_the_table_shows_each_run_with_its_spread():
     assert [r.split(" | ")[2] for r in rows] == ["before", "after"]
     assert "1.100 [1.020, 1.250]" in rows[0] and "11.00 [10.20, 12.50]" in rows[0]
     assert "10.0%" in rows[0]  # setup's share
+    assert rows[0].split(" | ")[6] == "-"  # these runs did not measure a bare loop with its batches
+
+
+def test_the_bare_loop_with_its_batches_in_the_loop_gets_its_own_ratio():
+    run = record("stop40")
+    run["evals_at_steps"] = [5, 105]
+    run["results"][0]["repeats"] = [repeat(0.0110, 0.0100, in_loop_sec=0.0105),
+                                    repeat(0.0102, 0.0100, in_loop_sec=0.0100)]
+    assert harness_overhead.summary(run["results"][0])["ratio_in_loop"] == pytest.approx([1.10 / 1.05, 1.02])
+    text = harness_overhead_table.table([run])
+    header, row = [line for line in text.splitlines() if line.startswith(("| workload", "| `cnn`"))]
+    assert header.split(" | ")[6] == "harness/bare, batches in the loop"
+    assert row.split(" | ")[6] == "1.034 [1.020, 1.048]"
+    assert "evals at steps 5 and 105, each workload's own snapshot period" in text
 
 
 def test_runs_compared_with_a_sync_every_step_get_that_ratio_and_their_device():
@@ -59,7 +76,7 @@ def test_runs_compared_with_a_sync_every_step_get_that_ratio_and_their_device():
     assert "device NVIDIA H200" in text
     header, row = [line for line in text.splitlines() if line.startswith(("| workload", "| `cnn`"))]
     assert "harness/bare, sync every step" in header
-    assert row.split(" | ")[6] == "1.200 [1.100, 1.500]"  # next to today's 1.100 [1.020, 1.250]
+    assert row.split(" | ")[7] == "1.200 [1.100, 1.500]"  # next to today's 1.100 [1.020, 1.250]
     assert len(header.split("|")) == len(row.split("|"))
     assert "sync every step" not in harness_overhead_table.table([record("cpu")])
 
@@ -73,9 +90,9 @@ def test_runs_that_compared_different_runners_share_one_table():
         r["harness_one_step_a_call"] = {"seconds_per_step": 0.011}
     text = harness_overhead_table.table([synced, batched])
     header, first, second = [line for line in text.splitlines() if line.startswith(("| workload", "| `cnn`"))]
-    assert header.split(" | ")[6:8] == ["harness/bare, sync every step", "harness/bare, one step a call"]
-    assert first.split(" | ")[6:8] == ["1.200 [1.200, 1.200]", "-"]
-    assert second.split(" | ")[6:8] == ["-", "1.100 [1.100, 1.100]"]
+    assert header.split(" | ")[7:9] == ["harness/bare, sync every step", "harness/bare, one step a call"]
+    assert first.split(" | ")[7:9] == ["1.200 [1.200, 1.200]", "-"]
+    assert second.split(" | ")[7:9] == ["-", "1.100 [1.100, 1.100]"]
     assert "eval period 1 s" in text
 
 
@@ -105,10 +122,9 @@ def test_check_fails_on_a_doc_that_drifted(tmp_path, monkeypatch):
 
 def test_a_tiny_run_on_smoke_writes_its_json(tmp_path):
     out = tmp_path / "overhead.json"
-    # an eval after every step: an eval period sized from a bare run on a loaded machine can leave
-    # the trial one eval row (failed so in a full parallel CI run, stop 39)
+    # evals at steps 1 and 6, snapshots at smoke's own period
     done = subprocess.run([sys.executable, "benchmarks/harness_overhead.py", "--workloads", "smoke",
-                           "--repeats", "1", "--steps", "5", "--warmup", "1", "--eval-period", "1e-6",
+                           "--repeats", "1", "--steps", "5", "--warmup", "1",
                            "--out", str(out)], cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(out.read_text())
@@ -117,8 +133,9 @@ def test_a_tiny_run_on_smoke_writes_its_json(tmp_path):
     for r in result["results"]:
         assert r["isolation"] == "separate-process"  # the runner as `algobench run` runs it
         (only,) = r["repeats"]
-        assert only["harness"]["global_step"] == 6 and only["harness"]["steps_measured"] >= 1
+        assert only["harness"]["global_step"] == 6 and only["harness"]["steps_measured"] == 5
         assert only["bare_seconds_per_step"] > 0 and only["harness"]["seconds_per_step"] > 0
+        assert only["bare_in_loop_seconds_per_step"] > 0
     assert "| smoke | jax |" in done.stdout
 
 
@@ -137,9 +154,8 @@ def test_the_gpu_script_says_so_and_measures_nothing_without_a_gpu(tmp_path):
 def test_compared_runners_are_measured_side_by_side(tmp_path):
     """`--compare-sync --compare-steps-per-call` (what benchmarks/gpu_overhead.sh runs): the harness
     with a sync every step and with one step a call too, their ratios in the table next to today's;
-    tiny settings on the CPU, correctness only. An eval after every step (a tiny fixed period): the
-    period derived from a short bare run can exceed what a loaded machine's harness trial then
-    needs for all its steps, leaving one eval row (seen once in a full parallel run)."""
+    tiny settings on the CPU, correctness only; a tiny eval period, so a snapshot (a sync) after
+    every step."""
     out = tmp_path / "overhead.json"
     done = subprocess.run([sys.executable, "benchmarks/harness_overhead.py", "--workloads", "smoke",
                            "--frameworks", "pytorch", "--repeats", "2", "--steps", "12", "--warmup", "1",
@@ -148,14 +164,15 @@ def test_compared_runners_are_measured_side_by_side(tmp_path):
                           cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     (result,) = json.loads(out.read_text())["results"]
-    assert [r["order"] for r in result["repeats"]] == ["harness first", "bare first"]
+    assert [r["order"] for r in result["repeats"]] == ["harness first", "bare first"]  # of five kinds
     for r in result["repeats"]:
         for kind in ("harness_sync_every_step", "harness_one_step_a_call"):
             assert r[kind]["global_step"] == r["harness"]["global_step"] == 13
             assert r[kind]["seconds_per_step"] > 0
     summary = harness_overhead.summary(result)
     assert len(summary["ratio_sync_every_step"]) == len(summary["ratio_one_step_a_call"]) == 2
-    assert "harness/bare, sync every step | harness/bare, one step a call |" in done.stdout
+    assert ("harness/bare, batches in the loop | harness/bare, sync every step | "
+            "harness/bare, one step a call |") in done.stdout
 
 
 def test_the_bare_jax_loop_keeps_at_most_two_steps_in_flight(monkeypatch):
@@ -188,6 +205,7 @@ def test_the_bare_jax_loop_keeps_at_most_two_steps_in_flight(monkeypatch):
     assert setting.bare() > 0
     outputs = [out for kind, out in events if kind == "step"]
     assert len(outputs) == 5
+    assert setting.bare(batches_in_loop=True) > 0 and len(events) > 10  # both loops
     for k in range(2, len(outputs)):  # when step k is queued, step k - 2 has been waited for
         queued_at = next(i for i, (kind, out) in enumerate(events) if kind == "step" and out is outputs[k])
         assert any(kind == "wait" and out is outputs[k - 2] for kind, out in events[:queued_at]), k

@@ -141,7 +141,9 @@ def test_nan_parameters_end_the_trial_at_once(tmp_path):
     clock = FakeClock()
     meta, logs = run(tmp_path, clock, make_submission(clock, nan_at=4))
     assert meta["status"] == "diverged" and meta["stop_reason"] == "diverged"
-    assert meta["final"]["global_step"] == 5  # the step that produced NaN, and no further
+    # the step that produced NaN: a snapshot is due after every step here, and the sync before
+    # it checks the parameters
+    assert meta["final"]["global_step"] == 5
     assert column(logs["evals"], "global_step") == [3]  # the snapshot of step 4 is never evaluated
 
 
