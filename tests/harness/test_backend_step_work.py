@@ -1,7 +1,8 @@
-"""The finite check of both backends (`all_finite`, at every sync): true exactly when every
-parameter element is finite, and in PyTorch a fixed number of ops called from Python whatever the
-number of parameters (a check per parameter called two ops per parameter). And the step marker
-that bounds the steps in flight between syncs (`step_marker`, `wait`)."""
+"""What a backend does on the clock around each step: the finite check (`all_finite`, at every
+sync), true exactly when every parameter element is finite, and in PyTorch a fixed number of ops
+called from Python whatever the number of parameters (a check per parameter called two ops per
+parameter); the step marker that bounds the steps in flight between syncs (`step_marker`, `wait`);
+and JAX's random keys, built on the host (`make_rng`)."""
 
 from __future__ import annotations
 
@@ -78,3 +79,15 @@ def test_pytorch_step_marker_on_the_cpu_is_nothing_to_wait_for():
     marker = pytorch_backend.step_marker(torch.nn.Linear(2, 2))
     assert marker is None
     pytorch_backend.wait(marker)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 123456789, 2**31 - 1])
+def test_jax_keys_are_prngkeys_and_match_pytorch(seed):
+    jax = pytest.importorskip("jax")
+    np = pytest.importorskip("numpy")
+    from harness import jax_backend
+
+    key = jax_backend.make_rng(seed)
+    assert key.dtype == jax.random.PRNGKey(seed).dtype
+    assert np.array_equal(np.asarray(key), np.asarray(jax.random.PRNGKey(seed)))
+    assert np.array_equal(np.asarray(jax.random.split(key)), np.asarray(jax.random.split(jax.random.PRNGKey(seed))))
