@@ -30,7 +30,7 @@ def make_workload(spec: WorkloadSpec) -> JaxWorkload:
 
 def make_rng(seed: int) -> jax.Array:
     """The uint32 pair `jax.random.PRNGKey(seed)` holds, built on the host: PRNGKey dispatches
-    several device ops (about 50 us on the CPU), and a trial makes two keys a step on the clock."""
+    several device ops, and a trial makes two keys a step on the clock."""
     return jnp.asarray(np.array([seed >> 32, seed & 0xFFFFFFFF], dtype=np.uint32))
 
 

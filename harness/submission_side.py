@@ -102,7 +102,7 @@ class SubmissionSide:
         """One training step: `data_selection`, `update_params`. Returns whether it ran (`ok`) or
         the submission ended training (`training_complete`), and `finite`: False only where this
         step's parameters were checked and are not finite. Without `sync` they are not checked
-        (the runner checks them at its next sync: a check reads every parameter, up to 9% of a
+        (the runner checks them at its next sync: a check reads every parameter, a sizeable part of a
         CPU step); the step waits for the step before (a marker queued behind it, read after this
         step is queued), so the device always has a step to run and at most two are in flight.
         `sync=True` (the runner before issue 28, for tests and benchmarks) waits for the device
