@@ -2,9 +2,12 @@
 Mirrors model_pytorch.py line for line.
 
 Each batch holds B graphs padded to N nodes and E directed edges (workloads/data/molecules.py).
-Gathers (node -> edge) and sums (edge -> node) index the B*N nodes of the batch flattened, so
+Gathers (node -> edge) and sums (edge -> node) run per graph (vmapped over the batch axis), so
 padding never mixes graphs; padded nodes and edges are zeroed after every update, so they add
 nothing to any sum, and a graph's output does not depend on how much padding it carries.
+model_pytorch.py indexes the B*N nodes of the batch flattened instead, the same function: here
+the batch axis stays a batch dimension of the gathers and scatters, which the data-parallel mesh
+splits (docs/performance.md#jax-against-pytorch-where-a-step-goes).
 """
 
 import flax.linen as nn
@@ -55,13 +58,13 @@ class Update(nn.Module):
 
 
 def gather(values, index):
-    """values (B, N, H) at per-graph node indices `index` (B*E,) flattened over the batch: (B*E, H)."""
-    return values.reshape(-1, values.shape[-1])[index]
+    """values (B, N, H) at each graph's node indices `index` (B, E): (B, E, H)."""
+    return jax.vmap(lambda v, i: v[i])(values, index)
 
 
 def segment_sum(values, index, num_segments: int):
-    """Sums of the rows of values (B*E, H) by flat node index: (num_segments, H)."""
-    return jax.ops.segment_sum(values, index, num_segments)
+    """Each graph's sums of the rows of values (B, E, H) by node index (B, E): (B, num_segments, H)."""
+    return jax.vmap(lambda v, i: jax.ops.segment_sum(v, i, num_segments))(values, index)
 
 
 class Model(nn.Module):
@@ -84,10 +87,9 @@ class Model(nn.Module):
     def __call__(self, inputs, train: bool):
         node_mask = inputs["node_mask"][..., None]
         edge_mask = inputs["edge_mask"][..., None]
-        b, n = node_mask.shape[:2]
-        offsets = (jnp.arange(b) * n)[:, None]
-        senders = (inputs["senders"].astype(jnp.int32) + offsets).reshape(-1)
-        receivers = (inputs["receivers"].astype(jnp.int32) + offsets).reshape(-1)
+        b = node_mask.shape[0]
+        senders = inputs["senders"].astype(jnp.int32)
+        receivers = inputs["receivers"].astype(jnp.int32)
         nodes = self.node_embedding(inputs["nodes"]) * node_mask
         edges = self.edge_embedding(inputs["edges"]) * edge_mask
         globals_ = jnp.zeros((b, self.hidden), nodes.dtype)
@@ -110,15 +112,13 @@ class Step(nn.Module):
         self.global_update = Update(3, self.hidden, self.activation)
 
     def __call__(self, nodes, edges, globals_, senders, receivers, node_mask, edge_mask):
-        b, n, h = nodes.shape
-        e = edges.shape[1]
+        n = nodes.shape[1]
         up = self.edge_update
-        y = (up.block(edges, 0) + gather(up.block(nodes, 1), senders).reshape(b, e, h)
-             + gather(up.block(nodes, 2), receivers).reshape(b, e, h) + up.block(globals_, 3)[:, None])
+        y = (up.block(edges, 0) + gather(up.block(nodes, 1), senders)
+             + gather(up.block(nodes, 2), receivers) + up.block(globals_, 3)[:, None])
         edges = up(y) * edge_mask
-        flat_edges = edges.reshape(b * e, h)
-        outgoing = segment_sum(flat_edges, senders, b * n).reshape(b, n, h)
-        incoming = segment_sum(flat_edges, receivers, b * n).reshape(b, n, h)
+        outgoing = segment_sum(edges, senders, n)
+        incoming = segment_sum(edges, receivers, n)
         up = self.node_update
         y = (up.block(nodes, 0) + up.block(outgoing, 1) + up.block(incoming, 2)
              + up.block(globals_, 3)[:, None])
