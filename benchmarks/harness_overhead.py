@@ -80,9 +80,7 @@ class Setting:
 
     def __init__(self, workload: str, framework: str, threads: int | None, steps: int, warmup: int):
         from harness import backends, loader, search_space
-        from harness.seeds import derive_seed
         from harness.spec import Hyperparameters
-        from workloads.data import TrainStream
         from workloads.registry import get_spec
         from workloads.sources import load_source
 
@@ -101,12 +99,18 @@ class Setting:
         self.point = search_space.trial_point(space, 0, 0)
         self.hparams = Hyperparameters(self.point)
         self.splits = load_source(self.spec.data_source)
-        batch_size = int(self.module.get_batch_size(workload_name=self.spec.base_name))
-        # the trial's own stream (seed 0), so that both loops see the same batches
-        stream = TrainStream(self.splits["train"], batch_size, derive_seed(0, "data"))
+        self.batch_size = int(self.module.get_batch_size(workload_name=self.spec.base_name))
+        stream = self.train_stream()
         self.batches = [next(stream) for _ in range(warmup + steps)]
 
-    def harness(self, folder: Path, eval_period_sec: float | None, isolation: str, **runner_options) -> dict:
+    def train_stream(self):
+        """A fresh copy of the trial's own stream (seed 0), so that every loop sees the same batches."""
+        from harness.seeds import derive_seed
+        from workloads.data import TrainStream
+
+        return TrainStream(self.splits["train"], self.batch_size, derive_seed(0, "data"))
+
+    def harness(self, folder: Path, eval_period_sec: float, isolation: str, **runner_options) -> dict:
         """Seconds per step and the ledger's accounts of one trial through the runner, the
         submission in its own process (as `run_trial` runs it) or in this one (with a device sync
         after every step, as before issue 28, or one step a call: `VARIANTS`' runner options)."""
@@ -116,7 +120,7 @@ class Setting:
 
         unreachable = -1e30 if self.spec.lower_is_better else 1e30  # finite: snapshots are kept
         spec = dataclasses.replace(self.spec, validation_target=unreachable, test_target=unreachable,
-                                   max_runtime_sec=1e9, eval_period_sec=eval_period_sec or self.spec.eval_period_sec,
+                                   max_runtime_sec=1e9, eval_period_sec=eval_period_sec,
                                    max_steps=self.warmup + self.steps)
         task = TrialTask(str(Path(SUBMISSION).resolve()), self.spec.name, self.framework, "external",
                          0, 0, 0, self.point, str(folder), keep_checkpoint=False)
@@ -147,11 +151,7 @@ class Setting:
 
     def stream(self, wl) -> Iterator[dict]:
         """The trial's batches, each assembled from the stream and moved when pulled."""
-        from harness.seeds import derive_seed
-        from workloads.data import TrainStream
-
-        size = len(next(iter(self.batches[0].values())))
-        stream = TrainStream(self.splits["train"], size, derive_seed(0, "data"))
+        stream = self.train_stream()
         return (wl.to_device(next(stream)) for _ in self.batches)
 
 

@@ -10,6 +10,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
+def check_passes(*command: str) -> None:
+    """A table script's `--check` (run as CI runs it) finds its doc as its records give it."""
+    done = subprocess.run([sys.executable, *command, "--check"], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
 def script(name: str):
     """The module of scripts/<name>.py."""
     sys.path.insert(0, str(REPO / "scripts"))
@@ -20,10 +26,7 @@ def script(name: str):
 
 
 def test_the_baselines_time_to_target_table_matches_its_recorded_run():
-    done = subprocess.run([sys.executable, "scripts/baselines_table.py",
-                           "docs/data/time_to_target_muon_ademamix.json", "--check"],
-                          cwd=REPO, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
+    check_passes("scripts/baselines_table.py", "docs/data/time_to_target_muon_ademamix.json")
 
 
 def test_the_check_fails_on_a_doc_that_drifted(tmp_path, monkeypatch):
@@ -38,9 +41,7 @@ def test_the_check_fails_on_a_doc_that_drifted(tmp_path, monkeypatch):
 
 
 def test_the_re_derived_targets_in_the_docs_are_the_records():
-    done = subprocess.run([sys.executable, "scripts/targets_tables.py", "--check"], cwd=REPO,
-                          capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
+    check_passes("scripts/targets_tables.py")
 
 
 def test_the_targets_tables_script_sees_a_stale_table(tmp_path):
@@ -57,9 +58,7 @@ def test_the_targets_tables_script_sees_a_stale_table(tmp_path):
 
 
 def test_the_workloads_table_matches_the_registry_and_recorded_times():
-    done = subprocess.run([sys.executable, "scripts/workloads_table.py", "--check"], cwd=REPO,
-                          capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
+    check_passes("scripts/workloads_table.py")
 
 
 def test_the_workloads_table_takes_five_seeds_at_todays_target_first(tmp_path):
@@ -82,6 +81,4 @@ def test_the_workloads_table_takes_five_seeds_at_todays_target_first(tmp_path):
 
 def test_the_performance_tables_match_their_recorded_runs():
     for section in ("cpu", "gpu"):
-        done = subprocess.run([sys.executable, "benchmarks/harness_overhead_table.py", "--section", section,
-                               "--check"], cwd=REPO, capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr
+        check_passes("benchmarks/harness_overhead_table.py", "--section", section)
