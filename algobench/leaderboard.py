@@ -174,29 +174,35 @@ def write_outputs(out: str | Path, boards: list, results) -> list[Path]:
 
 
 COMPARE_COLUMNS = ["ruleset", "framework", "entry", "workload", "reference_time", "reference_low",
-                   "reference_high", "time", "ratio", "inside"]
+                   "reference_high", "time", "ratio", "inside", "host_factor", "normalization"]
 
 
-def compare(reference, reproduction, *, normalize: bool | None = None, **options):
+def compare(reference, reproduction, *, anchor: str | None = None, **options):
     """How a reproduction agrees with a reference leaderboard (both `scoring.tables.Results`).
 
+    The reproduction's times are first put on the reference's hosts, workload by workload: divided
+    by the host factor of their (framework, workload) (`scoring.hosts.host_factors`: the `anchor`
+    submission, default the reference baseline `scoring.hosts.ANCHOR`: its seconds per step here
+    over the reference's where both ran it; else the host calibrations' ratio). The reference stays as measured: it ran each workload on one host.
     Per (ruleset, framework, entry, workload) the reproduction has: the reference's median time
-    and bootstrap interval, the reproduction's median, their ratio, and whether the reproduction
-    falls inside the interval. Per entry: its score in the reference, and its score when the
-    reproduction's trials replace the reference's for the cells it ran (an entry the reference
-    does not have, a new submission, is scored against the reference's others). Times are in
-    reference-host seconds where the calibrations allow it (see `score`).
+    and bootstrap interval, the reproduction's median, their ratio, whether the reproduction falls
+    inside the interval, and the host factor with how it was found. Per entry: its score in the
+    reference, and its score when the reproduction's trials replace the reference's for the cells
+    it ran (an entry the reference does not have, a new submission, is scored against the
+    reference's others).
 
     Returns (cells, scores): two pandas DataFrames."""
     import pandas as pd
 
+    from scoring.hosts import ANCHOR, host_factors, on_reference_hosts
     from scoring.tables import Results
 
-    if normalize is None:
-        both = pd.concat([reference.trials, reproduction.trials])
-        normalize = bool(len(both)) and bool(both["speed_factor"].notna().all())
-    ref_boards = score(reference, normalize=normalize, **options)
-    rep_boards = score(reproduction, normalize=normalize, **options)
+    factors = host_factors(reference.trials, reproduction.trials, anchor or ANCHOR)
+    trials, curves = on_reference_hosts(reproduction.trials, reproduction.curves, factors)
+    reproduction = Results(trials=trials, curves=curves, problems=reproduction.problems,
+                           invocations=reproduction.invocations)
+    ref_boards = score(reference, **options)
+    rep_boards = score(reproduction, **options)
     key = ["ruleset", "framework", "entry", "workload"]
 
     def times(boards):
@@ -214,6 +220,7 @@ def compare(reference, reproduction, *, normalize: bool | None = None, **options
     # a cell that neither solved agrees: both infinite
     unsolved = ~np.isfinite(cells["time"]) & ~np.isfinite(cells["reference_time"])
     cells.loc[unsolved, "inside"] = True
+    cells = cells.merge(factors, on=["framework", "workload"], how="left")
 
     cell_key = ["submission", "ruleset", "framework", "workload"]
     replaced = reproduction.trials[cell_key].drop_duplicates()
@@ -224,7 +231,7 @@ def compare(reference, reproduction, *, normalize: bool | None = None, **options
         curves=pd.concat([reference.curves, reproduction.curves], ignore_index=True),
         problems=pd.concat([reference.problems, reproduction.problems], ignore_index=True),
         invocations=pd.concat([reference.invocations, reproduction.invocations], ignore_index=True))
-    merged_boards = score(merged, normalize=normalize, **options)
+    merged_boards = score(merged, **options)
 
     def scores(boards):
         return pd.concat([b.leaderboard[["entry", "score", "score_ci_low", "score_ci_high"]]
@@ -239,16 +246,28 @@ def compare(reference, reproduction, *, normalize: bool | None = None, **options
     return cells[COMPARE_COLUMNS].reset_index(drop=True), table.reset_index(drop=True)
 
 
-def compare_text(cells, scores, normalized: bool, error_note: str) -> str:
-    """The compare mode's report: per cell inside/outside, per entry the score difference."""
-    unit = "reference-host s" if normalized else "s (as measured: no calibration to normalize)"
-    lines = [f"times in {unit}; {error_note}"]
+NORMALIZATIONS = {  # how a cell's host factor was found (scoring.hosts.host_factors), in words
+    "anchor": "the anchor's (the reference baseline's) seconds per step here over the reference's",
+    "calibration": "the host calibrations' ratio",
+    "as measured": "none: no anchor run and no calibration on both sides, times as measured",
+}
+
+
+def compare_text(cells, scores, error_notes: dict[str, str]) -> str:
+    """The compare mode's report: per cell inside/outside, per entry the score difference; the
+    reproduction's times on the reference's hosts, each cell's host factor and how it was found,
+    with that method's measured error (`error_notes`, from `normalization_notes`)."""
+    methods = list(dict.fromkeys(cells["normalization"]))
+    lines = ["times in seconds of the reference's host of each workload: the reproduction's divided "
+             "by that workload's host factor"]
+    lines += [f"  host factor by {NORMALIZATIONS[m]} ({error_notes.get(m, 'error: not measured')})"
+              if m != "as measured" else f"  host factor 1: {NORMALIZATIONS[m]}" for m in methods]
     for row in cells.itertuples(index=False):
         verdict = "inside" if row.inside else "OUTSIDE"
         lines.append(
             f"  {row.framework} {row.entry} on {row.workload}: {row.time:.3g} against reference "
             f"{row.reference_time:.3g} [{row.reference_low:.3g}, {row.reference_high:.3g}]: "
-            f"{verdict} (ratio {row.ratio:.3f})")
+            f"{verdict} (ratio {row.ratio:.3f}; host factor {row.host_factor:.3f}, {row.normalization})")
     agree = int(cells["inside"].sum())
     lines.append(f"{agree} of {len(cells)} cells inside the reference's interval")
     for row in scores.itertuples(index=False):
@@ -262,11 +281,14 @@ def compare_text(cells, scores, normalized: bool, error_note: str) -> str:
 NORMALIZATION_FILE = REPO / "scoring" / "normalization.json"
 
 
-def normalization_note(path: Path = NORMALIZATION_FILE) -> str:
-    """The measured error of host normalization (benchmarks/normalization_error.py records it)."""
+def normalization_notes(path: Path = NORMALIZATION_FILE) -> dict[str, str]:
+    """The measured error of each way of normalizing hosts (`anchor`, `calibration`), as
+    benchmarks/normalization_error.py records it; a method without a record has no note."""
     if not path.exists():
-        return "normalization error: not measured"
-    record = read_json(path)
-    return (f"normalization error: median {record['median_abs_error']:.1%}, max "
-            f"{record['max_abs_error']:.1%} over {record['trials']} pairs of trials "
-            f"({record['configurations']})")
+        return {}
+    notes = {}
+    for method, record in read_json(path).items():
+        notes[method] = (f"error measured on {record['what']}: median {record['median_abs_error']:.1%}, "
+                         f"largest {record['max_abs_error']:.1%} over {record['trials']} pairs "
+                         f"({record['configurations']})")
+    return notes

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from algobench.arguments import fail, not_a_folder, split_names
 from harness import loader
-from harness.logs import DiskFullError, is_disk_full
+from harness.logs import DiskFullError, is_disk_full, read_json
 from harness.search_space import SearchSpaceError
 from workloads.registry import BASE_WORKLOADS, DEFAULT_WORKLOADS, UnknownWorkloadError
 
@@ -59,7 +59,11 @@ def register(sub) -> None:
                        "(default: pytorch)")
     board.add_argument("--compare", metavar="REFERENCE_DIR",
                        help="a leaderboard folder (e.g. reference_results) to compare this run with, "
-                            "under its protocol")
+                            "under its protocol; the reference baseline runs too, to measure this "
+                            "host against the reference's on each workload")
+    board.add_argument("--no-anchor", action="store_true",
+                       help="with --compare: do not add the reference baseline to the run; host "
+                            "speed then comes from the host calibration (a larger error)")
     _add_run_options(board)
     board.set_defaults(func=cmd_leaderboard)
 
@@ -177,6 +181,23 @@ def _submission_dirs(names: list[str]) -> list[str]:
     return [name if Path(name).is_dir() or "/" in name else str(SHIPPED / name) for name in names]
 
 
+def _with_anchor(submissions: list[str], reference: Path) -> list[str]:
+    """Compare mode's submissions with the anchor (the reference baseline) added where the
+    reference ran it and they lack it: its seconds per step, here and in the reference, are what
+    put this run's times on the reference's hosts (scoring.hosts.host_factors)."""
+    from algobench.leaderboard import LEADERBOARD_FILE
+    from scoring.hosts import ANCHOR
+
+    ran = {name for invocation in read_json(reference / LEADERBOARD_FILE)["invocations"]
+           for name in invocation["submissions"]}
+    if ANCHOR not in ran or ANCHOR in {Path(s).name for s in submissions}:
+        return submissions
+    print(f"compare mode: {ANCHOR} runs beside the submissions: its seconds per step here and in "
+          f"{reference} measure this host against the reference's on each workload (--no-anchor: "
+          "the host calibration instead)")
+    return [*submissions, *_submission_dirs([ANCHOR])]
+
+
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from algobench import leaderboard
     from harness import study
@@ -194,6 +215,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
             protocol = recorded
         submissions = (_submission_dirs(split_names(args.submissions)) if args.submissions
                        else [str(p) for p in leaderboard.shipped_baselines()])
+        if reference is not None and not args.no_anchor:
+            submissions = _with_anchor(submissions, reference)
         workloads = split_names(args.workloads) if args.workloads else list(BASE_WORKLOADS)
         plan = leaderboard.build(submissions, workloads, split_names(args.framework), protocol,
                                  args.out, base_seed=args.seed, data_dir=args.data_dir)
@@ -237,7 +260,6 @@ def _score_leaderboard(out: Path, reference: Path | None) -> int:
         return 0
     cells, scores = leaderboard.compare(load_results([reference]), results)
     cells.to_csv(out / "compare.csv", index=False)
-    normalized = bool(results.trials["speed_factor"].notna().all())
-    print(leaderboard.compare_text(cells, scores, normalized, leaderboard.normalization_note()))
+    print(leaderboard.compare_text(cells, scores, leaderboard.normalization_notes()))
     print(f"wrote {out / 'compare.csv'}")
     return 0

@@ -18,6 +18,12 @@ framework, seed), with c the calibration seconds of each trial (meta.json `calib
 this error. Prints every row and the median and largest absolute error. Two runs on one host
 (two labels) measure the error that the host's own wander leaves.
 
+`--anchor NAME` measures compare mode's other way instead (scoring.hosts.host_factors): the
+predicted ratio of a (workload, framework) is the median seconds per step of submission NAME's
+trials under A over those under B, and the pairs are the trials of every other submission that
+both labels hold (NAME's own would predict themselves). Labels may be any folders of trials under
+--out, leaderboard folders included (`--out . --pair reference_results docs/data/pilot`).
+
     .venv/bin/python benchmarks/normalization_error.py --workloads cnn lm --out results/normalization
     .venv/bin/python benchmarks/normalization_error.py --out results/normalization --pair LABEL_A LABEL_B
 
@@ -72,12 +78,14 @@ def run_trials(args, out: Path) -> None:
 
 
 def trials_of(folder: Path) -> dict[tuple, dict]:
-    """(workload, framework, study) -> meta.json of the ended trials under `folder`."""
+    """(workload, framework, study, cores, submission) -> meta.json of the ended, calibrated
+    trials under `folder`."""
     found = {}
     for trial_folder in find_trial_folders(folder):
         meta = read_trial(trial_folder)["meta"]
         if meta.get("status") == "completed" and meta.get("calibration"):
-            found[meta["workload"], meta["framework"], meta["study"], meta.get("cores_used")] = meta
+            key = meta["workload"], meta["framework"], meta["study"], meta.get("cores_used"), meta["submission"]
+            found[key] = meta
     return found
 
 
@@ -85,9 +93,25 @@ def seconds_per_step(meta: dict) -> float:
     return meta["final"]["accumulated_submission_time"] / max(1, meta["final"]["global_step"])
 
 
-def compare(a: dict, b: dict) -> dict:
-    """Predicted and measured ratios of trial `a` to trial `b`, and the errors."""
-    predicted = a["calibration"]["seconds"] / b["calibration"]["seconds"]
+def anchor_ratios(a: dict[tuple, dict], b: dict[tuple, dict], anchor: str) -> dict[tuple, float]:
+    """(workload, framework) -> the median seconds per step of `anchor`'s trials in `a` over that
+    in `b`: compare mode's host factor (scoring.hosts.host_factors), where both ran it."""
+    def medians(trials):
+        groups: dict[tuple, list[float]] = {}
+        for key, meta in trials.items():
+            if key[4] == anchor:
+                groups.setdefault(key[:2], []).append(seconds_per_step(meta))
+        return {k: statistics.median(v) for k, v in groups.items()}
+
+    first, second = medians(a), medians(b)
+    return {k: first[k] / second[k] for k in first.keys() & second.keys()}
+
+
+def compare(a: dict, b: dict, predicted: float | None = None) -> dict:
+    """Predicted and measured ratios of trial `a` to trial `b`, and the errors; `predicted` by
+    the trials' calibrations unless given."""
+    if predicted is None:
+        predicted = a["calibration"]["seconds"] / b["calibration"]["seconds"]
     step_ratio = seconds_per_step(a) / seconds_per_step(b)
     ta, tb = a["final"]["time_to_target"], b["final"]["time_to_target"]
     ttt_ratio = ta / tb if ta and tb else None
@@ -97,7 +121,9 @@ def compare(a: dict, b: dict) -> dict:
 
 
 DOC = REPO / "docs" / "scoring.md"
-DOC_MARKERS = ("<!-- normalization table: start -->", "<!-- normalization table: end -->")
+DOC_MARKERS = {"calibration": ("<!-- normalization table: start -->", "<!-- normalization table: end -->"),
+               "anchor": ("<!-- normalization table, anchor: start -->",
+                          "<!-- normalization table, anchor: end -->")}
 
 
 def summarize(rows: list[dict]) -> dict[str, dict]:
@@ -112,9 +138,10 @@ def summarize(rows: list[dict]) -> dict[str, dict]:
     return summaries
 
 
-def doc_table(labels: tuple[str, str], pairs: list[tuple[tuple, dict, dict, dict]]) -> str:
+def doc_table(labels: tuple[str, str], pairs: list[tuple[tuple, dict, dict, dict]],
+              method: str = "calibration") -> str:
     """Per workload and framework: the predicted ratio and the measured ones (median [min, max]
-    over the seeds) and the error of the medians; then every pair's median and largest |error|
+    over the pairs of trials) and the error of the medians; then every pair's median and largest |error|
     (`summarize`)."""
     def host(meta):
         return meta["calibration"]["host_id"].split(" | ")[1:3]
@@ -122,7 +149,7 @@ def doc_table(labels: tuple[str, str], pairs: list[tuple[tuple, dict, dict, dict
     first, second = pairs[0][1], pairs[0][2]
     lines = [f"`{labels[0]}` ({' '.join(host(first))}) against `{labels[1]}` ({' '.join(host(second))}), "
              "ratios of the first to the second:", "",
-             "| workload | framework | seeds | predicted (calibration) | measured s/step, median [min, max] "
+             f"| workload | framework | pairs | predicted ({method}) | measured s/step, median [min, max] "
              "| error | measured time to target | error |", "|---|---|---|---|---|---|---|---|"]
 
     def spread(values):
@@ -157,8 +184,12 @@ def main() -> None:
     parser.add_argument("--label", help="this run's folder under --out (default: CPU, model, date)")
     parser.add_argument("--pair", nargs=2, metavar=("LABEL_A", "LABEL_B"),
                         help="compare the trials of two labels under --out (runs nothing)")
+    parser.add_argument("--submissions", nargs="+", help="with --pair: only these submissions' trials")
+    parser.add_argument("--anchor", metavar="NAME", help="with --pair: predict by submission NAME's "
+                        "seconds per step (compare mode's host factor), not by the calibration")
     parser.add_argument("--record", help="with --pair: write the time-to-target error to this JSON "
-                        "file (e.g. scoring/normalization.json, which `algobench leaderboard --compare` states)")
+                        "file, under the method's name (e.g. scoring/normalization.json, which "
+                        "`algobench leaderboard --compare` states)")
     parser.add_argument("--write-doc", action="store_true",
                         help="with --pair: write the per-workload table into docs/scoring.md")
     args = parser.parse_args()
@@ -172,35 +203,48 @@ def main() -> None:
         return
     a_label, b_label = args.pair
     first, second = (trials_of(Path(args.out) / label) for label in args.pair)
+    anchors = anchor_ratios(first, second, args.anchor) if args.anchor else {}
     keys = sorted(k for k in first.keys() & second.keys()
-                  if (not args.workloads or k[0] in args.workloads) and k[1] in args.frameworks)
+                  if (not args.workloads or k[0] in args.workloads) and k[1] in args.frameworks
+                  and (not args.submissions or k[4] in args.submissions)
+                  and (not args.anchor or (k[4] != args.anchor and k[:2] in anchors)))
     if not keys:
-        sys.exit(f"{args.out}: no pair of calibrated trials (same workload, framework, seed and "
-                 f"threads) under {a_label} and {b_label}; run each label first")
+        sys.exit(f"{args.out}: no pair of calibrated trials (same submission, workload, framework, "
+                 f"seed and threads) under {a_label} and {b_label}"
+                 + (f" beside {args.anchor}'s on both" if args.anchor else "") + "; run each label first")
+    method = f"{args.anchor}'s s/step" if args.anchor else "calibration"
     print(f"ratios of {a_label} to {b_label}; error = predicted / measured - 1")
-    print("| workload | framework | seed | threads | predicted (calibration) | measured s/step | "
+    print(f"| submission | workload | framework | seed | threads | predicted ({method}) | measured s/step | "
           "error | measured time to target | error |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     pairs = []
     for key in keys:
-        row = compare(first[key], second[key])
+        row = compare(first[key], second[key], anchors.get(key[:2]))
         pairs.append((key, first[key], second[key], row))
         ttt = "-" if row["ttt_ratio"] is None else f"{row['ttt_ratio']:.3f}"
         ttt_error = "-" if row["ttt_error"] is None else f"{row['ttt_error']:+.1%}"
-        print(f"| `{key[0]}` | {key[1]} | {key[2]} | {key[3]} | {row['predicted']:.3f} | "
+        print(f"| {key[4]} | `{key[0]}` | {key[1]} | {key[2]} | {key[3]} | {row['predicted']:.3f} | "
               f"{row['step_ratio']:.3f} | {row['step_error']:+.1%} | {ttt} | {ttt_error} |")
     summaries = summarize([row for *_, row in pairs])
     for name, summary in summaries.items():
         print(f"{name}: median |error| {summary['median_abs_error']:.1%}, largest "
               f"{summary['max_abs_error']:.1%} ({summary['trials']} pairs)")
     if args.write_doc:
-        write_section(DOC, doc_table((a_label, b_label), pairs), *DOC_MARKERS)
+        body = doc_table((a_label, b_label), pairs, method)
+        if args.anchor:  # the same pairs as the calibration predicts them, first, to compare
+            by_calibration = [(k, a, b, compare(a, b)) for k, a, b, _ in pairs]
+            body = doc_table((a_label, b_label), by_calibration) + "\n\n" + body
+        write_section(DOC, body, *DOC_MARKERS["anchor" if args.anchor else "calibration"])
         print(f"wrote the table in {DOC}")
     if args.record and "ttt_error" in summaries:
-        record = {**summaries["ttt_error"], "configurations": (
-            f"time to target, {a_label} against {b_label}, "
-            f"{', '.join(sorted({k[0] for k in keys}))}")}
-        Path(args.record).write_text(json.dumps(record, indent=1) + "\n")
+        path = Path(args.record)
+        records = json.loads(path.read_text()) if path.exists() else {}
+        records["anchor" if args.anchor else "calibration"] = {
+            "what": "time to target", **summaries["ttt_error"], "configurations": (
+                f"{a_label} against {b_label}"
+                + (f", predicted by {args.anchor}'s seconds per step, its own trials left out" if args.anchor else "")
+                + f", {', '.join(sorted({k[0] for k in keys}))}")}
+        path.write_text(json.dumps(records, indent=1) + "\n")
         print(f"wrote {args.record}")
 
 

@@ -45,10 +45,6 @@ def serve(conn: Connection) -> None:
                 value = None
             elif command == "load":
                 value = side.load(*submission)
-            elif command == "start_training":
-                with np.load(args.pop("train_file"), allow_pickle=False) as saved:
-                    train = {k: saved[k] for k in saved.files}
-                value = side.start_training(train, **args)
             elif command in ("canonical", "snapshot_canonical"):
                 arrays, value = getattr(side, command)(**args), None
             elif command == "optimizer_files":

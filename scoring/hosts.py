@@ -1,6 +1,7 @@
 """The hosts that timed the trials: where their calibrations differ too much to compare times
-(`host_problems`), times in reference-host seconds (`normalized_trials`, --normalize), and the
-leaderboard's note on both (`calibration_note`)."""
+(`host_problems`), times in reference-host seconds (`normalized_trials`, --normalize), a
+reproduction's times on its reference's hosts, workload by workload (`host_factors`, compare
+mode), and the leaderboard's note (`calibration_note`)."""
 
 from __future__ import annotations
 
@@ -50,6 +51,22 @@ def host_problems(trials: pd.DataFrame, threshold: float = HOST_THRESHOLD, norma
     return out
 
 
+TIME_COLUMNS = ("time_to_target", "scored_time", "final_time", "step_time")  # a trial's seconds
+
+
+def divided_times(trials: pd.DataFrame, curves: pd.DataFrame,
+                  factor: pd.Series) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every time of the trials and their curves divided by `factor` (aligned with `trials`)."""
+    trials = trials.copy()
+    factor = factor.to_numpy(dtype=float)
+    for column in TIME_COLUMNS:
+        trials[column] = trials[column].to_numpy() / factor
+    per_row = curves.merge(trials[TRIAL_KEY].assign(_factor=factor), on=TRIAL_KEY, how="left")["_factor"]
+    curves = curves.copy()
+    curves["time"] = curves["time"].to_numpy() / per_row.to_numpy()
+    return trials, curves
+
+
 def normalized_trials(trials: pd.DataFrame, curves: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every time in reference-host seconds: time / speed_factor (= time x reference / seconds).
 
@@ -62,13 +79,53 @@ def normalized_trials(trials: pd.DataFrame, curves: pd.DataFrame) -> tuple[pd.Da
             f"--normalize needs a calibration with a speed factor in every trial's meta.json; "
             f"{len(lacking)} of {len(trials)} trials have none (e.g. {lacking['path'].iloc[0]}); "
             "score without --normalize or re-run them")
-    trials = trials.copy()
-    for column in ("time_to_target", "scored_time", "final_time", "step_time"):
-        trials[column] = trials[column] / trials["speed_factor"]
-    factor = curves.merge(trials[TRIAL_KEY + ["speed_factor"]], on=TRIAL_KEY, how="left")["speed_factor"]
-    curves = curves.copy()
-    curves["time"] = curves["time"].to_numpy() / factor.to_numpy()
-    return trials, curves
+    return divided_times(trials, curves, trials["speed_factor"])
+
+
+# The reference baseline: where a reproduction and its reference both ran it on a workload, its
+# seconds per step measure how fast the one host ran that workload against the other. The host
+# calibration (one matrix product for every workload) cannot: across two kinds of host the ratio
+# it predicted was off by up to 30% on workloads of other ops (docs/scoring.md).
+ANCHOR = "nadamw"
+FACTOR_COLUMNS = ["framework", "workload", "host_factor", "normalization"]
+
+
+def _median_step_time(trials: pd.DataFrame) -> pd.Series:
+    ran = trials[(trials["status"] == "completed") & np.isfinite(trials["step_time"])]
+    return ran.groupby(["framework", "workload"])["step_time"].median()
+
+
+def host_factors(reference: pd.DataFrame, reproduction: pd.DataFrame, anchor: str = ANCHOR) -> pd.DataFrame:
+    """How many times slower the reproduction's host ran each (framework, workload) of
+    `reproduction` than the reference's host ran it (both trial tables).
+
+    `normalization` says how each factor was found: `anchor` (the median seconds per step of the
+    `anchor` submission's completed trials in the reproduction over that in the reference),
+    `calibration` (where one of them lacks the anchor: the median speed factor of the
+    reproduction's trials over the reference's, every trial of both calibrated against the
+    reference host), or `as measured` (neither: factor 1). Columns `FACTOR_COLUMNS`."""
+    rep_anchor = _median_step_time(reproduction[reproduction["submission"] == anchor])
+    ref_anchor = _median_step_time(reference[reference["submission"] == anchor])
+    rows = []
+    for (framework, workload), rep in reproduction.groupby(["framework", "workload"], sort=True):
+        key = (framework, workload)
+        ref = reference[(reference["framework"] == framework) & (reference["workload"] == workload)]
+        if key in rep_anchor.index and key in ref_anchor.index:
+            factor, how = rep_anchor[key] / ref_anchor[key], "anchor"
+        elif len(ref) and np.isfinite(rep["speed_factor"]).all() and np.isfinite(ref["speed_factor"]).all():
+            factor, how = rep["speed_factor"].median() / ref["speed_factor"].median(), "calibration"
+        else:
+            factor, how = 1.0, "as measured"
+        rows.append((framework, workload, float(factor), how))
+    return pd.DataFrame(rows, columns=FACTOR_COLUMNS)
+
+
+def on_reference_hosts(trials: pd.DataFrame, curves: pd.DataFrame,
+                       factors: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The trials' times in seconds of the reference's host of each workload: divided by their
+    (framework, workload)'s host factor (`host_factors`; 1 where it has none)."""
+    factor = trials[["framework", "workload"]].merge(factors, on=["framework", "workload"], how="left")
+    return divided_times(trials, curves, factor["host_factor"].fillna(1.0))
 
 
 def calibration_note(trials: pd.DataFrame, normalize: bool) -> str:

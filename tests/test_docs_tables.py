@@ -82,3 +82,28 @@ def test_the_workloads_table_takes_five_seeds_at_todays_target_first(tmp_path):
 def test_the_performance_tables_match_their_recorded_runs():
     for section in ("cpu", "gpu"):
         check_passes("benchmarks/harness_overhead_table.py", "--section", section)
+
+
+def test_the_trial_accounts_table_matches_the_recorded_leaderboard_runs():
+    check_passes("scripts/accounts_table.py")
+
+
+def test_the_trial_accounts_table_takes_shares_of_each_trials_total(tmp_path):
+    accounts_table = script("accounts_table")
+
+    def trial(path, workload, step, **seconds):
+        accounts = {"submission": 0.0, "eval": 0.0, "setup": 0.0, "checkpoint": 0.0, "logging": 0.0,
+                    "other": 0.0, **seconds}
+        final = {f"accumulated_{a}_time": s for a, s in accounts.items()}
+        final.update(global_step=step, total_duration=sum(accounts.values()))
+        path.mkdir(parents=True)
+        (path / "meta.json").write_text(json.dumps({"workload": workload, "framework": "pytorch", "final": final}))
+
+    trial(tmp_path / "a", "cnn", 10, submission=90.0, eval=8.0, setup=1.0, other=1.0)  # harness 2%
+    trial(tmp_path / "b", "cnn", 10, submission=45.0, eval=1.0, setup=2.0, checkpoint=2.0)  # 8%
+    trial(tmp_path / "c", "cnn", 0, setup=5.0)  # failed before a step: left out
+    (row,) = accounts_table.rows(tmp_path)
+    assert row["trials"] == 2 and row["wall"] == 75.0
+    assert abs(row["harness"] - 0.05) < 1e-12 and abs(row["harness_max"] - 0.08) < 1e-12
+    assert abs(row["shares"]["eval"] - (0.08 + 0.02) / 2) < 1e-12
+    assert "| `cnn` | pytorch | 2 | 75 s |" in accounts_table.table([tmp_path])

@@ -22,8 +22,13 @@ class Builder:
 
 
 def _entry(directory: Path) -> tuple[Path, Path]:
-    (npz,) = directory.glob("*.npz")
-    return npz, npz.with_name(npz.name + ".sha256")
+    """The one entry's folder and its checksums file."""
+    (entry,) = [p for p in directory.iterdir() if p.is_dir()]
+    return entry, entry / cache.SUMS
+
+
+def _entries(directory: Path) -> list[Path]:
+    return [p for p in directory.iterdir() if p.is_dir()]
 
 
 def test_cache_dir_env_and_default(monkeypatch, tmp_path, _private_cache):
@@ -47,10 +52,12 @@ def test_miss_then_hit(_private_cache):
     build = Builder()
     first = cached_arrays("toy", {"n": 3}, build)
     assert build.calls == 1
-    npz, sidecar = _entry(_private_cache)
-    assert npz.name.startswith("toy-")
-    assert sidecar.read_text().split()[0] == hashlib.sha256(npz.read_bytes()).hexdigest()
-    assert json.loads(npz.with_suffix(".json").read_text())["params"] == {"n": 3}
+    entry, sums = _entry(_private_cache)
+    assert entry.name.startswith("toy-")
+    assert sorted(p.name for p in entry.iterdir()) == [cache.SUMS, "x.npy", "y.npy"]
+    listed = dict(reversed(line.split()) for line in sums.read_text().splitlines())
+    assert listed == {f: hashlib.sha256((entry / f).read_bytes()).hexdigest() for f in ("x.npy", "y.npy")}
+    assert json.loads(entry.with_name(entry.name + ".json").read_text())["params"] == {"n": 3}
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         second = cached_arrays("toy", {"n": 3}, build)
@@ -67,23 +74,29 @@ def test_params_and_name_select_entries(_private_cache):
     cached_arrays("toy", {"n": 4}, build)
     cached_arrays("other", {"n": 3}, build)
     assert build.calls == 3
-    assert len(list(_private_cache.glob("*.npz"))) == 3
+    assert len(_entries(_private_cache)) == 3
 
 
-@pytest.mark.parametrize("damage", ["flip_npz", "garbage_sidecar", "no_sidecar", "empty_sidecar"])
+@pytest.mark.parametrize("damage", ["flip_array", "garbage_sums", "no_sums", "empty_sums",
+                                    "missing_array", "extra_array"])
 def test_checksum_mismatch_rebuilds_with_warning(_private_cache, damage):
     cached_arrays("toy", {"n": 3}, Builder(1.0))
-    npz, sidecar = _entry(_private_cache)
-    if damage == "flip_npz":
-        data = bytearray(npz.read_bytes())
-        data[-30] ^= 0xFF
-        npz.write_bytes(bytes(data))
-    elif damage == "garbage_sidecar":
-        sidecar.write_text("0" * 64 + "  x\n")
-    elif damage == "no_sidecar":
-        sidecar.unlink()
+    entry, sums = _entry(_private_cache)
+    array = entry / "x.npy"
+    if damage == "flip_array":
+        data = bytearray(array.read_bytes())
+        data[-3] ^= 0xFF
+        array.write_bytes(bytes(data))
+    elif damage == "garbage_sums":
+        sums.write_text("0" * 64 + "  x.npy\n" + "0" * 64 + "  y.npy\n")
+    elif damage == "no_sums":
+        sums.unlink()
+    elif damage == "empty_sums":
+        sums.write_text("")
+    elif damage == "missing_array":
+        array.unlink()
     else:
-        sidecar.write_text("")
+        (entry / "z.npy").write_bytes(array.read_bytes())
     build = Builder(2.0)
     with pytest.warns(RuntimeWarning, match="rebuilding"):
         out = cached_arrays("toy", {"n": 3}, build)
@@ -93,11 +106,12 @@ def test_checksum_mismatch_rebuilds_with_warning(_private_cache, damage):
     assert cached_arrays("toy", {"n": 3}, again)["x"][0, 0] == 2.0 and again.calls == 0
 
 
-def test_unreadable_npz_with_matching_checksum_rebuilds(_private_cache):
+def test_unreadable_array_with_matching_checksum_rebuilds(_private_cache):
     cached_arrays("toy", {"n": 3}, Builder())
-    npz, sidecar = _entry(_private_cache)
-    npz.write_bytes(b"not a zip file")
-    sidecar.write_text(hashlib.sha256(b"not a zip file").hexdigest() + "  x\n")
+    entry, sums = _entry(_private_cache)
+    (entry / "x.npy").write_bytes(b"not an npy file")
+    y = hashlib.sha256((entry / "y.npy").read_bytes()).hexdigest()
+    sums.write_text(hashlib.sha256(b"not an npy file").hexdigest() + f"  x.npy\n{y}  y.npy\n")
     build = Builder()
     with pytest.warns(RuntimeWarning, match="invalid"):
         cached_arrays("toy", {"n": 3}, build)
@@ -110,26 +124,26 @@ def test_failed_build_leaves_nothing(_private_cache):
 
     with pytest.raises(RuntimeError):
         cached_arrays("toy", {"n": 3}, boom)
-    assert list(_private_cache.glob("*.npz*")) == []
+    assert _entries(_private_cache) == []
     assert list(_private_cache.glob(".*")) == []
 
 
 def test_interrupted_write_is_atomic(_private_cache, monkeypatch):
     cached_arrays("toy", {"n": 3}, Builder(1.0))
-    npz, sidecar = _entry(_private_cache)
+    entry, sums = _entry(_private_cache)
 
-    def crash_midway(f, **arrays):
-        f.write(b"PK\x03\x04 partial")
+    def crash_midway(path, array, **options):
+        Path(path).write_bytes(b"\x93NUMPY partial")
         raise KeyboardInterrupt
 
-    # Force a rebuild, and crash while the new npz is being written.
-    sidecar.write_text("0" * 64)
-    before = npz.read_bytes(), sidecar.read_bytes()
-    monkeypatch.setattr(cache.np, "savez", crash_midway)
+    # Force a rebuild, and crash while the new arrays are being written.
+    sums.write_text("0" * 64)
+    before = {p.name: p.read_bytes() for p in entry.iterdir()}
+    monkeypatch.setattr(cache.npy_folder.np, "save", crash_midway)
     with pytest.warns(RuntimeWarning), pytest.raises(KeyboardInterrupt):
         cached_arrays("toy", {"n": 3}, Builder(2.0))
-    assert (npz.read_bytes(), sidecar.read_bytes()) == before  # old files untouched
-    assert list(_private_cache.glob(".*.tmp")) == []  # temp file cleaned up
+    assert {p.name: p.read_bytes() for p in entry.iterdir()} == before  # old files untouched
+    assert list(_private_cache.glob(".*.tmp")) == []  # temp folder cleaned up
 
 
 def test_crash_before_replace_leaves_no_entry(_private_cache, monkeypatch):
@@ -139,16 +153,18 @@ def test_crash_before_replace_leaves_no_entry(_private_cache, monkeypatch):
     monkeypatch.setattr(os, "replace", failing_replace)
     with pytest.raises(OSError, match="disk full"):
         cached_arrays("toy", {"n": 3}, Builder())
-    assert list(_private_cache.glob("*.npz")) == []
+    assert _entries(_private_cache) == []
     assert list(_private_cache.glob(".*.tmp")) == []
 
 
 def test_files_are_not_private(_private_cache):
     cached_arrays("toy", {"n": 3}, Builder())
-    npz, _ = _entry(_private_cache)
+    entry, sums = _entry(_private_cache)
     umask = os.umask(0)
     os.umask(umask)
-    assert npz.stat().st_mode & 0o777 == 0o666 & ~umask
+    assert entry.stat().st_mode & 0o777 == 0o777 & ~umask
+    for path in (entry / "x.npy", sums):
+        assert path.stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 @pytest.mark.parametrize("bad", [{"x": [1, 2]}, {"x": np.array([object()])}, {1: np.zeros(1)}])

@@ -1,3 +1,4 @@
+import shutil
 import warnings
 from pathlib import Path
 
@@ -87,12 +88,13 @@ def test_validation_disjoint_from_train(fixture_dir):
 def test_deterministic_and_cached(fixture_dir, _private_cache):
     directory, _ = fixture_dir
     first = load_fashion_mnist(directory, num_validation=NUM_VAL)
-    assert len(list(_private_cache.glob("fashion_mnist-*.npz"))) == 1
+    assert len([p for p in _private_cache.glob("fashion_mnist-*") if p.is_dir()]) == 1
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         second = load_fashion_mnist(directory, num_validation=NUM_VAL)  # cache hit
-    for npz in _private_cache.glob("*.npz*"):
-        npz.unlink()
+    for entry in _private_cache.glob("fashion_mnist-*"):
+        if entry.is_dir():
+            shutil.rmtree(entry)
     third = load_fashion_mnist(directory, num_validation=NUM_VAL)  # fresh build
     for other in (second, third):
         for split in first:
@@ -108,7 +110,7 @@ def test_cache_key_depends_on_sources_and_num_validation(fixture_dir, tmp_path, 
     other = tmp_path / "other"
     _write_fixture(other, seed=1)
     c = load_fashion_mnist(other, num_validation=NUM_VAL)
-    assert len(list(_private_cache.glob("fashion_mnist-*.npz"))) == 3
+    assert len([p for p in _private_cache.glob("fashion_mnist-*") if p.is_dir()]) == 3
     assert not np.array_equal(a["test"]["inputs"], c["test"]["inputs"])
 
 

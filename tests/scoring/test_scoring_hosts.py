@@ -204,3 +204,45 @@ def test_budgets_scaled_for_a_slower_host_are_not_inconsistent(tmp_path, time_wr
     time_writer(root, "lamb", "mnist", 0, 70.0, calibration=calibration("host-b", 1.5),
                 budget_sec=150.0, extra_meta={"reference_budget_sec": 120.0})
     assert "inconsistent" in kinds(score_results(load_results([root]), n_bootstrap=10))
+
+
+def test_host_factors_take_the_anchor_then_the_calibration(tmp_path, time_writer):
+    from scoring.hosts import host_factors
+
+    ref, rep = tmp_path / "ref", tmp_path / "rep"
+    for study in (0, 1, 2):  # the reference: nadamw 2 s a step on mnist (40 s over 20 steps)
+        time_writer(ref, "nadamw", "mnist", study, 40.0, calibration=calibration("r", 1.0))
+        time_writer(ref, "sgd", "mnist", study, 60.0, calibration=calibration("r", 1.0))
+        time_writer(ref, "sgd", "cifar", study, 60.0, calibration=calibration("r", 1.0))
+        time_writer(ref, "sgd", "svhn", study, 60.0)  # uncalibrated
+    time_writer(rep, "nadamw", "mnist", 0, 70.0, calibration=calibration("p", 0.5))
+    time_writer(rep, "nadamw", "mnist", 1, 90.0, calibration=calibration("p", 0.5))  # median 4 s a step
+    time_writer(rep, "sgd", "mnist", 0, 100.0, calibration=calibration("p", 0.5))
+    time_writer(rep, "sgd", "cifar", 0, 100.0, calibration=calibration("p", 1.5))
+    time_writer(rep, "sgd", "svhn", 0, 100.0, calibration=calibration("p", 1.5))
+    factors = host_factors(load_results([ref]).trials, load_results([rep]).trials)
+    found = {w: (f, how) for _, w, f, how in factors.itertuples(index=False)}
+    # the calibration said the reproduction's host was 2x faster; nadamw's steps say 2x slower
+    assert found["mnist"] == (pytest.approx(2.0), "anchor")
+    assert found["cifar"] == (pytest.approx(1.5), "calibration")
+    assert found["svhn"] == (1.0, "as measured")
+
+
+def test_compare_puts_the_reproduction_on_the_reference_host_of_each_workload(tmp_path, time_writer):
+    from algobench.leaderboard import compare, compare_text
+
+    ref, rep = tmp_path / "ref", tmp_path / "rep"
+    for study, (nadamw, sgd) in enumerate([(40.0, 60.0), (36.0, 56.0), (44.0, 64.0)]):
+        time_writer(ref, "nadamw", "mnist", study, nadamw, calibration=calibration("r", 1.0))
+        time_writer(ref, "sgd", "mnist", study, sgd, calibration=calibration("r", 1.0))
+        # twice as slow a host: nadamw 2x its reference time, sgd 2x plus 10%
+        time_writer(rep, "nadamw", "mnist", study, 2 * nadamw, calibration=calibration("p", 0.7))
+        time_writer(rep, "sgd", "mnist", study, 2.2 * sgd, calibration=calibration("p", 0.7))
+    cells, scores = compare(load_results([ref]), load_results([rep]), n_bootstrap=50)
+    cell = cells.set_index("entry").loc["sgd"]
+    assert cell["host_factor"] == pytest.approx(2.0) and cell["normalization"] == "anchor"
+    assert cell["time"] == pytest.approx(1.1 * 60.0) and cell["reference_time"] == 60.0
+    assert cells.set_index("entry").loc["nadamw", "ratio"] == pytest.approx(1.0)
+    text = compare_text(cells, scores, {"anchor": "error measured on time to target: median 5%"})
+    assert "host factor by the anchor's (the reference baseline's) seconds per step" in text
+    assert "median 5%" in text and "(ratio 1.100; host factor 2.000, anchor)" in text

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-_UMASK = os.umask(0)  # read the process umask once (os.umask is the only portable way)
-os.umask(_UMASK)
+UMASK = os.umask(0)  # read the process umask once (os.umask is the only portable way)
+os.umask(UMASK)
 
 
 def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
@@ -25,7 +25,7 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.chmod(tmp, 0o666 & ~UMASK)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

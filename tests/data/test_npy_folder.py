@@ -1,0 +1,42 @@
+"""Named arrays as a folder of .npy files (workloads/data/npy_folder.py)."""
+
+import numpy as np
+import pytest
+
+from workloads.data import npy_folder
+
+
+def test_arrays_come_back_as_they_went(tmp_path):
+    arrays = {"train.inputs": np.arange(24, dtype=np.float32).reshape(2, 3, 4),
+              "targets": np.array([3, 1], dtype=np.int32), "empty": np.zeros((0, 5), dtype=np.int64)}
+    written = npy_folder.save(tmp_path / "split", arrays)
+    assert sorted(p.name for p in written) == ["empty.npy", "targets.npy", "train.inputs.npy"]
+    back = npy_folder.load(tmp_path / "split")
+    assert list(back) == ["empty", "targets", "train.inputs"]  # name order
+    for name, array in arrays.items():
+        assert back[name].dtype == array.dtype and back[name].shape == array.shape
+        np.testing.assert_array_equal(back[name], array)
+
+
+@pytest.mark.parametrize("name", ["", "../x", "a/b", ".hidden", 3])
+def test_a_name_that_is_not_a_plain_file_name_is_refused(tmp_path, name):
+    with pytest.raises(ValueError, match="must match"):
+        npy_folder.save(tmp_path, {name: np.zeros(1)})
+
+
+def test_object_arrays_are_refused(tmp_path):
+    with pytest.raises(ValueError):  # np.save without pickles
+        npy_folder.save(tmp_path, {"x": np.array([object()])})
+
+
+def test_the_benchmark_times_both_ways(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "array_files.py"
+    module_spec = importlib.util.spec_from_file_location("array_files", path)
+    array_files = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(array_files)
+    times = array_files.measure({"x": np.ones((10, 3), dtype=np.float32)}, tmp_path, repeats=2)
+    assert set(times) == {"handoff_file", "handoff_socket", "cache_npz", "cache_npy"}
+    assert all(len(v) == 2 and min(v) > 0 for v in times.values())
