@@ -51,7 +51,7 @@ def measure(arrays: dict, folder: Path, repeats: int) -> dict[str, list[float]]:
     times: dict[str, list[float]] = {f"{what}_{way}": [] for what, ways in WAYS.items() for way in ways}
     size = sum(a.nbytes for a in arrays.values())
     ours, theirs = multiprocessing.Pipe()
-    process = multiprocessing.get_context("fork").Process(target=receiver, args=(theirs,))
+    process = multiprocessing.get_context("spawn").Process(target=receiver, args=(theirs,))
     process.start()
 
     def timed(key, fn):
