@@ -93,18 +93,16 @@ def seconds_per_step(meta: dict) -> float:
     return meta["final"]["accumulated_submission_time"] / max(1, meta["final"]["global_step"])
 
 
-def anchor_ratios(a: dict[tuple, dict], b: dict[tuple, dict], anchor: str) -> dict[tuple, float]:
-    """(workload, framework) -> the median seconds per step of `anchor`'s trials in `a` over that
-    in `b`: compare mode's host factor (scoring.hosts.host_factors), where both ran it."""
-    def medians(trials):
-        groups: dict[tuple, list[float]] = {}
-        for key, meta in trials.items():
-            if key[4] == anchor:
-                groups.setdefault(key[:2], []).append(seconds_per_step(meta))
-        return {k: statistics.median(v) for k, v in groups.items()}
+def anchor_ratios(a: Path, b: Path, anchor: str) -> dict[tuple, float]:
+    """(workload, framework) -> compare mode's host factor of the trials under `a` against those
+    under `b` by `anchor`'s seconds per step (scoring.hosts.host_factors itself, so that the error
+    measured is that of the factor compare mode uses), where both ran it."""
+    from scoring.hosts import host_factors
+    from scoring.tables import load_results
 
-    first, second = medians(a), medians(b)
-    return {k: first[k] / second[k] for k in first.keys() & second.keys()}
+    factors = host_factors(load_results([b]).trials, load_results([a]).trials, anchor)
+    return {(f.workload, f.framework): f.host_factor
+            for f in factors.itertuples(index=False) if f.normalization == "anchor"}
 
 
 def compare(a: dict, b: dict, predicted: float | None = None) -> dict:
@@ -203,7 +201,7 @@ def main() -> None:
         return
     a_label, b_label = args.pair
     first, second = (trials_of(Path(args.out) / label) for label in args.pair)
-    anchors = anchor_ratios(first, second, args.anchor) if args.anchor else {}
+    anchors = anchor_ratios(*(Path(args.out) / label for label in args.pair), args.anchor) if args.anchor else {}
     keys = sorted(k for k in first.keys() & second.keys()
                   if (not args.workloads or k[0] in args.workloads) and k[1] in args.frameworks
                   and (not args.submissions or k[4] in args.submissions)

@@ -25,14 +25,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository's packages
 
 from algobench.doc_sections import write_or_check  # noqa: E402
-from harness.logs import CorruptLogError, find_trial_folders, read_json  # noqa: E402
+from harness.logs import TIME_ACCOUNTS, CorruptLogError, find_trial_folders, read_json  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "performance.md"
 START, END = "<!-- trial accounts table: start -->", "<!-- trial accounts table: end -->"
 RECORDED = ["docs/data/pilot", "reference_results"]  # the leaderboard runs the doc shows
-HARNESS = ("setup", "checkpoint", "logging", "other")  # the harness's own accounts
-SHOWN = ("submission", "eval", *HARNESS)
+SHOWN = TIME_ACCOUNTS  # every account of a trial's ledger (harness/clock.py)
+HARNESS = tuple(a for a in SHOWN if a not in ("submission", "eval"))  # the harness's own
 
 
 def trial_accounts(folder: Path) -> dict | None:
@@ -74,7 +74,7 @@ def table(roots: list[Path]) -> str:
 
     lines = ["| folder | workload | framework | trials | median wall time | "
              + " | ".join(f"{a} share" for a in SHOWN)
-             + " | harness's own share (setup + checkpoint + logging + other), median [largest] |",
+             + " | harness's own share (" + " + ".join(HARNESS) + "), median [largest] |",
              "|---|---|---|---|---|" + "---|" * (len(SHOWN) + 1)]
     for root in roots:
         name = root.resolve().relative_to(REPO) if root.resolve().is_relative_to(REPO) else root

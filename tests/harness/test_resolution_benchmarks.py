@@ -127,17 +127,12 @@ def test_normalization_compares_predicted_and_measured_ratios():
     assert row["ttt_ratio"] == pytest.approx(1.8) and row["ttt_error"] == pytest.approx(2.0 / 1.8 - 1)
 
 
-def test_the_anchor_predicts_other_submissions_by_its_own_seconds_per_step():
+def test_a_given_prediction_replaces_the_calibrations():
     def meta(submission_time, steps):
         return {"calibration": {"seconds": 1.0},
                 "final": {"accumulated_submission_time": submission_time, "global_step": steps,
                           "time_to_target": submission_time}}
 
-    a = {("cnn", "pytorch", 0, 2, "nadamw"): meta(30.0, 100), ("cnn", "pytorch", 1, 2, "nadamw"): meta(50.0, 100),
-         ("lm", "pytorch", 0, 2, "muon"): meta(9.0, 10)}
-    b = {("cnn", "pytorch", 0, 2, "nadamw"): meta(20.0, 100), ("lm", "pytorch", 0, 2, "muon"): meta(9.0, 10)}
-    # medians 0.4 and 0.2 s/step on cnn; lm has no anchor on both sides, so no ratio
-    assert normalization.anchor_ratios(a, b, "nadamw") == {("cnn", "pytorch"): pytest.approx(2.0)}
     row = normalization.compare(meta(44.0, 100), meta(20.0, 100), predicted=2.0)
     assert row["predicted"] == 2.0 and row["step_error"] == pytest.approx(2.0 / 2.2 - 1)
 

@@ -246,3 +246,21 @@ def test_compare_puts_the_reproduction_on_the_reference_host_of_each_workload(tm
     text = compare_text(cells, scores, {"anchor": "error measured on time to target: median 5%"})
     assert "host factor by the anchor's (the reference baseline's) seconds per step" in text
     assert "median 5%" in text and "(ratio 1.100; host factor 2.000, anchor)" in text
+
+
+def test_the_normalization_benchmark_measures_compare_modes_own_factor(tmp_path, time_writer):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "normalization_error.py"
+    module_spec = importlib.util.spec_from_file_location("normalization_error", path)
+    normalization = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(normalization)
+    a, b = tmp_path / "a", tmp_path / "b"
+    time_writer(a, "nadamw", "cnn", 0, 30.0)  # 1.5 and 2.5 s a step (20 steps): median 2
+    time_writer(a, "nadamw", "cnn", 1, 50.0)
+    time_writer(a, "muon", "lm", 0, 9.0)
+    time_writer(b, "nadamw", "cnn", 0, 20.0)  # 1 s a step
+    time_writer(b, "muon", "lm", 0, 9.0)
+    # cnn: medians 2 and 1 s a step; lm has no anchor on both sides, so no ratio
+    assert normalization.anchor_ratios(a, b, "nadamw") == {("cnn", "pytorch"): pytest.approx(2.0)}

@@ -15,7 +15,6 @@ import contextlib
 import hashlib
 import json
 import os
-import re
 import shutil
 import tempfile
 import warnings
@@ -36,7 +35,6 @@ except ImportError:  # pragma: no cover
 __all__ = ["CACHE_DIR_ENV", "cache_dir", "cached_arrays", "params_key", "sha256_file"]
 
 CACHE_DIR_ENV = "ALGOBENCH_CACHE_DIR"
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 SUMS = "SHA256SUMS"  # in an entry's folder: every array file's checksum
 
 
@@ -127,8 +125,8 @@ def cached_arrays(
     cannot be read is rebuilt with a ``RuntimeWarning``. Writes are atomic, and an
     inter-process lock makes concurrent callers build an entry only once.
     """
-    if not _NAME_RE.match(name):
-        raise ValueError(f"cache name must match {_NAME_RE.pattern}, got {name!r}")
+    if not npy_folder.NAME.match(name):  # an entry's name is its folder's, as an array's its file's
+        raise ValueError(f"cache name must match {npy_folder.NAME.pattern}, got {name!r}")
     key = params_key(params)
     directory = cache_dir()
     directory.mkdir(parents=True, exist_ok=True)
