@@ -66,8 +66,27 @@ def run_section(results_dir: Path, results) -> str:
             ["frameworks", ", ".join(sorted(set(trials["framework"])))],
             ["workloads", ", ".join(sorted(set(trials["workload"])))],
             ["hosts", "; ".join(f"`{h}`" for h in hosts)],
+            ["host calibration spread: 90th / 10th percentile - 1 (slowest / fastest - 1)",
+             calibration_spreads(trials)],
             ["wall time of the trials", f"{wall / 3600:.1f} h"]]
     return "### The run\n\n" + _table(["", ""], rows)
+
+
+def calibration_spreads(trials) -> str:
+    """Per (framework, workload): how far its trials' host calibrations spread (scoring/hosts.py)."""
+    import numpy as np
+
+    from scoring.hosts import SPREAD_QUANTILES
+
+    cells = []
+    for (framework, workload), group in trials.groupby(["framework", "workload"], sort=True):
+        seconds = group["calibration_sec"].to_numpy(dtype=float)
+        seconds = seconds[np.isfinite(seconds)]
+        if len(seconds) < 2:
+            continue
+        low, high = np.quantile(seconds, SPREAD_QUANTILES)
+        cells.append(f"{workload}/{framework} {high / low - 1:.0%} ({seconds.max() / seconds.min() - 1:.0%})")
+    return ", ".join(cells) or "-"
 
 
 def separation_section(board) -> str:
@@ -117,6 +136,50 @@ def step_cost_section(board) -> str:
                       "share from per-step cost"], rows))
 
 
+def summary_section(board) -> str:
+    """The analysis's figures in a few sentences (the tables below hold them all): the order with
+    the pairs it does not separate, the agreement with AlgoPerf, and per entry the geometric mean
+    over workloads of its seconds per step and steps to target against `nadamw`'s."""
+    import numpy as np
+
+    from scoring import analysis
+
+    ranked = board.leaderboard.sort_values(["score", "entry"], ascending=[False, True])
+    pairs = analysis.score_separation(board)
+    unseparated = [f"{p.a} / {p.b}" for p in pairs.itertuples(index=False) if not p.separated]
+    per_workload = analysis.workload_separation(board)
+    shares = per_workload.dropna(subset=["share_separated"])
+    lines = ["- Order: " + " > ".join(f"{e} {s:.2f}" for e, s in zip(ranked["entry"], ranked["score"]))
+             + f"; {int(pairs['separated'].sum())} of {len(pairs)} pairs separated in the score"
+             + (f" (not: {', '.join(unseparated)})." if unseparated else ".")]
+    if len(shares):
+        low, high = shares.loc[shares["share_separated"].idxmin()], shares.loc[shares["share_separated"].idxmax()]
+        lines.append(f"- Per workload, {int(per_workload['separated'].sum())} of {int(per_workload['pairs'].sum())} "
+                     f"pairs separated: from {low.share_separated:.0%} of the comparable pairs on `{low.workload}` "
+                     f"to {high.share_separated:.0%} on `{high.workload}`.")
+    for name, published in analysis.load_published().items():
+        result = analysis.fidelity(board, published)
+        if len(result["algorithms"]) >= 2:
+            reversed_ = ", ".join(f"{a} > {b}" for a, b in result["discordant"]) or "none"
+            lines.append(f"- Against AlgoPerf's `{name}` ({len(result['algorithms'])} algorithms): Kendall tau "
+                         f"{_fmt(result['tau'], '.2f')} [{_fmt(result['tau_ci_low'], '.2f')}, "
+                         f"{_fmt(result['tau_ci_high'], '.2f')}]; published orders we reverse: {reversed_}.")
+    entries = board.leaderboard["entry"].tolist()
+    baseline = next((e for e in entries if e.split(" (")[0] == BASELINE), None)
+    if baseline is not None:
+        table = analysis.step_cost_decomposition(board, baseline)
+        cells = []
+        for entry in ranked["entry"]:
+            rows = table[table["entry"] == entry]
+            if len(rows):
+                step, steps = (float(np.exp(np.log(rows[c]).mean())) for c in ("step_time_ratio", "steps_ratio"))
+                cells.append(f"{entry} {step:.2f}x the seconds per step, {steps:.2f}x the steps "
+                             f"({len(rows)} workloads)")
+        if cells:
+            lines.append(f"- Against `{baseline}`, geometric mean over the workloads both met: " + "; ".join(cells) + ".")
+    return "\n".join(lines)
+
+
 def render(results_dir: Path = RESULTS) -> str:
     """The generated part of docs/leaderboard.md."""
     if not (results_dir / "leaderboard.json").exists():
@@ -130,7 +193,12 @@ def render(results_dir: Path = RESULTS) -> str:
     parts = [run_section(results_dir, results)]
     for board in boards:
         body = leaderboard_markdown(board).replace("\n# ", "\n#### ").replace("# ", "#### ", 1)
-        parts += [body, "##### Which entries it separates\n", separation_section(board),
+        if len(board.leaderboard) < 2:
+            parts += [body, f"One entry in this ruleset ({', '.join(board.leaderboard['entry'])}): "
+                            "no pair to separate, no order to compare with AlgoPerf's."]
+            continue
+        parts += [body, "##### In short\n", summary_section(board),
+                  "\n##### Which entries it separates\n", separation_section(board),
                   "\n##### Agreement with AlgoPerf\n", fidelity_section(board),
                   "\n##### Per-step cost against steps to target\n", step_cost_section(board)]
     return "\n\n".join(part.rstrip("\n") for part in parts)

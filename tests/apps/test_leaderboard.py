@@ -147,7 +147,7 @@ def test_tiny_leaderboard_resumes_after_a_kill_then_scores_and_compares(tmp_path
     assert leaderboard_tables.main(["--check", "--results", str(out), "--doc", str(doc)]) == 0
     text = doc.read_text()
     assert "`tiny`" in text and "Separated in the score" in text and "Kendall tau" in text
-    assert "Against `nadamw`" in text
+    assert "Against `nadamw`" in text and "- Order: " in text and "host calibration spread" in text
     doc.write_text(text.replace("Separated in the score", "Separated in score"))
     assert leaderboard_tables.main(["--check", "--results", str(out), "--doc", str(doc)]) == 1
 

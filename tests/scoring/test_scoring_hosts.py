@@ -43,6 +43,23 @@ def test_hosts_within_the_threshold_are_not_flagged(tmp_path, time_writer):
     assert "host calibration: 2 of 2 trials calibrated on 2 host(s)" in " ".join(board.notes)
 
 
+def test_one_hosts_wandering_calibrations_are_not_flagged_but_a_changed_host_is(tmp_path, time_writer):
+    # one host: twenty trials, two of them calibrated in a slow moment (30% over the others)
+    one_host = tmp_path / "one"
+    for study in range(20):
+        seconds = 1.30 if study in (3, 11) else 1.0 + 0.005 * (study % 5)
+        time_writer(one_host, "adamw", "mnist", study, 40.0, calibration=calibration("host-a", seconds))
+    assert "hosts_differ" not in kinds(score_results(load_results([one_host]), n_bootstrap=10))
+    # the same host name, but the machine behind it changed halfway (1.45x slower)
+    changed = tmp_path / "changed"
+    for study in range(20):
+        seconds = 1.45 if study >= 10 else 1.0
+        time_writer(changed, "adamw", "mnist", study, 40.0, calibration=calibration("host-a", seconds))
+    flagged = score_results(load_results([changed]), n_bootstrap=10).problems
+    message = flagged.loc[flagged["kind"] == "hosts_differ", "message"].iloc[0]
+    assert "10th to 90th percentile" in message and "over 25%" in message
+
+
 def test_uncalibrated_trials_beside_calibrated_ones_are_flagged(tmp_path, time_writer):
     root = tmp_path / "r"
     time_writer(root, "adamw", "mnist", 0, 40.0, calibration=calibration("host-a", 1.0))
