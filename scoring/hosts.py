@@ -25,14 +25,17 @@ HOST_THRESHOLD = 0.25
 SPREAD_QUANTILES = (0.1, 0.9)
 
 
-def calibration_spread(group: pd.DataFrame) -> tuple[float, str]:
+def percentile_spread(seconds) -> float:
+    """The 90th percentile of calibrations over their 10th, minus 1 (`SPREAD_QUANTILES`)."""
+    low, high = np.quantile(np.asarray(seconds, dtype=float), SPREAD_QUANTILES)
+    return float(high / low - 1.0)
+
+
+def calibration_spread(seconds, per_host: pd.Series) -> tuple[float, str]:
     """How far a workload's calibrated trials' hosts are apart (a fraction, and how it was read):
-    the larger of the spread between the 10th and 90th percentiles of the trials' calibrations and,
-    where they name more than one host, the slowest host's median over the fastest's."""
-    seconds = group["calibration_sec"].to_numpy(dtype=float)
-    low, high = np.quantile(seconds, SPREAD_QUANTILES)
-    spreads = [(high / low - 1.0, "10th to 90th percentile of the trials")]
-    per_host = group.groupby("host_id", sort=True)["calibration_sec"].median()
+    the larger of the `percentile_spread` of the trials' calibrations (`seconds`) and, where they
+    name more than one host, the slowest host's median over the fastest's (`per_host`: medians)."""
+    spreads = [(percentile_spread(seconds), "10th to 90th percentile of the trials")]
     if len(per_host) > 1:
         spreads.append((per_host.max() / per_host.min() - 1.0, "slowest host's median over the fastest's"))
     return max(spreads)
@@ -57,11 +60,10 @@ def host_problems(trials: pd.DataFrame, threshold: float = HOST_THRESHOLD, norma
                                "cannot be compared with the others'; re-run them", **key))
         if len(calibrated) < 2:
             continue
-        spread, how = calibration_spread(calibrated)
+        per_host = calibrated.groupby("host_id", sort=True)["calibration_sec"].median()
+        spread, how = calibration_spread(calibrated["calibration_sec"], per_host)
         if spread > threshold:
-            hosts = (calibrated.groupby("host_id", sort=True)["calibration_sec"].median()
-                     .map(lambda x: f"{x:.4g} s"))
-            listed = ", ".join(f"{h or '?'}: {v}" for h, v in hosts.items())
+            listed = ", ".join(f"{h or '?'}: {v:.4g} s" for h, v in per_host.items())
             fix = ("times shown in reference-host seconds (--normalize)" if normalized else
                    "compare them with --normalize or re-run the workload on one host")
             out.append(problem("hosts_differ", f"trials timed on hosts whose calibration differs by "

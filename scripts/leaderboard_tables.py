@@ -76,7 +76,7 @@ def calibration_spreads(trials) -> str:
     """Per (framework, workload): how far its trials' host calibrations spread (scoring/hosts.py)."""
     import numpy as np
 
-    from scoring.hosts import SPREAD_QUANTILES
+    from scoring.hosts import percentile_spread
 
     cells = []
     for (framework, workload), group in trials.groupby(["framework", "workload"], sort=True):
@@ -84,16 +84,38 @@ def calibration_spreads(trials) -> str:
         seconds = seconds[np.isfinite(seconds)]
         if len(seconds) < 2:
             continue
-        low, high = np.quantile(seconds, SPREAD_QUANTILES)
-        cells.append(f"{workload}/{framework} {high / low - 1:.0%} ({seconds.max() / seconds.min() - 1:.0%})")
+        cells.append(f"{workload}/{framework} {percentile_spread(seconds):.0%} "
+                     f"({seconds.max() / seconds.min() - 1:.0%})")
     return ", ".join(cells) or "-"
 
 
-def separation_section(board) -> str:
+def board_analysis(board) -> dict:
+    """scoring/analysis.py's results for one board, computed once for every section below:
+    `pairs`, `per_workload`, `fidelity` ({published leaderboard: result}), `baseline` (the
+    `nadamw` entry, or None) and `step_cost` (its decomposition, or None)."""
     from scoring import analysis
 
-    pairs = analysis.score_separation(board)
-    per_workload = analysis.workload_separation(board)
+    entries = board.leaderboard["entry"].tolist()
+    baseline = next((e for e in entries if e.split(" (")[0] == BASELINE), None)
+    return {"pairs": analysis.score_separation(board),
+            "per_workload": analysis.workload_separation(board),
+            "fidelity": {name: analysis.fidelity(board, published)
+                         for name, published in analysis.load_published().items()},
+            "baseline": baseline,
+            "step_cost": analysis.step_cost_decomposition(board, baseline) if baseline else None}
+
+
+def _tau(result: dict) -> str:
+    return (f"{_fmt(result['tau'], '.2f')} [{_fmt(result['tau_ci_low'], '.2f')}, "
+            f"{_fmt(result['tau_ci_high'], '.2f')}]")
+
+
+def _reversed(result: dict) -> str:
+    return ", ".join(f"{a} > {b}" for a, b in result["discordant"]) or "none"
+
+
+def separation_section(facts: dict) -> str:
+    pairs, per_workload = facts["pairs"], facts["per_workload"]
     lines = [f"Separated in the score (95% bootstrap interval of the score difference excludes 0): "
              f"{int(pairs['separated'].sum())} of {len(pairs)} pairs.\n"]
     lines.append(_table(["a", "b", "score a", "score b", "difference [95% interval]", "separated"],
@@ -107,47 +129,32 @@ def separation_section(board) -> str:
     return "\n".join(lines)
 
 
-def fidelity_section(board) -> str:
-    from scoring import analysis
-
-    rows = []
-    for name, published in analysis.load_published().items():
-        result = analysis.fidelity(board, published)
-        discordant = ", ".join(f"{a} > {b}" for a, b in result["discordant"]) or "none"
-        rows.append([name, ", ".join(result["algorithms"]) or "-",
-                     f"{_fmt(result['tau'], '.2f')} [{_fmt(result['tau_ci_low'], '.2f')}, "
-                     f"{_fmt(result['tau_ci_high'], '.2f')}]", discordant])
+def fidelity_section(facts: dict) -> str:
+    rows = [[name, ", ".join(result["algorithms"]) or "-", _tau(result), _reversed(result)]
+            for name, result in facts["fidelity"].items()]
     return _table(["AlgoPerf leaderboard", "algorithms in both", "Kendall tau [95% interval]",
                    "published order we reverse"], rows)
 
 
-def step_cost_section(board) -> str:
-    from scoring import analysis
-
-    entries = board.leaderboard["entry"].tolist()
-    baseline = next((e for e in entries if e.split(" (")[0] == BASELINE), None)
-    if baseline is None:
+def step_cost_section(facts: dict) -> str:
+    if facts["baseline"] is None:
         return f"No `{BASELINE}` entry to compare with."
-    table = analysis.step_cost_decomposition(board, baseline)
     rows = [[t.entry, t.workload, _fmt(t.time_ratio), _fmt(t.step_time_ratio), _fmt(t.steps_ratio),
-             _fmt(t.step_cost_share, ".0%")] for t in table.itertuples(index=False)]
-    return (f"Against `{baseline}`, best trials (time ratio = s/step ratio x steps ratio):\n\n"
+             _fmt(t.step_cost_share, ".0%")] for t in facts["step_cost"].itertuples(index=False)]
+    return (f"Against `{facts['baseline']}`, best trials (time ratio = s/step ratio x steps ratio):\n\n"
             + _table(["entry", "workload", "time ratio", "s/step ratio", "steps ratio",
                       "share from per-step cost"], rows))
 
 
-def summary_section(board) -> str:
+def summary_section(board, facts: dict) -> str:
     """The analysis's figures in a few sentences (the tables below hold them all): the order with
     the pairs it does not separate, the agreement with AlgoPerf, and per entry the geometric mean
     over workloads of its seconds per step and steps to target against `nadamw`'s."""
     import numpy as np
 
-    from scoring import analysis
-
     ranked = board.leaderboard.sort_values(["score", "entry"], ascending=[False, True])
-    pairs = analysis.score_separation(board)
+    pairs, per_workload = facts["pairs"], facts["per_workload"]
     unseparated = [f"{p.a} / {p.b}" for p in pairs.itertuples(index=False) if not p.separated]
-    per_workload = analysis.workload_separation(board)
     shares = per_workload.dropna(subset=["share_separated"])
     lines = ["- Order: " + " > ".join(f"{e} {s:.2f}" for e, s in zip(ranked["entry"], ranked["score"]))
              + f"; {int(pairs['separated'].sum())} of {len(pairs)} pairs separated in the score"
@@ -157,18 +164,12 @@ def summary_section(board) -> str:
         lines.append(f"- Per workload, {int(per_workload['separated'].sum())} of {int(per_workload['pairs'].sum())} "
                      f"pairs separated: from {low.share_separated:.0%} of the comparable pairs on `{low.workload}` "
                      f"to {high.share_separated:.0%} on `{high.workload}`.")
-    for name, published in analysis.load_published().items():
-        result = analysis.fidelity(board, published)
+    for name, result in facts["fidelity"].items():
         if len(result["algorithms"]) >= 2:
-            reversed_ = ", ".join(f"{a} > {b}" for a, b in result["discordant"]) or "none"
             lines.append(f"- Against AlgoPerf's `{name}` ({len(result['algorithms'])} algorithms): Kendall tau "
-                         f"{_fmt(result['tau'], '.2f')} [{_fmt(result['tau_ci_low'], '.2f')}, "
-                         f"{_fmt(result['tau_ci_high'], '.2f')}]; published orders we reverse: {reversed_}.")
-    entries = board.leaderboard["entry"].tolist()
-    baseline = next((e for e in entries if e.split(" (")[0] == BASELINE), None)
-    if baseline is not None:
-        table = analysis.step_cost_decomposition(board, baseline)
-        cells = []
+                         f"{_tau(result)}; published orders we reverse: {_reversed(result)}.")
+    if facts["baseline"] is not None:
+        table, cells = facts["step_cost"], []
         for entry in ranked["entry"]:
             rows = table[table["entry"] == entry]
             if len(rows):
@@ -176,7 +177,8 @@ def summary_section(board) -> str:
                 cells.append(f"{entry} {step:.2f}x the seconds per step, {steps:.2f}x the steps "
                              f"({len(rows)} workloads)")
         if cells:
-            lines.append(f"- Against `{baseline}`, geometric mean over the workloads both met: " + "; ".join(cells) + ".")
+            lines.append(f"- Against `{facts['baseline']}`, geometric mean over the workloads both met: "
+                         + "; ".join(cells) + ".")
     return "\n".join(lines)
 
 
@@ -197,10 +199,11 @@ def render(results_dir: Path = RESULTS) -> str:
             parts += [body, f"One entry in this ruleset ({', '.join(board.leaderboard['entry'])}): "
                             "no pair to separate, no order to compare with AlgoPerf's."]
             continue
-        parts += [body, "##### In short\n", summary_section(board),
-                  "\n##### Which entries it separates\n", separation_section(board),
-                  "\n##### Agreement with AlgoPerf\n", fidelity_section(board),
-                  "\n##### Per-step cost against steps to target\n", step_cost_section(board)]
+        facts = board_analysis(board)
+        parts += [body, "##### In short\n", summary_section(board, facts),
+                  "\n##### Which entries it separates\n", separation_section(facts),
+                  "\n##### Agreement with AlgoPerf\n", fidelity_section(facts),
+                  "\n##### Per-step cost against steps to target\n", step_cost_section(facts)]
     return "\n\n".join(part.rstrip("\n") for part in parts)
 
 
