@@ -7,7 +7,11 @@ framework and tree: the eval period, the evals up to the one that detected the r
 the resolution (the submission time between the evaluation that met the target and the one before
 it, as a share of the time to target), the evals' share of the trial's wall time, the run-to-run
 spread of the time to target and the minimum detectable speedup (all medians over the runs).
-With `--write`, the table replaces the one between the markers in docs/scoring.md.
+With `--write`, the table replaces the one between the markers in docs/scoring.md. With
+`--write-reference-times`, the `--after` runs timed on the reference host (the host of
+workloads/calibration_reference.json) give workloads/reference_times.json: per workload the
+smaller of the frameworks' median times to target, which sizes the eval schedule
+(workloads/spec.py).
 
     .venv/bin/python benchmarks/resolution_table.py --before results/noise_before \
         --after results/noise --write
@@ -16,6 +20,7 @@ With `--write`, the table replaces the one between the markers in docs/scoring.m
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -24,6 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # this folder's script
 from min_detectable_speedup import percent, read_facts, summarize  # noqa: E402
 
 from algobench.doc_sections import write_section  # noqa: E402
+from harness.calibration import REFERENCE_FILE  # noqa: E402
+from workloads.spec import REFERENCE_TIMES_FILE  # noqa: E402
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "scoring.md"
 START, END = "<!-- resolution table: start -->", "<!-- resolution table: end -->"
@@ -62,6 +69,22 @@ def write(doc: Path, text: str) -> None:
     write_section(doc, text, START, END)
 
 
+def reference_times(facts: list[dict], reference_host: str, sources: list[str]) -> dict:
+    """workloads/reference_times.json's record: per workload, the smaller of the frameworks'
+    median times to target over the runs timed on `reference_host` in which every run reached it
+    (seconds on the reference host, as budgets are)."""
+    summary = summarize([f for f in facts if f["host_id"] == reference_host])
+    workloads = {}
+    for (workload, framework), s in summary.items():
+        if s["time_to_target"] is None or s["reached"] < s["runs"]:
+            continue
+        if workload not in workloads or s["time_to_target"] < workloads[workload]["seconds"]:
+            workloads[workload] = {"seconds": round(s["time_to_target"], 3), "framework": framework,
+                                   "runs": s["runs"], "validation_target": s["validation_target"]}
+    return {"host_id": reference_host, "submission": "nadamw", "sources": sources,
+            "workloads": dict(sorted(workloads.items()))}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", help="results tree (or facts record) of the schedule before "
@@ -72,6 +95,11 @@ def main() -> None:
     parser.add_argument("--submission", default="nadamw")
     parser.add_argument("--write", action="store_true", help=f"replace the table in {DOC.name}")
     parser.add_argument("--doc", default=str(DOC))
+    parser.add_argument("--write-reference-times", action="store_true",
+                        help=f"write {REFERENCE_TIMES_FILE.name} from the --after runs on the reference host")
+    parser.add_argument("--reference-times-file", default=str(REFERENCE_TIMES_FILE))
+    parser.add_argument("--calibration-reference", default=str(REFERENCE_FILE),
+                        help="the reference host's calibration record (its host_id)")
     args = parser.parse_args()
     after = summarize([f for source in args.after for f in read_facts(source, args.submission)])
     before = summarize(read_facts(args.before, args.submission)) if args.before else None
@@ -82,6 +110,15 @@ def main() -> None:
     if args.write:
         write(Path(args.doc), text)
         print(f"wrote the table into {args.doc}")
+    if args.write_reference_times:
+        host = json.loads(Path(args.calibration_reference).read_text())["host_id"]
+        facts = [f for source in args.after for f in read_facts(source, args.submission)]
+        record = reference_times(facts, host, args.after)
+        if not record["workloads"]:
+            sys.exit(f"{' '.join(args.after)}: no runs of {args.submission} on the reference host {host}")
+        Path(args.reference_times_file).write_text(json.dumps(record, indent=1) + "\n")
+        print(f"wrote {args.reference_times_file}: "
+              + ", ".join(f"{w} {e['seconds']:.1f} s" for w, e in record["workloads"].items()))
 
 
 if __name__ == "__main__":

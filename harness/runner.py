@@ -19,9 +19,9 @@ The rules, all in `_train` below:
   reading. A submission process may run several steps a call where no decision can fall inside
   them, so decisions follow the same steps (`_steps_per_call`).
 - An eval runs when `eval_period_sec` of submission time has passed since the last one, and once
-  at the end unless the last step was just evaluated. It measures the validation split; the test
-  split from the first eval that meets the validation target on, and at the end; the train subset
-  at the trial's last eval only (no rule reads it). A run without a finite validation target
+  at the end unless the last step was just evaluated. It measures the validation split until its
+  target is met and at the last eval; the test split from then on, and at the end; the train
+  subset at the trial's last eval only (no rule reads it). A run without a finite validation target
   (target setting) measures every split at every eval and keeps no snapshots: its curves are what
   it is for. A trial ends when the validation and the test target have both been reached, on the
   budget, on divergence, or on `TrainingCompleteError`.
@@ -85,16 +85,14 @@ class TrialRunner:
                  eval_steps: tuple[int, ...] = (), sync_every_step: bool = False,
                  max_steps_per_call: int = MAX_STEPS_PER_CALL):
         self.task, self.backend, self.spec, self.main_process = task, backend, spec, main_process
-        self.eval_steps = tuple(eval_steps)  # `algobench audit` re-runs: evals at these steps, not by clock
-        self.sync_every_step, self.max_steps_per_call = sync_every_step, max_steps_per_call
+        self.eval_steps, self.sync_every_step = tuple(eval_steps), sync_every_step  # eval_steps: audits
+        self.max_steps_per_call, self.reference_budget_sec = max_steps_per_call, budget_sec(spec, task.ruleset)
         self.use_guards, self.calibrate, self.calibration_reference = guards, calibrate, str(calibration_reference)
-        self.reference_budget_sec = budget_sec(spec, task.ruleset)
         self.on_eval = (on_eval if main_process else None) or (lambda row: None)
-        self.meta = dict(meta or {})
+        self.meta, self.time_fn = dict(meta or {}), time_fn
         self.steal: host_load.StealMeter | None = None  # made when the timed loop starts
         resume_from, self.skipped_checkpoints = checkpoint.choose(task.folder)
         saved = checkpoint.load_trial_state(resume_from) if resume_from else {}
-        self.time_fn = time_fn
         self.ledger = Ledger(time_fn, saved.get("time_accounts"))
         log_type = TrialLog if main_process else trial_records.MemoryLog
         # what an earlier run of this trial logged is kept, even when no checkpoint survived it
@@ -207,7 +205,7 @@ class TrialRunner:
                         self._snapshot()
                 continue
             row = self._eval(final=stop is not None)
-            if not np.isfinite(row["validation/loss"]):
+            if not all(np.isfinite(row[k]) for k in ("validation/loss", "test/loss") if row.get(k) is not None):
                 return self._end("diverged")
             if stop in (None, "training_complete") and self.goals["validation"] and self.goals["test"]:
                 stop = "targets_reached"  # also when the eval that ends training meets them
@@ -276,15 +274,17 @@ class TrialRunner:
             self.side.freeze()  # nothing of the submission computes until its next call
             if self.guards:
                 self.guards.before_eval(params)
-            metrics = self._metrics(params, model_state, ["validation"])
-            reached = self._meets_validation_target(metrics)
+            splits = [] if self.goals["validation"] and self.has_target else ["validation"]
+            metrics = self._metrics(params, model_state, splits) if splits else {}
+            reached = bool(splits) and self._meets_validation_target(metrics)
             validation_goal = reached or self.goals["validation"]
             if validation_goal or final or not self.has_target:
                 metrics.update(self._metrics(params, model_state, ["test"]))
             test_goal = self.goals["test"] or spec.is_better_or_equal(
                 metrics.get(f"test/{spec.target_metric}"), spec.test_target)
             if final or (validation_goal and test_goal) or not self.has_target:  # the trial's last eval
-                metrics.update(self._metrics(params, model_state, ["train"]))
+                last = ["train"] if splits else ["validation", "train"]  # validation: skipped since its target
+                metrics.update(self._metrics(params, model_state, last))
             snapshot_rows = self._search_snapshots() if reached and not self.goals["validation"] else []
             if self.snapshots:
                 self.snapshots = []

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import json
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
@@ -60,12 +62,30 @@ def meets_target(value: Any, target: float, lower_is_better: bool) -> bool:
 
 
 # The eval schedule, in seconds of submission time on the reference host (docs/scoring.md#
-# measurement-resolution): an eval every budget/40; between evals a parameter snapshot every tenth
-# of that, evaluated only when an eval first meets the validation target. Time to target is thus
-# resolved to budget/400, at most 3% of the reference baseline's time to target on every base
-# workload (whose budgets are 5-10x that time).
+# measurement-resolution). Where the reference baseline's time to target T on the reference host is
+# recorded (REFERENCE_TIMES_FILE; every base workload): an eval every T/8 and, between evals, a
+# parameter snapshot every T/40, evaluated only when an eval first meets the validation target, so
+# time to target is resolved to 2.5% of T, within the 3% asked. T/8 minimizes a trial's wall time
+# near T: training past the crossing until the next eval (P/2 on average) plus the evaluations
+# (T/P regular evals, P/(2s) searched snapshots on average) at an eval cost of about 1% of T.
+# Elsewhere (variants, `smoke`): an eval every budget/40 and a snapshot every tenth of that.
+EVALS_PER_REFERENCE_TIME = 8
+SNAPSHOTS_PER_REFERENCE_TIME = 40
 EVALS_PER_BUDGET = 40
 SNAPSHOTS_PER_EVAL = 10
+# Written by benchmarks/resolution_table.py --write-reference-times from the five-seed runs of the
+# reference baseline on the reference host (the host of workloads/calibration_reference.json).
+REFERENCE_TIMES_FILE = Path(__file__).resolve().parent / "reference_times.json"
+
+
+def _read_reference_times() -> dict[str, float]:
+    if not REFERENCE_TIMES_FILE.exists():
+        return {}
+    record = json.loads(REFERENCE_TIMES_FILE.read_text())
+    return {name: entry["seconds"] for name, entry in record["workloads"].items()}
+
+
+REFERENCE_TIMES = _read_reference_times()
 
 
 @dataclass(frozen=True)
@@ -92,9 +112,11 @@ class WorkloadSpec:
     max_runtime_sec: float
     step_hint: int
     eval_batch_size: int
-    # Seconds of submission time between evals; None (every registered workload but `smoke`):
-    # `max_runtime_sec / EVALS_PER_BUDGET`. docs/scoring.md#measurement-resolution.
+    # Seconds of submission time between evals and between snapshots; None (every registered
+    # workload but `smoke`): from the recorded reference time where there is one, else from the
+    # budget (the schedule above). docs/scoring.md#measurement-resolution.
     eval_period_sec: float | None = None
+    snapshot_period_sec: float | None = None
     metrics: str = "classification"  # a key of workloads.metrics.METRICS
     # The batch arrays the model reads: for ("inputs",) the model gets that array, else a dict of
     # the named arrays (graphs, for example). The family's `example_batch` gives their shapes.
@@ -110,13 +132,21 @@ class WorkloadSpec:
 
     def __post_init__(self):
         object.__setattr__(self, "model_config", MappingProxyType(dict(self.model_config)))
+        reference = self.reference_time_sec
         if self.eval_period_sec is None:
-            object.__setattr__(self, "eval_period_sec", self.max_runtime_sec / EVALS_PER_BUDGET)
+            period = (reference / EVALS_PER_REFERENCE_TIME if reference is not None
+                      else self.max_runtime_sec / EVALS_PER_BUDGET)
+            object.__setattr__(self, "eval_period_sec", period)
+        if self.snapshot_period_sec is None:
+            period = (reference / SNAPSHOTS_PER_REFERENCE_TIME if reference is not None
+                      else self.eval_period_sec / SNAPSHOTS_PER_EVAL)
+            object.__setattr__(self, "snapshot_period_sec", period)
 
     @property
-    def snapshot_period_sec(self) -> float:
-        """Seconds of submission time between parameter snapshots, the time-to-target resolution."""
-        return self.eval_period_sec / SNAPSHOTS_PER_EVAL
+    def reference_time_sec(self) -> float | None:
+        """The reference baseline's median time to target on the reference host, where recorded
+        (workloads/reference_times.json): what the eval schedule is sized by."""
+        return REFERENCE_TIMES.get(self.name)
 
     @property
     def has_targets(self) -> bool:
@@ -151,6 +181,7 @@ class WorkloadSpec:
             "validation_target": self.validation_target,
             "test_target": self.test_target,
             "max_runtime_sec": self.max_runtime_sec,
+            "reference_time_sec": self.reference_time_sec,
             "eval_period_sec": self.eval_period_sec,
             "snapshot_period_sec": self.snapshot_period_sec,
             "step_hint": self.step_hint,
@@ -179,12 +210,13 @@ def variant(
     """A variant of `base`: `model_config` entries are merged into the base's; other fields replace.
 
     A variant must bring its own targets, found by its own target-setting runs: until then pass
-    `None` for both, and the registry offers it to `algobench set-targets` only. A variant with its
-    own budget gets the eval period derived from it, unless it names one.
+    `None` for both, and the registry offers it to `algobench set-targets` only. A variant gets its
+    own eval period (from its own recorded reference time, else from its budget), unless it names
+    one.
     """
     config = {**base.model_config, **(model_config or {})}
-    if "max_runtime_sec" in overrides:
-        overrides.setdefault("eval_period_sec", None)
+    overrides.setdefault("eval_period_sec", None)
+    overrides.setdefault("snapshot_period_sec", None)
     return dataclasses.replace(
         base,
         name=name,

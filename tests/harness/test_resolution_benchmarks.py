@@ -107,6 +107,43 @@ def test_the_facts_record_reads_back_as_the_tree_and_merges(tmp_path):
     assert table.returncode == 0 and "| `fake` | fake | after | 0.55 | 2 (2) |" in table.stdout
 
 
+def test_reference_times_take_the_faster_framework_on_the_reference_host_only():
+    def fact(framework, study, time, host="ref"):
+        return {"workload": "w", "framework": framework, "study": study, "time_to_target": time,
+                "evals_to_target": 3, "resolution_sec": 0.1, "eval_period_sec": 1.0,
+                "validation_target": 0.5, "eval_share": 0.1, "host_id": host}
+
+    facts = ([fact("jax", i, t) for i, t in enumerate((10.0, 12.0, 11.0))]
+             + [fact("pytorch", i, t) for i, t in enumerate((9.0, 13.0, 8.0))]
+             + [fact("pytorch", 9, 1.0, host="other")]  # another host's seconds: left out
+             + [dict(fact("jax", i, 5.0), workload="v") for i in range(2)]
+             + [dict(fact("jax", 2, None), workload="v")])  # one run missed its target: no time
+    record = resolution_table.reference_times(facts, "ref", ["a.json"])
+    assert record["host_id"] == "ref" and record["sources"] == ["a.json"]
+    assert record["workloads"] == {"w": {"seconds": 9.0, "framework": "pytorch", "runs": 3,
+                                         "validation_target": 0.5}}
+
+
+def test_the_eval_schedule_follows_the_recorded_reference_time(monkeypatch):
+    from workloads import spec as spec_module
+
+    monkeypatch.setitem(spec_module.REFERENCE_TIMES, "fake", 40.0)
+    spec = make_spec(name="fake", eval_period_sec=None, max_runtime_sec=400.0)
+    assert spec.reference_time_sec == 40.0
+    assert (spec.eval_period_sec, spec.snapshot_period_sec) == (5.0, 1.0)  # T/8 and T/40
+    other = make_spec(name="unrecorded", eval_period_sec=None, max_runtime_sec=400.0)
+    assert (other.eval_period_sec, other.snapshot_period_sec) == (10.0, 1.0)  # budget/40, /10
+    # a variant gets its own schedule, not its base's
+    from workloads.spec import variant
+    wide = variant(spec, "fake_wide", validation_target=0.5, test_target=0.5)
+    assert wide.reference_time_sec is None and wide.eval_period_sec == 10.0
+    # every base workload has a recorded reference time: resolution 2.5% of it
+    from workloads.registry import BASE_WORKLOADS, get_spec
+    for name in BASE_WORKLOADS:
+        base = get_spec(name)
+        assert base.snapshot_period_sec == pytest.approx(base.reference_time_sec / 40)
+
+
 def test_the_table_replaces_only_its_markers(tmp_path):
     doc = tmp_path / "scoring.md"
     doc.write_text(f"intro\n{resolution_table.START}\nold\n{resolution_table.END}\nrest\n")

@@ -266,13 +266,18 @@ def test_the_test_split_is_measured_from_the_validation_target_on_the_train_subs
         assert rows[step]["test/accuracy"] is None and rows[step]["train/accuracy"] is None
     for step in (3, 6, 9):
         assert rows[step]["test/accuracy"] == pytest.approx(0.1 * step)
+    # the validation split, whose target is met, waits for the trial's last eval
+    assert rows[3]["validation/accuracy"] == pytest.approx(0.3)
+    assert rows[6]["validation/accuracy"] is None
+    assert rows[9]["validation/accuracy"] == pytest.approx(0.9)
     # the train subset, which no rule reads, at the trial's last eval only (the one that ends it)
     assert rows[3]["train/accuracy"] is None and rows[6]["train/accuracy"] is None
     assert rows[9]["train/accuracy"] == pytest.approx(0.9)
     assert meta["stop_reason"] == "targets_reached" and meta["final"]["global_step"] == 9
+    assert meta["final"]["time_to_target"] == pytest.approx(3.0)  # the first row that met it
     # each eval's cost in splits (0.2 s a split): 1 before the target; at step 3 validation, test
-    # and the snapshots 1 and 2; then 2 a step, and 3 at the last
-    assert column(evals(logs), "accumulated_eval_time") == pytest.approx([0.8, 1.2, 1.8])
+    # and the snapshots 1 and 2; then the test split alone, and all three at the last
+    assert column(evals(logs), "accumulated_eval_time") == pytest.approx([0.8, 1.0, 1.6])
 
 
 def test_evals_before_the_validation_target_skip_test_and_train_and_the_final_eval_has_all(tmp_path):

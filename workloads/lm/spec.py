@@ -58,7 +58,7 @@ LM = WorkloadSpec(
     test_target=1.87,
     max_runtime_sec=180.0,
     step_hint=1000,
-    eval_batch_size=256,
+    eval_batch_size=64,  # benchmarks/eval_cost.py: cheaper than 256 in both frameworks
     model_config={"vocab_size": VOCAB_SIZE, "seq_len": SEQ_LEN, "d_model": 96, "num_heads": 3,
                   "num_layers": 2, "mlp_hidden": 384, "swiglu": False, "post_ln": False,
                   "attention_temperature": 1.0},
