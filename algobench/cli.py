@@ -30,10 +30,12 @@ from algobench.plan_commands import register as register_plan_commands  # noqa: 
 def _progress_printer(framework: str, workload: str, metric: str, target: float):
     def on_eval(row: dict) -> None:
         value, test = row[f"validation/{metric}"], row[f"test/{metric}"]
-        # the test split is measured once the validation target is met (docs/scoring.md)
+        # the test split is measured once the validation target is met, the validation split then
+        # only at the last eval (docs/scoring.md#the-eval-schedule)
         shown = "not measured yet" if math.isnan(test) else f"{test:.4f}"
+        validation = "met, measured again at the end" if math.isnan(value) else f"{value:.4f}"
         print(f"[{framework} {workload}] step {row['global_step']:>6}  "
-              f"submission time {row['score']:8.1f}s  validation {metric} {value:.4f} "
+              f"submission time {row['score']:8.1f}s  validation {metric} {validation} "
               f"(target {target})  test {shown}", flush=True)
 
     return on_eval

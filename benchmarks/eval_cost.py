@@ -11,9 +11,12 @@ step, seconds per eval of each split, the metric's share of the validation eval,
 eval's cost in training steps.
 
 `--eval-batch-size N` evaluates with batches of N instead of the spec's (a cheaper-eval probe);
-frameworks alternate inside every repeat, so machine noise hits both alike.
+frameworks alternate inside every repeat, so machine noise hits both alike. `--compare-eval-batch-sizes
+N M ...` also times the validation split with each of those batch sizes in the same process, the
+sizes alternating eval by eval (side by side), and prints each size's seconds over the first's.
 
     .venv/bin/python benchmarks/eval_cost.py --workloads unet lm --repeats 3
+    .venv/bin/python benchmarks/eval_cost.py --workloads unet lm --repeats 3 --compare-eval-batch-sizes 500 250 64
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ SPLITS = ("validation", "train", "test")
 
 
 def measure(workload: str, framework: str, steps: int, warmup: int, evals: int,
-            eval_batch_size: int | None) -> dict:
+            eval_batch_size: int | None, compare_sizes: tuple[int, ...] = ()) -> dict:
     """Seconds per training step and per eval of each split (median of `evals` timed calls), and
     the seconds the metric took of a validation eval, in this process."""
     import numpy as np
@@ -81,6 +84,17 @@ def measure(workload: str, framework: str, steps: int, warmup: int, evals: int,
         metric_fn(outputs, whole)
         times.append(time.perf_counter() - start)
     result["metric"] = statistics.median(times)
+    if compare_sizes:
+        by_size = {size: eval_sets(load_source(spec.data_source), size)["validation"] for size in compare_sizes}
+        for size, batches in by_size.items():  # warm-up (JAX compiles each batch shape)
+            evaluate(wl, params, model_state, {"validation": batches}, metric_fn)
+        times = {size: [] for size in compare_sizes}
+        for i in range(evals):
+            for size in (compare_sizes if i % 2 == 0 else compare_sizes[::-1]):
+                start = time.perf_counter()
+                evaluate(wl, params, model_state, {"validation": by_size[size]}, metric_fn)
+                times[size].append(time.perf_counter() - start)
+        result["validation_by_batch_size"] = {str(size): statistics.median(t) for size, t in times.items()}
     return result
 
 
@@ -90,6 +104,8 @@ def run_child(args, workload: str, framework: str) -> dict:
                "--evals", str(args.evals)]
     if args.eval_batch_size:
         command += ["--eval-batch-size", str(args.eval_batch_size)]
+    if args.compare_eval_batch_sizes:
+        command += ["--compare-eval-batch-sizes", *map(str, args.compare_eval_batch_sizes)]
     # malloc's thresholds fixed as in a trial (harness/process_control.py)
     env = process_control.fixed_allocator_environment(dict(os.environ))
     meter = host_load.StealMeter(None)
@@ -108,11 +124,14 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--evals", type=int, default=3, help="timed evals of each split per process")
     parser.add_argument("--eval-batch-size", type=int, default=None)
+    parser.add_argument("--compare-eval-batch-sizes", type=int, nargs="+", default=[],
+                        help="also time the validation split with each of these batch sizes, alternating")
     parser.add_argument("--out", help="write every measurement to this JSON file")
     parser.add_argument("--child", nargs=2, metavar=("WORKLOAD", "FRAMEWORK"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(measure(*args.child, args.steps, args.warmup, args.evals, args.eval_batch_size)))
+        print(json.dumps(measure(*args.child, args.steps, args.warmup, args.evals, args.eval_batch_size,
+                                 tuple(args.compare_eval_batch_sizes))))
         return
     results = {(w, f): [] for w in args.workloads for f in args.frameworks}
     for i in range(args.repeats):
@@ -128,7 +147,7 @@ def main() -> None:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps({
             "host_id": host_id(), "steps": args.steps, "warmup": args.warmup, "evals": args.evals,
-            "eval_batch_size": args.eval_batch_size,
+            "eval_batch_size": args.eval_batch_size, "compare_eval_batch_sizes": args.compare_eval_batch_sizes,
             "measurements": [{"workload": w, "framework": f, "values": v}
                              for (w, f), v in results.items()]}, indent=1) + "\n")
     print(f"\nNAdamW, medians over {args.repeats} processes; eval batch size "
@@ -141,6 +160,14 @@ def main() -> None:
         print(f"| {workload} | {framework} | {1000 * med['seconds_per_step']:.1f} | "
               f"{med['validation']:.3f} | {med['train']:.3f} | {med['test']:.3f} | "
               f"{med['metric'] / med['validation']:.0%} | {med['validation'] / med['seconds_per_step']:.1f} |")
+    if args.compare_eval_batch_sizes:
+        sizes = [str(size) for size in args.compare_eval_batch_sizes]
+        print(f"\nvalidation split, seconds by eval batch size (alternating in each process; medians "
+              f"over {args.repeats} processes), and each over the first ({sizes[0]}):")
+        for (workload, framework), values in results.items():
+            med = {size: statistics.median(v["validation_by_batch_size"][size] for v in values) for size in sizes}
+            print(f"{workload:12} {framework:8} " + ", ".join(
+                f"{size}: {med[size]:.3f} s ({med[size] / med[sizes[0]]:.3f})" for size in sizes))
 
 
 if __name__ == "__main__":

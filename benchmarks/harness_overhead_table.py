@@ -7,11 +7,15 @@ table cannot drift from the measurement.
     .venv/bin/python benchmarks/harness_overhead_table.py --check   # the recorded runs (RECORDED)
     .venv/bin/python benchmarks/harness_overhead_table.py --section gpu \
         docs/data/gpu_stop36/harness_overhead_unet.json --write   # benchmarks/gpu_overhead.sh's
+    .venv/bin/python benchmarks/harness_overhead_table.py --section jax-pytorch \
+        docs/data/harness_overhead_stop43.json --write   # the bare loops' JAX/PyTorch ratio
 
 Each table sits between two marker comments in docs/performance.md (`--section`: the CPU table,
 or the GPU one); `--check` exits 1 when the doc differs from what the JSON gives (without files:
-the runs the doc shows, `RECORDED`; tests/test_docs_tables.py checks both sections in CI). Runs made with
-`--compare-sync` or `--compare-steps-per-call` get a column for those runners' ratios.
+the runs the doc shows, `RECORDED`; tests/test_docs_tables.py checks every section in CI). Runs made with
+`--compare-sync` or `--compare-steps-per-call` get a column for those runners' ratios. The
+`jax-pytorch` section is the JAX/PyTorch ratio of the bare loops of one run, per workload: both
+frameworks' loops in the same run, repeat i of one against repeat i of the other.
 """
 
 from __future__ import annotations
@@ -30,10 +34,12 @@ from algobench.doc_sections import write_or_check  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "performance.md"
-SECTIONS = {"cpu": "harness overhead table", "gpu": "harness overhead table, gpu"}
+SECTIONS = {"cpu": "harness overhead table", "gpu": "harness overhead table, gpu",
+            "jax-pytorch": "jax against pytorch table"}
 RECORDED = {  # the runs each section shows, in table order (docs/performance.md says what each is)
-    "cpu": ["docs/data/harness_overhead_stop33.json", "docs/data/harness_overhead_steps_per_call_stop37.json",
-            "docs/data/harness_overhead_stop39.json", "docs/data/harness_overhead_stop40.json"],
+    "cpu": ["docs/data/harness_overhead_steps_per_call_stop37.json", "docs/data/harness_overhead_stop39.json",
+            "docs/data/harness_overhead_stop40.json", "docs/data/harness_overhead_stop43.json"],
+    "jax-pytorch": ["docs/data/harness_overhead_stop43.json"],
     "gpu": ["docs/data/gpu_stop36/harness_overhead_unet.json",
             "docs/data/gpu_stop36/harness_overhead_unet_steps_per_call.json"],
 }
@@ -77,6 +83,22 @@ def table(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def jax_pytorch_table(records: list[dict]) -> str:
+    """Per run and workload: the bare loops' ms/step in each framework and JAX/PyTorch, median
+    [min, max] over the repeats (repeat i against repeat i)."""
+    lines = ["| workload | run | PyTorch bare ms/step | JAX bare ms/step | JAX/PyTorch |", "|---|---|---|---|---|"]
+    for record in records:
+        by_pair = {(r["workload"], r["framework"]): summary(r)["bare"] for r in record["results"]}
+        for workload in sorted({w for w, _ in by_pair}):
+            torch_times, jax_times = by_pair.get((workload, "pytorch")), by_pair.get((workload, "jax"))
+            if not (torch_times and jax_times):
+                continue
+            ratios = [j / t for j, t in zip(jax_times, torch_times)]
+            lines.append(f"| `{workload}` | {record['label']} | {spread(torch_times, 1000)} | "
+                         f"{spread(jax_times, 1000)} | {spread(ratios, digits=3)} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("json", nargs="*", help="harness_overhead.py --out files, in table order "
@@ -94,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             records.append(json.loads(Path(path).read_text()))
         except (OSError, json.JSONDecodeError) as err:
             sys.exit(f"{path}: not a harness_overhead.py JSON ({err}); run benchmarks/harness_overhead.py --out")
-    body = table(records)
+    body = jax_pytorch_table(records) if args.section == "jax-pytorch" else table(records)
     if not (args.write or args.check):
         print(body)
         return 0

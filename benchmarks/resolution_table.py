@@ -52,15 +52,17 @@ def rows(label: str, summary: dict) -> list[str]:
     return out
 
 
-def table(before: dict | None, after: dict) -> str:
+def table(before: dict | None, after: dict, others: list[tuple[str, dict]] = ()) -> str:
+    """Per workload and framework: the `before` row, the `after` row, then one row per labelled
+    further run (`--run`: the same schedule measured again, or a later one)."""
+    labelled = [("before", before or {}), ("after", after), *others]
     lines = ["| workload | framework | schedule | validation target | runs (reached) | time to target, s | "
              "eval period, s | evals to target | resolution | eval share of wall time | spread (CV) | "
              "min. detectable speedup |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for pair in sorted(set(after) | set(before or {})):
-        if before and pair in before:
-            lines += rows("before", {pair: before[pair]})
-        if pair in after:
-            lines += rows("after", {pair: after[pair]})
+    for pair in sorted(set().union(*(summary for _, summary in labelled))):
+        for label, summary in labelled:
+            if pair in summary:
+                lines += rows(label, {pair: summary[pair]})
     return "\n".join(lines)
 
 
@@ -92,6 +94,8 @@ def main() -> None:
     parser.add_argument("--after", required=True, nargs="+", help="results trees (or facts "
                         "records that min_detectable_speedup.py --facts-json wrote) of this "
                         "checkout's schedule")
+    parser.add_argument("--run", nargs="+", action="append", default=[], metavar=("LABEL", "FACTS"),
+                        help="a further labelled run's results trees or facts records (repeatable)")
     parser.add_argument("--submission", default="nadamw")
     parser.add_argument("--write", action="store_true", help=f"replace the table in {DOC.name}")
     parser.add_argument("--doc", default=str(DOC))
@@ -105,7 +109,9 @@ def main() -> None:
     before = summarize(read_facts(args.before, args.submission)) if args.before else None
     if not after:
         sys.exit(f"{' '.join(args.after)}: no trials of {args.submission}")
-    text = table(before, after)
+    others = [(label, summarize([f for source in sources for f in read_facts(source, args.submission)]))
+              for label, *sources in args.run]
+    text = table(before, after, others)
     print(text)
     if args.write:
         write(Path(args.doc), text)

@@ -22,6 +22,12 @@ keeps every measurement as JSON.
 
     git worktree add /tmp/before <commit>
     .venv/bin/python benchmarks/step_time.py --workloads cnn lm --before /tmp/before --out results/st.json
+
+`--jax-host-devices N ...` also measures JAX on N host devices (XLA's own threads spreading each
+device's program over the cores), alternating with the default of one device per core, and prints
+each over the default (this checkout only, not with `--before`).
+
+    .venv/bin/python benchmarks/step_time.py --workloads lm translate --jax-host-devices 1
 """
 
 from __future__ import annotations
@@ -71,7 +77,10 @@ class Training:
         from workloads.sources import load_source
 
         cores = backends.pin_cores(threads)
-        if framework == "jax":  # as a trial does: one host device per core
+        framework, _, devices = framework.partition(":")  # "jax:1": JAX on one host device
+        if devices:
+            os.environ.update(backends.with_jax_host_devices(os.environ, int(devices)))
+        elif framework == "jax":  # as a trial does: one host device per core
             backends.use_jax_host_devices(len(cores))
         backend = backends.load_backend(framework)
         backend.configure_threads(len(cores))
@@ -151,6 +160,9 @@ def main() -> None:
                         help="wall clock (default) or the process's CPU time (fair with --threads 1)")
     parser.add_argument("--before", help="another checkout to measure beside this one")
     parser.add_argument("--out", help="write every measurement to this JSON file")
+    parser.add_argument("--jax-host-devices", type=int, nargs="+", default=[],
+                        help="also measure JAX on each of these numbers of host devices, side by "
+                             "side (a trial's JAX has one per core)")
     parser.add_argument("--child", nargs=2, metavar=("WORKLOAD", "FRAMEWORK"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -159,11 +171,12 @@ def main() -> None:
         print(json.dumps({"seconds_per_step": seconds, "host_steal": steal}))
         return
     checkouts = {"this": REPO, **({"before": Path(args.before).resolve()} if args.before else {})}
-    results = {(c, w, f): [] for c in checkouts for w in args.workloads for f in FRAMEWORKS}
+    measured = (*FRAMEWORKS, *(f"jax:{n}" for n in args.jax_host_devices))
+    results = {(c, w, f): [] for c in checkouts for w in args.workloads for f in measured}
     steals = {w: [] for w in args.workloads}
     for i in range(args.repeats):
         for workload in args.workloads:
-            for framework in (FRAMEWORKS if i % 2 == 0 else FRAMEWORKS[::-1]):
+            for framework in (measured if i % 2 == 0 else measured[::-1]):
                 order = list(checkouts) if i % 2 == 0 else list(checkouts)[::-1]
                 for checkout in order:
                     child = run_child(args, workload, framework, checkouts[checkout])
@@ -192,6 +205,14 @@ def main() -> None:
             cells.append(f"{medians[-1]:.1f} [{min(values):.1f}, {max(values):.1f}]")
         print(f"| {workload} | {cells[0]} | {cells[1]} | {medians[1] / medians[0]:.2f}x | "
               f"{host_load.largest(steals[workload])} |")
+    if args.jax_host_devices:
+        print("\nJAX on other numbers of host devices: ms/step median [min, max], and over the default's")
+        for workload in args.workloads:
+            default = statistics.median(results["this", workload, "jax"])
+            for n in args.jax_host_devices:
+                values = results["this", workload, f"jax:{n}"]
+                print(f"| {workload} | {n} host devices | {statistics.median(values):.1f} [{min(values):.1f}, "
+                      f"{max(values):.1f}] | {statistics.median(values) / default:.3f} |")
 
 
     if args.before:

@@ -33,9 +33,9 @@ class MemoryLog(TrialLog):
 def eval_row(step: int, preemption_count: int, times: dict, metrics: dict,
              snapshot: int) -> dict[str, Any]:
     """An eval row at `step`, with the ledger's `times` then; a split this eval did not measure
-    has None (an empty cell in the CSV)."""
-    unmeasured = {f"{split}/{key.split('/', 1)[1]}": None for key in metrics
-                  for split in ("train", "test") if key.startswith("validation/")}
+    has None (an empty cell in the CSV), so every row has every split's metrics."""
+    names = {key.split("/", 1)[1] for key in metrics if key.startswith(("validation/", "test/"))}
+    unmeasured = {f"{split}/{name}": None for name in names for split in ("train", "validation", "test")}
     unmeasured.pop("train/num_examples", None)
     return {"global_step": step, "preemption_count": preemption_count,
             "score": times["submission"], "total_duration": times["total_duration"],

@@ -80,7 +80,7 @@ def test_the_workloads_table_takes_five_seeds_at_todays_target_first(tmp_path):
 
 
 def test_the_performance_tables_match_their_recorded_runs():
-    for section in ("cpu", "gpu"):
+    for section in ("cpu", "gpu", "jax-pytorch"):
         check_passes("benchmarks/harness_overhead_table.py", "--section", section)
 
 

@@ -27,3 +27,28 @@ def test_a_tiny_run_on_smoke_times_every_split(tmp_path):
         # the train subset is as large as the validation split, as in a trial
         assert only["examples"]["train"] == only["examples"]["validation"] > 0
     assert "| smoke | pytorch |" in done.stdout and "| smoke | jax |" in done.stdout
+
+
+def test_eval_batch_sizes_are_compared_in_one_process(tmp_path):
+    out = tmp_path / "eval_cost.json"
+    done = subprocess.run([sys.executable, "benchmarks/eval_cost.py", "--workloads", "smoke",
+                           "--frameworks", "pytorch", "--repeats", "1", "--steps", "2", "--warmup", "1",
+                           "--evals", "2", "--compare-eval-batch-sizes", "300", "100", "--out", str(out)],
+                          cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (measurement,) = json.loads(out.read_text())["measurements"]
+    (only,) = measurement["values"]
+    assert set(only["validation_by_batch_size"]) == {"300", "100"}
+    assert all(seconds > 0 for seconds in only["validation_by_batch_size"].values())
+    assert "smoke        pytorch  300: " in done.stdout and "(1.000)" in done.stdout
+
+
+def test_step_time_measures_jax_on_other_numbers_of_host_devices(tmp_path):
+    out = tmp_path / "step_time.json"
+    done = subprocess.run([sys.executable, "benchmarks/step_time.py", "--workloads", "smoke",
+                           "--repeats", "1", "--steps", "2", "--warmup", "1", "--jax-host-devices", "1",
+                           "--out", str(out)], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    measured = {m["framework"]: m["values"] for m in json.loads(out.read_text())["ms_per_step"]}
+    assert set(measured) == {"pytorch", "jax", "jax:1"} and all(v[0] > 0 for v in measured.values())
+    assert "| smoke | 1 host devices |" in done.stdout

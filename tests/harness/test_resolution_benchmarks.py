@@ -84,10 +84,11 @@ def test_summary_noise_json_and_the_table(tmp_path):
     assert noise["other"] == {"jax": {"runs": 5}}  # pairs not measured are kept
     assert set(noise["fake"]["fake"]) == {"runs", "spread_cv", "min_detectable_speedup", "host_id"}
     assert json.loads(path.read_text()) == noise
-    table = resolution_table.table(summary, summary)
+    table = resolution_table.table(summary, summary, [("later", summary)])
     assert s["validation_target"] == 0.55  # the target all three were timed to
     assert "| `fake` | fake | before | 0.55 | 3 (3) | 8.0 | 3.00 | 3 |" in table
-    assert "| `fake` | fake | after |" in table
+    lines = table.splitlines()
+    assert [line.split(" | ")[2] for line in lines[2:]] == ["before", "after", "later"]
 
 
 def test_the_facts_record_reads_back_as_the_tree_and_merges(tmp_path):
