@@ -62,7 +62,8 @@ def measure(workload: str, framework: str, steps: int, warmup: int, evals: int,
     seconds_per_step = (time.perf_counter() - start) / steps
 
     spec, wl = training.spec, training.workload
-    sets = eval_sets(load_source(spec.data_source), eval_batch_size or spec.eval_batch_size)
+    source = load_source(spec.data_source)
+    sets = eval_sets(source, eval_batch_size or spec.eval_batch_size)
     metric_fn = METRICS[spec.metrics]
     # the harness evaluates canonical parameters handed over by the submission side
     params, model_state = wl.from_canonical(wl.to_canonical(training.params, training.model_state))
@@ -85,7 +86,7 @@ def measure(workload: str, framework: str, steps: int, warmup: int, evals: int,
         times.append(time.perf_counter() - start)
     result["metric"] = statistics.median(times)
     if compare_sizes:
-        by_size = {size: eval_sets(load_source(spec.data_source), size)["validation"] for size in compare_sizes}
+        by_size = {size: eval_sets(source, size)["validation"] for size in compare_sizes}
         for size, batches in by_size.items():  # warm-up (JAX compiles each batch shape)
             evaluate(wl, params, model_state, {"validation": batches}, metric_fn)
         times = {size: [] for size in compare_sizes}

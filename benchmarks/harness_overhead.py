@@ -8,8 +8,8 @@ Per workload and framework, in one fresh process (pinned to the same cores as a 
   `algobench run` runs it (`--isolation in-process`: in this process, as before the split), for
   `--warmup + --steps` steps (the spec's `max_steps`), targets out of reach and no calibration.
   It evaluates at two steps, `--warmup` and `--warmup + --steps`, and keeps snapshots at the
-  workload's own snapshot period (a tenth of its eval period, reference-host seconds; set the eval
-  period with `--eval-period`), so that its syncs and calls are spaced as in a real trial. Its
+  workload's own snapshot period (reference-host seconds; or, with `--eval-period`, a tenth of
+  that eval period), so that its syncs and calls are spaced as in a real trial. Its
   seconds per step are read from the runner's own records: the submission time (`score`) of the
   two eval rows over the steps between them, so the first steps (compilation,
   `init_optimizer_state`) stay out as they do in the bare loop. Each account the ledger kept
@@ -64,6 +64,7 @@ sys.path.insert(0, str(REPO))  # run as a script from anywhere
 from harness.backends import FRAMEWORKS  # noqa: E402
 from harness.logs import TIME_ACCOUNTS  # noqa: E402
 from workloads.registry import BASE_WORKLOADS  # noqa: E402
+from workloads.spec import SNAPSHOTS_PER_EVAL  # noqa: E402
 
 SUBMISSION = "submissions/nadamw"
 OFF_CLOCK = tuple(a for a in TIME_ACCOUNTS if a != "submission")  # the accounts off the clock
@@ -120,9 +121,11 @@ class Setting:
         from harness.task import TrialTask
 
         unreachable = -1e30 if self.spec.lower_is_better else 1e30  # finite: snapshots are kept
+        # the spec's own periods, or the given eval period and a tenth of it (both are spec fields)
+        periods = ({} if eval_period_sec is None else {
+            "eval_period_sec": eval_period_sec, "snapshot_period_sec": eval_period_sec / SNAPSHOTS_PER_EVAL})
         spec = dataclasses.replace(self.spec, validation_target=unreachable, test_target=unreachable,
-                                   max_runtime_sec=1e9, eval_period_sec=eval_period_sec,
-                                   max_steps=self.warmup + self.steps)
+                                   max_runtime_sec=1e9, max_steps=self.warmup + self.steps, **periods)
         task = TrialTask(str(Path(SUBMISSION).resolve()), self.spec.name, self.framework, "external",
                          0, 0, 0, self.point, str(folder), keep_checkpoint=False)
         separate = isolation == "separate-process"

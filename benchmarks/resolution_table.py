@@ -105,12 +105,13 @@ def main() -> None:
     parser.add_argument("--calibration-reference", default=str(REFERENCE_FILE),
                         help="the reference host's calibration record (its host_id)")
     args = parser.parse_args()
-    after = summarize([f for source in args.after for f in read_facts(source, args.submission)])
-    before = summarize(read_facts(args.before, args.submission)) if args.before else None
+    facts_of = lambda sources: [f for source in sources for f in read_facts(source, args.submission)]  # noqa: E731
+    after_facts = facts_of(args.after)
+    after = summarize(after_facts)
+    before = summarize(facts_of([args.before])) if args.before else None
     if not after:
         sys.exit(f"{' '.join(args.after)}: no trials of {args.submission}")
-    others = [(label, summarize([f for source in sources for f in read_facts(source, args.submission)]))
-              for label, *sources in args.run]
+    others = [(label, summarize(facts_of(sources))) for label, *sources in args.run]
     text = table(before, after, others)
     print(text)
     if args.write:
@@ -118,8 +119,7 @@ def main() -> None:
         print(f"wrote the table into {args.doc}")
     if args.write_reference_times:
         host = json.loads(Path(args.calibration_reference).read_text())["host_id"]
-        facts = [f for source in args.after for f in read_facts(source, args.submission)]
-        record = reference_times(facts, host, args.after)
+        record = reference_times(after_facts, host, args.after)
         if not record["workloads"]:
             sys.exit(f"{' '.join(args.after)}: no runs of {args.submission} on the reference host {host}")
         Path(args.reference_times_file).write_text(json.dumps(record, indent=1) + "\n")

@@ -11,12 +11,18 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 
+def run_benchmark(script: str, *args: str) -> subprocess.CompletedProcess:
+    """benchmarks/`script` with `args`, from the repository root; it must exit 0."""
+    done = subprocess.run([sys.executable, f"benchmarks/{script}", *args], cwd=REPO,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done
+
+
 def test_a_tiny_run_on_smoke_times_every_split(tmp_path):
     out = tmp_path / "eval_cost.json"
-    done = subprocess.run([sys.executable, "benchmarks/eval_cost.py", "--workloads", "smoke",
-                           "--repeats", "1", "--steps", "2", "--warmup", "1", "--evals", "1",
-                           "--out", str(out)], cwd=REPO, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-2000:]
+    done = run_benchmark("eval_cost.py", "--workloads", "smoke", "--repeats", "1", "--steps", "2",
+                         "--warmup", "1", "--evals", "1", "--out", str(out))
     record = json.loads(out.read_text())
     assert record["host_id"] and [(m["workload"], m["framework"]) for m in record["measurements"]] == [
         ("smoke", "pytorch"), ("smoke", "jax")]
@@ -31,11 +37,9 @@ def test_a_tiny_run_on_smoke_times_every_split(tmp_path):
 
 def test_eval_batch_sizes_are_compared_in_one_process(tmp_path):
     out = tmp_path / "eval_cost.json"
-    done = subprocess.run([sys.executable, "benchmarks/eval_cost.py", "--workloads", "smoke",
-                           "--frameworks", "pytorch", "--repeats", "1", "--steps", "2", "--warmup", "1",
-                           "--evals", "2", "--compare-eval-batch-sizes", "300", "100", "--out", str(out)],
-                          cwd=REPO, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-2000:]
+    done = run_benchmark("eval_cost.py", "--workloads", "smoke", "--frameworks", "pytorch", "--repeats", "1",
+                         "--steps", "2", "--warmup", "1", "--evals", "2",
+                         "--compare-eval-batch-sizes", "300", "100", "--out", str(out))
     (measurement,) = json.loads(out.read_text())["measurements"]
     (only,) = measurement["values"]
     assert set(only["validation_by_batch_size"]) == {"300", "100"}
@@ -45,10 +49,8 @@ def test_eval_batch_sizes_are_compared_in_one_process(tmp_path):
 
 def test_step_time_measures_jax_on_other_numbers_of_host_devices(tmp_path):
     out = tmp_path / "step_time.json"
-    done = subprocess.run([sys.executable, "benchmarks/step_time.py", "--workloads", "smoke",
-                           "--repeats", "1", "--steps", "2", "--warmup", "1", "--jax-host-devices", "1",
-                           "--out", str(out)], cwd=REPO, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-2000:]
+    done = run_benchmark("step_time.py", "--workloads", "smoke", "--repeats", "1", "--steps", "2",
+                         "--warmup", "1", "--jax-host-devices", "1", "--out", str(out))
     measured = {m["framework"]: m["values"] for m in json.loads(out.read_text())["ms_per_step"]}
     assert set(measured) == {"pytorch", "jax", "jax:1"} and all(v[0] > 0 for v in measured.values())
     assert "| smoke | 1 host devices |" in done.stdout
