@@ -18,6 +18,7 @@ from harness import host_load, loader
 from harness.backends import FRAMEWORKS
 from harness.logs import DiskFullError
 from harness.search_space import SearchSpaceError
+from workloads.spec import EVAL_SCHEDULES
 try:
     from workloads.registry import (DEFAULT_WORKLOADS, PENDING, REGISTRY, UnknownWorkloadError,
                                     get_spec)
@@ -75,7 +76,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         task = make_task(submission, args.workload, args.framework, args.out,
                          base_seed=args.seed, study=args.study, trial=args.trial,
                          hyperparameters=hparams, data_dir=args.data_dir,
-                         keep_checkpoint=not args.no_keep_checkpoint)
+                         keep_checkpoint=not args.no_keep_checkpoint,
+                         spec_overrides=_schedule_overrides(args.eval_schedule))
         spec, folder = task.spec(), task.folder
         print(f"[{args.framework} {args.workload}] trial {folder}, hyperparameters "
               f"{json.dumps(task.hyperparameters, sort_keys=True) if task.hyperparameters else 'none (self-tuning)'}",
@@ -99,6 +101,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"algobench: error: {err}", file=sys.stderr)
         return 1
     return _print_result(meta)
+
+
+def _schedule_overrides(schedule: str) -> dict:
+    """The spec fields `--eval-schedule` replaces: none for the default; else the schedule, with
+    its eval and snapshot periods derived again from it (workloads/spec.py)."""
+    if schedule == EVAL_SCHEDULES[0]:
+        return {}
+    return {"eval_schedule": schedule, "eval_period_sec": None, "snapshot_period_sec": None}
 
 
 def _print_result(meta: dict) -> int:
@@ -241,6 +251,10 @@ def build_parser(with_scoring: bool = True) -> argparse.ArgumentParser:
     run.add_argument("--data-dir", help="where the workload's data files live (e.g. Fashion-MNIST)")
     run.add_argument("--no-keep-checkpoint", action="store_true",
                      help="delete the trial's checkpoint when it ends")
+    run.add_argument("--eval-schedule", choices=EVAL_SCHEDULES, default=EVAL_SCHEDULES[0],
+                     help="'algoperf': every split at every eval, an eval every budget/30, no "
+                     "snapshots, to measure what this project's schedule changes (docs/scoring.md"
+                     "#measurement-resolution); its times are not comparable with the default's")
     run.set_defaults(func=cmd_run)
 
     register_plan_commands(sub)  # `tune` and `leaderboard`

@@ -15,8 +15,9 @@ reused, so an interrupted run continues where it stopped (run it in chunks with 
   5% two-sided band of that difference (docs/scoring.md#measurement-resolution).
 
 Prints a table and writes `--noise-json` (scoring/noise.json, read by scoring), keeping the pairs
-it does not cover. `--repo` runs another checkout's `algobench run` (the "before" column of
-docs/scoring.md's table); `--no-run` only summarizes what `--out` holds.
+it does not cover. `--eval-schedule algoperf` runs the trials under AlgoPerf's eval schedule (every split at every
+eval, an eval every budget/30, no snapshots: the "before" rows of docs/scoring.md's table); `--repo`
+runs another checkout's `algobench run`; `--no-run` only summarizes what `--out` holds.
 
     .venv/bin/python benchmarks/min_detectable_speedup.py --workloads cnn --out results/noise
 """
@@ -71,6 +72,8 @@ def run_trials(args) -> None:
                            "--study", str(seed), "--trial", str(args.trial), "--no-keep-checkpoint"]
                 if args.threads:
                     command += ["--threads", str(args.threads)]
+                if args.eval_schedule:
+                    command += ["--eval-schedule", args.eval_schedule]
                 done = subprocess.run(command, cwd=args.repo, capture_output=True, text=True)
                 status = "ok" if done.returncode == 0 else f"failed: {done.stderr.strip()[-300:]}"
                 print(f"seed {seed} {workload} {framework}: {status}", flush=True)
@@ -90,6 +93,7 @@ def trial_facts(trial: dict) -> dict:
              "framework": meta["framework"], "study": meta["study"],
              "time_to_target": None, "evals_to_target": None, "resolution_sec": None,
              "eval_period_sec": meta.get("eval_period_sec"), "validation_target": target,
+             "eval_schedule": (meta.get("spec_overrides") or {}).get("eval_schedule", "snapshots"),
              "eval_share": (final["accumulated_eval_time"] / final["total_duration"]
                             if final.get("total_duration") else None),
              "host_id": (meta.get("calibration") or {}).get("host_id")
@@ -199,7 +203,10 @@ def main() -> None:
     parser.add_argument("--out", default="results/noise", help="results tree, reused (default "
                                                                "results/noise)")
     parser.add_argument("--repo", default=str(REPO), help="the checkout whose `algobench run` runs")
-    parser.add_argument("--noise-json", default=str(REPO / "scoring" / "noise.json"))
+    parser.add_argument("--eval-schedule", help="`algobench run --eval-schedule` (`algoperf`: the "
+                        "\"before\" rows of docs/scoring.md's table, measured with this checkout)")
+    parser.add_argument("--noise-json", help="where to write the figures (default "
+                        "scoring/noise.json; with --eval-schedule, nowhere unless named)")
     parser.add_argument("--facts-json", help="also record every trial's facts here (for "
                                              "resolution_table.py without the results tree)")
     parser.add_argument("--no-run", action="store_true", help="only summarize --out")
@@ -218,8 +225,10 @@ def main() -> None:
     few = [f"{w} {f}" for (w, f), s in summary.items() if s["reached"] < 5]
     if few:
         print(f"fewer than 5 runs reached the target (not enough for the rules): {', '.join(few)}")
-    write_noise(summary, Path(args.noise_json))
-    print(f"wrote {args.noise_json}")
+    noise_json = args.noise_json or (None if args.eval_schedule else REPO / "scoring" / "noise.json")
+    if noise_json:
+        write_noise(summary, Path(noise_json))
+        print(f"wrote {noise_json}")
 
 
 if __name__ == "__main__":

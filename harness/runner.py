@@ -21,10 +21,10 @@ The rules, all in `_train` below:
 - An eval runs when `eval_period_sec` of submission time has passed since the last one, and once
   at the end unless the last step was just evaluated. It measures the validation split until its
   target is met and at the last eval; the test split from then on, and at the end; the train
-  subset at the trial's last eval only (no rule reads it). A run without a finite validation target
-  (target setting) measures every split at every eval and keeps no snapshots: its curves are what
-  it is for. A trial ends when the validation and the test target have both been reached, on the
-  budget, on divergence, or on `TrainingCompleteError`.
+  subset at the trial's last eval only (no rule reads it). Target setting (no finite target: its
+  curves are what it is for) and AlgoPerf's schedule (`eval_schedule`) measure every split at every
+  eval and keep no snapshots. A trial ends when the validation and the test target have both been
+  reached, on the budget, on divergence, or on `TrainingCompleteError`.
 - Between evals, until the validation target is met, a copy of the parameters (a *snapshot*) is
   kept every `snapshot_period_sec` of submission time, off the clock. When an eval first meets the
   validation target, the snapshots since the previous eval are evaluated in order on the validation
@@ -106,7 +106,7 @@ class TrialRunner:
         self.calibration = saved.get("calibration")  # a resumed trial keeps its first host's scale
         self.snapshots: list[dict] = []  # since the last eval: step and times (the state: the side's)
         self.last_snapshot_time = self.last_eval_time
-        self.has_target = math.isfinite(spec.validation_target)  # target setting: no target
+        self.narrowed = math.isfinite(spec.validation_target) and spec.eval_schedule == "snapshots"  # splits, snapshots
         self.side = (submission if isinstance(submission, SubmissionProcess)
                      else InProcess(backend, spec, task.hyperparameters, submission))
         self.meta.update(isolation=self.side.isolation, sandbox=self.side.sandbox)
@@ -225,7 +225,7 @@ class TrialRunner:
             steps_left = min([steps_left] + [s - self.step for s in self.eval_steps if s > self.step])
         else:
             decisions.append(self.last_eval_time + self.eval_period_sec)
-        if self.has_target and not self.goals["validation"]:
+        if self.narrowed and not self.goals["validation"]:
             decisions.append(self.last_snapshot_time + self.snapshot_period_sec)
         horizon = min(decisions) - self.ledger.submission_time
         return max(1, int(min(horizon / 2 / self.step_time, steps_left, self.max_steps_per_call))), horizon / 2
@@ -259,7 +259,7 @@ class TrialRunner:
         return self.ledger.submission_time + margin - self.last_eval_time >= self.eval_period_sec
 
     def _snapshot_due(self, margin: float = 0.0) -> bool:
-        return (self.has_target and not self.goals["validation"] and self.ledger.submission_time
+        return (self.narrowed and not self.goals["validation"] and self.ledger.submission_time
                 + margin - self.last_snapshot_time >= self.snapshot_period_sec)
 
     def _eval(self, final: bool) -> dict[str, Any]:
@@ -274,15 +274,15 @@ class TrialRunner:
             self.side.freeze()  # nothing of the submission computes until its next call
             if self.guards:
                 self.guards.before_eval(params)
-            splits = [] if self.goals["validation"] and self.has_target else ["validation"]
+            splits = [] if self.goals["validation"] and self.narrowed else ["validation"]
             metrics = self._metrics(params, model_state, splits) if splits else {}
             reached = bool(splits) and self._meets_validation_target(metrics)
             validation_goal = reached or self.goals["validation"]
-            if validation_goal or final or not self.has_target:
+            if validation_goal or final or not self.narrowed:
                 metrics.update(self._metrics(params, model_state, ["test"]))
             test_goal = self.goals["test"] or spec.is_better_or_equal(
                 metrics.get(f"test/{spec.target_metric}"), spec.test_target)
-            if final or (validation_goal and test_goal) or not self.has_target:  # the trial's last eval
+            if final or (validation_goal and test_goal) or not self.narrowed:  # the trial's last eval
                 last = ["train"] if splits else ["validation", "train"]  # validation: skipped since its target
                 metrics.update(self._metrics(params, model_state, last))
             snapshot_rows = self._search_snapshots() if reached and not self.goals["validation"] else []

@@ -9,7 +9,7 @@ axis, so a submission's `jax.jit` runs data-parallel on every local device witho
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -67,7 +67,10 @@ class JaxWorkload(WorkloadBase):
 
     framework = "jax"
 
-    def __init__(self, spec: WorkloadSpec, devices: list | None = None):
+    def __init__(self, spec: WorkloadSpec, devices: list | None = None,
+                 wrap_eval: Callable[[Callable], Callable] | None = None):
+        """`wrap_eval`, where given, wraps the jitted eval forward (the harness's on-disk cache
+        of its executable, workloads/jax_executable_cache.py)."""
         super().__init__(spec)
         self.mesh = Mesh(np.array(devices or jax.devices()), ("batch",))
         self.replicated = NamedSharding(self.mesh, PartitionSpec())
@@ -93,6 +96,8 @@ class JaxWorkload(WorkloadBase):
         self._eval_forward = jax.jit(
             lambda params, state, x: self._model.apply({"params": params, **state}, x, **eval_kwargs)
         )
+        if wrap_eval is not None:
+            self._eval_forward = wrap_eval(self._eval_forward)
 
     @staticmethod
     def _state_name(collection_path: str) -> str:

@@ -73,6 +73,11 @@ EVALS_PER_REFERENCE_TIME = 8
 SNAPSHOTS_PER_REFERENCE_TIME = 40
 EVALS_PER_BUDGET = 40
 SNAPSHOTS_PER_EVAL = 10
+# `eval_schedule="algoperf"`: AlgoPerf's schedule, every split at every eval and no snapshots, an
+# eval every budget/30 (this project's period before stop 30): the "before" of docs/scoring.md's
+# resolution table, measured with `algobench run --eval-schedule algoperf`.
+EVAL_SCHEDULES = ("snapshots", "algoperf")
+ALGOPERF_EVALS_PER_BUDGET = 30
 # Written by benchmarks/resolution_table.py --write-reference-times from the five-seed runs of the
 # reference baseline on the reference host (the host of workloads/calibration_reference.json).
 REFERENCE_TIMES_FILE = Path(__file__).resolve().parent / "reference_times.json"
@@ -117,6 +122,7 @@ class WorkloadSpec:
     # budget (the schedule above). docs/scoring.md#measurement-resolution.
     eval_period_sec: float | None = None
     snapshot_period_sec: float | None = None
+    eval_schedule: str = "snapshots"  # or "algoperf" (EVAL_SCHEDULES, above)
     metrics: str = "classification"  # a key of workloads.metrics.METRICS
     # The batch arrays the model reads: for ("inputs",) the model gets that array, else a dict of
     # the named arrays (graphs, for example). The family's `example_batch` gives their shapes.
@@ -133,6 +139,11 @@ class WorkloadSpec:
     def __post_init__(self):
         object.__setattr__(self, "model_config", MappingProxyType(dict(self.model_config)))
         reference = self.reference_time_sec
+        if self.eval_schedule not in EVAL_SCHEDULES:
+            raise ValueError(f"workload {self.name}: unknown eval_schedule {self.eval_schedule!r}; "
+                             f"choose one of {', '.join(EVAL_SCHEDULES)}")
+        if self.eval_period_sec is None and self.eval_schedule == "algoperf":
+            object.__setattr__(self, "eval_period_sec", self.max_runtime_sec / ALGOPERF_EVALS_PER_BUDGET)
         if self.eval_period_sec is None:
             period = (reference / EVALS_PER_REFERENCE_TIME if reference is not None
                       else self.max_runtime_sec / EVALS_PER_BUDGET)
@@ -184,6 +195,7 @@ class WorkloadSpec:
             "reference_time_sec": self.reference_time_sec,
             "eval_period_sec": self.eval_period_sec,
             "snapshot_period_sec": self.snapshot_period_sec,
+            "eval_schedule": self.eval_schedule,
             "step_hint": self.step_hint,
             "eval_batch_size": self.eval_batch_size,
             "loss_type": self.loss_type.name,

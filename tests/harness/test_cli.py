@@ -176,6 +176,21 @@ def test_run_reaches_the_smoke_target_and_writes_its_logs(tmp_path, framework, m
     assert read_trial(folder)["hparams"] == trial["hparams"]
 
 
+def test_run_under_algoperfs_eval_schedule_records_it(tmp_path):
+    from workloads.registry import get_spec
+
+    result = algobench("run", "submissions/nadamw", "--workload", "smoke", "--framework", "pytorch",
+                       "--out", str(tmp_path), "--eval-schedule", "algoperf")
+    assert result.returncode == 0, result.stderr
+    trial = read_trial(tmp_path / "nadamw" / "external" / "pytorch" / "smoke" / "study_0" / "trial_0")
+    meta, rows = trial["meta"], trial["evals"]
+    assert meta["spec_overrides"] == {"eval_schedule": "algoperf", "eval_period_sec": None,
+                                      "snapshot_period_sec": None}
+    assert meta["eval_period_sec"] == pytest.approx(get_spec("smoke").max_runtime_sec / 30)
+    assert rows and not any(r["snapshot"] for r in rows)
+    assert all(r[f"{split}/accuracy"] is not None for r in rows for split in ("train", "validation", "test"))
+
+
 def test_a_killed_run_resumes_from_its_checkpoint(tmp_path):
     # NAdamW that sleeps 0.05 s a step until the file `fast` exists: at most 10 steps an eval
     # period, so two checkpoints come long before the target on any machine; made after the kill,

@@ -317,6 +317,29 @@ def test_a_run_without_a_target_measures_every_split_at_every_eval(tmp_path):
     assert column(logs["evals"], "accumulated_eval_time") == pytest.approx([0.6, 1.2, 1.8])
 
 
+def test_algoperfs_schedule_measures_every_split_at_every_eval_and_stops_at_both_targets(tmp_path):
+    spec = make_spec(eval_schedule="algoperf", eval_period_sec=None, max_runtime_sec=60.0)
+    assert spec.eval_period_sec == 2.0  # budget / 30
+    clock = FakeClock()
+    # 1 s steps, an eval every 2 s; validation target 0.3 (met from step 3), test target 0.85
+    meta, logs = run(tmp_path, clock, make_submission(clock), validation_target=0.3,
+                     test_target=0.85, eval_schedule="algoperf", eval_period_sec=None,
+                     max_runtime_sec=60.0)
+    assert column(logs["evals"], "global_step") == [2, 4, 6, 8, 10]  # no snapshots
+    assert all(r["validation/accuracy"] is not None and r["test/accuracy"] is not None
+               and r["train/loss"] is not None for r in logs["evals"])
+    assert column(logs["evals"], "accumulated_eval_time") == pytest.approx([0.6, 1.2, 1.8, 2.4, 3.0])
+    # read at the evals only: the eval of step 4, a step after the crossing
+    assert meta["final"]["time_to_target"] == pytest.approx(4.0)
+    assert meta["stop_reason"] == "targets_reached" and meta["final"]["global_step"] == 10
+    assert meta["eval_period_sec"] == 2.0 and meta["spec_overrides"] == {}
+
+
+def test_an_unknown_eval_schedule_is_refused_with_the_choices():
+    with pytest.raises(ValueError, match="unknown eval_schedule 'often'; choose one of snapshots, algoperf"):
+        make_spec(eval_schedule="often")
+
+
 def test_a_snapshot_shares_the_workload_that_a_submission_state_holds(tmp_path):
     from tests.harness.fakes import FakeWorkload
 
