@@ -52,10 +52,11 @@ def rows(label: str, summary: dict) -> list[str]:
     return out
 
 
-def table(before: dict | None, after: dict, others: list[tuple[str, dict]] = ()) -> str:
+def table(before: dict | None, after: dict, others: list[tuple[str, dict]] = (),
+          labels: tuple[str, str] = ("before", "after")) -> str:
     """Per workload and framework: the `before` row, the `after` row, then one row per labelled
     further run (`--run`: the same schedule measured again, or a later one)."""
-    labelled = [("before", before or {}), ("after", after), *others]
+    labelled = [(labels[0], before or {}), (labels[1], after), *others]
     lines = ["| workload | framework | schedule | validation target | runs (reached) | time to target, s | "
              "eval period, s | evals to target | resolution | eval share of wall time | spread (CV) | "
              "min. detectable speedup |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -96,6 +97,8 @@ def main() -> None:
                         "checkout's schedule")
     parser.add_argument("--run", nargs="+", action="append", default=[], metavar=("LABEL", "FACTS"),
                         help="a further labelled run's results trees or facts records (repeatable)")
+    parser.add_argument("--labels", nargs=2, default=("before", "after"), metavar=("BEFORE", "AFTER"),
+                        help="the schedule column's names of the --before and --after rows")
     parser.add_argument("--submission", default="nadamw")
     parser.add_argument("--write", action="store_true", help=f"replace the table in {DOC.name}")
     parser.add_argument("--doc", default=str(DOC))
@@ -112,7 +115,7 @@ def main() -> None:
     if not after:
         sys.exit(f"{' '.join(args.after)}: no trials of {args.submission}")
     others = [(label, summarize(facts_of(sources))) for label, *sources in args.run]
-    text = table(before, after, others)
+    text = table(before, after, others, tuple(args.labels))
     print(text)
     if args.write:
         write(Path(args.doc), text)

@@ -28,6 +28,11 @@ device's program over the cores), alternating with the default of one device per
 each over the default (this checkout only, not with `--before`).
 
     .venv/bin/python benchmarks/step_time.py --workloads lm translate --jax-host-devices 1
+
+`--jax-xla-flags FLAGS ...` likewise measures JAX with each of these XLA flags added to the
+default's, alternating with it (an XLA:CPU option's effect on the step):
+
+    .venv/bin/python benchmarks/step_time.py --workloads lm --jax-xla-flags=--xla_cpu_multi_thread_eigen=false
 """
 
 from __future__ import annotations
@@ -77,6 +82,9 @@ class Training:
         from workloads.sources import load_source
 
         cores = backends.pin_cores(threads)
+        framework, _, flags = framework.partition("+")  # "jax+--xla_...": JAX with more XLA flags
+        if flags:
+            os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flags}".strip()
         framework, _, devices = framework.partition(":")  # "jax:1": JAX on one host device
         if devices:
             os.environ.update(backends.with_jax_host_devices(os.environ, int(devices)))
@@ -163,6 +171,9 @@ def main() -> None:
     parser.add_argument("--jax-host-devices", type=int, nargs="+", default=[],
                         help="also measure JAX on each of these numbers of host devices, side by "
                              "side (a trial's JAX has one per core)")
+    parser.add_argument("--jax-xla-flags", nargs="+", default=[],
+                        help="also measure JAX with each of these XLA_FLAGS added (one host device "
+                             "per core), side by side")
     parser.add_argument("--child", nargs=2, metavar=("WORKLOAD", "FRAMEWORK"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -171,7 +182,8 @@ def main() -> None:
         print(json.dumps({"seconds_per_step": seconds, "host_steal": steal}))
         return
     checkouts = {"this": REPO, **({"before": Path(args.before).resolve()} if args.before else {})}
-    measured = (*FRAMEWORKS, *(f"jax:{n}" for n in args.jax_host_devices))
+    measured = (*FRAMEWORKS, *(f"jax:{n}" for n in args.jax_host_devices),
+                *(f"jax+{flags}" for flags in args.jax_xla_flags))
     results = {(c, w, f): [] for c in checkouts for w in args.workloads for f in measured}
     steals = {w: [] for w in args.workloads}
     for i in range(args.repeats):
@@ -205,15 +217,17 @@ def main() -> None:
             cells.append(f"{medians[-1]:.1f} [{min(values):.1f}, {max(values):.1f}]")
         print(f"| {workload} | {cells[0]} | {cells[1]} | {medians[1] / medians[0]:.2f}x | "
               f"{host_load.largest(steals[workload])} |")
-    if args.jax_host_devices:
-        print("\nJAX on other numbers of host devices: ms/step median [min, max], and over the default's")
-        for workload in args.workloads:
-            default = statistics.median(results["this", workload, "jax"])
-            for n in args.jax_host_devices:
-                values = results["this", workload, f"jax:{n}"]
-                print(f"| {workload} | {n} host devices | {statistics.median(values):.1f} [{min(values):.1f}, "
-                      f"{max(values):.1f}] | {statistics.median(values) / default:.3f} |")
-
+    variants = [(f"jax:{n}", f"{n} host devices") for n in args.jax_host_devices]
+    variants += [(f"jax+{flags}", f"`{flags}`") for flags in args.jax_xla_flags]
+    if variants:
+        print("\nJAX in other settings (host devices, XLA flags): ms/step median [min, max], and over "
+              "the default's")
+    for workload in args.workloads:
+        default = statistics.median(results["this", workload, "jax"])
+        for key, name in variants:
+            values = results["this", workload, key]
+            print(f"| {workload} | {name} | {statistics.median(values):.1f} [{min(values):.1f}, "
+                  f"{max(values):.1f}] | {statistics.median(values) / default:.3f} |")
 
     if args.before:
         print(f"\nthis checkout against {args.before}: median ms/step and their ratio (this / before)")

@@ -54,3 +54,13 @@ def test_step_time_measures_jax_on_other_numbers_of_host_devices(tmp_path):
     measured = {m["framework"]: m["values"] for m in json.loads(out.read_text())["ms_per_step"]}
     assert set(measured) == {"pytorch", "jax", "jax:1"} and all(v[0] > 0 for v in measured.values())
     assert "| smoke | 1 host devices |" in done.stdout
+
+
+def test_step_time_measures_jax_with_more_xla_flags(tmp_path):
+    out = tmp_path / "step_time.json"
+    flags = "--xla_cpu_multi_thread_eigen=false"
+    done = run_benchmark("step_time.py", "--workloads", "smoke", "--repeats", "1", "--steps", "2",
+                         "--warmup", "1", f"--jax-xla-flags={flags}", "--out", str(out))
+    measured = {m["framework"]: m["values"] for m in json.loads(out.read_text())["ms_per_step"]}
+    assert set(measured) == {"pytorch", "jax", f"jax+{flags}"} and all(v[0] > 0 for v in measured.values())
+    assert f"| smoke | `{flags}` |" in done.stdout

@@ -18,6 +18,7 @@ import pytest
 from harness import calibration
 from harness.trial import SKIP_CALIBRATION
 
+from harness.logs import find_trial_folders, read_trial
 from harness.runner import TrialRunner
 from tests.harness.fakes import (FakeBackend, FakeClock, fake_task, make_spec, make_splits,
                                  make_submission)
@@ -89,6 +90,17 @@ def test_summary_noise_json_and_the_table(tmp_path):
     assert "| `fake` | fake | before | 0.55 | 3 (3) | 8.0 | 3.00 | 3 |" in table
     lines = table.splitlines()
     assert [line.split(" | ")[2] for line in lines[2:]] == ["before", "after", "later"]
+    named = resolution_table.table(summary, summary, labels=("AlgoPerf's, stop 44", "this, stop 44"))
+    assert [line.split(" | ")[2] for line in named.splitlines()[2:]] == ["AlgoPerf's, stop 44", "this, stop 44"]
+
+
+def test_the_facts_name_the_eval_schedule_and_the_first_evals_cost(tmp_path):
+    fake_trial(tmp_path / "results", 0)
+    (fact,) = mds.read_facts(tmp_path / "results", "nadamw")
+    first_row = min(read_trial(find_trial_folders(tmp_path / "results")[0])["evals"],
+                    key=lambda r: r["global_step"])
+    assert fact["eval_schedule"] == "snapshots"  # no spec_overrides: this project's schedule
+    assert fact["first_eval_sec"] == first_row["accumulated_eval_time"] > 0
 
 
 def test_the_facts_record_reads_back_as_the_tree_and_merges(tmp_path):
