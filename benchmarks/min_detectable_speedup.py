@@ -15,9 +15,10 @@ reused, so an interrupted run continues where it stopped (run it in chunks with 
   5% two-sided band of that difference (docs/scoring.md#measurement-resolution).
 
 Prints a table and writes `--noise-json` (scoring/noise.json, read by scoring), keeping the pairs
-it does not cover. `--eval-schedule algoperf` runs the trials under AlgoPerf's eval schedule (every split at every
-eval, an eval every budget/30, no snapshots: the "before" rows of docs/scoring.md's table); `--repo`
-runs another checkout's `algobench run`; `--no-run` only summarizes what `--out` holds.
+it does not cover. `--eval-schedule algoperf` runs the trials under AlgoPerf's eval schedule
+(every split at every eval, an eval every budget/30, no snapshots: the "before" rows of
+docs/scoring.md's table); `--repo` runs another checkout's `algobench run`; `--no-run` only
+summarizes what `--out` holds.
 
     .venv/bin/python benchmarks/min_detectable_speedup.py --workloads cnn --out results/noise
 """

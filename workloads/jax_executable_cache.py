@@ -8,8 +8,8 @@ file; the next process that lowers the same program on the same kind of host loa
 
 Written here rather than with JAX's own persistent compilation cache (`jax_compilation_cache_dir`)
 because that one is a switch for the whole process: in a trial whose submission runs in the
-harness's process (`--isolation in-process`, `algobench audit`) it would also cache the
-submission's own compilations, which its first steps pay on the clock. This cache holds only the
+harness's process (`run_trial(..., isolation="in-process")`, `algobench audit`) it would also
+cache the submission's own compilations, which its first steps pay on the clock. This cache holds only the
 functions the harness wraps in it. jax.experimental.serialize_executable does the (de)serializing.
 
 An entry is `<directory>/<key>.pkl`, written atomically. `key` is the SHA-256 of the lowered
