@@ -9,8 +9,9 @@ file; the next process that lowers the same program on the same kind of host loa
 Written here rather than with JAX's own persistent compilation cache (`jax_compilation_cache_dir`)
 because that one is a switch for the whole process: in a trial whose submission runs in the
 harness's process (`run_trial(..., isolation="in-process")`, `algobench audit`) it would also
-cache the submission's own compilations, which its first steps pay on the clock. This cache holds only the
-functions the harness wraps in it. jax.experimental.serialize_executable does the (de)serializing.
+cache the submission's own compilations, which its first steps pay on the clock. This cache holds
+only the functions the harness wraps in it. jax.experimental.serialize_executable does the
+(de)serializing.
 
 An entry is `<directory>/<key>.pkl`, written atomically. `key` is the SHA-256 of the lowered
 program's text (its shapes, dtypes and shardings included), the jax and jaxlib versions, the
@@ -23,7 +24,6 @@ An entry that fails to load is compiled again and replaced.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
 import warnings
@@ -35,6 +35,7 @@ import jaxlib
 from jax.experimental import serialize_executable
 
 from workloads.data.atomic import atomic_write
+from workloads.data.cache import params_key
 
 
 class CachedJit:
@@ -57,11 +58,12 @@ class CachedJit:
         return executable(*args)
 
     def key(self, lowered: Any) -> str:
-        backend = jax.devices()[0].client
-        parts = [lowered.as_text(), jax.__version__, jaxlib.__version__, backend.platform,
-                 backend.platform_version, ",".join(d.device_kind for d in jax.devices()),
-                 os.environ.get("XLA_FLAGS", ""), self.host_key]
-        return hashlib.sha256("\n\0".join(parts).encode()).hexdigest()
+        devices = jax.devices()
+        return params_key({"program": lowered.as_text(), "jax": jax.__version__,
+                           "jaxlib": jaxlib.__version__, "platform": devices[0].client.platform,
+                           "platform_version": devices[0].client.platform_version,
+                           "devices": [d.device_kind for d in devices],
+                           "xla_flags": os.environ.get("XLA_FLAGS", ""), "host": self.host_key})
 
     def _load_or_compile(self, args: tuple) -> Any:
         lowered = self.jitted.lower(*args)
@@ -77,7 +79,7 @@ class CachedJit:
         try:
             serialized = serialize_executable.serialize(compiled)
             self.directory.mkdir(parents=True, exist_ok=True)
-            atomic_write(path, lambda f: pickle.dump(serialized, f, protocol=pickle.HIGHEST_PROTOCOL))
+            atomic_write(path, lambda f: pickle.dump(serialized, f, pickle.HIGHEST_PROTOCOL))
         except (OSError, ValueError, NotImplementedError) as err:  # read-only cache, unserializable
             warnings.warn(f"{path}: compiled executable not kept ({err})")
         return compiled
