@@ -19,8 +19,10 @@ The rules, all in `_train` below:
   reading. A submission process may run several steps a call where no decision can fall inside
   them, so decisions follow the same steps (`_steps_per_call`).
 - An eval runs when `eval_period_sec` of submission time has passed since the last one, and once
-  at the end unless the last step was just evaluated. It measures the validation split until its
-  target is met and at the last eval; the test split from then on, and at the end; the train
+  at the end unless the last step was just evaluated. One due at the end of the trial's first step
+  (which outlasts the period where it holds JAX's compilation or a long `init_optimizer_state`)
+  is a snapshot instead, and the eval and snapshot clocks start from there. An eval measures the
+  validation split until its target is met; the test split from then on, and at the end; the train
   subset at the trial's last eval only (no rule reads it). Target setting (no finite target: its
   curves are what it is for) and AlgoPerf's schedule (`eval_schedule`) measure every split at every
   eval and keep no snapshots. A trial ends when the validation and the test target have both been
@@ -199,8 +201,11 @@ class TrialRunner:
                     stop = "budget"
                 elif spec.max_steps is not None and self.step >= spec.max_steps:
                     stop = "step_budget"
+            first = stop is None and self.narrowed and self.step == done["ran"] > 0 and self._eval_due()
+            if first:  # a snapshot instead of the eval, and the eval clock from here (the docstring)
+                self.last_eval_time = ledger.submission_time
             if stop is None and not self._eval_due():
-                if self._snapshot_due():
+                if first or self._snapshot_due():
                     with ledger.charge("eval"):
                         self._snapshot()
                 continue
@@ -283,8 +288,7 @@ class TrialRunner:
             test_goal = self.goals["test"] or spec.is_better_or_equal(
                 metrics.get(f"test/{spec.target_metric}"), spec.test_target)
             if final or (validation_goal and test_goal) or not self.narrowed:  # the trial's last eval
-                last = ["train"] if splits else ["validation", "train"]  # validation: skipped since its target
-                metrics.update(self._metrics(params, model_state, last))
+                metrics.update(self._metrics(params, model_state, ["train"]))
             snapshot_rows = self._search_snapshots() if reached and not self.goals["validation"] else []
             if self.snapshots:
                 self.snapshots = []
@@ -295,7 +299,7 @@ class TrialRunner:
             self.eval_results.append((self.step, metrics))
             for row in snapshot_rows:
                 self.log.add_eval_row(row)
-            row = self._row(self.step, ledger.read(), metrics, snapshot=0)
+            row = trial_records.eval_row(self.step, self.preemption_count, ledger.read(), metrics, 0)
             self.log.add_eval_row(row)
             self._event("eval", global_step=self.step, submission_time=row["score"])
             self.on_eval({k: float("nan") if v is None else v for k, v in row.items()})
@@ -309,9 +313,6 @@ class TrialRunner:
     def _meets_validation_target(self, metrics: dict) -> bool:
         value = metrics[f"validation/{self.spec.target_metric}"]
         return self.spec.is_better_or_equal(value, self.spec.validation_target)
-
-    def _row(self, step: int, times: dict, metrics: dict, snapshot: int) -> dict[str, Any]:
-        return trial_records.eval_row(step, self.preemption_count, times, metrics, snapshot)
 
     def _snapshot(self) -> None:
         """The submission side keeps a copy of what an eval here would evaluate (with the
@@ -337,7 +338,7 @@ class TrialRunner:
             times = dict(snapshot["times"])
             times.update(submission=times["submission"] + prepare, total_duration=times["total_duration"] + prepare)
             metrics = self._metrics(params, model_state, ["validation"])
-            rows.append(self._row(step, times, metrics, snapshot=1))
+            rows.append(trial_records.eval_row(step, self.preemption_count, times, metrics, 1))
             if self._meets_validation_target(metrics):
                 break
         return rows
@@ -351,12 +352,11 @@ class TrialRunner:
 
     def _train_state(self) -> dict:
         t = self.ledger.submission_time
-        return {
-            "accumulated_submission_time": t, "max_allowed_runtime_sec": self.budget_sec,
-            "remaining_time": max(0.0, self.budget_sec - t), "last_eval_time": self.last_eval_time,
-            "next_eval_time": self.last_eval_time + self.eval_period_sec,
-            "validation_goal_reached": self.goals["validation"], "test_goal_reached": self.goals["test"],
-            "training_complete": False, "global_step": self.step}
+        return {"accumulated_submission_time": t, "max_allowed_runtime_sec": self.budget_sec,
+                "remaining_time": max(0.0, self.budget_sec - t), "last_eval_time": self.last_eval_time,
+                "next_eval_time": self.last_eval_time + self.eval_period_sec,
+                "validation_goal_reached": self.goals["validation"], "test_goal_reached": self.goals["test"],
+                "training_complete": False, "global_step": self.step}
 
     # -- checkpoints, events and meta (off the clock) ---------------------------------------------
     def _checkpoint(self) -> None:

@@ -64,9 +64,9 @@ def test_the_minimum_detectable_speedup_of_a_known_spread():
 def test_facts_of_a_trial_read_at_a_snapshot(tmp_path):
     fake_trial(tmp_path, 0)
     (facts,) = mds.read_facts(tmp_path, "nadamw")
-    # test_runner_timing: evals at steps 1, 4, 7; the snapshot of step 6 (8 s) met the target,
-    # the snapshot of step 5 (7 s) before it did not
-    assert facts["time_to_target"] == 8.0 and facts["evals_to_target"] == 3
+    # test_runner_timing: evals at steps 4 and 7 (the first step's, at 3 s, a snapshot); the
+    # snapshot of step 6 (8 s) met the target, the snapshot of step 5 (7 s) before it did not
+    assert facts["time_to_target"] == 8.0 and facts["evals_to_target"] == 2
     assert facts["resolution_sec"] == pytest.approx(1.0) and facts["eval_period_sec"] == 3.0
     assert 0.0 < facts["eval_share"] < 1.0
 
@@ -87,7 +87,7 @@ def test_summary_noise_json_and_the_table(tmp_path):
     assert json.loads(path.read_text()) == noise
     table = resolution_table.table(summary, summary, [("later", summary)])
     assert s["validation_target"] == 0.55  # the target all three were timed to
-    assert "| `fake` | fake | before | 0.55 | 3 (3) | 8.0 | 3.00 | 3 |" in table
+    assert "| `fake` | fake | before | 0.55 | 3 (3) | 8.0 | 3.00 | 2 |" in table
     lines = table.splitlines()
     assert [line.split(" | ")[2] for line in lines[2:]] == ["before", "after", "later"]
     named = resolution_table.table(summary, summary, labels=("AlgoPerf's, stop 44", "this, stop 44"))

@@ -37,16 +37,17 @@ def evals(logs):
 def test_init_optimizer_state_and_steps_are_on_the_clock_evals_are_not(tmp_path):
     clock = FakeClock()
     meta, logs = run(tmp_path, clock, make_submission(clock, init_cost=2.0))
-    # submission time after step k is 2 + k; evals when 3 s have passed since the last one:
-    # at steps 1 (3 s), 4 (6 s), 7 (9 s); accuracy = 0.1 k reaches 0.55 and 0.5 at step 7; the
-    # snapshots of steps 5 (0.5) and 6 (0.6) are then evaluated: step 6 met the target at 8 s.
-    assert column(evals(logs), "global_step") == [1, 4, 7]
-    assert column(logs["evals"], "global_step") == [1, 4, 5, 6, 7]
-    assert column(logs["evals"], "snapshot") == [0, 0, 1, 1, 0]
-    assert column(logs["evals"], "score") == pytest.approx([3.0, 6.0, 7.0, 8.0, 9.0])
+    # submission time after step k is 2 + k; evals when 3 s have passed since the last one: the
+    # one due at the first step's end (3 s) is a snapshot instead, then steps 4 (6 s), 7 (9 s);
+    # accuracy = 0.1 k reaches 0.55 and 0.5 at step 7; the snapshots of steps 5 (0.5) and 6 (0.6)
+    # are then evaluated: step 6 met the target at 8 s.
+    assert column(evals(logs), "global_step") == [4, 7]
+    assert column(logs["evals"], "global_step") == [4, 5, 6, 7]
+    assert column(logs["evals"], "snapshot") == [0, 1, 1, 0]
+    assert column(logs["evals"], "score") == pytest.approx([6.0, 7.0, 8.0, 9.0])
     # evals are never on the submission clock: 2 batches x 0.1 s per split; the validation split
     # alone until the target is met, then the snapshots (0.2 s each), train and test (0.4 s)
-    assert column(evals(logs), "accumulated_eval_time") == pytest.approx([0.2, 0.4, 1.4])
+    assert column(evals(logs), "accumulated_eval_time") == pytest.approx([0.2, 1.2])
     assert meta["stop_reason"] == "targets_reached" and meta["status"] == "completed"
     assert meta["final"]["time_to_target"] == pytest.approx(8.0)
     assert meta["final"]["global_step"] == 7
@@ -248,7 +249,7 @@ def test_time_to_target_is_that_of_an_eval_at_every_snapshot(tmp_path):
     fine, fine_logs = run(tmp_path, clock, make_submission(clock, **FINE), folder="fine",
                           eval_period_sec=0.25)  # an eval after every step
     assert column(evals(coarse_logs), "global_step") == [10]
-    assert column(evals(fine_logs), "global_step") == [1, 2, 3, 4, 5, 6, 7, 8, 9]
+    assert column(evals(fine_logs), "global_step") == [2, 3, 4, 5, 6, 7, 8, 9]  # step 1's: a snapshot
     assert coarse["final"]["time_to_target"] == fine["final"]["time_to_target"] == pytest.approx(2.25)
     # the row that set it holds the same step and metrics under both schedules
     first = lambda logs: next(r for r in logs["evals"] if r["validation/accuracy"] >= 0.55)  # noqa: E731
@@ -266,18 +267,44 @@ def test_the_test_split_is_measured_from_the_validation_target_on_the_train_subs
         assert rows[step]["test/accuracy"] is None and rows[step]["train/accuracy"] is None
     for step in (3, 6, 9):
         assert rows[step]["test/accuracy"] == pytest.approx(0.1 * step)
-    # the validation split, whose target is met, waits for the trial's last eval
+    # the validation split, whose target is met, is not measured again (no rule reads it)
     assert rows[3]["validation/accuracy"] == pytest.approx(0.3)
-    assert rows[6]["validation/accuracy"] is None
-    assert rows[9]["validation/accuracy"] == pytest.approx(0.9)
+    assert rows[6]["validation/accuracy"] is None and rows[9]["validation/accuracy"] is None
     # the train subset, which no rule reads, at the trial's last eval only (the one that ends it)
     assert rows[3]["train/accuracy"] is None and rows[6]["train/accuracy"] is None
     assert rows[9]["train/accuracy"] == pytest.approx(0.9)
     assert meta["stop_reason"] == "targets_reached" and meta["final"]["global_step"] == 9
     assert meta["final"]["time_to_target"] == pytest.approx(3.0)  # the first row that met it
     # each eval's cost in splits (0.2 s a split): 1 before the target; at step 3 validation, test
-    # and the snapshots 1 and 2; then the test split alone, and all three at the last
-    assert column(evals(logs), "accumulated_eval_time") == pytest.approx([0.8, 1.0, 1.6])
+    # and the snapshots 1 and 2; then the test split alone, and test and train at the last
+    assert column(evals(logs), "accumulated_eval_time") == pytest.approx([0.8, 1.0, 1.4])
+
+
+def test_an_eval_due_at_the_end_of_the_first_step_is_a_snapshot_and_the_clocks_start_there(tmp_path):
+    clock = FakeClock()
+    # a first step that outlasts the 3 s eval period (4.5 s of `init_optimizer_state`, as JAX's
+    # compilation would): it ends at 5.5 s, where a snapshot is kept instead of an eval
+    meta, logs = run(tmp_path, clock, make_submission(clock, init_cost=4.5))
+    # evals 3 s after the first step's end: steps 4 (8.5 s) and 7 (11.5 s); a snapshot after every
+    # step from there; those of steps 5 and 6 searched at step 7: step 6 (0.6) met the target
+    assert column(evals(logs), "global_step") == [4, 7]
+    assert column(logs["evals"], "global_step") == [4, 5, 6, 7]
+    assert meta["final"]["time_to_target"] == pytest.approx(10.5)
+    # the first step's snapshot is searched like any other: a target met there is read there
+    clock = FakeClock()
+    meta, logs = run(tmp_path, clock, make_submission(clock, init_cost=4.5), folder="at_step_1",
+                     validation_target=0.1)
+    assert column(logs["evals"], "global_step")[:2] == [1, 4] and logs["evals"][0]["snapshot"] == 1
+    assert meta["final"]["time_to_target"] == pytest.approx(5.5)
+    # AlgoPerf's schedule evaluates there, as AlgoPerf does
+    clock = FakeClock()
+    meta, logs = run(tmp_path, clock, make_submission(clock, init_cost=4.5), folder="algoperf",
+                     eval_schedule="algoperf")
+    assert column(evals(logs), "global_step")[:2] == [1, 4]
+    # a first step within the period changes nothing: the eval 3 s from the start (step 2)
+    clock = FakeClock()
+    meta, logs = run(tmp_path, clock, make_submission(clock, init_cost=1.0), folder="short")
+    assert column(evals(logs), "global_step")[0] == 2
 
 
 def test_evals_before_the_validation_target_skip_test_and_train_and_the_final_eval_has_all(tmp_path):
