@@ -95,8 +95,9 @@ def trial_facts(trial: dict) -> dict:
              "time_to_target": None, "evals_to_target": None, "resolution_sec": None,
              "eval_period_sec": meta.get("eval_period_sec"), "validation_target": target,
              "eval_schedule": (meta.get("spec_overrides") or {}).get("eval_schedule", "snapshots"),
-             # the first eval's cost (JAX: its eval forward compiled, or loaded from the cache)
-             "first_eval_sec": rows[0]["accumulated_eval_time"] if rows else None,
+             # the first eval's cost (JAX: its eval forward compiled, or loaded from the cache); a
+             # snapshot row before it holds the eval account of its own, earlier time
+             "first_eval_sec": next((r["accumulated_eval_time"] for r in rows if not r.get("snapshot")), None),
              "eval_share": (final["accumulated_eval_time"] / final["total_duration"]
                             if final.get("total_duration") else None),
              "host_id": (meta.get("calibration") or {}).get("host_id")

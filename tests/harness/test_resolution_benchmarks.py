@@ -40,10 +40,10 @@ resolution_table = load("resolution_table")
 calibrate = load("calibrate")
 
 
-def fake_trial(out, study, *, step_cost=1.0):
+def fake_trial(out, study, *, step_cost=1.0, init_cost=2.0, **spec_overrides):
     clock = FakeClock()
-    TrialRunner(fake_task(out, submission="nadamw", study=study), make_spec(),
-                make_submission(clock, init_cost=2.0, step_cost=step_cost), FakeBackend(clock),
+    TrialRunner(fake_task(out, submission="nadamw", study=study), make_spec(**spec_overrides),
+                make_submission(clock, init_cost=init_cost, step_cost=step_cost), FakeBackend(clock),
                 splits=make_splits(), time_fn=clock, calibrate=False).run()
 
 
@@ -101,6 +101,13 @@ def test_the_facts_name_the_eval_schedule_and_the_first_evals_cost(tmp_path):
                     key=lambda r: r["global_step"])
     assert fact["eval_schedule"] == "snapshots"  # no spec_overrides: this project's schedule
     assert fact["first_eval_sec"] == first_row["accumulated_eval_time"] > 0
+    # a target met at the first step's snapshot: its row comes first, the first eval after it
+    fake_trial(tmp_path / "at_step_1", 0, init_cost=4.5, validation_target=0.1)
+    (fact,) = mds.read_facts(tmp_path / "at_step_1", "nadamw")
+    rows = sorted(read_trial(find_trial_folders(tmp_path / "at_step_1")[0])["evals"],
+                  key=lambda r: r["global_step"])
+    assert [r["snapshot"] for r in rows[:2]] == [1, 0] and fact["time_to_target"] == 5.5
+    assert fact["first_eval_sec"] == rows[1]["accumulated_eval_time"] > rows[0]["accumulated_eval_time"]
 
 
 def test_the_facts_record_reads_back_as_the_tree_and_merges(tmp_path):
