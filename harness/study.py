@@ -276,9 +276,11 @@ def eval_line(row: dict, spec, ruleset: str) -> str:
     metric = spec.target_metric
     used, wall = row["score"], row["total_duration"]
     left = max(0.0, budget - used) * (wall / used if used > 0 else 1.0)
+    value = row.get(f"validation/{metric}")
+    # empty once the validation split met its target (docs/log_format.md): not measured again
+    shown = "met earlier, not measured again" if value is None else f"{value:.4f}"
     return (f"step {row['global_step']}, submission time {used:.1f}/{budget:g} s, validation "
-            f"{metric} {row[f'validation/{metric}']:.4f} ({_target_text(spec)}), "
-            f"up to ~{format_duration(left)} left")
+            f"{metric} {shown} ({_target_text(spec)}), up to ~{format_duration(left)} left")
 
 
 def _target_text(spec) -> str:

@@ -106,7 +106,11 @@ def test_lowering_the_target_does_not_reach_the_runner(lowered):
     real = get_spec("smoke")
     assert (meta["validation_target"], meta["test_target"]) == (real.validation_target, real.test_target)
     if meta["stop_reason"] == "targets_reached":
-        assert last_eval(folder)["validation/accuracy"] >= real.validation_target
+        # the trial's last eval does not measure a validation split already past its target
+        # (docs/log_format.md): the best validation accuracy logged is what must meet it
+        measured = [r["validation/accuracy"] for r in read_eval_rows(folder / "eval_measurements.csv")
+                    if r.get("validation/accuracy") is not None]
+        assert max(measured) >= real.validation_target
 
 
 def test_a_lowered_target_earns_no_time_to_target_in_scoring(lowered):
@@ -115,7 +119,8 @@ def test_a_lowered_target_earns_no_time_to_target_in_scoring(lowered):
     real = get_spec("smoke")
     assert real.validation_target == 0.93  # the registry's own spec was not reached
     rows = read_eval_rows(folder / "eval_measurements.csv")
-    met = [r["score"] for r in rows if r["validation/accuracy"] >= real.validation_target]
+    met = [r["score"] for r in rows
+           if r.get("validation/accuracy") is not None and r["validation/accuracy"] >= real.validation_target]
     scored = load_results([out]).trials.iloc[0]["time_to_target"]
     assert scored == (met[0] if met else float("inf"))
 

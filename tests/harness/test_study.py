@@ -236,3 +236,14 @@ def test_progress_prints_the_hyperparameters_and_each_running_trials_evaluations
     log.add_eval_row({**row, "global_step": 50, "score": 6.0})
     slow.tick([task])
     assert slow.stream.getvalue().count("eval  ") == 1
+
+
+def test_an_eval_line_after_the_validation_target_says_the_split_was_not_measured():
+    """The last eval of a trial that met its target leaves the validation cells empty
+    (docs/log_format.md); the progress line must print, not fail on the empty value."""
+    from workloads.registry import get_spec
+
+    row = {"global_step": 90, "score": 12.0, "total_duration": 12.0, "validation/accuracy": None}
+    assert study.eval_line(row, get_spec("smoke"), "external") == (
+        "step 90, submission time 12.0/30 s, validation accuracy met earlier, not measured again "
+        "(target 0.93), up to ~18 s left")
