@@ -80,6 +80,18 @@ def run_trials(args) -> None:
                 print(f"seed {seed} {workload} {framework}: {status}", flush=True)
 
 
+def validation_eval_sec(rows: list[dict], validation: str, test: str) -> float | None:
+    """What one eval of the validation split alone cost: the median growth of the eval account
+    from one eval to the next where the later measured the validation split and not the test
+    split (before the target; the snapshots kept in between included), the first eval left out
+    (JAX's eval function compiled or loaded there). None without two such evals."""
+    measured = lambda r, k: r.get(k) is not None and not math.isnan(r[k])  # noqa: E731
+    evals = [r for r in rows if not r.get("snapshot")]
+    growth = [b["accumulated_eval_time"] - a["accumulated_eval_time"] for a, b in zip(evals, evals[1:])
+              if measured(b, validation) and not measured(b, test)]
+    return statistics.median(growth) if growth else None
+
+
 def trial_facts(trial: dict) -> dict:
     """What the tables need of one trial: its time to target, the evals up to it, the gap to the
     evaluation point before the one that met the target (the resolution it was read at), the eval
@@ -98,6 +110,7 @@ def trial_facts(trial: dict) -> dict:
              # the first eval's cost (JAX: its eval forward compiled, or loaded from the cache); a
              # snapshot row before it holds the eval account of its own, earlier time
              "first_eval_sec": next((r["accumulated_eval_time"] for r in rows if not r.get("snapshot")), None),
+             "validation_eval_sec": validation_eval_sec(rows, key, f"test/{meta['target_metric']}"),
              "eval_share": (final["accumulated_eval_time"] / final["total_duration"]
                             if final.get("total_duration") else None),
              "host_id": (meta.get("calibration") or {}).get("host_id")
@@ -138,7 +151,7 @@ def summarize(facts: list[dict]) -> dict[tuple[str, str], dict]:
         times = [f["time_to_target"] for f in group if f["time_to_target"] is not None]
 
         def median(name: str) -> float | None:
-            values = [f[name] for f in group if f[name] is not None]
+            values = [f[name] for f in group if f.get(name) is not None]  # older records lack some
             return statistics.median(values) if values else None
 
         hosts = Counter(f["host_id"] for f in group)
@@ -150,6 +163,7 @@ def summarize(facts: list[dict]) -> dict[tuple[str, str], dict]:
             "min_detectable_speedup": min_detectable_speedup(times),
             "eval_period_sec": median("eval_period_sec"), "evals_to_target": median("evals_to_target"),
             "resolution_sec": median("resolution_sec"), "eval_share": median("eval_share"),
+            "validation_eval_sec": median("validation_eval_sec"),
             "validation_target": targets.pop() if len(targets) == 1 else None,
             "host_id": hosts.most_common(1)[0][0] if len(hosts) == 1 else f"{len(hosts)} hosts"}
     return summary

@@ -5,7 +5,8 @@ Reads the results trees that benchmarks/min_detectable_speedup.py wrote (`--befo
 `--repo` at a checkout before the change; `--after`: this checkout) and prints, per workload,
 framework and tree: the eval period, the evals up to the one that detected the reference target,
 the resolution (the submission time between the evaluation that met the target and the one before
-it, as a share of the time to target), the evals' share of the trial's wall time, the run-to-run
+it, as a share of the time to target), what one eval of the validation split alone cost (the
+facts' `validation_eval_sec`; "-" in records made before stop 46), the evals' share of the trial's wall time, the run-to-run
 spread of the time to target and the minimum detectable speedup (all medians over the runs).
 With `--write`, the table replaces the one between the markers in docs/scoring.md. With
 `--write-reference-times`, the `--after` runs timed on the reference host (the host of
@@ -45,9 +46,10 @@ def rows(label: str, summary: dict) -> list[str]:
         evals = "-" if s["evals_to_target"] is None else f"{s['evals_to_target']:g}"
         mds = "-" if s["min_detectable_speedup"] is None else f"{s['min_detectable_speedup']:.3f}x"
         target = "-" if s.get("validation_target") is None else f"{s['validation_target']:g}"
+        cost = "-" if s.get("validation_eval_sec") is None else f"{s['validation_eval_sec']:.3f}"
         out.append(f"| `{workload}` | {framework} | {label} | {target} | {s['runs']} ({s['reached']}) | "
                    f"{'-' if ttt is None else f'{ttt:.1f}'} | {period} | {evals} | "
-                   f"{percent(resolution)} | {percent(s['eval_share'])} | {percent(s['spread_cv'])} | "
+                   f"{percent(resolution)} | {cost} | {percent(s['eval_share'])} | {percent(s['spread_cv'])} | "
                    f"{mds} |")
     return out
 
@@ -58,8 +60,8 @@ def table(before: dict | None, after: dict, others: list[tuple[str, dict]] = (),
     further run (`--run`: the same schedule measured again, or a later one)."""
     labelled = [(labels[0], before or {}), (labels[1], after), *others]
     lines = ["| workload | framework | schedule | validation target | runs (reached) | time to target, s | "
-             "eval period, s | evals to target | resolution | eval share of wall time | spread (CV) | "
-             "min. detectable speedup |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "eval period, s | evals to target | resolution | validation eval, s | eval share of wall time | "
+             "spread (CV) | min. detectable speedup |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for pair in sorted(set().union(*(summary for _, summary in labelled))):
         for label, summary in labelled:
             if pair in summary:

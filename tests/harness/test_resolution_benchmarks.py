@@ -71,6 +71,20 @@ def test_facts_of_a_trial_read_at_a_snapshot(tmp_path):
     assert 0.0 < facts["eval_share"] < 1.0
 
 
+def test_the_facts_give_what_a_validation_eval_alone_cost(tmp_path):
+    # target 0.85: evals at steps 4, 7 and 10 (accuracy 0.1 k: met at 10); the eval of step 7
+    # measured the validation split alone, 2 batches x 0.1 s; step 4's (the first) and step 10's
+    # (test and train too) are left out
+    fake_trial(tmp_path, 0, validation_target=0.85)
+    (facts,) = mds.read_facts(tmp_path, "nadamw")
+    evals = [r for r in read_trial(find_trial_folders(tmp_path)[0])["evals"] if not r["snapshot"]]
+    assert [r["global_step"] for r in evals] == [4, 7, 10]
+    assert facts["validation_eval_sec"] == pytest.approx(0.2)
+    # the trial of the first test has no eval of the validation split alone after its first
+    fake_trial(tmp_path / "short", 0)
+    assert mds.read_facts(tmp_path / "short", "nadamw")[0]["validation_eval_sec"] is None
+
+
 def test_summary_noise_json_and_the_table(tmp_path):
     for study, cost in enumerate((1.0, 1.0, 2.0)):  # times to target 8, 8 and 14 s
         fake_trial(tmp_path / "results", study, step_cost=cost)
@@ -87,7 +101,7 @@ def test_summary_noise_json_and_the_table(tmp_path):
     assert json.loads(path.read_text()) == noise
     table = resolution_table.table(summary, summary, [("later", summary)])
     assert s["validation_target"] == 0.55  # the target all three were timed to
-    assert "| `fake` | fake | before | 0.55 | 3 (3) | 8.0 | 3.00 | 2 |" in table
+    assert "| `fake` | fake | before | 0.55 | 3 (3) | 8.0 | 3.00 | 2 | 12.5% | 0.200 |" in table
     lines = table.splitlines()
     assert [line.split(" | ")[2] for line in lines[2:]] == ["before", "after", "later"]
     named = resolution_table.table(summary, summary, labels=("AlgoPerf's, stop 44", "this, stop 44"))
