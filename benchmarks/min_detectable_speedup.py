@@ -113,6 +113,8 @@ def trial_facts(trial: dict) -> dict:
              "validation_eval_sec": validation_eval_sec(rows, key, f"test/{meta['target_metric']}"),
              "eval_share": (final["accumulated_eval_time"] / final["total_duration"]
                             if final.get("total_duration") else None),
+             # the host's speed record (docs/scoring.md#the-host-speed-record): its seconds
+             "calibration_sec": (meta.get("calibration") or {}).get("seconds"),
              "host_id": (meta.get("calibration") or {}).get("host_id")
              or meta.get("hardware", {}).get("cpu_id")}
     if first is not None and meta.get("status") == "completed":

@@ -69,6 +69,10 @@ def test_facts_of_a_trial_read_at_a_snapshot(tmp_path):
     assert facts["time_to_target"] == 8.0 and facts["evals_to_target"] == 2
     assert facts["resolution_sec"] == pytest.approx(1.0) and facts["eval_period_sec"] == 3.0
     assert 0.0 < facts["eval_share"] < 1.0
+    assert facts["calibration_sec"] is None  # the fake trial skips the calibration
+    trial = read_trial(find_trial_folders(tmp_path)[0])
+    trial["meta"]["calibration"] = {"seconds": 0.0007, "host_id": "h"}
+    assert mds.trial_facts(trial)["calibration_sec"] == 0.0007 and mds.trial_facts(trial)["host_id"] == "h"
 
 
 def test_the_facts_give_what_a_validation_eval_alone_cost(tmp_path):
