@@ -64,11 +64,15 @@ def host_problems(trials: pd.DataFrame, threshold: float = HOST_THRESHOLD, norma
         spread, how = calibration_spread(calibrated["calibration_sec"], per_host)
         if spread > threshold:
             listed = ", ".join(f"{h or '?'}: {v:.4g} s" for h, v in per_host.items())
+            one = len(per_host) == 1  # one host name whose speed changed between the trials
             fix = ("times shown in reference-host seconds (--normalize)" if normalized else
-                   "compare them with --normalize or re-run the workload on one host")
-            out.append(problem("hosts_differ", f"trials timed on hosts whose calibration differs by "
-                               f"{spread:.0%} ({how}; over {threshold:.0%}; median per host: {listed}); {fix}",
-                               **key))
+                   "compare them with --normalize or re-run the workload "
+                   + ("while the host's calibration holds steady (benchmarks/calibrate.py)" if one
+                      else "on one host"))
+            what = ("trials timed on one host whose calibration changed between them by" if one
+                    else "trials timed on hosts whose calibration differs by")
+            out.append(problem("hosts_differ", f"{what} {spread:.0%} ({how}; over {threshold:.0%}; "
+                               f"median per host: {listed}); {fix}", **key))
     return out
 
 
