@@ -170,18 +170,19 @@ class JaxWorkload(WorkloadBase):
     # -- harness side (never called by a submission) -------------------------------------------
     def eval_outputs(self, params: dict, model_state: dict, batch: dict[str, np.ndarray]) -> np.ndarray:
         """`predict` as `apply(..., method="predict")`, e.g. greedy decoding."""
-        inputs = self.model_inputs({k: self._put_batch(batch[k]) for k in self._spec.input_keys})
+        inputs = self.model_inputs(self.to_device({k: batch[k] for k in self._spec.input_keys}))
         return np.asarray(self._eval_forward(params, model_state, inputs))
-
-    def _put_batch(self, array: np.ndarray) -> jax.Array:
-        sharding = self.batch_sharded if len(array) % self.mesh.size == 0 else self.replicated
-        return jax.device_put(array, sharding)
 
     def param_signature(self, params: dict) -> tuple:
         return tuple(sorted((name, tuple(v.shape)) for name, v in flatten(params).items()))
 
     def to_device(self, batch: dict[str, np.ndarray]) -> dict[str, jax.Array]:
-        return {k: self._put_batch(v) for k, v in batch.items()}
+        """Every array split over the mesh's batch axis (replicated where its length does not
+        divide), in one `jax.device_put` for the whole batch: one call per array cost up to 1.4x
+        as much on the CPU (benchmarks/batch_transfer.py)."""
+        shardings = {k: self.batch_sharded if len(v) % self.mesh.size == 0 else self.replicated
+                     for k, v in batch.items()}
+        return jax.device_put(batch, shardings)
 
     def to_canonical(self, params: dict, model_state: dict) -> dict[str, np.ndarray]:
         out = {n: np.asarray(v) for n, v in flatten(params).items()}
