@@ -351,9 +351,9 @@ class TrialRunner:
         return reason
 
     def _train_state(self) -> dict:
-        t = self.ledger.submission_time
+        t, rows = self.ledger.submission_time, self.log.rows  # the last row is an eval's: snapshots come before
         return {"accumulated_submission_time": t, "max_allowed_runtime_sec": self.budget_sec,
-                "remaining_time": max(0.0, self.budget_sec - t), "last_eval_time": self.last_eval_time,
+                "remaining_time": max(0.0, self.budget_sec - t), "last_eval_time": rows[-1]["score"] if rows else 0.0,
                 "next_eval_time": self.last_eval_time + self.eval_period_sec,
                 "validation_goal_reached": self.goals["validation"], "test_goal_reached": self.goals["test"],
                 "training_complete": False, "global_step": self.step}

@@ -401,3 +401,25 @@ def test_a_submission_cannot_write_into_meta_json(tmp_path):
     submission.batch_size_meta = {"hardware": "forged", "batch_size_rule": "forged"}
     meta, _ = run(tmp_path, clock, submission)
     assert "batch_size_rule" not in meta and meta.get("hardware") != "forged"
+
+
+def test_train_state_names_the_last_real_eval_and_the_next_one_due(tmp_path):
+    """A first step that outlasts the eval period starts the eval clock without an eval: the
+    submission sees no eval before the first (last_eval_time 0), and the next one when due."""
+    clock = FakeClock()
+    seen = []
+    submission = make_submission(clock, init_cost=4.5)
+    inner = submission.update_params
+
+    def update_params(**kwargs):
+        state = kwargs["train_state"]
+        seen.append((kwargs["global_step"], state["last_eval_time"], state["next_eval_time"]))
+        return inner(**kwargs)
+
+    submission.update_params = update_params
+    run(tmp_path, clock, submission)
+    by_step = {step: (last, next_due) for step, last, next_due in seen}
+    # the first test of the schedule: steps end at 4.5 + k s; evals at steps 4 (8.5 s) and 7
+    assert by_step[0] == (0.0, 3.0)  # before the first step: the period from the start
+    assert by_step[2] == (0.0, pytest.approx(8.5))  # step 1's end (5.5 s) started the clock
+    assert by_step[5] == (pytest.approx(8.5), pytest.approx(11.5))  # after the eval of step 4
