@@ -106,6 +106,11 @@ class Training:
 
     def step(self, step: int) -> None:
         """One training step, then a device sync."""
+        self.dispatch(step)
+        self.sync()
+
+    def dispatch(self, step: int) -> None:
+        """One training step, without waiting for the device (as a trial runs its steps)."""
         batch = self.module.data_selection(
             workload=self.workload, input_queue=self.queue, optimizer_state=self.opt,
             current_param_container=self.params, model_state=self.model_state,
@@ -116,7 +121,6 @@ class Training:
             hyperparameters=self.hparams, batch=batch, loss_type=self.spec.loss_type,
             optimizer_state=self.opt, eval_results=[], global_step=step,
             rng=self.backend.make_rng(4), train_state=None)
-        self.sync()
 
     def sync(self) -> None:
         self.backend.sync((self.opt, self.params, self.model_state))
