@@ -24,6 +24,14 @@ def write_section(doc: Path | str, body: str, start: str, end: str) -> None:
     doc.write_text(replaced(doc.read_text(), body, start, end, doc))
 
 
+def print_section(doc: Path | str, body: str, start: str, end: str, *, write: bool) -> None:
+    """Print `body`, a section generated from recorded results; with `write`, also put it between
+    the `start` and `end` markers of `doc`."""
+    print(body)
+    if write:
+        write_section(doc, body, start, end)
+
+
 def write_or_check(doc: Path | str, body: str, start: str, end: str, *, write: bool,
                    what: str, source: str, fix: str) -> int:
     """`--write`: put `body` between the markers of `doc` (exit code 0). `--check`: 1 and a message

@@ -28,6 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from algobench.doc_sections import print_section  # noqa: E402
 from harness import backends  # noqa: E402
 from harness.calibration import host_id  # noqa: E402
 from workloads.registry import BASE_WORKLOADS  # noqa: E402
@@ -37,8 +38,7 @@ def per_array(workload, batch: dict) -> dict:
     """One `jax.device_put` per array, as `to_device` did before."""
     import jax
 
-    return {k: jax.device_put(v, workload.batch_sharded if len(v) % workload.mesh.size == 0
-                              else workload.replicated) for k, v in batch.items()}
+    return {k: jax.device_put(batch[k], sharding) for k, sharding in workload.batch_shardings(batch).items()}
 
 
 def measure(name: str, calls: int, warmup: int) -> dict:
@@ -95,12 +95,7 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="with --table: write it into docs/performance.md")
     args = parser.parse_args()
     if args.table:
-        text = table(json.loads(Path(args.table).read_text()))
-        print(text)
-        if args.write:
-            from algobench.doc_sections import write_section
-
-            write_section(DOC, text, *MARKERS)
+        print_section(DOC, table(json.loads(Path(args.table).read_text())), *MARKERS, write=args.write)
         return
     backends.use_jax_host_devices(len(backends.pin_cores(None)))
     record = {"host_id": host_id(), "calls": args.calls,

@@ -29,6 +29,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))  # this folder's scripts
 
 from step_time import Training  # noqa: E402
+from algobench.doc_sections import print_section  # noqa: E402
 from harness.backends import FRAMEWORKS  # noqa: E402
 from harness.calibration import host_id  # noqa: E402
 from workloads.registry import BASE_WORKLOADS  # noqa: E402
@@ -124,11 +125,7 @@ def main() -> None:
     if args.table:
         record = json.loads(Path(args.table).read_text())  # one run, or {"runs": [labelled runs]}
         text = "\n\n".join(f"**{run['label']}.** " + table(run) for run in record.get("runs", [record]))
-        print(text)
-        if args.write:
-            from algobench.doc_sections import write_section
-
-            write_section(DOC, text, *MARKERS)
+        print_section(DOC, text, *MARKERS, write=args.write)
         return
     if len(args.frameworks) > 1:
         raise SystemExit("one framework per run: each sets up its process (JAX's host devices) once")

@@ -176,13 +176,16 @@ class JaxWorkload(WorkloadBase):
     def param_signature(self, params: dict) -> tuple:
         return tuple(sorted((name, tuple(v.shape)) for name, v in flatten(params).items()))
 
+    def batch_shardings(self, batch: dict[str, np.ndarray]) -> dict[str, NamedSharding]:
+        """Where each array of a batch goes: split over the mesh's batch axis, or replicated
+        where its length does not divide."""
+        return {k: self.batch_sharded if len(v) % self.mesh.size == 0 else self.replicated
+                for k, v in batch.items()}
+
     def to_device(self, batch: dict[str, np.ndarray]) -> dict[str, jax.Array]:
-        """Every array split over the mesh's batch axis (replicated where its length does not
-        divide), in one `jax.device_put` for the whole batch: one call per array cost up to 1.4x
-        as much on the CPU (benchmarks/batch_transfer.py)."""
-        shardings = {k: self.batch_sharded if len(v) % self.mesh.size == 0 else self.replicated
-                     for k, v in batch.items()}
-        return jax.device_put(batch, shardings)
+        """The batch placed by `batch_shardings`, in one `jax.device_put` for the whole batch: one
+        call per array cost up to 1.4x as much on the CPU (benchmarks/batch_transfer.py)."""
+        return jax.device_put(batch, self.batch_shardings(batch))
 
     def to_canonical(self, params: dict, model_state: dict) -> dict[str, np.ndarray]:
         out = {n: np.asarray(v) for n, v in flatten(params).items()}
