@@ -207,7 +207,7 @@ def main() -> None:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps({
             "host_id": _host_id(), "steps": args.steps, "warmup": args.warmup, "repeats": args.repeats,
-            "submission": args.submission, "checkouts": {c: str(p) for c, p in checkouts.items()},
+            "threads": args.threads, "clock": args.clock, "submission": args.submission, "checkouts": {c: str(p) for c, p in checkouts.items()},
             "ms_per_step": [{"checkout": c, "workload": w, "framework": f, "values": v}
                             for (c, w, f), v in results.items()]}, indent=1) + "\n")
     print(f"\n{args.submission}, {args.steps} steps after {args.warmup} warm-up steps, "

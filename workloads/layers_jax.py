@@ -175,8 +175,18 @@ class Attention(nn.Module):
         return self.attend(x, *self.keys_values(context), mask, causal)
 
 
+def gelu(x):
+    """Exact GELU, x * Phi(x), written as PyTorch's `F.gelu(approximate="none")` writes it:
+    0.5 * x * (1 + erf(x / sqrt(2))). flax's `nn.gelu(approximate=False)` is the same function
+    through erfc(-x / sqrt(2)), which XLA:CPU lowers to two polynomials and a select; its forward
+    and backward take about 1.6 times this form's (benchmarks/jax_step_variants.py,
+    docs/performance.md#jax-against-pytorch-where-a-step-goes)."""
+    return 0.5 * x * (1.0 + jax.lax.erf(x * SQRT_HALF))
+
+
+SQRT_HALF = math.sqrt(0.5)
 ACTIVATIONS = {
-    "gelu": lambda x: nn.gelu(x, approximate=False),  # exact, erf form
+    "gelu": gelu,  # exact
     "gelu_tanh": lambda x: nn.gelu(x, approximate=True),
     "silu": nn.silu,  # swish
     "tanh": jnp.tanh,

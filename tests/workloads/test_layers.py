@@ -80,6 +80,21 @@ def test_layer_norm_agrees_across_frameworks():
     np.testing.assert_allclose(ours, theirs, atol=1e-5)
 
 
+def test_jax_gelu_is_flax_exact_gelu_and_pytorchs_with_their_gradients():
+    """`layers_jax.gelu` (the erf form) is the function flax's `gelu(approximate=False)` (erfc) and
+    PyTorch's `F.gelu` compute, gradient included, tails and zero included."""
+    x = np.concatenate([np.linspace(-12, 12, 2001), [0.0, -0.0, 1e-6, -1e-6]]).astype(np.float32)
+    ours, theirs = jax.value_and_grad(lambda v: jnp.sum(layers_jax.gelu(v))), \
+        jax.value_and_grad(lambda v: jnp.sum(flax_nn.gelu(v, approximate=False)))
+    np.testing.assert_allclose(layers_jax.gelu(x), flax_nn.gelu(x, approximate=False), atol=2e-6)
+    np.testing.assert_allclose(ours(x)[1], theirs(x)[1], atol=2e-6)
+    xt = torch.tensor(x, requires_grad=True)
+    yt = torch.nn.functional.gelu(xt, approximate="none")
+    yt.sum().backward()
+    np.testing.assert_allclose(layers_jax.gelu(x), yt.detach().numpy(), atol=1e-6)
+    np.testing.assert_allclose(ours(x)[1], xt.grad.numpy(), atol=1e-6)
+
+
 def test_jax_layer_norm_matches_flax_and_its_gradient():
     """The written-out gradient of the JAX layer norm equals autodiff's through flax's LayerNorm."""
     x = jnp.asarray(inputs(3) * 3.0 + 1.0)

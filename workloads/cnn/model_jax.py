@@ -5,7 +5,9 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-ACTIVATIONS = {"relu": nn.relu, "silu": nn.silu, "gelu": lambda x: nn.gelu(x, approximate=False)}
+from workloads.layers_jax import gelu
+
+ACTIVATIONS = {"relu": nn.relu, "silu": nn.silu, "gelu": gelu}
 
 
 def conv3x3(c_out: int, stride: int, name: str) -> nn.Conv:

@@ -15,9 +15,9 @@ import jax
 import jax.numpy as jnp
 
 from workloads.data.molecules import TASKS
-from workloads.layers_jax import LayerNorm
+from workloads.layers_jax import LayerNorm, gelu
 
-ACTIVATIONS = {"relu": nn.relu, "silu": nn.silu, "gelu": lambda x: nn.gelu(x, approximate=False)}
+ACTIVATIONS = {"relu": nn.relu, "silu": nn.silu, "gelu": gelu}
 LAYER_NORM_EPS = 1e-6
 
 

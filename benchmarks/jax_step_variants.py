@@ -1,0 +1,175 @@
+"""Variants of JAX's training step against the step as it is, side by side in one process.
+
+`benchmarks/step_time.py` compares checkouts (`--before`) and XLA flags (`--jax-xla-flags`) between
+processes, a minute apart; on a host whose speed wanders between minutes
+(docs/scoring.md#the-host-speed-record) that cannot resolve a few percent. Here, per workload, one
+process set up as a trial is (benchmarks/step_time.py's `Training`: cores, JAX host devices, the
+reference baseline, the trial's batch stream) compiles the baseline's train step once as it is and
+once per variant, and they take turns, `--rounds` rounds of `--steps` steps each (the order reversed
+every other round; at most two steps in flight, as in a trial). A variant is either
+
+- XLA compiler options, `NAME=VALUE[,NAME=VALUE]` (`compiler_options` of that compile only; values
+  `true`/`false` are booleans, digits integers, anything else a string such as an enum's name), or
+- a formulation of `FORMULATIONS` by name: the models' functions swapped while the step is traced
+  (e.g. `gelu_erfc`, flax's exact GELU, against the models' own).
+
+Prints each one's median milliseconds per step and, paired round by round, each variant's median
+ratio to the step as it is (and in how many rounds it was below 1).
+
+    .venv/bin/python benchmarks/jax_step_variants.py --workloads lm translate --variants gelu_erfc
+    .venv/bin/python benchmarks/jax_step_variants.py --workloads deepspeech \\
+        --variants xla_cpu_scheduler_type=CPU_SCHEDULER_TYPE_CONCURRENCY_OPTIMIZED
+    .venv/bin/python benchmarks/jax_step_variants.py --table docs/data/jax_step_variants_stop47.json --write
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))  # this folder's scripts
+
+from step_time import Training  # noqa: E402
+from algobench.doc_sections import print_section  # noqa: E402
+from harness.calibration import host_id  # noqa: E402
+from workloads.registry import BASE_WORKLOADS  # noqa: E402
+
+DOC = REPO / "docs" / "performance.md"
+MARKERS = ("<!-- jax step variants table: start -->", "<!-- jax step variants table: end -->")
+AS_IS = "as it is"
+
+
+def _flax_exact_gelu(x):
+    import flax.linen as nn
+
+    return nn.gelu(x, approximate=False)
+
+
+FORMULATIONS = {  # name -> (what the models' `gelu` becomes while the step is traced)
+    "gelu_erfc": _flax_exact_gelu,
+}
+
+
+@contextlib.contextmanager
+def formulation(name: str):
+    """Every loaded JAX model's ACTIVATIONS entry holding `layers_jax.gelu` swapped for the named
+    formulation, put back after."""
+    from workloads import layers_jax
+
+    tables = [m.ACTIVATIONS for n, m in list(sys.modules.items())
+              if n.startswith("workloads.") and n.endswith(("model_jax", "layers_jax"))
+              and isinstance(getattr(m, "ACTIVATIONS", None), dict)]
+    swapped = [(t, k) for t in tables for k, f in t.items() if f is layers_jax.gelu]
+    for table_, key in swapped:
+        table_[key] = FORMULATIONS[name]
+    try:
+        yield
+    finally:
+        for table_, key in swapped:
+            table_[key] = layers_jax.gelu
+
+
+def parse_variant(text: str) -> dict:
+    """'gelu_erfc' -> {'formulation': 'gelu_erfc'}; 'a=true,b=3,c=NAME' -> {'xla': {'a': True,
+    'b': 3, 'c': 'NAME'}}."""
+    if "=" not in text:
+        if text not in FORMULATIONS:
+            raise SystemExit(f"--variants: {text!r} is neither NAME=VALUE XLA options nor one of "
+                             f"{sorted(FORMULATIONS)}")
+        return {"formulation": text}
+    options = {}
+    for item in text.split(","):
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise SystemExit(f"--variants: {item!r} is not NAME=VALUE (e.g. xla_cpu_use_onednn=true)")
+        options[name] = {"true": True, "false": False}.get(value.lower(), int(value) if value.isdigit() else value)
+    return {"xla": options}
+
+
+def compile_variant(train_step, args: tuple, variant: dict):
+    """The train step compiled as the variant says; a formulation traces the step's own function
+    afresh (`__wrapped__`, under a new jit: jit keeps the traces it has made)."""
+    import jax
+
+    if "formulation" not in variant:
+        return train_step.lower(*args).compile(compiler_options=variant.get("xla", {}))
+    with formulation(variant["formulation"]):
+        return jax.jit(lambda *a: train_step.__wrapped__(*a)).lower(*args).compile()
+
+
+def measure(workload: str, variants: dict[str, dict], rounds: int, steps: int) -> dict:
+    import jax
+
+    training = Training.set_up("submissions/nadamw", workload, "jax", None)
+    batch = next(training.queue)
+    args = (training.params, training.model_state, training.opt["opt_state"], batch, training.backend.make_rng(3))
+    compiled = {name: compile_variant(training.opt["train_step"], args, v) for name, v in variants.items()}
+    for name, variant in variants.items():  # a formulation the workload's model does not use
+        if "formulation" in variant and compiled[name].as_text() == compiled[AS_IS].as_text():
+            raise SystemExit(f"variant {name!r} compiles to the same program as the step on {workload}: "
+                             "its model does not use what the variant changes")
+    times = {name: [] for name in variants}
+    for i in range(rounds + 1):  # round 0 warms every variant up, untimed
+        for name in (list(variants) if i % 2 == 0 else list(variants)[::-1]):
+            training.opt["train_step"] = compiled[name]
+            training.sync()
+            start = time.perf_counter()
+            for step in range(steps):
+                previous = training.params
+                training.dispatch(step)
+                jax.block_until_ready(previous)  # the step before: two in flight, as in a trial
+            training.sync()
+            if i:
+                times[name].append(1e3 * (time.perf_counter() - start) / steps)
+    return {"workload": workload, "rounds_ms": times,
+            "ms": {name: statistics.median(t) for name, t in times.items()}}
+
+
+def table(record: dict) -> str:
+    names = [n for n in record["variants"] if n != AS_IS]
+    lines = [f"On {record['host_id']}, {record['rounds']} rounds of {record['steps']} steps each:", "",
+             f"| workload | variant | {AS_IS}, ms/step | variant, ms/step | variant / {AS_IS}, paired "
+             "(rounds below 1) |", "|---|---|---|---|---|"]
+    for r in record["results"]:
+        for n in names:
+            ratios = [a / b for a, b in zip(r["rounds_ms"][n], r["rounds_ms"][AS_IS])]
+            lines.append(f"| `{r['workload']}` | `{n}` | {r['ms'][AS_IS]:.2f} | {r['ms'][n]:.2f} | "
+                         f"{statistics.median(ratios):.3f} ({sum(x < 1 for x in ratios)} of {len(ratios)}) |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workloads", nargs="+", default=list(BASE_WORKLOADS))
+    parser.add_argument("--variants", nargs="+", required=False, default=[],
+                        metavar="NAME=VALUE[,NAME=VALUE] | FORMULATION")
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--out", help="write the results as JSON")
+    parser.add_argument("--table", metavar="JSON", help="print recorded runs' tables; measure nothing")
+    parser.add_argument("--write", action="store_true", help="with --table: write them into docs/performance.md")
+    args = parser.parse_args()
+    if args.table:
+        record = json.loads(Path(args.table).read_text())  # one run, or {"runs": [labelled runs]}
+        text = "\n\n".join(f"**{run['label']}.** " + table(run) for run in record.get("runs", [record]))
+        print_section(DOC, text, *MARKERS, write=args.write)
+        return
+    if not args.variants:
+        raise SystemExit("--variants: name at least one variant to compare with the step as it is")
+    variants = {AS_IS: {}, **{text: parse_variant(text) for text in args.variants}}
+    record = {"host_id": host_id(), "rounds": args.rounds, "steps": args.steps, "variants": variants,
+              "results": [measure(w, variants, args.rounds, args.steps) for w in args.workloads]}
+    print(table(record))
+    if args.out:
+        Path(args.out).write_text(json.dumps(record, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""benchmarks/jax_step_variants.py: its variants parse as XLA options or formulations, a
+formulation swaps the models' GELU only while it lasts, a tiny run writes a record whose table
+reads back, and docs/performance.md holds the recorded table as generated."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+variants = load("jax_step_variants")
+
+
+def test_a_variant_is_xla_options_or_a_named_formulation():
+    assert variants.parse_variant("gelu_erfc") == {"formulation": "gelu_erfc"}
+    assert variants.parse_variant("a=true,b=3,c=CPU_X,d=False") == {
+        "xla": {"a": True, "b": 3, "c": "CPU_X", "d": False}}
+    for bad in ("gelu_erf", "=3", "a=1,b"):
+        with pytest.raises(SystemExit):
+            variants.parse_variant(bad)
+
+
+def test_a_formulation_swaps_every_models_gelu_while_it_lasts():
+    from workloads import layers_jax
+    from workloads.cnn import model_jax as cnn
+    from workloads.gnn import model_jax as gnn
+
+    tables = [layers_jax.ACTIVATIONS, cnn.ACTIVATIONS, gnn.ACTIVATIONS]
+    assert all(t["gelu"] is layers_jax.gelu for t in tables)
+    with variants.formulation("gelu_erfc"):
+        assert all(t["gelu"] is variants.FORMULATIONS["gelu_erfc"] for t in tables)
+        assert layers_jax.ACTIVATIONS["silu"] is not variants.FORMULATIONS["gelu_erfc"]
+    assert all(t["gelu"] is layers_jax.gelu for t in tables)
+
+
+def test_a_tiny_run_on_smoke_writes_a_record_whose_table_reads_back(tmp_path):
+    out = tmp_path / "variants.json"
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks/jax_step_variants.py"), "--workloads", "smoke",
+         "--variants", "xla_cpu_enable_concurrency_optimized_scheduler=true", "--rounds", "2",
+         "--steps", "2", "--out", str(out)], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    record = json.loads(out.read_text())
+    (result,) = record["results"]
+    assert set(result["rounds_ms"]) == {variants.AS_IS, "xla_cpu_enable_concurrency_optimized_scheduler=true"}
+    assert all(len(r) == 2 and min(r) > 0 for r in result["rounds_ms"].values())
+    assert variants.table(record).splitlines()[-1] in done.stdout
+
+
+def test_the_recorded_tables_are_those_in_the_doc():
+    record = json.loads((REPO / "docs/data/jax_step_variants_stop47.json").read_text())
+    doc = (REPO / "docs/performance.md").read_text()
+    for run in record["runs"]:
+        assert variants.table(run) in doc
