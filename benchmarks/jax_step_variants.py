@@ -30,6 +30,7 @@ import json
 import statistics
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -46,21 +47,12 @@ MARKERS = ("<!-- jax step variants table: start -->", "<!-- jax step variants ta
 AS_IS = "as it is"
 
 
-def _flax_exact_gelu(x):
+@contextlib.contextmanager
+def _gelu_erfc():
+    """Every loaded JAX model's ACTIVATIONS entry holding `layers_jax.gelu` swapped for flax's
+    exact GELU (the erfc form, the models' own before stop 47)."""
     import flax.linen as nn
 
-    return nn.gelu(x, approximate=False)
-
-
-FORMULATIONS = {  # name -> (what the models' `gelu` becomes while the step is traced)
-    "gelu_erfc": _flax_exact_gelu,
-}
-
-
-@contextlib.contextmanager
-def formulation(name: str):
-    """Every loaded JAX model's ACTIVATIONS entry holding `layers_jax.gelu` swapped for the named
-    formulation, put back after."""
     from workloads import layers_jax
 
     tables = [m.ACTIVATIONS for n, m in list(sys.modules.items())
@@ -68,12 +60,37 @@ def formulation(name: str):
               and isinstance(getattr(m, "ACTIVATIONS", None), dict)]
     swapped = [(t, k) for t in tables for k, f in t.items() if f is layers_jax.gelu]
     for table_, key in swapped:
-        table_[key] = FORMULATIONS[name]
+        table_[key] = partial(nn.gelu, approximate=False)
     try:
         yield
     finally:
         for table_, key in swapped:
             table_[key] = layers_jax.gelu
+
+
+@contextlib.contextmanager
+def _batch_norm_one_pass():
+    """flax's batch norms computing their statistics in one pass, E[x^2] - E[x]^2, where a model
+    asks for two (`use_fast_variance=False`: the masked batch norms of `conformer` and
+    `deepspeech`): one all-reduce of the statistics across host devices where there are two."""
+    from flax.linen import normalization
+
+    two_pass = normalization._compute_stats
+    normalization._compute_stats = partial(_one_pass, two_pass)
+    try:
+        yield
+    finally:
+        normalization._compute_stats = two_pass
+
+
+def _one_pass(compute_stats, *args, **kwargs):
+    return compute_stats(*args, **{**kwargs, "use_fast_variance": True})
+
+
+FORMULATIONS = {  # name -> a context manager in which the models trace in the variant's form
+    "gelu_erfc": _gelu_erfc,
+    "batch_norm_one_pass": _batch_norm_one_pass,
+}
 
 
 def parse_variant(text: str) -> dict:
@@ -100,7 +117,7 @@ def compile_variant(train_step, args: tuple, variant: dict):
 
     if "formulation" not in variant:
         return train_step.lower(*args).compile(compiler_options=variant.get("xla", {}))
-    with formulation(variant["formulation"]):
+    with FORMULATIONS[variant["formulation"]]():
         return jax.jit(lambda *a: train_step.__wrapped__(*a)).lower(*args).compile()
 
 

@@ -34,17 +34,26 @@ def test_a_variant_is_xla_options_or_a_named_formulation():
             variants.parse_variant(bad)
 
 
-def test_a_formulation_swaps_every_models_gelu_while_it_lasts():
+def test_a_formulation_swaps_the_models_functions_while_it_lasts():
+    import flax.linen as nn
+    import numpy as np
+    from flax.linen import normalization
+
     from workloads import layers_jax
     from workloads.cnn import model_jax as cnn
     from workloads.gnn import model_jax as gnn
 
     tables = [layers_jax.ACTIVATIONS, cnn.ACTIVATIONS, gnn.ACTIVATIONS]
+    x = np.linspace(-3, 3, 7, dtype=np.float32)
+    with variants.FORMULATIONS["gelu_erfc"]():
+        assert all(t["gelu"] is not layers_jax.gelu for t in tables)
+        assert np.array_equal(cnn.ACTIVATIONS["gelu"](x), nn.gelu(x, approximate=False))
+        assert layers_jax.ACTIVATIONS["silu"] is nn.silu
     assert all(t["gelu"] is layers_jax.gelu for t in tables)
-    with variants.formulation("gelu_erfc"):
-        assert all(t["gelu"] is variants.FORMULATIONS["gelu_erfc"] for t in tables)
-        assert layers_jax.ACTIVATIONS["silu"] is not variants.FORMULATIONS["gelu_erfc"]
-    assert all(t["gelu"] is layers_jax.gelu for t in tables)
+    two_pass = normalization._compute_stats
+    with variants.FORMULATIONS["batch_norm_one_pass"]():
+        assert normalization._compute_stats is not two_pass
+    assert normalization._compute_stats is two_pass
 
 
 def test_a_tiny_run_on_smoke_writes_a_record_whose_table_reads_back(tmp_path):
