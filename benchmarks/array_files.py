@@ -2,14 +2,17 @@
 stop 41, side by side in one run, alternating:
 
 - handing it to the submission process: an `.npz` written to a file in the temporary folder and
-  read back by another process (before), against the arrays sent through a socket to another
-  process, as the harness's commands go (after: harness/submission_process.py `start_training`);
+  read back by another process (before stop 41), the arrays pickled through a socket to another
+  process, as the harness's commands go (stops 41-46), and a sealed memory file whose descriptor
+  crosses the socket (harness/array_handoff.py, stop 47: harness/submission_process.py
+  `start_training`); the other process touches every page of what it got, so that a mapping's
+  page faults count;
 - reading the data cache: one `.npz` (before) against a folder of `.npy` files
   (workloads/data/npy_folder.py, after).
 
     .venv/bin/python benchmarks/array_files.py --workloads cnn dlrm --repeats 5 --out docs/data/array_files.json
 
-Prints per workload the median [min, max] seconds of each way and the ratio before / after.
+Prints per workload the median [min, max] seconds of each way and the ratios between them.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import statistics
 import sys
 import tempfile
@@ -27,11 +31,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
+from multiprocessing import reduction  # noqa: E402
 
+from harness import array_handoff  # noqa: E402
 from harness.calibration import host_id  # noqa: E402
 from workloads.data import npy_folder  # noqa: E402
 
-WAYS = {"handoff": ("file", "socket"), "cache": ("npz", "npy")}
+WAYS = {"handoff": ("file", "socket", "memfd"), "cache": ("npz", "npy")}
+PAGE = 4096
 
 
 def read_npz(path) -> dict:
@@ -40,9 +47,17 @@ def read_npz(path) -> dict:
 
 
 def receiver(conn) -> None:
-    """The other process: read each request (a file to read, or the arrays themselves), answer."""
+    """The other process: read each request (a file to read, a memory file's layout with its
+    descriptor after it, or the arrays themselves), touch every page, answer."""
     while (request := conn.recv()) is not None:
-        arrays = read_npz(request) if isinstance(request, str) else request
+        if isinstance(request, str):
+            arrays = read_npz(request)
+        elif isinstance(request, list):
+            arrays = array_handoff.from_memory_file(reduction.recv_handle(conn), request)
+        else:
+            arrays = request
+        for a in arrays.values():
+            np.ascontiguousarray(a).reshape(-1).view(np.uint8)[::PAGE].sum()
         conn.send(sum(a.nbytes for a in arrays.values()))
 
 
@@ -63,6 +78,15 @@ def measure(arrays: dict, folder: Path, repeats: int) -> dict[str, list[float]]:
         ours.send(request)
         assert ours.recv() == size
 
+    def through_memory_file():
+        fd, layout = array_handoff.to_memory_file(arrays)
+        try:
+            ours.send(layout)
+            reduction.send_handle(ours, fd, process.pid)
+            assert ours.recv() == size
+        finally:
+            os.close(fd)
+
     try:
         np.savez(folder / "cache.npz", **arrays)
         npy_folder.save(folder / "cache", arrays)
@@ -70,6 +94,7 @@ def measure(arrays: dict, folder: Path, repeats: int) -> dict[str, list[float]]:
             split = folder / f"split_{i}.npz"  # a new file each time, as each trial's scratch
             timed("handoff_file", lambda: (np.savez(split, **arrays), through(str(split))))
             timed("handoff_socket", lambda: through(dict(arrays)))
+            timed("handoff_memfd", through_memory_file)
             timed("cache_npz", lambda: read_npz(folder / "cache.npz"))
             timed("cache_npy", lambda: npy_folder.load(folder / "cache"))
     finally:
@@ -89,8 +114,9 @@ def main(argv: list[str] | None = None) -> int:
 
     record = {"host": host_id(), "repeats": args.repeats, "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
               "results": []}
-    print("| workload | MB | hand-off: file, s | socket, s | file/socket | cache: npz, s | npy, s | npz/npy |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| workload | MB | hand-off: file, s | socket, s | memfd, s | file/socket | socket/memfd | "
+          "cache: npz, s | npy, s | npz/npy |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for workload in args.workloads:
         train = load_source(get_spec(workload).data_source)["train"]
         size = sum(a.nbytes for a in train.values()) / 1e6
@@ -103,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
             return f"{med[key]:.3f} [{min(times[key]):.3f}, {max(times[key]):.3f}]"
 
         print(f"| `{workload}` | {size:.0f} | {cell('handoff_file')} | {cell('handoff_socket')} | "
-              f"{med['handoff_file'] / med['handoff_socket']:.1f} | {cell('cache_npz')} | "
+              f"{cell('handoff_memfd')} | {med['handoff_file'] / med['handoff_socket']:.1f} | "
+              f"{med['handoff_socket'] / med['handoff_memfd']:.1f} | {cell('cache_npz')} | "
               f"{cell('cache_npy')} | {med['cache_npz'] / med['cache_npy']:.1f} |")
     if args.out:
         Path(args.out).write_text(json.dumps(record, indent=1) + "\n")

@@ -13,12 +13,13 @@ from __future__ import annotations
 import io
 import json
 import traceback
+from multiprocessing import reduction
 from multiprocessing.connection import Connection
 from typing import Any
 
 import numpy as np
 
-from harness import loader
+from harness import array_handoff, loader
 from harness.submission_side import SubmissionSide
 
 
@@ -28,6 +29,9 @@ def serve(conn: Connection) -> None:
     while True:
         try:
             command, args = conn.recv()
+            if command == "start_training":  # its split's memory file follows the command
+                args["train_split"] = array_handoff.from_memory_file(reduction.recv_handle(conn),
+                                                                     args["train_split"])
         except EOFError:
             return
         arrays = None

@@ -27,13 +27,14 @@ import socket
 import subprocess
 import sys
 import tempfile
+from multiprocessing import reduction
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from harness import clock, loader, process_control, sandbox
+from harness import array_handoff, clock, loader, process_control, sandbox
 from harness.task import budget_sec
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -169,12 +170,15 @@ class SubmissionProcess:
 
     def start_training(self, train_split: dict, batch_size: int, data_seed: int,
                        stream_position: int, init_seed: int) -> None:
-        # The training split only, sent over the socket, not written to a file in the scratch
-        # folder for the process to read: no disk write in the trial's setup, whose time varied
-        # most with the disk's (benchmarks/array_files.py: file / socket 1.1x on `cnn`, 2.1x on
-        # `dlrm`). The harness's commands are pickles; the process's answers never are.
-        self._call("start_training", train_split=dict(train_split), batch_size=batch_size,
-                   data_seed=data_seed, stream_position=stream_position, init_seed=init_seed)
+        # The training split only, in a sealed memory file whose descriptor follows the command
+        # (harness/array_handoff.py): no disk write in the trial's setup, whose time varied most
+        # with the disk's, and no pickle of it over the socket, which took most of the setup.
+        fd, layout = array_handoff.to_memory_file(train_split)
+        try:
+            self._call("start_training", handle=fd, train_split=layout, batch_size=batch_size,
+                       data_seed=data_seed, stream_position=stream_position, init_seed=init_seed)
+        finally:
+            os.close(fd)
 
     def init_optimizer_state(self, seed: int) -> None:
         self._call("init_optimizer_state", seed=seed)
@@ -265,7 +269,9 @@ class SubmissionProcess:
             pass
         self.process.wait()
 
-    def _call(self, command: str, **args: Any) -> Any:
+    def _call(self, command: str, handle: int | None = None, **args: Any) -> Any:
+        """`command` with `args` (a pickle), then `handle`, a descriptor the process receives
+        right after the command (harness/submission_main.py), where given; its answer."""
         if self._batch_size_answer is not None or self._batch_size_error is not None:
             self._end_batch_size_process()  # it answered (or failed): it ends before this one runs
         self._thaw()
@@ -273,6 +279,8 @@ class SubmissionProcess:
         timeout = self._timeout(command)
         try:
             self.conn.send((command, args))
+            if handle is not None:
+                reduction.send_handle(self.conn, handle, self.process.pid)
             header = json.loads(self._receive(command, start + timeout))
             arrays = (_read_arrays(self._receive(command, start + timeout))
                       if header.get("arrays") else None)

@@ -236,29 +236,25 @@ def test_a_killed_run_resumes_from_its_checkpoint(tmp_path):
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
 def test_a_run_stopped_by_a_signal_says_so_and_stays_resumable(tmp_path, stop):
-    hparams = tmp_path / "slow.json"  # a small learning rate: a few seconds to the target
-    hparams.write_text(json.dumps({"learning_rate": 0.0003, "one_minus_beta1": 0.1, "beta2": 0.999,
-                                   "weight_decay": 0.0, "warmup_factor": 0.0}))
-    # The trial lasts seconds: on a loaded machine (the parallel suite) it can end between its first
-    # checkpoint and the signal (exit 0, seen once at stop 39's CI). Such a run is tried again;
-    # a run that ignores the signal ends 0 every time and fails below.
-    for attempt in range(3):
-        folder = (tmp_path / f"out{attempt}" / "nadamw" / "external" / "pytorch" / "smoke" / "study_0"
-                  / "trial_0")
-        process = subprocess.Popen(
-            [*ALGOBENCH, "run", "submissions/nadamw", "--workload", "smoke", "--framework", "pytorch",
-             "--out", str(tmp_path / f"out{attempt}"), "--hparams", str(hparams)],
-            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            events = folder / "events.jsonl"
-            if events.exists() and any(e["event"] == "checkpoint" for e in read_events(events)):
-                break
-            time.sleep(0.05)
-        process.send_signal(stop)
-        out, err = process.communicate(timeout=60)
-        if not (process.returncode == 0 and read_trial(folder)["meta"]["status"] == "completed"):
+    # A submission that sleeps 20 ms a step (tests/harness/tuning_submissions.py) and never ends
+    # training: the trial lasts its whole budget, so the signal after its first checkpoint always
+    # finds it running. (NAdamW with a small learning rate, before, could end within the poll
+    # between the checkpoint and the signal on a fast host: the run then exited 0.)
+    submission = make_submission(tmp_path, [{"mode": "slow", "sleep": 0.02, "learning_rate": 0.0003}],
+                                 frameworks=("pytorch",))
+    folder = tmp_path / "out" / "modal" / "external" / "pytorch" / "smoke" / "study_0" / "trial_0"
+    process = subprocess.Popen(
+        [*ALGOBENCH, "run", str(submission), "--workload", "smoke", "--framework", "pytorch",
+         "--out", str(tmp_path / "out")],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        events = folder / "events.jsonl"
+        if events.exists() and any(e["event"] == "checkpoint" for e in read_events(events)):
             break
+        time.sleep(0.05)
+    process.send_signal(stop)
+    out, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
     assert err.strip().count("\n") == 0, err  # one line, no traceback
     assert err.startswith(f"interrupted: the trial in {folder} stopped and resumes from its last "
