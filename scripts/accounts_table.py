@@ -30,7 +30,8 @@ from harness.logs import TIME_ACCOUNTS, CorruptLogError, find_trial_folders, rea
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "performance.md"
 START, END = "<!-- trial accounts table: start -->", "<!-- trial accounts table: end -->"
-RECORDED = ["docs/data/pilot", "reference_results", "docs/data/trials_stop47"]  # leaderboard runs; stop 47's trials
+# the leaderboard runs, and stop 47's trials before and after the hand-off in a memory file
+RECORDED = ["docs/data/pilot", "reference_results", "docs/data/trials_stop47", "docs/data/trials_stop47_after"]
 SHOWN = TIME_ACCOUNTS  # every account of a trial's ledger (harness/clock.py)
 HARNESS = tuple(a for a in SHOWN if a not in ("submission", "eval"))  # the harness's own
 
