@@ -3,25 +3,18 @@ hands over the stream's batches in order, and their tables read back from the re
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 
+from tests.benchmark_scripts import load_benchmark
 from workloads.data import TrainStream
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def load(name):
-    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-input_queue, batch_transfer = load("input_queue"), load("batch_transfer")
+input_queue, batch_transfer = load_benchmark("input_queue"), load_benchmark("batch_transfer")
 SPLIT = {"inputs": np.arange(40, dtype=np.float32).reshape(20, 2), "targets": np.arange(20)}
 
 

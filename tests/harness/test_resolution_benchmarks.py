@@ -4,7 +4,6 @@ made with the fake clock, and one tiny end-to-end run on `smoke` (correctness on
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os
@@ -20,6 +19,7 @@ from harness.trial import SKIP_CALIBRATION
 
 from harness.logs import find_trial_folders, read_trial
 from harness.runner import TrialRunner
+from tests.benchmark_scripts import load_benchmark
 from tests.harness.fakes import (FakeBackend, FakeClock, fake_task, make_spec, make_splits,
                                  make_submission)
 
@@ -27,17 +27,10 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "benchmarks"))  # resolution_table imports its sibling
 
 
-def load(name):
-    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-mds = load("min_detectable_speedup")
-normalization = load("normalization_error")
-resolution_table = load("resolution_table")
-calibrate = load("calibrate")
+mds = load_benchmark("min_detectable_speedup")
+normalization = load_benchmark("normalization_error")
+resolution_table = load_benchmark("resolution_table")
+calibrate = load_benchmark("calibrate")
 
 
 def fake_trial(out, study, *, step_cost=1.0, init_cost=2.0, **spec_overrides):

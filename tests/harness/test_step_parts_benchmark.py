@@ -4,24 +4,18 @@ table as generated."""
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+from tests.benchmark_scripts import load_benchmark
+
 REPO = Path(__file__).resolve().parents[2]
 
 
-def load(name):
-    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-parts = load("step_parts")
+parts = load_benchmark("step_parts")
 
 
 def test_the_parts_are_the_calls_the_submission_side_makes_each_step():

@@ -4,7 +4,6 @@ reads back, and docs/performance.md holds the recorded table as generated."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -12,17 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.benchmark_scripts import load_benchmark
+
 REPO = Path(__file__).resolve().parents[2]
 
 
-def load(name):
-    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-variants = load("jax_step_variants")
+variants = load_benchmark("jax_step_variants")
 
 
 def test_a_variant_is_xla_options_or_a_named_formulation():

@@ -271,13 +271,9 @@ def test_compare_puts_the_reproduction_on_the_reference_host_of_each_workload(tm
 
 
 def test_the_normalization_benchmark_measures_compare_modes_own_factor(tmp_path, time_writer):
-    import importlib.util
-    from pathlib import Path
+    from tests.benchmark_scripts import load_benchmark
 
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "normalization_error.py"
-    module_spec = importlib.util.spec_from_file_location("normalization_error", path)
-    normalization = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(normalization)
+    normalization = load_benchmark("normalization_error")
     a, b = tmp_path / "a", tmp_path / "b"
     time_writer(a, "nadamw", "cnn", 0, 30.0)  # 1.5 and 2.5 s a step (20 steps): median 2
     time_writer(a, "nadamw", "cnn", 1, 50.0)

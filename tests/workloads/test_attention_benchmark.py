@@ -5,30 +5,20 @@ compute the same attention, masked and causal, or the comparison means nothing; 
 must run the formulation it is named after (JAX: one jitted step per choice). PyTorch's layer
 takes the kernel for causal attention only."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
 torch = pytest.importorskip("torch")
 jax = pytest.importorskip("jax")
 
+from tests.benchmark_scripts import load_benchmark  # noqa: E402
 from workloads import layers_jax, layers_pytorch  # noqa: E402
 
-PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "attention_kernel.py"
 LAYERS = {"pytorch": layers_pytorch, "jax": layers_jax}
-
-
-def load():
-    spec = importlib.util.spec_from_file_location("attention_kernel", PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.parametrize("framework", ["pytorch", "jax"])
 def test_the_written_out_attention_equals_the_kernel(framework):
-    assert load().check_same_outputs(framework) < 1e-5
+    assert load_benchmark("attention_kernel").check_same_outputs(framework) < 1e-5
 
 
 @pytest.mark.parametrize("framework", ["pytorch", "jax"])
@@ -36,14 +26,14 @@ def test_the_check_catches_a_wrong_formulation(monkeypatch, framework):
     right = LAYERS[framework].written_out_attention
     monkeypatch.setattr(LAYERS[framework], "written_out_attention",
                         lambda q, k, v, mask, causal, scale: right(q, k, v, mask, causal, 1.03 * scale))
-    assert load().check_same_outputs(framework) > 1e-3
+    assert load_benchmark("attention_kernel").check_same_outputs(framework) > 1e-3
 
 
 @pytest.mark.parametrize("framework", ["pytorch", "jax"])
 def test_each_block_runs_its_formulation(monkeypatch, framework):
     """One tiny measurement on vit: the blocks named after each formulation call it (JAX: both are
     traced, one jitted step each), the figures are positive, and the shipped choice is back after."""
-    benchmark = load()
+    benchmark = load_benchmark("attention_kernel")
     calls = []
 
     def spy(module, name):
