@@ -8,17 +8,23 @@ stop 41, side by side in one run, alternating:
   `start_training`); the other process touches every page of what it got, so that a mapping's
   page faults count;
 - reading the data cache: one `.npz` (before) against a folder of `.npy` files
-  (workloads/data/npy_folder.py, after).
+  (workloads/data/npy_folder.py, after);
+- reading the cache with its checksums checked, as a trial does: each file hashed, then loaded
+  (stops 41-47), against each file read once and hashed on the bytes read, the files on threads
+  (`npy_folder.load_checked`, stop 48).
 
     .venv/bin/python benchmarks/array_files.py --workloads cnn dlrm --repeats 5 --out docs/data/array_files.json
 
-Prints per workload the median [min, max] seconds of each way and the ratios between them.
+Prints per workload the median [min, max] seconds of each way, and the ratio of the last (today's)
+way of its group to it (below 1: today's way is faster).
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
+import mmap
 import multiprocessing
 import os
 import statistics
@@ -35,15 +41,35 @@ from multiprocessing import reduction  # noqa: E402
 
 from harness import array_handoff  # noqa: E402
 from harness.calibration import host_id  # noqa: E402
-from workloads.data import npy_folder  # noqa: E402
+from workloads.data import npy_folder, sha256_file  # noqa: E402
 
-WAYS = {"handoff": ("file", "socket", "memfd"), "cache": ("npz", "npy")}
+WAYS = {"handoff": ("file", "socket", "memfd_mapped", "memfd"), "cache": ("npz", "npy"), "checked": ("apart", "one_read")}
 PAGE = 4096
 
 
 def read_npz(path) -> dict:
     with np.load(path, allow_pickle=False) as saved:
         return {k: saved[k] for k in saved.files}
+
+
+def memory_file_by_mapping(arrays: dict) -> tuple[int, list]:
+    """Stop 47's `array_handoff.to_memory_file`: the same sealed file, filled through a mapping."""
+    layout = array_handoff.layout_of(arrays)
+    fd = os.memfd_create("algobench-arrays", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    os.ftruncate(fd, array_handoff.size(layout))
+    with mmap.mmap(fd, array_handoff.size(layout)) as memory:
+        for name, dtype, shape, start in layout:
+            np.ndarray(shape, dtype, buffer=memory, offset=start)[...] = arrays[name]
+    fcntl.fcntl(fd, fcntl.F_ADD_SEALS, array_handoff.SEALS)
+    return fd, layout
+
+
+def load_checked_apart(folder: Path, digests: dict) -> dict:
+    """The cache's checked read before stop 48: every file hashed, then every file loaded."""
+    for name, digest in digests.items():
+        if sha256_file(folder / name) != digest:
+            raise ValueError(f"checksum mismatch of {name}")
+    return npy_folder.load(folder)
 
 
 def receiver(conn) -> None:
@@ -78,8 +104,8 @@ def measure(arrays: dict, folder: Path, repeats: int) -> dict[str, list[float]]:
         ours.send(request)
         assert ours.recv() == size
 
-    def through_memory_file():
-        fd, layout = array_handoff.to_memory_file(arrays)
+    def through_memory_file(make=array_handoff.to_memory_file):
+        fd, layout = make(arrays)
         try:
             ours.send(layout)
             reduction.send_handle(ours, fd, process.pid)
@@ -90,13 +116,17 @@ def measure(arrays: dict, folder: Path, repeats: int) -> dict[str, list[float]]:
     try:
         np.savez(folder / "cache.npz", **arrays)
         npy_folder.save(folder / "cache", arrays)
+        digests = {p.name: sha256_file(p) for p in (folder / "cache").glob("*.npy")}
         for i in range(repeats):
             split = folder / f"split_{i}.npz"  # a new file each time, as each trial's scratch
             timed("handoff_file", lambda: (np.savez(split, **arrays), through(str(split))))
             timed("handoff_socket", lambda: through(dict(arrays)))
+            timed("handoff_memfd_mapped", lambda: through_memory_file(memory_file_by_mapping))
             timed("handoff_memfd", through_memory_file)
             timed("cache_npz", lambda: read_npz(folder / "cache.npz"))
             timed("cache_npy", lambda: npy_folder.load(folder / "cache"))
+            timed("checked_apart", lambda: load_checked_apart(folder / "cache", digests))
+            timed("checked_one_read", lambda: npy_folder.load_checked(folder / "cache", digests))
     finally:
         ours.send(None)
         process.join()
@@ -114,24 +144,20 @@ def main(argv: list[str] | None = None) -> int:
 
     record = {"host": host_id(), "repeats": args.repeats, "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
               "results": []}
-    print("| workload | MB | hand-off: file, s | socket, s | memfd, s | file/socket | socket/memfd | "
-          "cache: npz, s | npy, s | npz/npy |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| workload | MB | what | way | median [min, max] s | the group's last way / this way |")
+    print("|---|---|---|---|---|---|")
     for workload in args.workloads:
         train = load_source(get_spec(workload).data_source)["train"]
         size = sum(a.nbytes for a in train.values()) / 1e6
         with tempfile.TemporaryDirectory() as folder:
             times = measure(train, Path(folder), args.repeats)
-        med = {k: statistics.median(v) for k, v in times.items()}
         record["results"].append({"workload": workload, "megabytes": size, "seconds": times})
-
-        def cell(key):
-            return f"{med[key]:.3f} [{min(times[key]):.3f}, {max(times[key]):.3f}]"
-
-        print(f"| `{workload}` | {size:.0f} | {cell('handoff_file')} | {cell('handoff_socket')} | "
-              f"{cell('handoff_memfd')} | {med['handoff_file'] / med['handoff_socket']:.1f} | "
-              f"{med['handoff_socket'] / med['handoff_memfd']:.1f} | {cell('cache_npz')} | "
-              f"{cell('cache_npy')} | {med['cache_npz'] / med['cache_npy']:.1f} |")
+        for what, ways in WAYS.items():
+            last = statistics.median(times[f"{what}_{ways[-1]}"])
+            for way in ways:
+                seconds = times[f"{what}_{way}"]
+                print(f"| `{workload}` | {size:.0f} | {what} | {way} | {statistics.median(seconds):.3f} "
+                      f"[{min(seconds):.3f}, {max(seconds):.3f}] | {last / statistics.median(seconds):.2f} |")
     if args.out:
         Path(args.out).write_text(json.dumps(record, indent=1) + "\n")
         print(f"wrote {args.out}")

@@ -28,6 +28,21 @@ def to_memory_file(arrays: dict[str, np.ndarray]) -> tuple[int, Layout]:
     """A sealed memory file holding `arrays` (numeric, any layout), and where each lies in it.
     The caller closes the descriptor once it has been sent."""
     arrays = {name: np.asarray(a) for name, a in arrays.items()}
+    layout = layout_of(arrays)
+    fd = os.memfd_create("algobench-arrays", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    try:
+        os.ftruncate(fd, size(layout))
+        for (name, _, _, start) in layout:  # written by the kernel: twice as fast as a copy
+            _write_all(fd, np.ascontiguousarray(arrays[name]), start)  # into a mapping (stop 48)
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, SEALS)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, layout
+
+
+def layout_of(arrays: dict[str, np.ndarray]) -> Layout:
+    """Where each array lies in the memory file: one after the other, each on a cache line."""
     layout, end = [], 0
     for name, a in arrays.items():
         if a.dtype.hasobject:
@@ -35,17 +50,14 @@ def to_memory_file(arrays: dict[str, np.ndarray]) -> tuple[int, Layout]:
         start = -(-end // ALIGN) * ALIGN
         layout.append((name, a.dtype.str, tuple(a.shape), start))
         end = start + a.nbytes
-    fd = os.memfd_create("algobench-arrays", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
-    try:
-        os.ftruncate(fd, size(layout))
-        with mmap.mmap(fd, size(layout)) as memory:
-            for (name, dtype, shape, start) in layout:
-                np.ndarray(shape, dtype, buffer=memory, offset=start)[...] = arrays[name]
-        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, SEALS)
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd, layout
+    return layout
+
+
+def _write_all(fd: int, array: np.ndarray, offset: int) -> None:
+    """`array`'s bytes into `fd` at `offset` (pwrite may write fewer bytes than asked)."""
+    data, written = memoryview(array.reshape(-1)).cast("B"), 0
+    while written < len(data):
+        written += os.pwrite(fd, data[written:], offset + written)
 
 
 def from_memory_file(fd: int, layout: Layout) -> dict[str, np.ndarray]:

@@ -60,7 +60,7 @@ from harness.clock import Ledger
 from harness.evaluation import evaluate  # a module global here: the runner calls it by this name
 from harness.guards import RuleViolation
 from harness.logs import TrialLog, is_disk_full
-from harness.seeds import derive_seed
+from harness.seeds import derive_seed, derive_step_seeds
 from harness.submission_process import SubmissionProcess, SubmissionProcessError
 from harness.submission_side import InProcess
 from harness.task import TrialTask, budget_sec
@@ -177,8 +177,8 @@ class TrialRunner:
             new_results = self.eval_results[self._eval_results_sent:]
             self._eval_results_sent = len(self.eval_results)
             count, horizon = self._steps_per_call()
-            seeds = [(self._seed("data_selection", s), self._seed("update", s))
-                     for s in range(self.step, self.step + count)]
+            seeds = list(zip(*(derive_step_seeds(self.task.seed, purpose, range(self.step, self.step + count))
+                               for purpose in ("data_selection", "update"))))
             with ledger.charge("submission"):
                 if count == 1:
                     done = side.step(self.step, *seeds[0], train_state, new_results, sync=self.sync_every_step)

@@ -41,5 +41,40 @@ def test_the_benchmark_times_every_way(tmp_path, monkeypatch):
         times = array_files.measure({"x": np.ones((10, 3), dtype=np.float32)}, tmp_path, repeats=2)
     finally:
         sys.modules.pop("array_files")
-    assert set(times) == {"handoff_file", "handoff_socket", "handoff_memfd", "cache_npz", "cache_npy"}
+    assert set(times) == {"handoff_file", "handoff_socket", "handoff_memfd_mapped", "handoff_memfd", "cache_npz", "cache_npy",
+                          "checked_apart", "checked_one_read"}
     assert all(len(v) == 2 and min(v) > 0 for v in times.values())
+
+
+def _digests(folder):
+    from workloads.data.cache import sha256_file
+
+    return {p.name: sha256_file(p) for p in sorted(folder.glob("*.npy"))}
+
+
+def test_a_checked_load_gives_what_load_gives(tmp_path):
+    arrays = {"a": np.arange(24, dtype=np.float32).reshape(2, 3, 4), "b": np.array([3, 1], dtype=np.int32),
+              "empty": np.zeros((0, 5), dtype=np.int64), "f": np.asfortranarray(np.arange(6.0).reshape(2, 3)),
+              "scalar": np.array(7, dtype=np.uint8)}
+    npy_folder.save(tmp_path, arrays)
+    back = npy_folder.load_checked(tmp_path, _digests(tmp_path))
+    assert list(back) == ["a", "b", "empty", "f", "scalar"]
+    for name, array in arrays.items():
+        assert back[name].dtype == array.dtype and back[name].shape == array.shape
+        np.testing.assert_array_equal(back[name], array)
+    back["a"][0, 0, 0] = 99  # writable, as np.load's arrays are
+    np.testing.assert_array_equal(npy_folder.load(tmp_path)["a"], arrays["a"])  # the file is not
+
+
+def test_a_checked_load_refuses_a_changed_or_cut_file(tmp_path):
+    npy_folder.save(tmp_path, {"a": np.arange(100, dtype=np.float64)})
+    digests = _digests(tmp_path)
+    path = tmp_path / "a.npy"
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 1
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="checksum mismatch of a.npy"):
+        npy_folder.load_checked(tmp_path, digests)
+    path.write_bytes(bytes(data[:-8]))  # a cut file whose digest was recorded as it is
+    with pytest.raises(ValueError, match="bytes of data for an array"):
+        npy_folder.load_checked(tmp_path, _digests(tmp_path))

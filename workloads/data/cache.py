@@ -85,11 +85,7 @@ def _load(entry: Path) -> dict[str, np.ndarray] | None:
         present = {p.name for p in entry.glob(f"*{npy_folder.SUFFIX}")}
         if not expected or set(expected) != present:
             raise ValueError(f"{SUMS} lists {sorted(expected)}, the folder holds {sorted(present)}")
-        for name, digest in expected.items():
-            actual = sha256_file(entry / name)
-            if actual != digest:
-                raise ValueError(f"checksum mismatch of {name} (expected {digest}, got {actual})")
-        return npy_folder.load(entry)
+        return npy_folder.load_checked(entry, expected)  # one read a file, its checksum on it
     except Exception as e:  # noqa: BLE001 - any failure means: rebuild
         warnings.warn(f"algobench cache entry {entry} is invalid ({e}); rebuilding", RuntimeWarning,
                       stacklevel=3)
