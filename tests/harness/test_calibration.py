@@ -177,3 +177,15 @@ def test_a_broken_reference_file_is_named(tmp_path):
     path.write_text(json.dumps({"pytorch": {"seconds": 1.0}}))  # the older per-framework file
     with pytest.raises(ValueError, match="reference.json.*--write-reference"):
         calibration.reference_seconds(path)
+
+
+def test_the_calibration_length_benchmark_pairs_designs_with_the_first():
+    from tests.benchmark_scripts import load_benchmark
+
+    bench = load_benchmark("calibration_length")
+    assert bench.parse_design("3x16") == (3, 16)
+    results = bench.compare([(1, 3), (1, 2)], pairs=2)
+    assert list(results) == ["1x3", "1x2"] and all(len(runs) == 2 for runs in results.values())
+    rows = bench.summarize(results)
+    assert rows[0]["ratio_median"] == 1.0 and rows[1]["wall_sec"] > 0
+    assert "| 1x2 |" in bench.table(rows)
