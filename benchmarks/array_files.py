@@ -14,6 +14,7 @@ stop 41, side by side in one run, alternating:
   (`npy_folder.load_checked`, stop 48).
 
     .venv/bin/python benchmarks/array_files.py --workloads cnn dlrm --repeats 5 --out docs/data/array_files.json
+    .venv/bin/python benchmarks/array_files.py --table docs/data/array_files_stop48.json --write
 
 Prints per workload the median [min, max] seconds of each way, and the ratio of the last (today's)
 way of its group to it (below 1: today's way is faster).
@@ -39,12 +40,15 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 from multiprocessing import reduction  # noqa: E402
 
+from algobench.doc_sections import print_section  # noqa: E402
 from harness import array_handoff  # noqa: E402
 from harness.calibration import host_id  # noqa: E402
 from workloads.data import npy_folder, sha256_file  # noqa: E402
 
 WAYS = {"handoff": ("file", "socket", "memfd_mapped", "memfd"), "cache": ("npz", "npy"), "checked": ("apart", "one_read")}
 PAGE = 4096
+DOC = REPO / "docs" / "performance.md"
+MARKERS = ("<!-- array files table: start -->", "<!-- array files table: end -->")
 
 
 def read_npz(path) -> dict:
@@ -133,31 +137,50 @@ def measure(arrays: dict, folder: Path, repeats: int) -> dict[str, list[float]]:
     return times
 
 
+def table(record: dict) -> str:
+    """The doc's table of a recorded run: per workload and way, its median [min, max] seconds and
+    how its group's last way compares."""
+    lines = [f"On {record['host']}, {record['repeats']} repeats, {record['started_at']}:", "",
+             "| workload | MB | what | way | median [min, max] s | the group's last way / this way |",
+             "|---|---|---|---|---|---|"]
+    for result in record["results"]:
+        times = result["seconds"]
+        for what, ways in WAYS.items():
+            if f"{what}_{ways[-1]}" not in times:  # a record made before this group existed
+                continue
+            last = statistics.median(times[f"{what}_{ways[-1]}"])
+            for way in ways:
+                if f"{what}_{way}" in times:
+                    seconds = times[f"{what}_{way}"]
+                    lines.append(f"| `{result['workload']}` | {result['megabytes']:.0f} | {what} | {way} | "
+                                 f"{statistics.median(seconds):.3f} [{min(seconds):.3f}, {max(seconds):.3f}] | "
+                                 f"{last / statistics.median(seconds):.2f} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workloads", nargs="+", default=["cnn"])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", help="write the measurements to this JSON file")
+    parser.add_argument("--table", metavar="JSON", help="print a recorded run's table; measure nothing")
+    parser.add_argument("--write", action="store_true", help="with --table: write it into docs/performance.md")
     args = parser.parse_args(argv)
+    if args.table:
+        print_section(DOC, table(json.loads(Path(args.table).read_text())), *MARKERS, write=args.write)
+        return 0
     from workloads.registry import get_spec
     from workloads.sources import load_source
 
     record = {"host": host_id(), "repeats": args.repeats, "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
               "results": []}
-    print("| workload | MB | what | way | median [min, max] s | the group's last way / this way |")
-    print("|---|---|---|---|---|---|")
     for workload in args.workloads:
         train = load_source(get_spec(workload).data_source)["train"]
-        size = sum(a.nbytes for a in train.values()) / 1e6
         with tempfile.TemporaryDirectory() as folder:
             times = measure(train, Path(folder), args.repeats)
-        record["results"].append({"workload": workload, "megabytes": size, "seconds": times})
-        for what, ways in WAYS.items():
-            last = statistics.median(times[f"{what}_{ways[-1]}"])
-            for way in ways:
-                seconds = times[f"{what}_{way}"]
-                print(f"| `{workload}` | {size:.0f} | {what} | {way} | {statistics.median(seconds):.3f} "
-                      f"[{min(seconds):.3f}, {max(seconds):.3f}] | {last / statistics.median(seconds):.2f} |")
+        record["results"].append({"workload": workload, "megabytes": sum(a.nbytes for a in train.values()) / 1e6,
+                                  "seconds": times})
+    print(table(record))
     if args.out:
         Path(args.out).write_text(json.dumps(record, indent=1) + "\n")
         print(f"wrote {args.out}")

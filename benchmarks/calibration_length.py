@@ -12,6 +12,7 @@ run (CV), and its wall time.
 
     .venv/bin/python benchmarks/calibration_length.py --designs 5x40 5x16 5x8 --pairs 20 \
         --out docs/data/calibration_length.json
+    .venv/bin/python benchmarks/calibration_length.py --table docs/data/calibration_length_stop48.json --write
 """
 
 from __future__ import annotations
@@ -27,8 +28,12 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script: the repository's packages come first
     sys.path.insert(0, str(REPO))
 
+from algobench.doc_sections import print_section  # noqa: E402
 from harness import backends, calibration, clock  # noqa: E402
 from harness.host_load import StealMeter  # noqa: E402
+
+DOC = REPO / "docs" / "scoring.md"
+MARKERS = ("<!-- calibration length table: start -->", "<!-- calibration length table: end -->")
 
 
 def parse_design(text: str) -> tuple[int, int]:
@@ -88,6 +93,14 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def recorded_table(record: dict) -> str:
+    """The doc's table of a recorded run (`--out`), with its host, time and steal."""
+    steal = record["host_steal_fraction"]
+    return (f"On {record['host']}, {record['pairs']} calibrations per design, {record['started_at']} to "
+            f"{record['finished_at']}, host steal " + ("not counted" if steal is None else f"{steal:.2%}")
+            + ":\n\n" + table(record["summary"]))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--designs", nargs="+", type=parse_design,
@@ -96,7 +109,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pairs", type=int, default=20)
     parser.add_argument("--threads", type=int, help="CPU cores (default: all, as a trial)")
     parser.add_argument("--out", help="write the calibrations and the summary to this JSON file")
+    parser.add_argument("--table", metavar="JSON", help="print a recorded run's table; measure nothing")
+    parser.add_argument("--write", action="store_true", help="with --table: write it into docs/scoring.md")
     args = parser.parse_args(argv)
+    if args.table:
+        print_section(DOC, recorded_table(json.loads(Path(args.table).read_text())), *MARKERS, write=args.write)
+        return 0
     backends.pin_cores(args.threads)
     steal = StealMeter()
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")

@@ -9,10 +9,10 @@ harness's own share is read from the trials the leaderboard scores, not from a s
 
 A trial's wall time here is its `total_duration`: the sum of its accounts (submission, eval,
 setup, checkpoint, logging, other), from the first line of the runner to the last; the process's
-launch, imports and host calibration before it are not timed by the harness. One row per folder,
-workload and framework, over every trial that ran steps: the median share of each account, and of
-the harness's own accounts together (setup, checkpoint, logging and other: issue 28's goal is
-under 3%) its median and largest. Evaluation is reported apart: issue 20 bounds it (15%).
+launch and imports before it are not timed by the harness (the host calibration is in setup).
+One row per folder, workload and framework, over every trial that ran steps: the median share of
+each account, and of the harness's own accounts together (setup, checkpoint, logging and other:
+issue 28's goal is under 3%) its median and largest. Evaluation is reported apart: issue 20 bounds it (15%).
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "performance.md"
 START, END = "<!-- trial accounts table: start -->", "<!-- trial accounts table: end -->"
 # the leaderboard runs, and stop 47's trials before and after the hand-off in a memory file
-RECORDED = ["docs/data/pilot", "reference_results", "docs/data/trials_stop47", "docs/data/trials_stop47_after"]
+RECORDED = ["docs/data/pilot", "reference_results", "docs/data/trials_stop47", "docs/data/trials_stop47_after",
+            "docs/data/trials_stop48"]
 SHOWN = TIME_ACCOUNTS  # every account of a trial's ledger (harness/clock.py)
 HARNESS = tuple(a for a in SHOWN if a not in ("submission", "eval"))  # the harness's own
 

@@ -78,3 +78,15 @@ def test_a_checked_load_refuses_a_changed_or_cut_file(tmp_path):
     path.write_bytes(bytes(data[:-8]))  # a cut file whose digest was recorded as it is
     with pytest.raises(ValueError, match="bytes of data for an array"):
         npy_folder.load_checked(tmp_path, _digests(tmp_path))
+
+
+def test_the_recorded_array_files_table_is_the_one_in_the_doc():
+    import json
+    from pathlib import Path
+
+    from tests.benchmark_scripts import load_benchmark
+
+    repo = Path(__file__).resolve().parents[2]
+    bench = load_benchmark("array_files")
+    record = json.loads((repo / "docs/data/array_files_stop48.json").read_text())
+    assert bench.table(record) in (repo / "docs/performance.md").read_text()

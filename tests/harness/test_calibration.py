@@ -189,3 +189,14 @@ def test_the_calibration_length_benchmark_pairs_designs_with_the_first():
     rows = bench.summarize(results)
     assert rows[0]["ratio_median"] == 1.0 and rows[1]["wall_sec"] > 0
     assert "| 1x2 |" in bench.table(rows)
+
+
+def test_the_recorded_calibration_length_table_is_the_one_in_the_doc():
+    import json
+
+    from harness.calibration import REPO_ROOT
+    from tests.benchmark_scripts import load_benchmark
+
+    bench = load_benchmark("calibration_length")
+    record = json.loads((REPO_ROOT / "docs/data/calibration_length_stop48.json").read_text())
+    assert bench.recorded_table(record) in (REPO_ROOT / "docs/scoring.md").read_text()
