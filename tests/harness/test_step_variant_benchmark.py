@@ -48,6 +48,13 @@ def test_a_formulation_swaps_the_models_functions_while_it_lasts():
     with variants.FORMULATIONS["batch_norm_one_pass"]():
         assert normalization._compute_stats is not two_pass
     assert normalization._compute_stats is two_pass
+    from workloads.conformer import model_jax as conformer
+
+    x, paddings = np.ones((2, 3, 4), np.float32), np.array([[0, 0, 1], [0, 1, 1]], np.float32)
+    with variants.FORMULATIONS["zero_padded_by_mask"]():
+        assert conformer.zero_padded is not layers_jax.zero_padded
+        np.testing.assert_array_equal(conformer.zero_padded(x, paddings), layers_jax.zero_padded(x, paddings))
+    assert conformer.zero_padded is layers_jax.zero_padded
 
 
 def test_a_tiny_run_on_smoke_writes_a_record_whose_table_reads_back(tmp_path):
