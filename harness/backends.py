@@ -19,6 +19,10 @@ class Backend(Protocol):
     """What the harness needs of a framework; harness/pytorch_backend.py and jax_backend.py
     provide it as module functions."""
 
+    def import_submission_libraries(self) -> None:
+        """Import what the framework imports lazily on a submission's first calls, so that it is
+        not charged to the submission; called where a submission runs, before its code."""
+
     def configure_threads(self, num_threads: int) -> None:
         """Size the framework's CPU thread pools to the `num_threads` cores this process runs on."""
 

@@ -23,6 +23,11 @@ from workloads.spec import WorkloadSpec
 OPTIMIZER_FILE = "optimizer_state.npz"
 
 
+def import_submission_libraries() -> None:
+    """What a submission's first calls would import on the clock (harness/pytorch_backend.py's):
+    nothing in JAX."""
+
+
 def configure_threads(num_threads: int) -> None:
     """XLA sizes its CPU thread pool from the process's affinity (set by `backends.pin_cores`)."""
 

@@ -44,7 +44,8 @@ def serve(conn: Connection) -> None:
                     backend.configure_threads(len(args["cores"]))
                 if args.get("distributed"):  # before the workload, which shards by its group
                     backend.init_distributed(**args["distributed"])
-                side = SubmissionSide(backend, args["spec"], args["hyperparameters"])
+                side = SubmissionSide(backend, args["spec"], args["hyperparameters"],
+                                      trains=args["trains"])  # False: the batch-size process
                 submission = (args["submission_dir"], args["framework"])
                 value = None
             elif command == "load":

@@ -9,8 +9,8 @@ the harness's clock around each call. A data-parallel rank's: harness/data_paral
 What crosses between the processes: commands go down as pickles (harness to submission); answers
 come back as JSON and NumPy `.npz` bytes read with `allow_pickle=False`, never as pickles, so the
 submission process cannot make the harness run code. The held-out splits, the clock, the log and
-the runner never enter the submission process: it gets the training split as an `.npz` file in its
-scratch folder. While the harness evaluates, logs or checkpoints, the submission process and every
+the runner never enter the submission process: it gets the training split in a sealed memory file
+whose descriptor follows `start_training` (harness/array_handoff.py). While the harness evaluates, logs or checkpoints, the submission process and every
 process it started are stopped (SIGSTOP; SIGCONT before the next command); at the trial's end they
 are killed (SIGKILL).
 """
@@ -99,7 +99,8 @@ class SubmissionProcess:
         try:
             self._call("init", framework=task.framework, submission_dir=task.submission_dir,
                        hyperparameters=task.hyperparameters, spec=_unnamed(spec),
-                       cores=list(cores or []), distributed=self._distributed())
+                       cores=list(cores or []), distributed=self._distributed(),
+                       trains=not answers_batch_size)
         except BaseException:
             self.close()
             raise

@@ -43,11 +43,15 @@ class InputQueue(Iterator):
 
 class SubmissionSide:
     """The submission's state and the calls the runner makes on it (module docstring). Seeds, not
-    random keys, come in: the side makes its framework's keys (`backend.make_rng`)."""
+    random keys, come in: the side makes its framework's keys (`backend.make_rng`). `trains=False`
+    (the batch-size process, which only answers `get_batch_size`) skips importing what training
+    would import lazily (`backend.import_submission_libraries`)."""
 
     batches_steps = False  # whether the runner asks it for several steps a call (`steps`)
 
-    def __init__(self, backend, spec, hyperparameters: dict, submission=None):
+    def __init__(self, backend, spec, hyperparameters: dict, submission=None, *, trains: bool = True):
+        if trains:  # the batch-size process never trains: it does without them
+            backend.import_submission_libraries()  # before any submission code, off the clock
         self.backend, self.spec, self.submission = backend, spec, submission
         self.hparams = Hyperparameters(hyperparameters)
         self.workload = backend.make_workload(spec)

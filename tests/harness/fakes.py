@@ -89,6 +89,9 @@ class FakeBackend:
         self.clock, self.eval_cost = clock, eval_cost
         self.syncs = 0
 
+    def import_submission_libraries(self):
+        pass
+
     def make_workload(self, spec):
         return FakeWorkload(spec, self.clock, self.eval_cost)
 

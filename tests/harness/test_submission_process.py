@@ -324,3 +324,28 @@ def test_a_trial_with_a_budget_beyond_what_poll_takes_runs(tmp_path):
                      str(tmp_path / "out"), spec_overrides={**OVERRIDES, "max_runtime_sec": 1e9})
     meta = run_trial(task, eval_steps=EVAL_STEPS)
     assert meta["status"] == "completed" and meta["stop_reason"] == "step_budget", meta["error"]
+
+
+def test_only_a_side_that_trains_imports_what_training_imports_lazily():
+    """torch._dynamo (what torch.optim imports on first use) is imported where a submission
+    trains, off the clock: not by the harness's own process, nor by the batch-size process."""
+    code = """if True:
+        import sys
+        from harness import backends
+        import harness.trial, harness.runner, harness.submission_process
+        from harness.submission_side import SubmissionSide
+        from workloads.registry import get_spec
+        backend = backends.load_backend("pytorch")
+        seen = ["torch._dynamo" in sys.modules]
+        SubmissionSide(backend, get_spec("smoke"), {}, trains=False)
+        seen.append("torch._dynamo" in sys.modules)
+        SubmissionSide(backend, get_spec("smoke"), {})
+        seen.append("torch._dynamo" in sys.modules)
+        print(seen)
+    """
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True)
+    assert done.stdout.strip() == "[False, False, True]", done.stderr[-2000:]
