@@ -45,7 +45,8 @@ from harness import array_handoff  # noqa: E402
 from harness.calibration import host_id  # noqa: E402
 from workloads.data import npy_folder, sha256_file  # noqa: E402
 
-WAYS = {"handoff": ("file", "socket", "memfd_mapped", "memfd"), "cache": ("npz", "npy"), "checked": ("apart", "one_read")}
+WAYS = {"handoff": ("file", "socket", "memfd_mapped", "memfd"), "cache": ("npz", "npy"),
+        "checked": ("apart", "one_read")}
 PAGE = 4096
 DOC = REPO / "docs" / "performance.md"
 MARKERS = ("<!-- array files table: start -->", "<!-- array files table: end -->")

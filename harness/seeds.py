@@ -28,9 +28,10 @@ _MIX_L, _MIX_R, _POOL = 0xCA01F9DD, 0x4973F715, 4
 def derive_step_seeds(base_seed: int, purpose: str, steps: range) -> list[int]:
     """`[derive_seed(base_seed, purpose, step) for step in steps]`, the same values, computed for
     all steps at once: a trial derives two seeds a step, and one SeedSequence each cost 8 us,
-    about 17 us of the runner's own time a step (issue 28); here 0.3 us a step for 1,000 steps. Hand-written because SeedSequence has
-    no batch form: its mixing of a one-word-per-key entropy (every key below 2**32; other keys
-    take `derive_seed` itself), on uint32 arrays, one element a step."""
+    about 17 us of the runner's own time a step (issue 28); here 0.3 us a step for 1,000 steps.
+    Hand-written because SeedSequence has no batch form: its mixing of a one-word-per-key entropy
+    (every key below 2**32; other keys take `derive_seed` itself), on uint32 arrays, one element
+    a step."""
     if len(steps) < 32 or max(base_seed, steps[0], steps[-1]) >= 2**32 or min(base_seed, steps[0], steps[-1]) < 0:
         # a few steps (or keys past one word): one SeedSequence each is faster than the arrays
         return [derive_seed(base_seed, purpose, step) for step in steps]

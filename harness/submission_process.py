@@ -10,9 +10,9 @@ What crosses between the processes: commands go down as pickles (harness to subm
 come back as JSON and NumPy `.npz` bytes read with `allow_pickle=False`, never as pickles, so the
 submission process cannot make the harness run code. The held-out splits, the clock, the log and
 the runner never enter the submission process: it gets the training split in a sealed memory file
-whose descriptor follows `start_training` (harness/array_handoff.py). While the harness evaluates, logs or checkpoints, the submission process and every
-process it started are stopped (SIGSTOP; SIGCONT before the next command); at the trial's end they
-are killed (SIGKILL).
+whose descriptor follows `start_training` (harness/array_handoff.py). While the harness evaluates,
+logs or checkpoints, the submission process and every process it started are stopped (SIGSTOP;
+SIGCONT before the next command); at the trial's end they are killed (SIGKILL).
 """
 
 from __future__ import annotations
