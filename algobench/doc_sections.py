@@ -4,8 +4,11 @@ in the docs is typed by hand."""
 
 from __future__ import annotations
 
+import argparse
+import json
 import sys
 from pathlib import Path
+from typing import Callable
 
 
 def replaced(doc_text: str, body: str, start: str, end: str, path: Path | str) -> str:
@@ -30,6 +33,31 @@ def print_section(doc: Path | str, body: str, start: str, end: str, *, write: bo
     print(body)
     if write:
         write_section(doc, body, start, end)
+
+
+def add_table_options(parser: argparse.ArgumentParser, doc: Path) -> None:
+    """A benchmark's options for its section of `doc`: `--table JSON` prints the section made from
+    a recorded run instead of measuring, `--write` also puts it into `doc`."""
+    parser.add_argument("--table", metavar="JSON", help="print a recorded run's table; measure nothing")
+    parser.add_argument("--write", action="store_true", help=f"with --table: write it into docs/{doc.name}")
+
+
+def printed_recorded_table(args: argparse.Namespace, doc: Path, markers: tuple[str, str],
+                           table_of: Callable[[dict], str]) -> bool:
+    """With `--table` (add_table_options): print `table_of` the recorded JSON, and with `--write`
+    put it between `markers` of `doc`; True when it did, so that the benchmark measures nothing."""
+    if not args.table:
+        return False
+    print_section(doc, table_of(json.loads(Path(args.table).read_text())), *markers, write=args.write)
+    return True
+
+
+def labelled_runs(table_of: Callable[[dict], str]) -> Callable[[dict], str]:
+    """`table_of` for a record of one run, or of {"runs": [runs, each with a "label"]}: each run's
+    table after its label in bold."""
+    def tables(record: dict) -> str:
+        return "\n\n".join(f"**{run['label']}.** " + table_of(run) for run in record.get("runs", [record]))
+    return tables
 
 
 def write_or_check(doc: Path | str, body: str, start: str, end: str, *, write: bool,

@@ -40,7 +40,7 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 from multiprocessing import reduction  # noqa: E402
 
-from algobench.doc_sections import print_section  # noqa: E402
+from algobench.doc_sections import add_table_options, printed_recorded_table  # noqa: E402
 from harness import array_handoff  # noqa: E402
 from harness.calibration import host_id  # noqa: E402
 from workloads.data import npy_folder, sha256_file  # noqa: E402
@@ -164,11 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workloads", nargs="+", default=["cnn"])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", help="write the measurements to this JSON file")
-    parser.add_argument("--table", metavar="JSON", help="print a recorded run's table; measure nothing")
-    parser.add_argument("--write", action="store_true", help="with --table: write it into docs/performance.md")
+    add_table_options(parser, DOC)
     args = parser.parse_args(argv)
-    if args.table:
-        print_section(DOC, table(json.loads(Path(args.table).read_text())), *MARKERS, write=args.write)
+    if printed_recorded_table(args, DOC, MARKERS, table):
         return 0
     from workloads.registry import get_spec
     from workloads.sources import load_source

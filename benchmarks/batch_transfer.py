@@ -28,7 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from algobench.doc_sections import print_section  # noqa: E402
+from algobench.doc_sections import add_table_options, printed_recorded_table  # noqa: E402
 from harness import backends  # noqa: E402
 from harness.calibration import host_id  # noqa: E402
 from workloads.registry import BASE_WORKLOADS  # noqa: E402
@@ -91,11 +91,9 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=200, help="timed calls of each way per workload")
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--out", help="write the results as JSON")
-    parser.add_argument("--table", metavar="JSON", help="print a recorded run's table; measure nothing")
-    parser.add_argument("--write", action="store_true", help="with --table: write it into docs/performance.md")
+    add_table_options(parser, DOC)
     args = parser.parse_args()
-    if args.table:
-        print_section(DOC, table(json.loads(Path(args.table).read_text())), *MARKERS, write=args.write)
+    if printed_recorded_table(args, DOC, MARKERS, table):
         return
     backends.use_jax_host_devices(len(backends.pin_cores(None)))
     record = {"host_id": host_id(), "calls": args.calls,

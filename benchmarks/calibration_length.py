@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script: the repository's packages come first
     sys.path.insert(0, str(REPO))
 
-from algobench.doc_sections import print_section  # noqa: E402
+from algobench.doc_sections import add_table_options, printed_recorded_table  # noqa: E402
 from harness import backends, calibration, clock  # noqa: E402
 from harness.host_load import StealMeter  # noqa: E402
 
@@ -109,11 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pairs", type=int, default=20)
     parser.add_argument("--threads", type=int, help="CPU cores (default: all, as a trial)")
     parser.add_argument("--out", help="write the calibrations and the summary to this JSON file")
-    parser.add_argument("--table", metavar="JSON", help="print a recorded run's table; measure nothing")
-    parser.add_argument("--write", action="store_true", help="with --table: write it into docs/scoring.md")
+    add_table_options(parser, DOC)
     args = parser.parse_args(argv)
-    if args.table:
-        print_section(DOC, recorded_table(json.loads(Path(args.table).read_text())), *MARKERS, write=args.write)
+    if printed_recorded_table(args, DOC, MARKERS, recorded_table):
         return 0
     backends.pin_cores(args.threads)
     steal = StealMeter()

@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))  # this folder's scripts
 
 from step_time import Training  # noqa: E402
-from algobench.doc_sections import print_section  # noqa: E402
+from algobench.doc_sections import add_table_options, labelled_runs, printed_recorded_table  # noqa: E402
 from harness.backends import FRAMEWORKS  # noqa: E402
 from harness.calibration import host_id  # noqa: E402
 from workloads.registry import BASE_WORKLOADS  # noqa: E402
@@ -119,13 +119,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--out", help="write the results as JSON")
-    parser.add_argument("--table", metavar="JSON", help="print a recorded run's table; measure nothing")
-    parser.add_argument("--write", action="store_true", help="with --table: write it into docs/performance.md")
+    add_table_options(parser, DOC)
     args = parser.parse_args()
-    if args.table:
-        record = json.loads(Path(args.table).read_text())  # one run, or {"runs": [labelled runs]}
-        text = "\n\n".join(f"**{run['label']}.** " + table(run) for run in record.get("runs", [record]))
-        print_section(DOC, text, *MARKERS, write=args.write)
+    if printed_recorded_table(args, DOC, MARKERS, labelled_runs(table)):
         return
     if len(args.frameworks) > 1:
         raise SystemExit("one framework per run: each sets up its process (JAX's host devices) once")

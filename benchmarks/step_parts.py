@@ -41,7 +41,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))  # this folder's scripts
 
 from step_time import Training  # noqa: E402
-from algobench.doc_sections import print_section  # noqa: E402
+from algobench.doc_sections import add_table_options, printed_recorded_table  # noqa: E402
 from harness.backends import FRAMEWORKS  # noqa: E402
 from harness.calibration import host_id  # noqa: E402
 from workloads.registry import BASE_WORKLOADS  # noqa: E402
@@ -144,12 +144,10 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=100)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--out", help="write the results as JSON")
-    parser.add_argument("--table", metavar="JSON", help="print a recorded run's table; measure nothing")
-    parser.add_argument("--write", action="store_true", help="with --table: write it into docs/performance.md")
+    add_table_options(parser, DOC)
     parser.add_argument("--child", nargs=2, metavar=("WORKLOAD", "FRAMEWORK"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.table:
-        print_section(DOC, table(json.loads(Path(args.table).read_text())), *MARKERS, write=args.write)
+    if printed_recorded_table(args, DOC, MARKERS, table):
         return
     if args.child:  # one (workload, framework) in this process: JAX's host devices are set once
         print(json.dumps(measure(*args.child, args.rounds, args.calls, args.steps)))

@@ -107,3 +107,23 @@ def test_the_trial_accounts_table_takes_shares_of_each_trials_total(tmp_path):
     assert abs(row["harness"] - 0.05) < 1e-12 and abs(row["harness_max"] - 0.08) < 1e-12
     assert abs(row["shares"]["eval"] - (0.08 + 0.02) / 2) < 1e-12
     assert "| `cnn` | pytorch | 2 | 75 s |" in accounts_table.table([tmp_path])
+
+
+def test_a_benchmarks_table_option_prints_and_writes_only_between_its_markers(tmp_path, capsys):
+    import argparse
+
+    from algobench.doc_sections import add_table_options, labelled_runs, printed_recorded_table
+
+    doc, markers = tmp_path / "performance.md", ("<!-- t: start -->", "<!-- t: end -->")
+    doc.write_text(f"before\n{markers[0]}\nold\n{markers[1]}\nafter\n")
+    record = tmp_path / "run.json"
+    record.write_text(json.dumps({"runs": [{"label": "A", "x": 1}, {"label": "B", "x": 2}]}))
+    parser = argparse.ArgumentParser()
+    add_table_options(parser, doc)
+    table = labelled_runs(lambda run: f"| x | {run['x']} |")
+    assert not printed_recorded_table(parser.parse_args([]), doc, markers, table)
+    assert printed_recorded_table(parser.parse_args(["--table", str(record)]), doc, markers, table)
+    assert "**A.** | x | 1 |\n\n**B.** | x | 2 |" in capsys.readouterr().out
+    assert "old" in doc.read_text()  # printed only
+    printed_recorded_table(parser.parse_args(["--table", str(record), "--write"]), doc, markers, table)
+    assert doc.read_text() == f"before\n{markers[0]}\n**A.** | x | 1 |\n\n**B.** | x | 2 |\n{markers[1]}\nafter\n"
