@@ -38,8 +38,10 @@ SECTIONS = {"cpu": "harness overhead table", "gpu": "harness overhead table, gpu
             "jax-pytorch": "jax against pytorch table"}
 RECORDED = {  # the runs each section shows, in table order (docs/performance.md says what each is)
     "cpu": ["docs/data/harness_overhead_steps_per_call_stop37.json", "docs/data/harness_overhead_stop39.json",
-            "docs/data/harness_overhead_stop40.json", "docs/data/harness_overhead_stop43.json"],
-    "jax-pytorch": ["docs/data/harness_overhead_stop39.json", "docs/data/harness_overhead_stop43.json"],
+            "docs/data/harness_overhead_stop40.json", "docs/data/harness_overhead_stop43.json",
+            "docs/data/harness_overhead_stop49.json"],
+    "jax-pytorch": ["docs/data/harness_overhead_stop39.json", "docs/data/harness_overhead_stop43.json",
+                    "docs/data/harness_overhead_stop49.json"],
     "gpu": ["docs/data/gpu_stop36/harness_overhead_unet.json",
             "docs/data/gpu_stop36/harness_overhead_unet_steps_per_call.json"],
 }
